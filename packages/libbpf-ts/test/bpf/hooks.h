@@ -1,0 +1,20 @@
+/* Counter slots of hooks.bpf.c; test/hooks.ts mirrors them. */
+#ifndef LBT_HOOKS_H
+#define LBT_HOOKS_H
+enum hook {
+	HOOK_TRACEPOINT,
+	HOOK_RAW_TP,
+	HOOK_TP_BTF,
+	HOOK_KPROBE,
+	HOOK_UPROBE,
+	HOOK_TC_INGRESS,
+	HOOK_TC_EGRESS,
+	HOOK_SOCKET,
+	HOOK_CGROUP_SKB_EGRESS,
+	HOOK_CGROUP_SKB_INGRESS,
+	HOOK_SOCKOPS,
+	HOOK_CONNECT4,
+	HOOK_XDP,
+	HOOK_MAX,
+};
+#endif

@@ -1,0 +1,157 @@
+// Map operations against real kernel maps: CRUD with size checks, key
+// iteration, batch lookup-and-delete (and its fallback), per-CPU values, pinning.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { BpfMap, BpfObject, MapError, possibleCpus } from '../src/index.js';
+import { leftoverTestPrograms, objectPath, run } from './helpers.js';
+
+let obj: BpfObject;
+
+before(() => {
+  obj = BpfObject.open(objectPath('maps'));
+  obj.load();
+});
+
+after(() => {
+  obj?.close();
+  assert.deepEqual(leftoverTestPrograms(), []);
+});
+
+const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
+const u64 = (n: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
+
+test('hash map: update, lookup, delete, update flags', () => {
+  const m = obj.map('hash');
+  assert.equal(m.typeName, 'HASH');
+  assert.deepEqual([m.keySize, m.valueSize, m.maxEntries], [4, 8, 4096]);
+  m.update(u32(1), u64(100));
+  assert.equal(m.lookup(u32(1))!.readBigUInt64LE(), 100n);
+  assert.equal(m.lookup(u32(2)), undefined);
+  assert.throws(() => m.update(u32(1), u64(5), 'noexist'), (e: unknown) => e instanceof MapError && e.code === 'EEXIST' && e.op === 'update');
+  assert.throws(() => m.update(u32(2), u64(5), 'exist'), (e: unknown) => e instanceof MapError && e.code === 'ENOENT');
+  assert.equal(m.delete(u32(1)), true);
+  assert.equal(m.delete(u32(1)), false);
+});
+
+test('wrong key and value sizes are refused before the syscall with a clear message', () => {
+  const m = obj.map('hash');
+  assert.throws(() => m.lookup(Buffer.alloc(3)), /map hash: lookup failed: key must be a Buffer of 4 bytes, got 3 bytes/);
+  assert.throws(() => m.update(u32(1), Buffer.alloc(4)), /value must be a Buffer of 8 bytes, got 4 bytes/);
+});
+
+test('keys() iterates every key once', () => {
+  const m = obj.map('hash');
+  for (let i = 0; i < 100; i++) m.update(u32(i), u64(i * 2));
+  const keys = [...m.keys()].map((k) => k.readUInt32LE()).sort((a, b) => a - b);
+  assert.deepEqual(keys, Array.from({ length: 100 }, (_, i) => i));
+  const entries = [...m.entries()];
+  assert.ok(entries.every(([k, v]) => v.readBigUInt64LE() === BigInt(k.readUInt32LE() * 2)));
+});
+
+test('lookupAndDeleteBatch drains a hash map through BPF_MAP_LOOKUP_AND_DELETE_BATCH', () => {
+  const m = obj.map('hash');
+  for (let i = 0; i < 3000; i++) m.update(u32(i), u64(i + 7));
+  const r = m.lookupAndDeleteBatch();
+  assert.equal(r.path, 'batch');
+  assert.equal(r.count, 3000);
+  const seen = new Set<number>();
+  for (let i = 0; i < r.count; i++) {
+    const k = r.keys.readUInt32LE(i * 4);
+    assert.equal(r.values.readBigUInt64LE(i * 8), BigInt(k + 7));
+    seen.add(k);
+  }
+  assert.equal(seen.size, 3000);
+  assert.deepEqual([...m.keys()], []);
+});
+
+test('lookupAndDeleteBatch(max) takes at most max entries and leaves the rest', () => {
+  const m = obj.map('hash');
+  for (let i = 0; i < 100; i++) m.update(u32(i), u64(i));
+  let total = 0;
+  for (let round = 0; round < 100 && total < 100; round++) {
+    const r = m.lookupAndDeleteBatch(16);
+    assert.ok(r.count <= 16, `round ${round}: ${r.count}`);
+    total += r.count;
+  }
+  assert.equal(total, 100);
+  assert.deepEqual([...m.keys()], []);
+});
+
+test('lookupAndDeleteBatch falls back to iterate+lookup+delete for map types without batch ops', () => {
+  const m = obj.map('lpm');
+  assert.equal(m.typeName, 'LPM_TRIE');
+  const key = (len: number, a: number, b: number) => { const k = Buffer.alloc(8); k.writeUInt32LE(len); k.writeUInt8(10, 4); k.writeUInt8(a, 5); k.writeUInt8(b, 6); return k; };
+  m.update(key(16, 231, 0), u32(1));
+  m.update(key(24, 231, 5), u32(2));
+  const r = m.lookupAndDeleteBatch(10);
+  assert.equal(r.path, 'iterate');
+  assert.equal(r.count, 2);
+  assert.deepEqual([...m.keys()], []);
+});
+
+test('per-CPU array: a program bumps the counter, JS sums possibleCpus() slots', (t) => {
+  const m = obj.map('percpu');
+  assert.equal(m.isPerCpu, true);
+  assert.equal(m.valueBufferSize, possibleCpus() * 8);
+  m.update(u32(0), Buffer.alloc(m.valueBufferSize));
+  const r = obj.program('lbt_percpu_inc').testRun({ data: Buffer.alloc(64), repeat: 1000 });
+  t.diagnostic(`lbt_percpu_inc: ${r.durationNs} ns per run`);
+  const per = m.perCpuValues(m.lookup(u32(0))!).map((b) => b.readBigUInt64LE());
+  assert.equal(per.length, possibleCpus());
+  assert.equal(per.reduce((a, b) => a + b, 0n), 1000n);
+});
+
+test('per-CPU hash: values are padded to 8 bytes per CPU', () => {
+  const m = obj.map('percpu_hash');
+  assert.equal(m.valueSize, 4);
+  assert.equal(m.valueBufferSize, possibleCpus() * 8);
+  const v = Buffer.alloc(m.valueBufferSize);
+  for (let cpu = 0; cpu < possibleCpus(); cpu++) v.writeUInt32LE(cpu + 40, cpu * 8);
+  m.update(u32(9), v);
+  assert.deepEqual(m.perCpuValues(m.lookup(u32(9))!).map((b) => b.readUInt32LE()), Array.from({ length: possibleCpus() }, (_, c) => c + 40));
+  assert.throws(() => m.update(u32(9), Buffer.alloc(4)), /possible CPUs/);
+  const r = m.lookupAndDeleteBatch();
+  assert.equal(r.path, 'batch');
+  assert.equal(r.values.length, m.valueBufferSize);
+});
+
+test('pin, reopen from the pin, unpin (on a private bpffs instance)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lbt-bpffs-'));
+  run('mount', ['-t', 'bpf', 'bpf', dir]);
+  try {
+    const m = obj.map('hash');
+    m.update(u32(42), u64(4242));
+    const path = join(dir, 'hash');
+    m.pin(path);
+    const again = BpfMap.fromPinned(path);
+    try {
+      assert.equal(again.typeName, 'HASH');
+      assert.equal(again.lookup(u32(42))!.readBigUInt64LE(), 4242n);
+    } finally {
+      again.close();
+    }
+    m.unpin();
+    assert.equal(existsSync(path), false);
+    assert.throws(() => BpfMap.fromPinned(path), (e: unknown) => e instanceof MapError && e.code === 'ENOENT');
+  } finally {
+    run('umount', [dir]);
+    rmdirSync(dir);
+  }
+});
+
+test('resize before load; after load it is refused', () => {
+  const o = BpfObject.open(objectPath('maps'));
+  try {
+    o.map('hash').resize(128);
+    assert.throws(() => o.map('hash').resize(0), /max entries must be an integer/);
+    o.program('lbt_percpu_inc').setAutoload(false);
+    o.load();
+    assert.equal(BpfMap.fromFd(o.map('hash').fd).maxEntries, 128);
+    assert.throws(() => o.map('hash').resize(256), /already loaded/);
+  } finally {
+    o.close();
+  }
+});

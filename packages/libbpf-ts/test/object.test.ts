@@ -1,0 +1,132 @@
+// Object lifecycle: open from a file or a Buffer, globals and autoload before
+// load, typed load errors with libbpf's message and the verifier log.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { BpfError, BpfObject, LoadError, setLogger, type LogLevel } from '../src/index.js';
+import { leftoverTestPrograms, objectPath } from './helpers.js';
+
+after(() => {
+  assert.deepEqual(leftoverTestPrograms(), []);
+});
+
+test('open from a path lists programs (section, type) and maps', () => {
+  const obj = BpfObject.open(objectPath('hooks'));
+  try {
+    assert.equal(obj.name, 'hooks');
+    const tc = obj.program('lbt_tc_ingress');
+    assert.equal(tc.section, 'tc');
+    assert.equal(tc.typeName, 'SCHED_CLS');
+    assert.equal(obj.program('lbt_connect4').section, 'cgroup/connect4');
+    assert.deepEqual(obj.maps.map((m) => m.name).sort(), ['counts', 'hooks.rodata']);
+    assert.throws(() => obj.program('nope'), /has no program 'nope'; it has: .*lbt_tracepoint/);
+  } finally {
+    obj.close();
+  }
+});
+
+test('open from a Buffer, load, and run a program', () => {
+  const obj = BpfObject.open(readFileSync(objectPath('maps')), { name: 'frombuf' });
+  try {
+    obj.load();
+    assert.equal(obj.loaded, true);
+    const data = Buffer.alloc(64, 0xab);
+    const r = obj.program('lbt_percpu_inc').testRun({ data, repeat: 10 });
+    assert.equal(r.retval, 0);
+    assert.deepEqual(r.dataOut, data, 'the program leaves the packet as it was');
+    assert.ok(r.durationNs > 0);
+  } finally {
+    obj.close();
+  }
+});
+
+test('btfCustomPath: CO-RE relocations against a given kernel BTF file', () => {
+  const obj = BpfObject.open(objectPath('hooks'), { btfCustomPath: '/sys/kernel/btf/vmlinux' });
+  try {
+    obj.program('lbt_kprobe').setAutoload(false);
+    obj.load();
+  } finally {
+    obj.close();
+  }
+  const bad = BpfObject.open(objectPath('hooks'), { btfCustomPath: '/nonexistent/vmlinux.btf' });
+  try {
+    assert.throws(() => bad.load(), (e: unknown) => e instanceof LoadError && /vmlinux\.btf|BTF/.test(e.libbpfMessage));
+  } finally {
+    bad.close();
+  }
+});
+
+test('a Buffer that is not an ELF object gives LoadError', () => {
+  assert.throws(() => BpfObject.open(Buffer.from('not an elf file')), (e: unknown) => e instanceof LoadError && e.errno > 0 && /cannot open BPF object a 15-byte buffer/.test(e.message));
+  assert.throws(() => BpfObject.open('/nonexistent/x.bpf.o'), (e: unknown) => e instanceof LoadError && e.code === 'ENOENT');
+});
+
+test('setGlobal writes .rodata constants with the BTF size, checking size and range', () => {
+  const obj = BpfObject.open(objectPath('ringbuf'));
+  try {
+    assert.equal(obj.getGlobal('records_per_run').readUInt32LE(), 1);
+    obj.setGlobal('records_per_run', 3);
+    assert.equal(obj.getGlobal('records_per_run').readUInt32LE(), 3);
+    assert.throws(() => obj.setGlobal('records_per_run', 2 ** 32), (e: unknown) => e instanceof BpfError && e.code === 'ERANGE');
+    assert.throws(() => obj.setGlobal('records_per_run', Buffer.alloc(2)), /is 4 bytes \(in \.rodata\), got a 2-byte value/);
+    assert.throws(() => obj.setGlobal('records_per_run', 1.5), /not an integer/);
+    assert.throws(() => obj.setGlobal('no_such_var', 1), /has no global variable 'no_such_var'/);
+    obj.setGlobal('produced', 10n);
+    obj.program('lbt_rb_produce').setAutoload(true);
+    obj.load();
+    obj.program('lbt_rb_produce').testRun({ data: Buffer.alloc(64) });
+    assert.equal(obj.getGlobal('produced').readBigUInt64LE(), 13n, '.bss started at 10, three records per run');
+    assert.throws(() => obj.setGlobal('records_per_run', 1), /already loaded/);
+  } finally {
+    obj.close();
+  }
+});
+
+test('a verifier rejection throws LoadError with the program and the verifier log', () => {
+  const obj = BpfObject.open(objectPath('rejected'));
+  try {
+    obj.program('lbt_fentry').setAutoload(false);
+    assert.throws(() => obj.load(), (e: unknown) => {
+      assert.ok(e instanceof LoadError);
+      assert.equal(e.program, 'lbt_bad_access');
+      assert.equal(e.code, 'EACCES');
+      assert.match(e.verifierLog, /invalid bpf_context access/);
+      assert.match(e.libbpfMessage, /lbt_bad_access/);
+      assert.match(e.message, /program lbt_bad_access was rejected/);
+      return true;
+    });
+  } finally {
+    obj.close();
+  }
+});
+
+test('an fentry program fails to load with a typed error on this kernel', () => {
+  const obj = BpfObject.open(objectPath('rejected'));
+  try {
+    obj.program('lbt_bad_access').setAutoload(false);
+    assert.throws(() => obj.load(), (e: unknown) => e instanceof LoadError && e.program === 'lbt_fentry' && e.errno > 0);
+  } finally {
+    obj.close();
+  }
+});
+
+test('libbpf output goes to the logger set from JS', () => {
+  const seen: [LogLevel, string][] = [];
+  setLogger((level, message) => seen.push([level, message]));
+  const obj = BpfObject.open(objectPath('maps'));
+  try {
+    obj.load();
+  } finally {
+    obj.close();
+    setLogger(null);
+  }
+  assert.ok(seen.some(([level, m]) => level === 'debug' && m.includes('maps')), 'libbpf debug lines reached JS');
+});
+
+test('use after close is a BpfError; close is idempotent', () => {
+  const obj = BpfObject.open(objectPath('maps'));
+  obj.close();
+  obj.close();
+  assert.throws(() => obj.load(), (e: unknown) => e instanceof BpfError && e.code === 'EBADF');
+  assert.throws(() => obj.program('lbt_percpu_inc').fd, /is closed/);
+});
