@@ -1,0 +1,180 @@
+// cgroup id -> container id. The kernel reports a task's cgroup v2 id (the
+// inode number of its cgroup directory); the container runtime names that
+// directory after the container. Conventions handled (cgroup v1 and v2 paths):
+//   containerd, systemd driver  .../kubepods-burstable-pod<uid_>.slice/cri-containerd-<id>.scope
+//   containerd/Docker, cgroupfs .../kubepods/burstable/pod<uid>/<id>
+//   CRI-O, systemd driver       .../kubepods-pod<uid_>.slice/crio-<id>.scope  (crio-conmon-<id> is not the container)
+//   CRI-O, cgroupfs             .../pod<uid>/crio-<id>
+//   Docker                      /system.slice/docker-<id>.scope, /docker/<id>
+//   Podman                      .../libpod-<id>.scope
+import { promises as fsp } from 'node:fs';
+import path from 'node:path';
+
+export type ContainerRuntime = 'containerd' | 'cri-o' | 'docker' | 'podman' | 'unknown';
+
+export interface CgroupOwner {
+  /** 64 hex digits; null for a pod-level cgroup. */
+  containerId: string | null;
+  /** The pod uid with dashes, when the path holds one. */
+  podUid: string | null;
+  runtime: ContainerRuntime;
+}
+
+const CONTAINER_LEAF = /^(cri-containerd-|crio-|docker-|libpod-)?([0-9a-f]{64})(?:\.scope)?$/;
+const POD_SEGMENT = /pod([0-9a-f]{8}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{4}[-_][0-9a-f]{12})(?:\.slice)?$/;
+
+const RUNTIME_BY_PREFIX: Record<string, ContainerRuntime> = {
+  'cri-containerd-': 'containerd',
+  'crio-': 'cri-o',
+  'docker-': 'docker',
+  'libpod-': 'podman',
+};
+
+/** What a cgroup path says about its container and pod; null when neither. */
+export function parseCgroupPath(cgroupPath: string): CgroupOwner | null {
+  const segments = cgroupPath.split('/').filter((s) => s !== '');
+  let podUid: string | null = null;
+  let containerId: string | null = null;
+  let runtime: ContainerRuntime = 'unknown';
+  for (const seg of segments) {
+    const pod = POD_SEGMENT.exec(seg);
+    if (pod) podUid = pod[1]!.replaceAll('_', '-');
+  }
+  const leaf = segments.at(-1);
+  const m = leaf === undefined ? null : CONTAINER_LEAF.exec(leaf);
+  if (m) {
+    containerId = m[2]!;
+    if (m[1]) runtime = RUNTIME_BY_PREFIX[m[1]]!;
+    else if (segments.includes('docker')) runtime = 'docker';
+  }
+  if (containerId === null && podUid === null) return null;
+  return { containerId, podUid, runtime };
+}
+
+/**
+ * The container of a process from /proc/<pid>/cgroup text: the cgroup v2
+ * line ("0::/path") when it names one, else the first v1 line that does.
+ */
+export function parseProcCgroup(text: string): CgroupOwner | null {
+  const lines = text.split('\n').filter((l) => l !== '');
+  const v2 = lines.find((l) => l.startsWith('0::'));
+  const ordered = v2 ? [v2, ...lines.filter((l) => l !== v2)] : lines;
+  let podOnly: CgroupOwner | null = null;
+  for (const line of ordered) {
+    const first = line.indexOf(':');
+    const second = line.indexOf(':', first + 1);
+    if (first < 0 || second < 0) continue;
+    const owner = parseCgroupPath(line.slice(second + 1));
+    if (owner?.containerId) return owner;
+    podOnly ??= owner;
+  }
+  return podOnly;
+}
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+/** The cgroup v2 mount: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones. */
+export async function findCgroup2Root(candidates = ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']): Promise<string | null> {
+  for (const dir of candidates) {
+    try {
+      const st = await fsp.statfs(dir);
+      if (st.type === CGROUP2_SUPER_MAGIC) return dir;
+    } catch {
+      // not mounted there
+    }
+  }
+  return null;
+}
+
+export interface CgroupResolverOptions {
+  /** The cgroup v2 mount; null disables resolution. */
+  root: string | null;
+  /** Rescans on a miss at most this often. */
+  minRescanIntervalMs: number;
+  /** Directory depth below the root to walk. */
+  maxDepth: number;
+}
+
+/**
+ * Resolves cgroup ids from the cgroup v2 tree. Lookups answer from a map built
+ * by walking the tree; a miss schedules a rescan (rate-limited) so a container
+ * started after the last scan resolves on its next records.
+ */
+export class CgroupResolver {
+  private owners = new Map<number, CgroupOwner>();
+  private scanning: Promise<void> | null = null;
+  private lastScanMs = 0;
+  private pending: NodeJS.Timeout | null = null;
+  scans = 0;
+  misses = 0;
+
+  constructor(private readonly opts: CgroupResolverOptions) {}
+
+  get size(): number {
+    return this.owners.size;
+  }
+
+  resolve(cgroupId: number): CgroupOwner | undefined {
+    const owner = this.owners.get(cgroupId);
+    if (owner === undefined) {
+      this.misses++;
+      this.requestRescan();
+    }
+    return owner;
+  }
+
+  /** Walks the tree now; concurrent callers share one walk. */
+  scan(): Promise<void> {
+    if (this.opts.root === null) return Promise.resolve();
+    this.scanning ??= this.walkTree(this.opts.root).finally(() => {
+      this.scanning = null;
+    });
+    return this.scanning;
+  }
+
+  stop(): void {
+    if (this.pending) clearTimeout(this.pending);
+    this.pending = null;
+  }
+
+  private requestRescan(): void {
+    if (this.opts.root === null || this.pending !== null) return;
+    const wait = Math.max(0, this.lastScanMs + this.opts.minRescanIntervalMs - Date.now());
+    this.pending = setTimeout(() => {
+      this.pending = null;
+      void this.scan();
+    }, wait);
+    this.pending.unref();
+  }
+
+  private async walkTree(root: string): Promise<void> {
+    const found = new Map<number, CgroupOwner>();
+    const walk = async (dir: string, rel: string, depth: number): Promise<void> => {
+      let entries;
+      try {
+        entries = await fsp.readdir(dir, { withFileTypes: true });
+      } catch {
+        return; // removed while walking
+      }
+      for (const e of entries) {
+        if (!e.isDirectory()) continue;
+        const childRel = `${rel}/${e.name}`;
+        const child = path.join(dir, e.name);
+        const owner = parseCgroupPath(childRel);
+        if (owner) {
+          try {
+            const st = await fsp.stat(child, { bigint: true });
+            found.set(Number(st.ino), owner);
+          } catch {
+            continue;
+          }
+        }
+        if (depth < this.opts.maxDepth) await walk(child, childRel, depth + 1);
+      }
+    };
+    await walk(root, '', 1);
+    this.owners = found;
+    this.lastScanMs = Date.now();
+    this.scans++;
+  }
+}

@@ -1,0 +1,92 @@
+// IP keys for the lookup maps. IPv4 addresses become numbers so that a lookup
+// on the hot path parses the record's string without allocating; IPv6
+// addresses stay strings in their canonical (RFC 5952) form.
+
+/** The IPv4 address as an unsigned 32-bit number, or -1 when `ip` is not dotted-quad IPv4. */
+export function ipv4Key(ip: string): number {
+  let value = 0;
+  let octet = 0;
+  let digits = 0;
+  let dots = 0;
+  for (let i = 0; i < ip.length; i++) {
+    const c = ip.charCodeAt(i);
+    if (c === 46 /* . */) {
+      if (digits === 0 || dots === 3) return -1;
+      value = value * 256 + octet;
+      octet = 0;
+      digits = 0;
+      dots++;
+    } else if (c >= 48 && c <= 57) {
+      octet = octet * 10 + (c - 48);
+      if (++digits > 3 || octet > 255) return -1;
+    } else {
+      return -1;
+    }
+  }
+  if (dots !== 3 || digits === 0) return -1;
+  return value * 256 + octet;
+}
+
+/** The canonical text of an IPv6 address (lower case, longest zero run compressed), or null when not IPv6. */
+export function canonicalIpv6(ip: string): string | null {
+  if (!ip.includes(':')) return null;
+  try {
+    // The WHATWG URL parser implements RFC 5952 serialization.
+    const host = new URL(`http://[${ip}]/`).hostname;
+    return host.slice(1, -1);
+  } catch {
+    return null;
+  }
+}
+
+/** The canonical text of an IPv4 or IPv6 address, or null when `ip` is neither. */
+export function canonicalIp(ip: string): string | null {
+  if (ipv4Key(ip) >= 0) return ip.split('.').map(Number).join('.');
+  return canonicalIpv6(ip);
+}
+
+/**
+ * IPv4 address and port -> value. One map level per address and a short list
+ * of ports: a combined 48-bit key would be a heap number, allocated on every
+ * lookup.
+ */
+export class V4PortTable<T> {
+  private readonly byIp = new Map<number, { ports: number[]; values: T[] }>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(v4: number, port: number): T | undefined {
+    const row = this.byIp.get(v4);
+    if (row === undefined) return undefined;
+    const i = row.ports.indexOf(port);
+    return i < 0 ? undefined : row.values[i];
+  }
+
+  set(v4: number, port: number, value: T): void {
+    let row = this.byIp.get(v4);
+    if (row === undefined) {
+      row = { ports: [], values: [] };
+      this.byIp.set(v4, row);
+    }
+    const i = row.ports.indexOf(port);
+    if (i >= 0) row.values[i] = value;
+    else {
+      row.ports.push(port);
+      row.values.push(value);
+      this.count++;
+    }
+  }
+
+  delete(v4: number, port: number): void {
+    const row = this.byIp.get(v4);
+    const i = row ? row.ports.indexOf(port) : -1;
+    if (!row || i < 0) return;
+    row.ports.splice(i, 1);
+    row.values.splice(i, 1);
+    this.count--;
+    if (row.ports.length === 0) this.byIp.delete(v4);
+  }
+}
