@@ -1,5 +1,6 @@
 // The contract between the probes (kernel side, one folder each) and the agent.
 import type { LossCount, RecordIngress } from '../pipeline/types.js';
+import type { ProbePlan } from './shared/probe.js';
 
 /** Names of the probes, in the order of ../shared/DESIGN.md's table. */
 export const PROBE_NAMES = ['flows', 'tcp', 'retransmit', 'drops', 'rtt', 'dns', 'http', 'process'] as const;
@@ -17,6 +18,13 @@ export interface ProbeStatus {
   eventsSeen: number;
   /** Events the kernel side could not hand over (ring buffer full, map full), since start. */
   eventsDroppedInKernel: number;
+  /** The last error of the probe's periodic work (map drain, interface attach), if any. */
+  lastError?: string;
+}
+
+/** Smoothed-RTT samples per log2 bucket: counts[b] holds [2^b, 2^(b+1)) microseconds (b = 0 also 0). */
+export interface RttHistogram {
+  counts: number[];
 }
 
 export interface ProbeOptions {
@@ -31,8 +39,19 @@ export interface ProbeOptions {
   nodeName: string;
   /** Where decoded records go. */
   ingress: RecordIngress;
+  /** Directory of the built <probe>.bpf.o objects; default: bpf/build of this package. */
+  objectDir?: string;
+  /** How often new and removed interfaces are looked for; default 1000 ms. */
+  interfacePollMs?: number;
+  /** Also report drops with reason NOT_SPECIFIED; default false. */
+  reportUnspecifiedDrops?: boolean;
+  /** cgroup v2 mount for container ids and sockops; default: found in /proc/self/mounts. */
+  cgroupRoot?: string;
+  /** Plans of probes this manager does not build itself (dns, http: dnsPlan(), httpPlan()), run like its own. */
+  extraPlans?: readonly ProbePlan[];
 }
 
+/** Interface names may end in '*' to match a prefix (e.g. "veth*"). */
 /** Loads, attaches and runs every enabled probe; stop() detaches everything podflow created. */
 export interface ProbeManager {
   start(): Promise<void>;
@@ -40,4 +59,6 @@ export interface ProbeManager {
   status(): ProbeStatus[];
   /** Kernel-side and decode losses per probe and reason, running totals. */
   losses(): LossCount[];
+  /** Running totals of the rtt probe's kernel histogram; undefined unless it runs with a kernel hook. */
+  rttHistogram(): RttHistogram | undefined;
 }

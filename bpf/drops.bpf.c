@@ -1,0 +1,132 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * drops: packets the kernel freed with a drop reason. The reason numbers
+ * differ between kernels: the filter uses CO-RE enum values and user space
+ * names them from the running kernel's BTF. Rate-limited per flow, reason and
+ * interface: the first drop is reported at once, then at most one record per
+ * interval carrying the count; user space reports what is still pending when
+ * a key goes quiet.
+ */
+#include "common.h"
+
+#define ETH_P_IP 0x0800
+#define ETH_P_IPV6 0x86DD
+#define IPPROTO_TCP_NUM 6
+#define IPPROTO_UDP_NUM 17
+#define DROP_INTERVAL_NS 1000000000ULL
+
+/* Key 0: non-zero to also report SKB_DROP_REASON_NOT_SPECIFIED (noisy). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} pf_drops_config SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} pf_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct pf_drop_event);	/* ts_ns and count zero */
+	__type(value, struct pf_drop_window);
+} pf_drop_windows SEC(".maps");
+
+const struct pf_drop_event *unused_drop_event __attribute__((unused));
+
+static __always_inline void read_tuple(struct sk_buff *skb, struct pf_drop_event *e)
+{
+	unsigned char *head = BPF_CORE_READ(skb, head);
+	__u16 nh = BPF_CORE_READ(skb, network_header);
+	__u16 th = BPF_CORE_READ(skb, transport_header);
+	__u16 proto = BPF_CORE_READ(skb, protocol);
+	__u16 ports[2] = {};
+
+	if (proto == bpf_htons(ETH_P_IP)) {
+		struct iphdr ip;
+
+		if (bpf_probe_read_kernel(&ip, sizeof(ip), head + nh))
+			return;
+		e->ip_version = 4;
+		e->protocol = ip.protocol;
+		__builtin_memcpy(e->saddr, &ip.saddr, 4);
+		__builtin_memcpy(e->daddr, &ip.daddr, 4);
+		/* transport_header may not be set yet on early drops: derive it. */
+		th = nh + ip.ihl * 4;
+	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+		struct ipv6hdr ip6;
+
+		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh))
+			return;
+		e->ip_version = 6;
+		e->protocol = ip6.nexthdr;
+		__builtin_memcpy(e->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(e->daddr, &ip6.daddr, 16);
+		th = nh + sizeof(ip6);
+	} else {
+		return;
+	}
+	if ((e->protocol == IPPROTO_TCP_NUM || e->protocol == IPPROTO_UDP_NUM) &&
+	    !bpf_probe_read_kernel(ports, sizeof(ports), head + th)) {
+		e->sport = bpf_ntohs(ports[0]);
+		e->dport = bpf_ntohs(ports[1]);
+	}
+}
+
+SEC("tracepoint/skb/kfree_skb")
+int drops_tp(struct trace_event_raw_kfree_skb *ctx)
+{
+	__u32 reason = ctx->reason, zero = 0, *report_unspecified;
+	struct sk_buff *skb = ctx->skbaddr;
+	struct pf_drop_window *w, fresh = {};
+	struct pf_drop_event key = {}, *e;
+	__u64 now;
+	__u32 count = 1;
+
+	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED) ||
+	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_NOT_DROPPED_YET))
+		return 0;
+	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED)) {
+		report_unspecified = bpf_map_lookup_elem(&pf_drops_config, &zero);
+		if (!report_unspecified || !*report_unspecified)
+			return 0;
+	}
+	key.reason = reason;
+	key.ifindex = BPF_CORE_READ(skb, skb_iif);
+	if (!key.ifindex)
+		key.ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	read_tuple(skb, &key);
+
+	now = bpf_ktime_get_ns();
+	w = bpf_map_lookup_elem(&pf_drop_windows, &key);
+	if (w) {
+		w->pending += 1;
+		if (now - w->last_emit_ns < DROP_INTERVAL_NS)
+			return 0;
+		count = w->pending;
+	} else {
+		fresh.last_emit_ns = now;
+		if (bpf_map_update_elem(&pf_drop_windows, &key, &fresh, BPF_NOEXIST))
+			pf_count_loss(PF_LOSS_MAP_FULL);
+	}
+	e = bpf_ringbuf_reserve(&pf_events, sizeof(*e), 0);
+	if (!e) {
+		/* Still pending in the window (when there is one): reported later. */
+		pf_count_loss(PF_LOSS_RINGBUF_FULL);
+		return 0;
+	}
+	__builtin_memcpy(e, &key, sizeof(*e));
+	e->ts_ns = now;
+	e->count = count;
+	bpf_ringbuf_submit(e, 0);
+	if (w) {
+		w->pending = 0;
+		w->last_emit_ns = now;
+	}
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * http: one ring-buffer event per HTTP/1.x request/response exchange, seen on
+ * TCP payloads without the process's cooperation. A segment starting with a
+ * request method opens an exchange, kept per client address and port in an LRU
+ * map (so keep-alive connections pair each request with the response after
+ * it); the next segment from the server starting with "HTTP/1." closes it.
+ *
+ * Keying by the client's address and port (not the whole 5-tuple) pairs the
+ * request seen before DNAT (to a Service IP) with the response seen after it
+ * (from the backend), and makes a second sighting of the same packet on
+ * another interface of the node harmless: the request's sequence number is
+ * already recorded, the response finds the exchange closed.
+ *
+ * Only bounded prefixes are copied (request line and, when it fits, Host; the
+ * status line); user space parses them.
+ */
+#include "l7_packet.h"
+
+#define HTTP_CONNS_MAX 65536
+
+_Static_assert(PF_HTTP_REQ_MAX == 256, "the request copy's size mask assumes 256 bytes");
+
+enum http_conn_state {
+	HTTP_WAITING = 1,	/* request seen, no response yet */
+	HTTP_ANSWERED = 2,
+};
+
+struct http_conn_key {
+	__u8 client_addr[16];
+	__u16 client_port;
+	__u8 ip_version;
+	__u8 pad;
+};
+
+struct http_conn {
+	struct pf_http_event ev;	/* the request half, filled when the request is seen */
+	__u32 req_seq;			/* TCP sequence number of the request's first segment */
+	__u8 state;			/* enum http_conn_state */
+	__u8 pad[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, HTTP_CONNS_MAX);
+	__type(key, struct http_conn_key);
+	__type(value, struct http_conn);
+} http_conns SEC(".maps");
+
+/* The value being built, too large for the stack. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct http_conn);
+} http_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 20);
+} http_events SEC(".maps");
+
+/* The first 8 payload bytes as one little-endian word, masked to their first n bytes. */
+#define HTTP_HEAD(w, n) ((n) == 8 ? (w) : (w) & ((1ULL << ((n) * 8)) - 1))
+
+/*
+ * A request line starts with an RFC 9110 method and a space. Compared as words
+ * (little-endian ASCII): byte-wise compares of a stack buffer get merged by
+ * clang into pointer arithmetic the verifier refuses.
+ */
+static __always_inline int http_is_request(__u64 w)
+{
+	return HTTP_HEAD(w, 4) == 0x20544547 ||			/* "GET " */
+	       HTTP_HEAD(w, 4) == 0x20545550 ||			/* "PUT " */
+	       HTTP_HEAD(w, 5) == 0x2054534f50 ||		/* "POST " */
+	       HTTP_HEAD(w, 5) == 0x2044414548 ||		/* "HEAD " */
+	       HTTP_HEAD(w, 6) == 0x204843544150 ||		/* "PATCH " */
+	       HTTP_HEAD(w, 6) == 0x204543415254 ||		/* "TRACE " */
+	       HTTP_HEAD(w, 7) == 0x204554454c4544 ||		/* "DELETE " */
+	       HTTP_HEAD(w, 8) == 0x20534e4f4954504fULL ||	/* "OPTIONS " */
+	       HTTP_HEAD(w, 8) == 0x205443454e4e4f43ULL;	/* "CONNECT " */
+}
+
+static __always_inline int http_is_response(__u64 w)
+{
+	return HTTP_HEAD(w, 7) == 0x2e312f50545448;		/* "HTTP/1." */
+}
+
+static __always_inline void http_request(struct __sk_buff *skb, struct l7_packet *p, __u8 direction, __u8 hook)
+{
+	struct http_conn_key key = {};
+	struct http_conn *c, *old;
+	__u32 zero = 0, n;
+
+	__builtin_memcpy(key.client_addr, p->tuple.saddr, 16);
+	key.client_port = p->tuple.sport;
+	key.ip_version = p->tuple.ip_version;
+	old = bpf_map_lookup_elem(&http_conns, &key);
+	if (old) {
+		/* The same segment again: a retransmission or a second interface of this node. */
+		if (old->req_seq == p->tcp_seq)
+			return;
+		if (old->state == HTTP_WAITING)
+			l7_count(PF_L7_HTTP_UNANSWERED);
+	}
+	c = bpf_map_lookup_elem(&http_scratch, &zero);
+	if (!c)
+		return;
+	__builtin_memset(c, 0, sizeof(*c));
+	c->ev.req_ns = bpf_ktime_get_ns();
+	c->ev.req_tuple = p->tuple;
+	c->ev.req_ifindex = skb->ifindex;
+	c->ev.req_direction = direction;
+	c->ev.hook = hook;
+	c->req_seq = p->tcp_seq;
+	c->state = HTTP_WAITING;
+	n = l7_min(p->payload_len, PF_HTTP_REQ_MAX);
+	if (n > 0) {
+		/* n - 1 masked, plus 1: a no-op clang cannot drop that gives the verifier [1, 256]. */
+		n -= 1;
+		asm volatile("%0 &= 0xff" : "+r"(n));
+		if (!bpf_skb_load_bytes(skb, p->payload_off, c->ev.req, n + 1))
+			c->ev.req_len = n + 1;
+	}
+	if (bpf_map_update_elem(&http_conns, &key, c, BPF_ANY))
+		pf_count_loss(PF_LOSS_MAP_FULL);
+}
+
+static __always_inline void http_response(struct __sk_buff *skb, struct l7_packet *p, __u8 direction,
+					  const char *head, __u8 head_len)
+{
+	struct http_conn_key key = {};
+	struct pf_http_event *ev;
+	struct http_conn *c;
+
+	__builtin_memcpy(key.client_addr, p->tuple.daddr, 16);
+	key.client_port = p->tuple.dport;
+	key.ip_version = p->tuple.ip_version;
+	c = bpf_map_lookup_elem(&http_conns, &key);
+	if (!c || c->state != HTTP_WAITING) {
+		l7_count(PF_L7_HTTP_RESP_UNMATCHED);
+		return;
+	}
+	c->state = HTTP_ANSWERED;
+	ev = bpf_ringbuf_reserve(&http_events, sizeof(*ev), 0);
+	if (!ev) {
+		pf_count_loss(PF_LOSS_RINGBUF_FULL);
+		return;
+	}
+	__builtin_memcpy(ev, &c->ev, sizeof(*ev));
+	ev->resp_ns = bpf_ktime_get_ns();
+	__builtin_memcpy(ev->resp_saddr, p->tuple.saddr, 16);
+	ev->resp_sport = p->tuple.sport;
+	ev->resp_ifindex = skb->ifindex;
+	ev->resp_direction = direction;
+	__builtin_memcpy(ev->resp, head, PF_HTTP_RESP_MAX);
+	ev->resp_len = head_len;
+	bpf_ringbuf_submit(ev, 0);
+}
+
+static __always_inline void http_handle(struct __sk_buff *skb, __u8 direction, __u8 hook)
+{
+	struct l7_packet p;
+	char head[PF_HTTP_RESP_MAX] = {};
+	__u8 head_len;
+	__u64 w;
+
+	if (l7_parse(skb, &p) || p.tuple.protocol != IPPROTO_TCP_NUM || p.payload_len < 8)
+		return;
+	/* Every method and "HTTP/1." fit in 8 bytes; the status code needs 12. */
+	head_len = p.payload_len < sizeof(head) ? 8 : sizeof(head);
+	if (bpf_skb_load_bytes(skb, p.payload_off, head, head_len))
+		return;
+	__builtin_memcpy(&w, head, sizeof(w));
+	if (http_is_request(w))
+		http_request(skb, &p, direction, hook);
+	else if (http_is_response(w))
+		http_response(skb, &p, direction, head, head_len);
+}
+
+SEC("tc")
+int http_tc_ingress(struct __sk_buff *skb)
+{
+	http_handle(skb, PF_DIR_INGRESS, PF_L7_HOOK_TC);
+	/* Observe only: TC_ACT_UNSPEC (TCX_NEXT) lets the programs after this one run. */
+	return TC_ACT_UNSPEC;
+}
+
+SEC("tc")
+int http_tc_egress(struct __sk_buff *skb)
+{
+	http_handle(skb, PF_DIR_EGRESS, PF_L7_HOOK_TC);
+	return TC_ACT_UNSPEC;
+}
+
+SEC("socket")
+int http_socket(struct __sk_buff *skb)
+{
+	http_handle(skb, l7_socket_direction(skb), PF_L7_HOOK_SOCKET_FILTER);
+	return 0; /* keep nothing on the observing socket: the ring buffer carries the event */
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,143 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * The TCP lifecycle state machine shared by the tcp probe's variants
+ * (tracepoints, kprobes, fentry): each variant only extracts the socket and
+ * the state change from its hook and calls pf_tcp_state_change() or
+ * pf_tcp_reset().
+ */
+#ifndef PODFLOW_TCP_LIFECYCLE_H
+#define PODFLOW_TCP_LIFECYCLE_H
+
+#include "sock_events.h"
+
+/* Kernel TCP states (include/net/tcp_states.h): stable ABI, also in the tracepoint's format. */
+enum {
+	PF_TCP_ESTABLISHED = 1,
+	PF_TCP_SYN_SENT = 2,
+	PF_TCP_SYN_RECV = 3,
+	PF_TCP_CLOSE_STATE = 7,
+	PF_TCP_LISTEN = 10,
+	PF_TCP_NEW_SYN_RECV = 12,
+};
+
+/* What is known about a socket between its first state change and CLOSE. */
+struct pf_sock_info {
+	__u64 start_ns;		/* established at; 0 while connecting */
+	__u64 cgroup_id;
+	__u32 pid;
+	__u8 side;
+	__u8 closed;		/* CLOSE was reported; kept until destroy for a reset sent at close */
+	__u8 pad[2];
+	char comm[16];
+};
+
+struct {
+	/* LRU: a socket whose destroy was missed cannot leak an entry for good. */
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);	/* struct sock * */
+	__type(value, struct pf_sock_info);
+} pf_socks SEC(".maps");
+
+static __always_inline void pf_fill_info(struct pf_sock_event *e, struct pf_sock_info *info)
+{
+	e->start_ns = info->start_ns;
+	e->cgroup_id = info->cgroup_id;
+	e->pid = info->pid;
+	e->side = info->side;
+	__builtin_memcpy(e->comm, info->comm, sizeof(e->comm));
+}
+
+static __always_inline void pf_emit(struct sock *sk, __u8 kind, __u8 state, struct pf_sock_info *info)
+{
+	struct pf_sock_event *e = pf_reserve(sk, kind, state);
+
+	if (!e)
+		return;
+	if (info)
+		pf_fill_info(e, info);
+	if (kind == PF_TCP_CLOSE)
+		pf_fill_counters(e, sk, info && info->side == PF_SIDE_CLIENT);
+	if (kind == PF_TCP_OPEN || kind == PF_TCP_CLOSE)
+		e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+	if (kind == PF_TCP_FAILED)
+		e->error = BPF_CORE_READ(sk, sk_err);
+	bpf_ringbuf_submit(e, 0);
+}
+
+static __always_inline void pf_remember(__u64 key, struct pf_sock_info *info)
+{
+	if (bpf_map_update_elem(&pf_socks, &key, info, BPF_ANY))
+		pf_count_loss(PF_LOSS_MAP_FULL);
+}
+
+static __always_inline void pf_tcp_state_change(struct sock *sk, int oldstate, int newstate)
+{
+	__u64 key = (__u64)sk;
+	struct pf_sock_info *info, fresh = {};
+
+	if (oldstate == newstate)
+		return;
+	if (newstate == PF_TCP_SYN_SENT) {
+		/* connect(): the calling process is current. */
+		fresh.side = PF_SIDE_CLIENT;
+		fresh.pid = bpf_get_current_pid_tgid() >> 32;
+		fresh.cgroup_id = bpf_get_current_cgroup_id();
+		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
+		pf_remember(key, &fresh);
+		return;
+	}
+	if (newstate == PF_TCP_ESTABLISHED) {
+		info = bpf_map_lookup_elem(&pf_socks, &key);
+		if (!info) {
+			/* Passive open (softirq, no process): the socket's cgroup is the server's. */
+			fresh.side = oldstate == PF_TCP_SYN_SENT ? PF_SIDE_CLIENT : PF_SIDE_SERVER;
+			fresh.cgroup_id = pf_sock_cgroup_id(sk);
+			info = &fresh;
+		}
+		info->start_ns = bpf_ktime_get_ns();
+		if (info == &fresh)
+			pf_remember(key, &fresh);
+		pf_emit(sk, PF_TCP_OPEN, newstate, info);
+		return;
+	}
+	if (newstate != PF_TCP_CLOSE_STATE)
+		return;
+	info = bpf_map_lookup_elem(&pf_socks, &key);
+	if (info && info->closed)
+		return;
+	if (oldstate == PF_TCP_SYN_SENT)
+		pf_emit(sk, PF_TCP_FAILED, oldstate, info);
+	else if (info && info->start_ns)
+		pf_emit(sk, PF_TCP_CLOSE, oldstate, info);
+	else if (!info && oldstate != PF_TCP_LISTEN && oldstate != PF_TCP_SYN_RECV &&
+		 oldstate != PF_TCP_NEW_SYN_RECV)
+		/* Established before podflow started: a close without its open. */
+		pf_emit(sk, PF_TCP_CLOSE, oldstate, NULL);
+	if (info)
+		info->closed = 1;
+}
+
+/* The socket is freed: forget it (a later socket may reuse the address). */
+static __always_inline void pf_tcp_destroy(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+
+	bpf_map_delete_elem(&pf_socks, &key);
+}
+
+/* A reset sent or received on a socket podflow saw establish (refused connects are TCP_FAILED). */
+static __always_inline void pf_tcp_reset(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	struct pf_sock_info *info;
+
+	if (!sk)
+		return;
+	info = bpf_map_lookup_elem(&pf_socks, &key);
+	if (info && !info->start_ns)
+		return;
+	pf_emit(sk, PF_TCP_RESET, BPF_CORE_READ(sk, __sk_common.skc_state), info);
+}
+
+#endif

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * svc: remembers, per client socket, the destination it asked for at
+ * connect() (TCP, connected UDP) or sendmsg() (unconnected UDP), before any
+ * translation, and publishes it under the socket's own address and port once
+ * the first packet leaves (only then is the source port known for UDP and
+ * every TCP socket). The L7 records look the client's address and port up in
+ * svc_orig_dst: when the stored destination differs from the one they saw
+ * (after kube-proxy DNAT), they carry it as originalDestination.
+ *
+ * The cgroup hooks see the socket's view, which netfilter DNAT elsewhere on
+ * the path (the node's PREROUTING) does not change; cgroup socket-LB programs
+ * that rewrite the address in connect4 run in attach order, so podflow's must
+ * be attached first (or at the root cgroup before them) to see the original.
+ */
+#include "common.h"
+#include "l7_events.h"
+
+#define SVC_SOCKETS_MAX 65536
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct pf_svc_orig);
+} svc_sk SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SVC_SOCKETS_MAX);
+	__type(key, struct pf_svc_key);
+	__type(value, struct pf_svc_orig);
+} svc_orig_dst SEC(".maps");
+
+static __always_inline int svc_v4_mapped(const __u32 a[4])
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
+}
+
+static __always_inline int svc_same_addr(const __u8 a[16], const __u8 b[16])
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+/* Records the destination asked for; a new destination republishes it. */
+static __always_inline void svc_remember(struct bpf_sock_addr *ctx, int v6)
+{
+	struct pf_svc_orig want = {}, *o;
+	__u32 ip6[4];
+
+	if (!ctx->sk)
+		return;
+	want.port = bpf_ntohs((__u16)ctx->user_port);
+	if (v6) {
+		ip6[0] = ctx->user_ip6[0];
+		ip6[1] = ctx->user_ip6[1];
+		ip6[2] = ctx->user_ip6[2];
+		ip6[3] = ctx->user_ip6[3];
+		if (svc_v4_mapped(ip6)) {
+			__builtin_memcpy(want.addr, &ip6[3], 4);
+			want.ip_version = 4;
+		} else {
+			__builtin_memcpy(want.addr, ip6, 16);
+			want.ip_version = 6;
+		}
+	} else {
+		__u32 ip4 = ctx->user_ip4;
+
+		__builtin_memcpy(want.addr, &ip4, 4);
+		want.ip_version = 4;
+	}
+	o = bpf_sk_storage_get(&svc_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!o) {
+		pf_count_loss(PF_LOSS_MAP_FULL);
+		return;
+	}
+	if (o->ip_version == want.ip_version && o->port == want.port && svc_same_addr(o->addr, want.addr))
+		return;
+	want.cookie = bpf_get_socket_cookie(ctx);
+	*o = want;
+}
+
+SEC("cgroup/connect4")
+int svc_connect4(struct bpf_sock_addr *ctx)
+{
+	svc_remember(ctx, 0);
+	return 1; /* allow */
+}
+
+SEC("cgroup/connect6")
+int svc_connect6(struct bpf_sock_addr *ctx)
+{
+	svc_remember(ctx, 1);
+	return 1;
+}
+
+SEC("cgroup/sendmsg4")
+int svc_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	svc_remember(ctx, 0);
+	return 1;
+}
+
+SEC("cgroup/sendmsg6")
+int svc_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	svc_remember(ctx, 1);
+	return 1;
+}
+
+/* Publishes a socket's remembered destination under its own address once its first packet leaves. */
+SEC("cgroup_skb/egress")
+int svc_egress(struct __sk_buff *skb)
+{
+	struct pf_svc_key key = {};
+	struct pf_svc_orig *o;
+	struct bpf_sock *sk = skb->sk;
+	__u32 ip6[4];
+
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	o = bpf_sk_storage_get(&svc_sk, sk, 0, 0);
+	if (!o || o->published)
+		return 1;
+	key.port = sk->src_port;
+	key.protocol = sk->protocol;
+	if (sk->family == AF_INET6) {
+		ip6[0] = sk->src_ip6[0];
+		ip6[1] = sk->src_ip6[1];
+		ip6[2] = sk->src_ip6[2];
+		ip6[3] = sk->src_ip6[3];
+		if (svc_v4_mapped(ip6)) {
+			__builtin_memcpy(key.addr, &ip6[3], 4);
+			key.ip_version = 4;
+		} else {
+			__builtin_memcpy(key.addr, ip6, 16);
+			key.ip_version = 6;
+		}
+	} else {
+		__u32 ip4 = sk->src_ip4;
+
+		__builtin_memcpy(key.addr, &ip4, 4);
+		key.ip_version = 4;
+	}
+	if (bpf_map_update_elem(&svc_orig_dst, &key, o, BPF_ANY)) {
+		pf_count_loss(PF_LOSS_MAP_FULL);
+		return 1;
+	}
+	o->published = 1;
+	return 1; /* allow */
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,63 @@
+// Decodes struct pf_dns_event (one DNS query or response seen on the wire).
+import { readU64 } from '../shared/clock.js';
+import { formatIp } from '../shared/ip.js';
+import { DnsEvent as L, L7Tuple as T, L7_HOOK_NAMES } from './layout.js';
+import { presentName } from './names.js';
+
+/** One DNS message as the kernel saw it; addresses as text. */
+export interface DnsMessage {
+  tsNs: number;
+  ifindex: number;
+  hook: string;
+  ipVersion: number;
+  protocol: number;
+  saddr: string;
+  daddr: string;
+  sport: number;
+  dport: number;
+  id: number;
+  response: boolean;
+  rcode: number;
+  qtype: number;
+  query: string;
+  truncated: boolean;
+  answers: string[];
+}
+
+const QR = 0x8000;
+const RCODE_MASK = 0x000f;
+
+/** The message at batch[off..off + DnsEvent.size); undefined when the event is not one podflow writes. */
+export function decodeDnsEvent(batch: Buffer, off: number): DnsMessage | undefined {
+  const t = off + L.tuple;
+  const ipVersion = batch[t + T.ip_version] ?? 0;
+  const nameLen = batch.readUInt16LE(off + L.name_len);
+  const answerCount = batch[off + L.answer_count] ?? 0;
+  if ((ipVersion !== 4 && ipVersion !== 6) || nameLen > 255 || answerCount > 4) return undefined;
+  const flags = batch.readUInt16LE(off + L.flags);
+  const answers: string[] = [];
+  for (let i = 0; i < answerCount; i++) {
+    const v = batch[off + L.answer_version + i] ?? 0;
+    if (v === 4 || v === 6) answers.push(formatIp(batch, off + L.answers + i * 16, v));
+  }
+  const q = off + L.qname;
+  return {
+    tsNs: readU64(batch, off + L.ts_ns),
+    ifindex: batch.readUInt32LE(off + L.ifindex),
+    hook: L7_HOOK_NAMES[batch[off + L.hook] ?? 0] ?? 'tc',
+    ipVersion,
+    protocol: batch[t + T.protocol] ?? 0,
+    saddr: formatIp(batch, t + T.saddr, ipVersion),
+    daddr: formatIp(batch, t + T.daddr, ipVersion),
+    sport: batch.readUInt16LE(t + T.sport),
+    dport: batch.readUInt16LE(t + T.dport),
+    id: batch.readUInt16LE(off + L.id),
+    response: (flags & QR) !== 0,
+    rcode: flags & RCODE_MASK,
+    qtype: batch.readUInt16LE(off + L.qtype),
+    // qname[0] is the first label's length byte (now '.'): the name starts after it.
+    query: nameLen > 1 ? presentName(batch, q + 1, q + nameLen) : '',
+    truncated: (batch[off + L.truncated] ?? 0) !== 0,
+    answers,
+  };
+}

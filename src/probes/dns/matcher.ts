@@ -1,0 +1,127 @@
+// Pairs DNS queries with their responses (transaction id + client address and
+// port + protocol) and reports queries that got no response in time. Keyed by
+// the client's side only, so a query seen before DNAT (to a Service IP) pairs
+// with the response seen after it (from the backend); the same packet seen on a
+// second interface of the node is recognised and ignored.
+import { podflow } from '../../proto/gen/flow.js';
+import type { FlowRecord, LossCount } from '../../pipeline/types.js';
+import { durationFromNs } from '../shared/clock.js';
+import type { ProbeContext } from '../shared/context.js';
+import { conversationIdOf } from '../shared/conversation.js';
+import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
+import { setOriginalDestination } from '../svc/translate.js';
+import type { DnsMessage } from './decode.js';
+import { RCODE_TIMEOUT, qtypeName, rcodeName } from './names.js';
+
+export interface DnsMatcherOptions {
+  /** A query without response for this long is reported with rcode TIMEOUT. */
+  timeoutMs: number;
+  /** Queries waiting for their response at most; beyond, the oldest is reported as TIMEOUT early and counted. */
+  maxPending: number;
+}
+
+export type DnsContext = Pick<ProbeContext, 'clock' | 'nodeName' | 'interfaces'>;
+
+export class DnsMatcher {
+  readonly #ctx: DnsContext;
+  readonly #timeoutNs: number;
+  readonly #maxPending: number;
+  readonly #sockets: OriginalDestinationLookup | undefined;
+  /** Insertion order is arrival order, so the oldest query is first. */
+  readonly #pending = new Map<string, DnsMessage>();
+  #unmatchedResponses = 0;
+  #pendingFull = 0;
+  #pendingAtStop = 0;
+
+  constructor(ctx: DnsContext, opts: DnsMatcherOptions, sockets?: OriginalDestinationLookup) {
+    if (!(opts.timeoutMs > 0)) throw new Error(`dns timeoutMs must be > 0, got ${opts.timeoutMs}`);
+    if (!Number.isInteger(opts.maxPending) || opts.maxPending < 1) throw new Error(`dns maxPending must be an integer >= 1, got ${opts.maxPending}`);
+    this.#ctx = ctx;
+    this.#timeoutNs = opts.timeoutMs * 1e6;
+    this.#maxPending = opts.maxPending;
+    this.#sockets = sockets;
+  }
+
+  get pending(): number {
+    return this.#pending.size;
+  }
+
+  /** Takes one message; appends a record to `out` when it completes an exchange. */
+  add(m: DnsMessage, out: FlowRecord[]): void {
+    if (!m.response) {
+      const key = `${m.protocol}|${m.saddr}|${m.sport}|${m.id}`;
+      // Already waiting: a retransmission or the same packet on another interface; the first sighting counts.
+      if (this.#pending.has(key)) return;
+      if (this.#pending.size >= this.#maxPending) {
+        const [oldestKey, oldest] = this.#pending.entries().next().value as [string, DnsMessage];
+        this.#pending.delete(oldestKey);
+        this.#pendingFull++;
+        out.push(this.#record(oldest, undefined));
+      }
+      this.#pending.set(key, m);
+      return;
+    }
+    const key = `${m.protocol}|${m.daddr}|${m.dport}|${m.id}`;
+    const q = this.#pending.get(key);
+    if (!q) {
+      this.#unmatchedResponses++;
+      return;
+    }
+    this.#pending.delete(key);
+    out.push(this.#record(q, m));
+  }
+
+  /** Reports the queries older than the timeout (nowNs: CLOCK_MONOTONIC, as the kernel's timestamps). */
+  expire(nowNs: number, out: FlowRecord[]): void {
+    for (const [key, q] of this.#pending) {
+      if (nowNs - q.tsNs < this.#timeoutNs) return;
+      this.#pending.delete(key);
+      out.push(this.#record(q, undefined));
+    }
+  }
+
+  /** Forgets the queries still waiting (their outcome is unknown), counting them. */
+  stop(): void {
+    this.#pendingAtStop += this.#pending.size;
+    this.#pending.clear();
+  }
+
+  losses(): LossCount[] {
+    return [
+      { stage: 'decode', reason: 'dns:pending_full', count: this.#pendingFull },
+      { stage: 'decode', reason: 'dns:pending_at_stop', count: this.#pendingAtStop },
+    ];
+  }
+
+  /** Responses without a waiting query: started before podflow, timed out already, or a second sighting. */
+  unmatchedResponses(): number {
+    return this.#unmatchedResponses;
+  }
+
+  #record(q: DnsMessage, r: DnsMessage | undefined): FlowRecord {
+    const server = r ? { ip: r.saddr, port: r.sport } : { ip: q.daddr, port: q.dport };
+    const record: FlowRecord = {
+      type: podflow.v1.RecordType.DNS,
+      time: this.#ctx.clock.toTimestamp(r ? r.tsNs : q.tsNs),
+      startTime: this.#ctx.clock.toTimestamp(q.tsNs),
+      conversationId: conversationIdOf(q.protocol, q.saddr, q.sport, server.ip, server.port),
+      nodeName: this.#ctx.nodeName,
+      source: { ip: q.saddr, port: q.sport },
+      destination: server,
+      transport: { protocol: q.protocol as podflow.v1.Protocol, ipVersion: q.ipVersion },
+      interface: { index: q.ifindex, name: this.#ctx.interfaces.name(q.ifindex) ?? '' },
+      dns: {
+        id: q.id,
+        query: (r && !r.truncated ? r : q).query,
+        qtype: qtypeName(q.qtype || (r?.qtype ?? 0)),
+        rcode: r ? rcodeName(r.rcode) : RCODE_TIMEOUT,
+        answers: r ? r.answers : [],
+        truncated: q.truncated && (r?.truncated ?? true),
+      },
+      observation: { probe: 'dns', hook: q.hook, side: podflow.v1.Side.UNKNOWN },
+    };
+    if (r && record.dns) record.dns.latency = durationFromNs(Math.max(0, r.tsNs - q.tsNs));
+    setOriginalDestination(record, q.protocol, { ip: q.daddr, port: q.dport }, this.#sockets);
+    return record;
+  }
+}

@@ -1,0 +1,75 @@
+// drops: skb:kfree_skb with the drop reason named from the running kernel's BTF.
+// The kernel rate-limits per flow, reason and interface; each tick reports the
+// drops still pending for keys that went quiet (the tail of a burst).
+import type { BpfObject, Link } from 'libbpf-ts';
+import { loadDropReasons } from '../shared/btf.js';
+import type { ProbeContext } from '../shared/context.js';
+import { DropEvent, DropWindow } from '../shared/layouts.js';
+import { RingBufferProbe, attachAll, loadObject, type ProbePlan } from '../shared/probe.js';
+import { flushQuietWindows } from '../shared/windows.js';
+import { decodeDropEvent } from './decode.js';
+
+const HOOK = 'tracepoint/skb/kfree_skb';
+/** As DROP_INTERVAL_NS in bpf/drops.bpf.c. */
+const INTERVAL_NS = 1e9;
+
+class DropsProbe extends RingBufferProbe {
+  readonly #ctx: ProbeContext;
+  readonly #obj: BpfObject;
+  readonly #reasons: ReadonlyMap<number, string>;
+  #tails = 0;
+
+  constructor(ctx: ProbeContext, obj: BpfObject, links: Link[], reasons: ReadonlyMap<number, string>) {
+    super(ctx, 'drops', HOOK, obj, links, DropEvent.size, (b, off) => decodeDropEvent(b, off, ctx, reasons, HOOK));
+    this.#ctx = ctx;
+    this.#obj = obj;
+    this.#reasons = reasons;
+  }
+
+  tick(nowNs: number): void {
+    const layout = { lastEmitNs: DropWindow.last_emit_ns, pending: DropWindow.pending };
+    const out = flushQuietWindows(this.#obj.map('pf_drop_windows'), nowNs, INTERVAL_NS, layout, (key, _value, pending) => {
+      key.writeUInt32LE(pending, DropEvent.count);
+      return decodeDropEvent(key, 0, this.#ctx, this.#reasons, HOOK, nowNs);
+    });
+    if (out.length > 0) {
+      this.#tails += out.length;
+      this.#ctx.ingress.ingest(out);
+    }
+  }
+
+  override eventsSeen(): number {
+    return super.eventsSeen() + this.#tails;
+  }
+}
+
+export interface DropsOptions {
+  /** Also report SKB_DROP_REASON_NOT_SPECIFIED (frequent and rarely useful). */
+  reportUnspecified: boolean;
+  /** Where the kernel's BTF is read from. */
+  btfPath?: string;
+}
+
+export function dropsPlan(opts: DropsOptions): ProbePlan {
+  return {
+    probe: 'drops',
+    candidates: [
+      {
+        hook: HOOK,
+        attach(ctx: ProbeContext) {
+          const reasons = loadDropReasons(opts.btfPath);
+          const obj = loadObject(ctx, 'drops.bpf.o', ['drops_tp']);
+          try {
+            const value = Buffer.alloc(4);
+            value.writeUInt32LE(opts.reportUnspecified ? 1 : 0);
+            obj.map('pf_drops_config').update(Buffer.alloc(4), value);
+            return new DropsProbe(ctx, obj, attachAll(obj, ['drops_tp']), reasons);
+          } catch (err) {
+            obj.close();
+            throw err;
+          }
+        },
+      },
+    ],
+  };
+}

@@ -1,0 +1,55 @@
+// Decodes struct pf_http_event (one request/response exchange) into an HTTP record.
+import { podflow } from '../../proto/gen/flow.js';
+import type { FlowRecord } from '../../pipeline/types.js';
+import { durationFromNs, readU64 } from '../shared/clock.js';
+import type { ProbeContext } from '../shared/context.js';
+import { conversationIdOf } from '../shared/conversation.js';
+import { formatIp } from '../shared/ip.js';
+import { HttpEvent as L, L7Tuple as T, L7_HOOK_NAMES } from '../dns/layout.js';
+import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
+import { setOriginalDestination } from '../svc/translate.js';
+import { parseRequestHead, parseStatusLine } from './parse.js';
+
+export type HttpContext = Pick<ProbeContext, 'clock' | 'nodeName' | 'interfaces'>;
+
+const TCP = 6;
+
+/** The exchange at batch[off..]; undefined when either half is not well-formed HTTP/1.x. */
+export function decodeHttpEvent(batch: Buffer, off: number, ctx: HttpContext, sockets?: OriginalDestinationLookup): FlowRecord | undefined {
+  const t = off + L.req_tuple;
+  const ipVersion = batch[t + T.ip_version] ?? 0;
+  const reqLen = batch.readUInt16LE(off + L.req_len);
+  const respLen = batch[off + L.resp_len] ?? 0;
+  if ((ipVersion !== 4 && ipVersion !== 6) || reqLen > 256 || respLen > 16) return undefined;
+  const req = parseRequestHead(batch, off + L.req, off + L.req + reqLen);
+  const resp = parseStatusLine(batch, off + L.resp, off + L.resp + respLen);
+  if (!req || !resp) return undefined;
+  const reqNs = readU64(batch, off + L.req_ns);
+  const respNs = readU64(batch, off + L.resp_ns);
+  const client = { ip: formatIp(batch, t + T.saddr, ipVersion), port: batch.readUInt16LE(t + T.sport) };
+  const server = { ip: formatIp(batch, off + L.resp_saddr, ipVersion), port: batch.readUInt16LE(off + L.resp_sport) };
+  const ifindex = batch.readUInt32LE(off + L.req_ifindex);
+  const record: FlowRecord = {
+    type: podflow.v1.RecordType.HTTP,
+    time: ctx.clock.toTimestamp(respNs),
+    startTime: ctx.clock.toTimestamp(reqNs),
+    conversationId: conversationIdOf(TCP, client.ip, client.port, server.ip, server.port),
+    nodeName: ctx.nodeName,
+    source: client,
+    destination: server,
+    transport: { protocol: podflow.v1.Protocol.TCP, ipVersion },
+    interface: { index: ifindex, name: ctx.interfaces.name(ifindex) ?? '' },
+    http: {
+      method: req.method,
+      path: req.path,
+      status: resp.status,
+      latency: durationFromNs(Math.max(0, respNs - reqNs)),
+      host: req.host,
+      version: req.version || resp.version,
+    },
+    observation: { probe: 'http', hook: L7_HOOK_NAMES[batch[off + L.hook] ?? 0] ?? 'tc', side: podflow.v1.Side.UNKNOWN },
+  };
+  const requested = { ip: formatIp(batch, t + T.daddr, ipVersion), port: batch.readUInt16LE(t + T.dport) };
+  setOriginalDestination(record, TCP, requested, sockets);
+  return record;
+}

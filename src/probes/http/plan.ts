@@ -1,0 +1,53 @@
+// http: HTTP/1.x exchanges seen on TCP payloads in the kernel (TC clsact, else
+// the AF_PACKET socket filter), paired per connection in the kernel; one HTTP
+// record per request/response exchange, keep-alive connections included.
+import type { FlowRecord, LossCount } from '../../pipeline/types.js';
+import type { ProbeContext } from '../shared/context.js';
+import type { ProbePlan } from '../shared/probe.js';
+import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
+import { HttpEvent } from '../dns/layout.js';
+import { L7PacketProbe, l7Candidate, type L7Handler, type L7Mode } from '../dns/packet-probe.js';
+import { decodeHttpEvent } from './decode.js';
+
+export interface HttpOptions {
+  /** Interface names or prefix patterns ending in '*'; empty = every interface but loopback. */
+  interfaces: readonly string[];
+  /** Where records find the socket's original destination (service translation). */
+  originalDestinations?: OriginalDestinationLookup;
+}
+
+class HttpHandler implements L7Handler {
+  readonly #ctx: ProbeContext;
+  readonly #sockets: OriginalDestinationLookup | undefined;
+  #malformed = 0;
+
+  constructor(ctx: ProbeContext, opts: HttpOptions) {
+    this.#ctx = ctx;
+    this.#sockets = opts.originalDestinations;
+  }
+
+  decode(batch: Buffer, off: number, out: FlowRecord[]): void {
+    const r = decodeHttpEvent(batch, off, this.#ctx, this.#sockets);
+    if (r) out.push(r);
+    else this.#malformed++;
+  }
+
+  losses(): LossCount[] {
+    return [{ stage: 'decode', reason: 'http:malformed_exchange', count: this.#malformed }];
+  }
+}
+
+/** Loads http.bpf.o; the probe is not attached to any interface yet. */
+export function createHttpProbe(ctx: ProbeContext, opts: HttpOptions, mode: L7Mode): L7PacketProbe {
+  return new L7PacketProbe(
+    ctx,
+    { probe: 'http', file: 'http.bpf.o', prefix: 'http', recordSize: HttpEvent.size, interfaces: opts.interfaces },
+    mode,
+    new HttpHandler(ctx, opts),
+  );
+}
+
+export function httpPlan(opts: HttpOptions): ProbePlan {
+  const make = (ctx: ProbeContext, mode: L7Mode) => createHttpProbe(ctx, opts, mode);
+  return { probe: 'http', candidates: [l7Candidate('tc', make), l7Candidate('socket_filter', make)] };
+}

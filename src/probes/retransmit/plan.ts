@@ -1,0 +1,61 @@
+// retransmit: one record per connection and second with the count of
+// retransmitted segments (rate-limited in the kernel; the tail of a burst is
+// reported from the rate limiter's map). tp_btf first (typed arguments, no
+// tracefs), the classic tracepoint as fallback.
+import type { BpfObject, Link } from 'libbpf-ts';
+import type { ProbeContext } from '../shared/context.js';
+import { RetransmitWindow, SockEvent } from '../shared/layouts.js';
+import { RingBufferProbe, attachAll, loadObject, type HookCandidate, type ProbePlan } from '../shared/probe.js';
+import { decodeSockEvent } from '../shared/sock-event.js';
+import { flushQuietWindows } from '../shared/windows.js';
+
+/** As RETRANSMIT_INTERVAL_NS in bpf/retransmit.bpf.c. */
+const INTERVAL_NS = 1e9;
+
+class RetransmitProbe extends RingBufferProbe {
+  readonly #ctx: ProbeContext;
+  readonly #obj: BpfObject;
+  #tails = 0;
+
+  constructor(ctx: ProbeContext, hook: string, obj: BpfObject, links: Link[]) {
+    super(ctx, 'retransmit', hook, obj, links, SockEvent.size, (b, off) => decodeSockEvent(b, off, ctx, 'retransmit', hook));
+    this.#ctx = ctx;
+    this.#obj = obj;
+  }
+
+  tick(nowNs: number): void {
+    const layout = { lastEmitNs: RetransmitWindow.last_emit_ns, pending: RetransmitWindow.pending };
+    const out = flushQuietWindows(this.#obj.map('pf_retransmit_windows'), nowNs, INTERVAL_NS, layout, (_key, value, pending) => {
+      value.writeUInt32LE(pending, RetransmitWindow.event + SockEvent.retransmits);
+      return decodeSockEvent(value, RetransmitWindow.event, this.#ctx, 'retransmit', this.hook, nowNs);
+    });
+    if (out.length > 0) {
+      this.#tails += out.length;
+      this.#ctx.ingress.ingest(out);
+    }
+  }
+
+  override eventsSeen(): number {
+    return super.eventsSeen() + this.#tails;
+  }
+}
+
+function candidate(hook: string, program: string): HookCandidate {
+  return {
+    hook,
+    attach(ctx: ProbeContext) {
+      const obj = loadObject(ctx, 'retransmit.bpf.o', [program]);
+      try {
+        return new RetransmitProbe(ctx, hook, obj, attachAll(obj, [program]));
+      } catch (err) {
+        obj.close();
+        throw err;
+      }
+    },
+  };
+}
+
+export const retransmitPlan: ProbePlan = {
+  probe: 'retransmit',
+  candidates: [candidate('tp_btf/tcp_retransmit_skb', 'retransmit_btf'), candidate('tracepoint/tcp/tcp_retransmit_skb', 'retransmit_tp')],
+};

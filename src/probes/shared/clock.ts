@@ -1,0 +1,55 @@
+// Kernel timestamps (bpf_ktime_get_ns, CLOCK_MONOTONIC) to wall-clock time.
+// Node's hrtime is CLOCK_MONOTONIC too, so the offset is Date.now() minus
+// hrtime, measured once and refreshed (NTP slews the wall clock).
+import type { podflow } from '../../proto/gen/flow.js';
+
+type Timestamp = podflow.v1.FlowRecord['time'];
+
+export class MonotonicClock {
+  #offsetSec = 0;
+  #offsetNsec = 0;
+
+  constructor() {
+    this.refresh();
+  }
+
+  /** Re-measures the wall-clock minus monotonic offset. */
+  refresh(): void {
+    const mono = process.hrtime.bigint();
+    const wallMs = Date.now();
+    const offsetNs = BigInt(wallMs) * 1_000_000n - mono;
+    this.#offsetSec = Number(offsetNs / 1_000_000_000n);
+    this.#offsetNsec = Number(offsetNs % 1_000_000_000n);
+  }
+
+  /** Monotonic now in ns (exact while below 2^53, i.e. for 104 days of uptime). */
+  static nowNs(): number {
+    return Number(process.hrtime.bigint());
+  }
+
+  /** A kernel monotonic time in ns (as a JS number) as a protobuf Timestamp. */
+  toTimestamp(monoNs: number): Timestamp {
+    const sec = Math.floor(monoNs / 1e9);
+    let nanos = monoNs - sec * 1e9 + this.#offsetNsec;
+    let seconds = sec + this.#offsetSec;
+    if (nanos >= 1e9) {
+      nanos -= 1e9;
+      seconds += 1;
+    } else if (nanos < 0) {
+      nanos += 1e9;
+      seconds -= 1;
+    }
+    return { seconds, nanos };
+  }
+}
+
+/** A duration in ns as a protobuf Duration. */
+export function durationFromNs(ns: number): podflow.v1.Tcp['duration'] {
+  const seconds = Math.floor(ns / 1e9);
+  return { seconds, nanos: ns - seconds * 1e9 };
+}
+
+/** A u64 at `off` as a JS number (exact below 2^53). */
+export function readU64(buf: Buffer, off: number): number {
+  return buf.readUInt32LE(off) + buf.readUInt32LE(off + 4) * 0x1_0000_0000;
+}

@@ -1,0 +1,29 @@
+// tcp: TCP_OPEN/CLOSE/FAILED/RESET per socket, with process context. Preferred
+// hooks in order: fentry (cheapest), kprobe, then the stable tracepoints, which
+// work on every kernel with tracefs. All variants share bpf/include/tcp_lifecycle.h.
+import type { ProbeContext } from '../shared/context.js';
+import { SockEvent } from '../shared/layouts.js';
+import { RingBufferProbe, attachAll, loadObject, type HookCandidate, type ProbePlan } from '../shared/probe.js';
+import { decodeSockEvent } from '../shared/sock-event.js';
+
+function candidate(hook: string, file: string, programs: readonly string[]): HookCandidate {
+  return {
+    hook,
+    attach(ctx: ProbeContext) {
+      const obj = loadObject(ctx, file, programs);
+      try {
+        const links = attachAll(obj, programs);
+        return new RingBufferProbe(ctx, 'tcp', hook, obj, links, SockEvent.size, (b, off) => decodeSockEvent(b, off, ctx, 'tcp', hook));
+      } catch (err) {
+        obj.close();
+        throw err;
+      }
+    },
+  };
+}
+
+export const TCP_FENTRY = candidate('fentry/tcp_set_state', 'tcp_fentry.bpf.o', ['tcp_set_state_fentry', 'tcp_reset_fentry', 'tcp_send_active_reset_fentry', 'tcp_destroy_fentry']);
+export const TCP_KPROBE = candidate('kprobe/tcp_set_state', 'tcp_kprobe.bpf.o', ['tcp_set_state_kprobe', 'tcp_reset_kprobe', 'tcp_send_active_reset_kprobe', 'tcp_destroy_kprobe']);
+export const TCP_TRACEPOINT = candidate('tracepoint/sock/inet_sock_set_state', 'tcp.bpf.o', ['tcp_state_tp', 'tcp_send_reset_tp', 'tcp_receive_reset_tp', 'tcp_destroy_tp']);
+
+export const tcpPlan: ProbePlan = { probe: 'tcp', candidates: [TCP_FENTRY, TCP_KPROBE, TCP_TRACEPOINT] };

@@ -1,0 +1,282 @@
+// The dns and http TC programs under BPF_PROG_TEST_RUN (the socket-filter
+// programs share their parser; TEST_RUN hands socket filters the packet from
+// the IP header, unlike a real AF_PACKET socket, so they are tested with real
+// traffic in l7-dns.test.ts): crafted packets give the
+// events they should, malformed ones (random bytes, truncated headers,
+// compression loops, lying lengths) pass the verifier and never give garbage.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { BpfObject, RingBufferConsumer } from 'libbpf-ts';
+import { decodeDnsEvent, type DnsMessage } from '../../src/probes/dns/decode.js';
+import { DnsEvent, HttpEvent, L7_COUNTERS } from '../../src/probes/dns/layout.js';
+import { decodeHttpEvent } from '../../src/probes/http/decode.js';
+import { encodeDnsPorts } from '../../src/probes/dns/plan.js';
+import { MonotonicClock } from '../../src/probes/shared/clock.js';
+import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
+import { dnsMessage, ip, tcp, tcpDns, udp, wireName } from './l7-packets.js';
+
+const BUILD = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
+const ctx = { clock: new MonotonicClock(), nodeName: 'n', interfaces: new InterfaceIndex() };
+
+/** A loaded object and the raw ring-buffer records it wrote. */
+class Harness {
+  readonly obj: BpfObject;
+  readonly events: Buffer[] = [];
+  readonly #consumer: RingBufferConsumer;
+
+  constructor(file: string, ringbuf: string, configure?: (obj: BpfObject) => void) {
+    this.obj = BpfObject.open(BUILD + file);
+    configure?.(this.obj);
+    this.obj.load();
+    this.#consumer = new RingBufferConsumer(this.obj.map(ringbuf), (batch, offsets, count) => {
+      for (let i = 0; i < count; i++) this.events.push(Buffer.from(batch.subarray(offsets[i], offsets[i + 1])));
+    });
+    this.#consumer.start();
+  }
+
+  /** Runs `prog` on each packet and returns the events they produced. */
+  async run(prog: string, ...packets: Buffer[]): Promise<Buffer[]> {
+    const from = this.events.length;
+    for (const data of packets) {
+      const r = this.obj.program(prog).testRun({ data });
+      // TC_ACT_UNSPEC (-1, TCX_NEXT): observe only, the programs after this one still run.
+      assert.equal(r.retval | 0, -1, `${prog} must hand every packet on`);
+    }
+    // The consumer thread delivers asynchronously: wait until nothing more arrived for 100 ms.
+    let seen = this.events.length;
+    for (let quiet = 0; quiet < 5; ) {
+      await sleep(20);
+      quiet = this.events.length === seen ? quiet + 1 : 0;
+      seen = this.events.length;
+    }
+    return this.events.slice(from);
+  }
+
+  counter(name: (typeof L7_COUNTERS)[number]): number {
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(L7_COUNTERS.indexOf(name));
+    const map = this.obj.map('l7_counters');
+    const v = map.lookup(key);
+    return v ? map.perCpuValues(v).reduce((n, b) => n + Number(b.readBigUInt64LE(0)), 0) : 0;
+  }
+
+  close(): void {
+    this.#consumer.stop();
+    this.obj.close();
+  }
+}
+
+let dns: Harness;
+let http: Harness;
+
+before(() => {
+  dns = new Harness('dns.bpf.o', 'dns_events');
+  http = new Harness('http.bpf.o', 'http_events');
+});
+
+after(() => {
+  dns?.close();
+  http?.close();
+});
+
+function decodeOne(events: Buffer[]): DnsMessage {
+  assert.equal(events.length, 1, `expected one event, got ${events.length}`);
+  const e = events[0] ?? Buffer.alloc(0);
+  assert.equal(e.length >= DnsEvent.size, true);
+  const m = decodeDnsEvent(e, 0);
+  assert.ok(m, 'the event decodes');
+  return m;
+}
+
+const A = (a: number[]) => ({ type: 1, rdata: Buffer.from(a) });
+
+test('dns: a UDP query and a response with CNAME, A and AAAA answers', async () => {
+  const q = dnsMessage({ id: 0x4242, flags: 0x0100, qname: wireName('www.example.com'), qtype: 1 });
+  const m = decodeOne(await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, q))));
+  assert.deepEqual(
+    { id: m.id, response: m.response, query: m.query, qtype: m.qtype, truncated: m.truncated, saddr: m.saddr, sport: m.sport, dport: m.dport, protocol: m.protocol, hook: m.hook },
+    { id: 0x4242, response: false, query: 'www.example.com', qtype: 1, truncated: false, saddr: '10.237.0.2', sport: 40000, dport: 53, protocol: 17, hook: 'tc' },
+  );
+
+  const cname = { type: 5, rdata: wireName('web.example.com') };
+  const aaaa = { type: 28, rdata: Buffer.from('fd000237000000000000000000000005', 'hex'), owner: wireName('web.example.com') };
+  const resp = dnsMessage({ id: 0x4242, flags: 0x8180, qname: wireName('www.example.com'), qtype: 1, answers: [cname, A([10, 237, 0, 7]), aaaa, A([10, 237, 0, 8])] });
+  const r = decodeOne(await dns.run('dns_tc_ingress', ip('10.237.0.53', '10.237.0.2', 17, udp(53, 40000, resp))));
+  assert.equal(r.response, true);
+  assert.equal(r.rcode, 0);
+  assert.deepEqual(r.answers, ['10.237.0.7', 'fd00:237::5', '10.237.0.8']);
+});
+
+test('dns: over TCP and IPv6, NXDOMAIN', async () => {
+  const resp = dnsMessage({ id: 7, flags: 0x8183, qname: wireName('nope.example'), qtype: 28 });
+  const r = decodeOne(await dns.run('dns_tc_ingress', ip('fd00:237::53', 'fd00:237::2', 6, tcp(53, 41000, 1, tcpDns(resp)))));
+  assert.deepEqual([r.protocol, r.ipVersion, r.rcode, r.qtype, r.query, r.saddr], [6, 6, 3, 28, 'nope.example', 'fd00:237::53']);
+  // A TCP segment without payload (an ACK) is not DNS and not counted as malformed.
+  const before = dns.counter('dns:malformed');
+  assert.equal((await dns.run('dns_tc_ingress', ip('10.237.0.53', '10.237.0.2', 6, tcp(53, 41000, 1, Buffer.alloc(0), 0x10)))).length, 0);
+  assert.equal(dns.counter('dns:malformed'), before);
+  // Other ports are not looked at.
+  assert.equal((await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 54, dnsMessage({ id: 9, flags: 0x0100, qname: wireName('a.b'), qtype: 1 }))))).length, 0);
+});
+
+test('dns: names at and over the 255-byte limit, and compressed questions', async () => {
+  const label = 'a'.repeat(63);
+  const longest = [label, label, label, 'b'.repeat(61)].join('.'); // 255 bytes on the wire
+  const m = decodeOne(await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, dnsMessage({ id: 1, flags: 0x0100, qname: wireName(longest), qtype: 1 })))));
+  assert.equal(m.query, longest);
+  assert.equal(m.truncated, false);
+
+  // A name longer than RFC 1035 allows: cut after the complete labels, flagged.
+  const tooLong = [label, label, label, label, 'c'].join('.');
+  const t = decodeOne(await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, dnsMessage({ id: 2, flags: 0x0100, qname: wireName(tooLong), qtype: 1 })))));
+  assert.equal(t.truncated, true);
+  assert.equal(t.query, [label, label, label].join('.'));
+  assert.equal(t.qtype, 0);
+
+  // A compression loop in the question (a pointer to itself): not followed, flagged.
+  const loop = decodeOne(await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, dnsMessage({ id: 3, flags: 0x0100, qname: Buffer.from([3, 0x77, 0x77, 0x77, 0xc0, 12]), qtype: 1 })))));
+  assert.equal(loop.truncated, true);
+  assert.equal(loop.query, 'www');
+});
+
+test('dns: malformed messages give no event and are counted', async () => {
+  const before = dns.counter('dns:malformed');
+  const good = dnsMessage({ id: 5, flags: 0x0100, qname: wireName('x.example'), qtype: 1 });
+  const packets = [
+    udp(40000, 53, good.subarray(0, 7)), // truncated header
+    udp(40000, 53, good.subarray(0, 15)), // name runs past the message
+    udp(40000, 53, dnsMessage({ id: 5, flags: 0x0100, qname: Buffer.from([0x45, 1, 2, 0]), qtype: 1 })), // reserved label type
+    udp(40000, 53, dnsMessage({ id: 5, flags: 0x0100, qname: wireName('x'), qtype: 1, qdcount: 0 })),
+    udp(40000, 53, dnsMessage({ id: 5, flags: 0x2800, qname: wireName('x'), qtype: 1 })), // opcode UPDATE
+  ].map((l4) => ip('10.237.0.2', '10.237.0.53', 17, l4));
+  assert.equal((await dns.run('dns_tc_egress', ...packets)).length, 0);
+  assert.equal(dns.counter('dns:malformed') - before, packets.length);
+  // An IP header claiming more than the packet holds: the parse stops at the real end.
+  const lying = ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, good));
+  lying.writeUInt16BE(1400, 14 + 2);
+  const m = decodeOne(await dns.run('dns_tc_egress', lying));
+  assert.equal(m.query, 'x.example');
+});
+
+test('dns: answer sections with loops, bad pointers and lying lengths never give garbage addresses', async () => {
+  const q = wireName('loop.example');
+  const selfLoop = { type: 1, rdata: Buffer.from([1, 2, 3, 4]), owner: Buffer.from([0xc0, 12 + q.length + 4]) }; // points at itself: skipped as 2 bytes, not followed
+  const longRd = { type: 1, rdata: Buffer.from([9, 9, 9, 9]) };
+  const msg = dnsMessage({ id: 6, flags: 0x8180, qname: q, qtype: 1, answers: [selfLoop, longRd] });
+  // The second record claims 200 bytes of rdata: it must not be read.
+  msg.writeUInt16BE(200, msg.length - 4 - 2);
+  const m = decodeOne(await dns.run('dns_tc_ingress', ip('10.237.0.53', '10.237.0.2', 17, udp(53, 40000, msg))));
+  assert.deepEqual(m.answers, ['1.2.3.4']);
+});
+
+test('dns: random payloads on port 53 only ever give well-formed events', async () => {
+  const header = fc.record({ id: fc.integer({ min: 0, max: 0xffff }), flags: fc.constantFrom(0x0100, 0x8180, 0x8183) });
+  const payload = fc.oneof(
+    fc.uint8Array({ maxLength: 600 }).map((b) => Buffer.from(b)),
+    fc.tuple(header, fc.uint8Array({ maxLength: 600 })).map(([h, rest]) => {
+      const b = Buffer.alloc(12);
+      b.writeUInt16BE(h.id, 0);
+      b.writeUInt16BE(h.flags, 2);
+      b.writeUInt16BE(1, 4);
+      b.writeUInt16BE(rest[0] ?? 0, 6);
+      return Buffer.concat([b, Buffer.from(rest)]);
+    }),
+  );
+  // Many packets per kernel run: the ring-buffer wait dominates otherwise.
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.tuple(payload, fc.boolean()), { minLength: 100, maxLength: 100 }), async (cases) => {
+      const packets = cases.map(([p, overTcp]) => ip('10.237.0.53', '10.237.0.2', overTcp ? 6 : 17, overTcp ? tcp(53, 40000, 1, tcpDns(p)) : udp(53, 40000, p)));
+      for (const e of await dns.run('dns_tc_ingress', ...packets)) {
+        const m = decodeDnsEvent(e, 0);
+        assert.ok(m, 'every event decodes');
+        assert.match(m.query, /^[\x21-\x7e]*$/);
+        assert.ok(m.query.length <= 4 * 255);
+        assert.ok(m.answers.length <= 4);
+      }
+    }),
+    { numRuns: 8 },
+  );
+});
+
+test('dns: the ports are configurable before load', async () => {
+  const custom = new Harness('dns.bpf.o', 'dns_events', (obj) => obj.setGlobal('dns_ports', encodeDnsPorts([5353, 8053])));
+  try {
+    const msg = dnsMessage({ id: 10, flags: 0x0100, qname: wireName('svc.local'), qtype: 1 });
+    const on = (port: number) => ip('10.237.0.2', '10.237.0.53', 17, udp(40000, port, msg));
+    const events = await custom.run('dns_tc_egress', on(5353), on(53), on(8053));
+    assert.deepEqual(events.map((e) => decodeDnsEvent(e, 0)?.dport), [5353, 8053]);
+  } finally {
+    custom.close();
+  }
+});
+
+function httpPair(client: string, server: string, cport: number, seq: number, request: string, responseHead: string, serverSeen = server): Buffer[] {
+  return [
+    ip(client, server, 6, tcp(cport, 80, seq, Buffer.from(request, 'latin1'))),
+    ip(serverSeen, client, 6, tcp(80, cport, 1000, Buffer.from(responseHead, 'latin1'))),
+  ];
+}
+
+test('http: one event per exchange, keep-alive pairs each request with the next response', async () => {
+  const [req1, resp1] = httpPair('10.237.0.2', '10.237.0.3', 50000, 1, 'GET /api/users?id=1 HTTP/1.1\r\nHost: backend\r\n\r\n', 'HTTP/1.1 200 OK\r\n');
+  const [req2, resp2] = httpPair('10.237.0.2', '10.237.0.3', 50000, 100, 'DELETE /api/users/1 HTTP/1.1\r\nHost: backend\r\n\r\n', 'HTTP/1.1 404 Not Found\r\n');
+  const body = ip('10.237.0.3', '10.237.0.2', 6, tcp(80, 50000, 1020, Buffer.from('HTTP/1.1 lookalike body segment')));
+  const events = await http.run('http_tc_ingress', req1 as Buffer, req1 as Buffer, resp1 as Buffer, body, req2 as Buffer, resp2 as Buffer);
+  assert.equal(events.length, 2);
+  const records = events.map((e) => decodeHttpEvent(e, 0, ctx));
+  assert.deepEqual(records.map((r) => [r?.http?.method, r?.http?.path, r?.http?.status, r?.http?.host, r?.http?.version]), [
+    ['GET', '/api/users?id=1', 200, 'backend', 'HTTP/1.1'],
+    ['DELETE', '/api/users/1', 404, 'backend', 'HTTP/1.1'],
+  ]);
+  assert.deepEqual(records[0]?.source, { ip: '10.237.0.2', port: 50000 });
+  assert.deepEqual(records[0]?.destination, { ip: '10.237.0.3', port: 80 });
+  assert.equal(records[0]?.originalDestination, undefined);
+});
+
+test('http: a request seen before DNAT and its response after it name both ends', async () => {
+  const [req, resp] = httpPair('10.237.0.2', '10.238.0.10', 50001, 1, 'GET / HTTP/1.1\r\n\r\n', 'HTTP/1.1 500 Internal Server Error\r\n', '10.237.0.3');
+  const events = await http.run('http_tc_ingress', req as Buffer, resp as Buffer);
+  const r = decodeHttpEvent(events[0] ?? Buffer.alloc(0), 0, ctx);
+  assert.equal(r?.http?.status, 500);
+  assert.deepEqual(r?.destination, { ip: '10.237.0.3', port: 80 });
+  assert.deepEqual(r?.originalDestination, { ip: '10.238.0.10', port: 80 });
+});
+
+test('http: responses without a request, unanswered requests and random payloads', async () => {
+  const unmatched = http.counter('http:unmatched_response');
+  assert.equal((await http.run('http_tc_ingress', ip('10.237.0.3', '10.237.0.9', 6, tcp(80, 50002, 1, Buffer.from('HTTP/1.1 200 OK\r\n'))))).length, 0);
+  assert.equal(http.counter('http:unmatched_response'), unmatched + 1);
+  const unanswered = http.counter('http:unanswered_request');
+  const r1 = ip('10.237.0.9', '10.237.0.3', 6, tcp(50003, 80, 1, Buffer.from('GET /a HTTP/1.1\r\n\r\n')));
+  const r2 = ip('10.237.0.9', '10.237.0.3', 6, tcp(50003, 80, 50, Buffer.from('GET /b HTTP/1.1\r\n\r\n')));
+  const resp = ip('10.237.0.3', '10.237.0.9', 6, tcp(80, 50003, 1, Buffer.from('HTTP/1.0 200 OK\r\n')));
+  const events = await http.run('http_tc_egress', r1, r2, resp);
+  assert.equal(http.counter('http:unanswered_request'), unanswered + 1);
+  assert.equal(decodeHttpEvent(events[0] ?? Buffer.alloc(0), 0, ctx)?.http?.path, '/b');
+
+  const pair = fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 400 }), fc.uint8Array({ minLength: 1, maxLength: 40 }));
+  await fc.assert(
+    fc.asyncProperty(fc.array(pair, { minLength: 50, maxLength: 50 }), async (pairs) => {
+      // One client port per exchange, so each request meets its own response.
+      const packets = pairs.flatMap(([a, b], i) => [
+        ip('10.237.0.4', '10.237.0.3', 6, tcp(51000 + i, 80, a.length, Buffer.concat([Buffer.from('GET '), Buffer.from(a)]))),
+        ip('10.237.0.3', '10.237.0.4', 6, tcp(80, 51000 + i, 1, Buffer.concat([Buffer.from('HTTP/1.'), Buffer.from(b)]))),
+      ]);
+      const evs = await http.run('http_tc_egress', ...packets);
+      assert.ok(evs.length <= pairs.length);
+      for (const e of evs) {
+        assert.equal(e.length >= HttpEvent.size, true);
+        const r = decodeHttpEvent(e, 0, ctx);
+        // Either refused as malformed, or every field is well-formed.
+        if (r) {
+          assert.match(r.http?.path ?? '', /^[\x21-\x7e]+$/);
+          assert.ok((r.http?.status ?? 0) >= 100 && (r.http?.status ?? 0) <= 599);
+        }
+      }
+    }),
+    { numRuns: 8 },
+  );
+});

@@ -1,0 +1,138 @@
+// The preferred hooks of the tcp probe on this kernel: the kprobe programs pass
+// the verifier but cannot attach (no kprobe PMU), the fentry programs are
+// refused at load; both fail with typed errors the capability probe records.
+// And the flows probe's socket-filter fallback counts real traffic.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { AttachError, BpfObject, LoadError } from 'libbpf-ts';
+import { podflow } from '../../src/proto/gen/flow.js';
+import type { FlowRecord } from '../../src/pipeline/types.js';
+import { flowsPlan } from '../../src/probes/flows/plan.js';
+import { createProbeManager } from '../../src/probes/index.js';
+import { CgroupResolver } from '../../src/probes/shared/cgroups.js';
+import { MonotonicClock } from '../../src/probes/shared/clock.js';
+import type { ProbeContext } from '../../src/probes/shared/context.js';
+import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
+import { TCP_FENTRY, TCP_KPROBE } from '../../src/probes/tcp/plan.js';
+
+const BUILD = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
+const NS = 'pfc-h';
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function cleanup(): void {
+  spawnSync('ip', ['link', 'del', 'pfch-h']);
+  spawnSync('ip', ['netns', 'del', NS]);
+}
+
+const records: FlowRecord[] = [];
+
+function context(): ProbeContext {
+  const interfaces = new InterfaceIndex();
+  interfaces.poll();
+  return { nodeName: 'n', clock: new MonotonicClock(), ingress: { ingest: (b) => records.push(...b) }, interfaces, cgroups: new CgroupResolver(undefined), objectDir: BUILD };
+}
+
+before(() => {
+  cleanup();
+  sh('ip', ['netns', 'add', NS]);
+  sh('ip', ['link', 'add', 'pfch-h', 'type', 'veth', 'peer', 'name', 'pfci-h', 'netns', NS]);
+  sh('ip', ['addr', 'add', '10.232.8.1/24', 'dev', 'pfch-h']);
+  sh('ip', ['link', 'set', 'pfch-h', 'up']);
+  sh('ip', ['-n', NS, 'addr', 'add', '10.232.8.2/24', 'dev', 'pfci-h']);
+  sh('ip', ['-n', NS, 'link', 'set', 'pfci-h', 'up']);
+});
+
+after(cleanup);
+
+test('the kprobe variant of the tcp probe passes the verifier here', () => {
+  const obj = BpfObject.open(`${BUILD}tcp_kprobe.bpf.o`);
+  try {
+    obj.load();
+    for (const p of obj.programs) assert.ok(p.fd > 0, `${p.name} loaded`);
+    assert.equal(obj.programs.length, 4);
+  } finally {
+    obj.close();
+  }
+});
+
+test('attaching the kprobe variant fails with a typed AttachError (ENOENT: no kprobe support), no crash', () => {
+  assert.throws(
+    () => TCP_KPROBE.attach(context()),
+    (err: unknown) => err instanceof AttachError && err.hook === 'kprobe' && err.code === 'ENOENT' && err.target === 'tcp_set_state',
+  );
+});
+
+test('loading the fentry variant fails with a typed LoadError (EPERM: no trampolines here)', () => {
+  assert.throws(() => TCP_FENTRY.attach(context()), (err: unknown) => err instanceof LoadError && err.code === 'EPERM');
+});
+
+test('the flows socket-filter fallback counts real traffic on an AF_PACKET socket', async () => {
+  const ctx = context();
+  const candidate = flowsPlan({ interfaces: ['pfch-h'], activeTimeoutMs: 5000, idleTimeoutMs: 300 }).candidates.find((c) => c.hook === 'socket_filter');
+  assert.ok(candidate);
+  const probe = candidate.attach(ctx);
+  try {
+    assert.equal(probe.hook, 'socket_filter');
+    sh('ip', ['netns', 'exec', NS, process.execPath, '--input-type=module', '-e', `
+      import dgram from 'node:dgram';
+      const s = dgram.createSocket('udp4');
+      for (let i = 0; i < 4; i++) await new Promise((r) => s.send(Buffer.alloc(72), 7779, '10.232.8.1', r));
+      s.close();`]);
+    const deadline = Date.now() + 3000;
+    let flow: FlowRecord | undefined;
+    while (!flow && Date.now() < deadline) {
+      await sleep(100);
+      probe.tick?.(MonotonicClock.nowNs());
+      flow = records.find((r) => r.type === podflow.v1.RecordType.FLOW && r.destination?.port === 7779);
+    }
+    assert.ok(flow, 'a FLOW record');
+    assert.deepEqual([flow.traffic?.packets, flow.traffic?.bytes], [4, 4 * 100]);
+    assert.equal(flow.interface?.name, 'pfch-h');
+    assert.equal(flow.direction, podflow.v1.Direction.INGRESS);
+    assert.equal(flow.observation?.hook, 'socket_filter');
+  } finally {
+    probe.close();
+  }
+});
+
+test('the manager runs extra plans in order, records why a hook was skipped, and lists probes without a plan', async () => {
+  let closed = 0;
+  const manager = createProbeManager({
+    probes: ['dns', 'http'],
+    interfaces: [],
+    flowActiveTimeoutMs: 5000,
+    flowIdleTimeoutMs: 1000,
+    nodeName: 'n',
+    ingress: { ingest: () => undefined },
+    extraPlans: [
+      {
+        probe: 'dns',
+        candidates: [
+          { hook: 'kprobe/udp_sendmsg', attach: () => TCP_KPROBE.attach(context()) },
+          { hook: 'test/second', attach: () => ({ hook: 'test/second', eventsSeen: () => 7, losses: () => [], close: () => void closed++ }) },
+        ],
+      },
+    ],
+  });
+  await manager.start();
+  try {
+    const [dns, http] = manager.status();
+    assert.equal(dns?.probe, 'dns');
+    assert.equal(dns?.hook, 'test/second');
+    assert.equal(dns?.attached, true);
+    assert.equal(dns?.eventsSeen, 7);
+    assert.equal(dns?.skipped[0]?.hook, 'kprobe/udp_sendmsg');
+    assert.match(dns?.skipped[0]?.reason ?? '', /ENOENT|No such file/);
+    assert.deepEqual([http?.probe, http?.attached, http?.hook], ['http', false, null]);
+    assert.match(http?.skipped[0]?.reason ?? '', /no attach plan for http/);
+  } finally {
+    await manager.stop();
+  }
+  assert.equal(closed, 1);
+});

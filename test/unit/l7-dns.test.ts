@@ -1,0 +1,159 @@
+// DNS decoding in user space: names, presentation escaping, query/response
+// pairing, timeouts, bounded pending queries, and service translation.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { podflow } from '../../src/proto/gen/flow.js';
+import type { FlowRecord } from '../../src/pipeline/types.js';
+import { MonotonicClock } from '../../src/probes/shared/clock.js';
+import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
+import { parseIp } from '../../src/probes/shared/ip.js';
+import { decodeDnsEvent, type DnsMessage } from '../../src/probes/dns/decode.js';
+import { DnsEvent as L, L7Tuple as T } from '../../src/probes/dns/layout.js';
+import { DnsMatcher } from '../../src/probes/dns/matcher.js';
+import { presentName, qtypeName, rcodeName } from '../../src/probes/dns/names.js';
+import { encodeDnsPorts } from '../../src/probes/dns/plan.js';
+
+const ctx = { clock: new MonotonicClock(), nodeName: 'node-a', interfaces: new InterfaceIndex() };
+
+function message(over: Partial<DnsMessage>): DnsMessage {
+  return {
+    tsNs: 1_000_000_000, ifindex: 7, hook: 'tc', ipVersion: 4, protocol: 17,
+    saddr: '10.0.0.2', daddr: '10.0.0.53', sport: 40000, dport: 53,
+    id: 0x1234, response: false, rcode: 0, qtype: 1, query: 'backend.default.svc', truncated: false, answers: [],
+    ...over,
+  };
+}
+
+function response(q: DnsMessage, over: Partial<DnsMessage>): DnsMessage {
+  return message({ ...q, saddr: q.daddr, daddr: q.saddr, sport: q.dport, dport: q.sport, response: true, ...over });
+}
+
+test('names: qtype and rcode names, unnamed numbers in RFC 3597 form', () => {
+  assert.equal(qtypeName(1), 'A');
+  assert.equal(qtypeName(28), 'AAAA');
+  assert.equal(qtypeName(999), 'TYPE999');
+  assert.equal(rcodeName(0), 'NOERROR');
+  assert.equal(rcodeName(3), 'NXDOMAIN');
+  assert.equal(rcodeName(15), 'RCODE15');
+});
+
+test('presentName escapes control bytes, spaces, backslashes and high bytes as \\DDD', () => {
+  const b = Buffer.from('a\x01b c\\d\xffe', 'latin1');
+  assert.equal(presentName(b, 0, b.length), 'a\\001b\\032c\\092d\\255e');
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 255 }), (bytes) => {
+      const s = presentName(Buffer.from(bytes), 0, bytes.length);
+      assert.match(s, /^[\x21-\x7e]*$/);
+    }),
+  );
+});
+
+test('decodeDnsEvent reads the kernel layout and refuses impossible events', () => {
+  const ev = Buffer.alloc(L.size);
+  ev.writeUInt32LE(5, L.ts_ns);
+  Buffer.from(parseIp('10.0.0.53').bytes).copy(ev, L.tuple + T.saddr);
+  Buffer.from(parseIp('10.0.0.2').bytes).copy(ev, L.tuple + T.daddr);
+  ev.writeUInt16LE(53, L.tuple + T.sport);
+  ev.writeUInt16LE(40000, L.tuple + T.dport);
+  ev[L.tuple + T.ip_version] = 4;
+  ev[L.tuple + T.protocol] = 17;
+  ev.writeUInt16LE(0xbeef, L.id);
+  ev.writeUInt16LE(0x8183, L.flags);
+  ev.writeUInt16LE(1, L.qtype);
+  const name = Buffer.from('.www.example.com', 'latin1');
+  name.copy(ev, L.qname);
+  ev.writeUInt16LE(name.length, L.name_len);
+  ev[L.answer_count] = 1;
+  ev[L.answer_version] = 4;
+  Buffer.from([192, 0, 2, 1]).copy(ev, L.answers);
+  const m = decodeDnsEvent(ev, 0);
+  assert.ok(m);
+  assert.equal(m.query, 'www.example.com');
+  assert.equal(m.id, 0xbeef);
+  assert.equal(m.response, true);
+  assert.equal(m.rcode, 3);
+  assert.deepEqual(m.answers, ['192.0.2.1']);
+  assert.equal(m.saddr, '10.0.0.53');
+  assert.equal(m.dport, 40000);
+
+  ev[L.tuple + T.ip_version] = 5;
+  assert.equal(decodeDnsEvent(ev, 0), undefined);
+  ev[L.tuple + T.ip_version] = 4;
+  ev[L.answer_count] = 9;
+  assert.equal(decodeDnsEvent(ev, 0), undefined);
+});
+
+test('a query and its response make one record with latency, answers and rcode name', () => {
+  const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 });
+  const out: FlowRecord[] = [];
+  const q = message({});
+  m.add(q, out);
+  m.add({ ...q, ifindex: 9 }, out); // the same query on a second interface
+  assert.equal(out.length, 0);
+  m.add(response(q, { tsNs: q.tsNs + 12_500_000, answers: ['10.1.2.3'], ifindex: 9 }), out);
+  assert.equal(out.length, 1);
+  const r = out[0];
+  assert.equal(r?.type, podflow.v1.RecordType.DNS);
+  assert.deepEqual(r?.dns, { id: 0x1234, query: 'backend.default.svc', qtype: 'A', rcode: 'NOERROR', answers: ['10.1.2.3'], truncated: false, latency: { seconds: 0, nanos: 12_500_000 } });
+  assert.deepEqual(r?.source, { ip: '10.0.0.2', port: 40000 });
+  assert.deepEqual(r?.destination, { ip: '10.0.0.53', port: 53 });
+  assert.equal(r?.interface?.index, 7);
+  assert.deepEqual(r?.observation, { probe: 'dns', hook: 'tc', side: podflow.v1.Side.UNKNOWN });
+  assert.equal(r?.originalDestination, undefined);
+  // The response seen again on the other interface finds nothing waiting.
+  m.add(response(q, { tsNs: q.tsNs + 13_000_000 }), out);
+  assert.equal(out.length, 1);
+  assert.equal(m.unmatchedResponses(), 1);
+});
+
+test('a query answered from another address (DNAT) names the backend and the original destination', () => {
+  const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 });
+  const out: FlowRecord[] = [];
+  const q = message({ daddr: '10.96.0.10' });
+  m.add(q, out);
+  m.add(response(q, { saddr: '10.244.1.5', tsNs: q.tsNs + 1000, rcode: 3 }), out);
+  assert.equal(out[0]?.destination?.ip, '10.244.1.5');
+  assert.deepEqual(out[0]?.originalDestination, { ip: '10.96.0.10', port: 53 });
+  assert.equal(out[0]?.dns?.rcode, 'NXDOMAIN');
+});
+
+test('the socket lookup supplies the original destination when the packets show none', () => {
+  const asked: unknown[] = [];
+  const sockets = { lookup: (ip: string, port: number, proto: number) => (asked.push([ip, port, proto]), { ip: '10.96.0.10', port: 53 }) };
+  const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 }, sockets);
+  const out: FlowRecord[] = [];
+  const q = message({ daddr: '10.244.1.5' });
+  m.add(q, out);
+  m.add(response(q, { tsNs: q.tsNs + 1000 }), out);
+  assert.deepEqual(asked, [['10.0.0.2', 40000, 17]]);
+  assert.deepEqual(out[0]?.originalDestination, { ip: '10.96.0.10', port: 53 });
+});
+
+test('queries without a response time out with rcode TIMEOUT; the pending set is bounded', () => {
+  const m = new DnsMatcher(ctx, { timeoutMs: 100, maxPending: 2 });
+  const out: FlowRecord[] = [];
+  m.add(message({ id: 1, tsNs: 1e9 }), out);
+  m.add(message({ id: 2, tsNs: 1e9 + 50e6 }), out);
+  m.expire(1e9 + 99e6, out);
+  assert.equal(out.length, 0);
+  m.expire(1e9 + 100e6, out);
+  assert.equal(out.length, 1);
+  assert.equal(out[0]?.dns?.rcode, 'TIMEOUT');
+  assert.equal(out[0]?.dns?.id, 1);
+  assert.equal(out[0]?.dns?.latency, undefined);
+  m.add(message({ id: 3, tsNs: 1e9 + 60e6 }), out);
+  m.add(message({ id: 4, tsNs: 1e9 + 70e6 }), out); // over maxPending: id 2 reported early
+  assert.equal(out.length, 2);
+  assert.equal(out[1]?.dns?.id, 2);
+  assert.deepEqual(m.losses().find((l) => l.reason === 'dns:pending_full')?.count, 1);
+  m.stop();
+  assert.deepEqual(m.losses().find((l) => l.reason === 'dns:pending_at_stop')?.count, 2);
+});
+
+test('DNS ports configuration is checked with a clear error', () => {
+  assert.deepEqual([...encodeDnsPorts([53, 5353])], [53, 0, 0xe9, 0x14, 0, 0, 0, 0]);
+  assert.throws(() => encodeDnsPorts([]), /expected 1 to 4 ports/);
+  assert.throws(() => encodeDnsPorts([1, 2, 3, 4, 5]), /expected 1 to 4 ports/);
+  assert.throws(() => encodeDnsPorts([70000]), /'70000' is not a port/);
+});

@@ -1,0 +1,58 @@
+// Parsing the request and status-line prefixes the http programs copy.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { parseRequestHead, parseStatusLine } from '../../src/probes/http/parse.js';
+
+const req = (s: string) => {
+  const b = Buffer.from(s, 'latin1');
+  return parseRequestHead(b, 0, b.length);
+};
+const status = (s: string) => {
+  const b = Buffer.from(s, 'latin1');
+  return parseStatusLine(b, 0, b.length);
+};
+
+test('request lines: method, raw path, version and Host', () => {
+  assert.deepEqual(req('GET /api/users?id=7 HTTP/1.1\r\nHost: backend.default\r\nAccept: */*\r\n\r\n'), {
+    method: 'GET', path: '/api/users?id=7', version: 'HTTP/1.1', host: 'backend.default',
+  });
+  assert.deepEqual(req('POST /x HTTP/1.0\r\nContent-Length: 3\r\nhost:h:8080 \r\n\r\nabc'), { method: 'POST', path: '/x', version: 'HTTP/1.0', host: 'h:8080' });
+  // Cut by the copy's end: what is there, no version or Host.
+  assert.deepEqual(req('GET /a/very/long/pa'), { method: 'GET', path: '/a/very/long/pa', version: '', host: '' });
+  assert.deepEqual(req('GET /p HTTP/1'), { method: 'GET', path: '/p', version: '', host: '' });
+  // A Host line cut by the copy's end is not reported.
+  assert.deepEqual(req('GET / HTTP/1.1\r\nHost: bac'), { method: 'GET', path: '/', version: 'HTTP/1.1', host: '' });
+});
+
+test('request lines that are not HTTP/1.x give nothing', () => {
+  for (const s of ['GET  HTTP/1.1\r\n', 'GET /a\x01b HTTP/1.1\r\n', 'GET / HTTP/2.0\r\n', 'GET / SPDY/1.1x\r\n', 'FOO / HTTP/1.1\r\n', 'GET / HTTP/1.1xx', 'GET']) {
+    assert.equal(req(s), undefined, JSON.stringify(s));
+  }
+});
+
+test('status lines', () => {
+  assert.deepEqual(status('HTTP/1.1 200 OK\r\n'), { version: 'HTTP/1.1', status: 200 });
+  assert.deepEqual(status('HTTP/1.0 404 '), { version: 'HTTP/1.0', status: 404 });
+  assert.deepEqual(status('HTTP/1.1 500\r\n'), { version: 'HTTP/1.1', status: 500 });
+  for (const s of ['HTTP/1.1 20', 'HTTP/1.1 2x0 OK', 'HTTP/1.1 999 X', 'HTTP/1.1 0200', 'HTTP/1.2 200 OK', 'HTTP/1.1200 OK']) {
+    assert.equal(status(s), undefined, s);
+  }
+});
+
+test('random bytes never give a request with unprintable fields or a status outside 100..599', () => {
+  fc.assert(
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 256 }), fc.string({ maxLength: 64 }).map((s) => Buffer.from(`GET ${s}`, 'latin1'))), (bytes) => {
+      const b = Buffer.from(bytes);
+      const r = parseRequestHead(b, 0, b.length);
+      if (r) {
+        assert.match(r.path, /^[\x21-\x7e]+$/);
+        assert.match(r.host, /^[\x21-\x7e]*$/);
+        assert.ok(['', 'HTTP/1.0', 'HTTP/1.1'].includes(r.version));
+      }
+      const s = parseStatusLine(b, 0, Math.min(b.length, 16));
+      if (s) assert.ok(s.status >= 100 && s.status <= 599);
+    }),
+    { numRuns: 2000 },
+  );
+});

@@ -1,0 +1,132 @@
+// FlowTable: CPU merge, both directions joined, initiator, timeouts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { podflow } from '../../src/proto/gen/flow.js';
+import type { FlowRecord } from '../../src/pipeline/types.js';
+import { FlowTable } from '../../src/probes/flows/table.js';
+import { CgroupResolver } from '../../src/probes/shared/cgroups.js';
+import { MonotonicClock } from '../../src/probes/shared/clock.js';
+import type { ProbeContext } from '../../src/probes/shared/context.js';
+import { conversationIdOf } from '../../src/probes/shared/conversation.js';
+import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
+import { parseIp } from '../../src/probes/shared/ip.js';
+import { FlowKey as K, FlowStats as S } from '../../src/probes/shared/layouts.js';
+
+const CPUS = 2;
+const STRIDE = S.size; // 32: already a multiple of 8
+
+function ctx(): ProbeContext {
+  const interfaces = new InterfaceIndex();
+  interfaces.poll();
+  return { nodeName: 'node-1', clock: new MonotonicClock(), ingress: { ingest: () => undefined }, interfaces, cgroups: new CgroupResolver(undefined), objectDir: '' };
+}
+
+interface Slot {
+  first: number;
+  bytes: number;
+  packets: number;
+  ifindex?: number;
+  direction?: number;
+  flags?: number;
+  syn?: boolean;
+}
+
+/** One drained entry as the kernel lays it out: a key and CPUS value slots. */
+function entry(src: string, sport: number, dst: string, dport: number, protocol: number, slots: (Slot | null)[]): { key: Buffer; value: Buffer } {
+  const key = Buffer.alloc(K.size);
+  const s = parseIp(src);
+  Buffer.from(s.bytes).copy(key, K.saddr);
+  Buffer.from(parseIp(dst).bytes).copy(key, K.daddr);
+  key.writeUInt16LE(sport, K.sport);
+  key.writeUInt16LE(dport, K.dport);
+  key[K.ip_version] = s.ipVersion;
+  key[K.protocol] = protocol;
+  const value = Buffer.alloc(STRIDE * CPUS);
+  slots.forEach((slot, cpu) => {
+    if (!slot) return;
+    const o = cpu * STRIDE;
+    value.writeBigUInt64LE(BigInt(slot.first), o + S.first_ns);
+    value.writeBigUInt64LE(BigInt(slot.bytes), o + S.bytes);
+    value.writeBigUInt64LE(BigInt(slot.packets), o + S.packets);
+    value.writeUInt32LE(slot.ifindex ?? 1, o + S.ifindex);
+    value[o + S.direction] = slot.direction ?? 1;
+    value[o + S.tcp_flags] = slot.flags ?? 0;
+    value[o + S.syn] = slot.syn ? 1 : 0;
+  });
+  return { key, value };
+}
+
+function add(table: FlowTable, drainNs: number, entries: { key: Buffer; value: Buffer }[], out: FlowRecord[]): void {
+  table.add(Buffer.concat(entries.map((e) => e.key)), Buffer.concat(entries.map((e) => e.value)), entries.length, STRIDE * CPUS, CPUS, drainNs, out);
+}
+
+const MS = 1e6;
+
+test('both directions become one FLOW with the SYN sender as source, CPUs summed', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 5000, idleTimeoutMs: 1000, maxConversations: 10, hook: () => 'tc' });
+  const out: FlowRecord[] = [];
+  // The reply direction drains first and was seen first on its CPU: the SYN still decides.
+  add(table, 210 * MS, [
+    entry('10.232.2.2', 80, '10.232.1.2', 40000, 6, [{ first: 90 * MS, bytes: 500, packets: 5, flags: 0x12, ifindex: 7, direction: 2 }, null]),
+    entry('10.232.1.2', 40000, '10.232.2.2', 80, 6, [
+      { first: 100 * MS, bytes: 300, packets: 3, flags: 0x02, syn: true, ifindex: 5, direction: 1 },
+      { first: 120 * MS, bytes: 100, packets: 1, flags: 0x11, ifindex: 6, direction: 1 },
+    ]),
+  ], out);
+  assert.equal(out.length, 0);
+  table.expire(500 * MS, out);
+  assert.equal(out.length, 0, 'not idle yet');
+  table.expire(1300 * MS, out);
+  assert.equal(out.length, 1);
+  const r = out[0];
+  assert.ok(r);
+  assert.equal(r.type, podflow.v1.RecordType.FLOW);
+  assert.deepEqual(r.source, { ip: '10.232.1.2', port: 40000 });
+  assert.deepEqual(r.destination, { ip: '10.232.2.2', port: 80 });
+  assert.deepEqual(r.traffic, { bytes: 400, packets: 4, bytesReceived: 500, packetsReceived: 5 });
+  assert.deepEqual(r.interface?.index, 5, 'first seen (earliest CPU slot) of the initiator direction');
+  assert.equal(r.direction, podflow.v1.Direction.INGRESS);
+  assert.equal(r.tcp?.flags, 0x13);
+  assert.equal(r.conversationId, conversationIdOf(6, '10.232.2.2', 80, '10.232.1.2', 40000));
+  assert.equal(table.size, 0);
+  const start = r.startTime;
+  const end = r.time;
+  assert.ok(start && end);
+  assert.equal((Number(end.seconds) - Number(start.seconds)) * 1e9 + ((end.nanos ?? 0) - (start.nanos ?? 0)), 120 * MS, 'from the first packet to the last drain that found packets');
+});
+
+test('without a SYN the side seen first initiates; the active timeout cuts intervals and keeps the initiator', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 1000, idleTimeoutMs: 800, maxConversations: 10, hook: () => 'tc' });
+  const out: FlowRecord[] = [];
+  add(table, 600 * MS, [entry('10.232.1.2', 5000, '10.232.2.2', 53, 17, [{ first: 10 * MS, bytes: 60, packets: 2 }, null])], out);
+  add(table, 700 * MS, [entry('10.232.2.2', 53, '10.232.1.2', 5000, 17, [null, { first: 20 * MS, bytes: 90, packets: 2 }])], out);
+  table.expire(1100 * MS, out);
+  assert.equal(out.length, 1, 'active timeout');
+  assert.equal(out[0]?.source?.ip, '10.232.1.2');
+  assert.deepEqual(out[0]?.traffic, { bytes: 60, packets: 2, bytesReceived: 90, packetsReceived: 2 });
+  // Next interval: only the reply direction has traffic, and it was seen "first" in this interval.
+  add(table, 1300 * MS, [entry('10.232.2.2', 53, '10.232.1.2', 5000, 17, [{ first: 1200 * MS, bytes: 45, packets: 1 }, null])], out);
+  add(table, 1300 * MS, [entry('10.232.1.2', 5000, '10.232.2.2', 53, 17, [{ first: 1250 * MS, bytes: 30, packets: 1 }, null])], out);
+  table.expire(2200 * MS, out);
+  assert.equal(out.length, 2);
+  assert.equal(out[1]?.source?.ip, '10.232.1.2', 'initiator remembered');
+  assert.deepEqual(out[1]?.traffic, { bytes: 30, packets: 1, bytesReceived: 45, packetsReceived: 1 });
+  assert.equal(out[1]?.tcp, undefined, 'no tcp part for UDP');
+  table.expire(5000 * MS, out);
+  assert.equal(out.length, 2, 'an idle conversation without new counters emits nothing');
+  assert.equal(table.size, 0);
+});
+
+test('beyond maxConversations a flow is emitted at once instead of being tracked', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 1000, idleTimeoutMs: 800, maxConversations: 1, hook: () => 'tc' });
+  const out: FlowRecord[] = [];
+  add(table, 2, [
+    entry('10.232.1.2', 1, '10.232.2.2', 2, 17, [{ first: 1, bytes: 10, packets: 1 }, null]),
+    entry('10.232.1.2', 3, '10.232.2.2', 4, 17, [{ first: 1, bytes: 20, packets: 1 }, null]),
+  ], out);
+  assert.equal(table.size, 1);
+  assert.equal(out.length, 1);
+  assert.equal(out[0]?.traffic?.bytes, 20);
+  table.flushAll(out);
+  assert.equal(out.length, 2);
+});
