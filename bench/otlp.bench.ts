@@ -1,0 +1,43 @@
+// OTLP log records per second through OtlpSink to the real local collector
+// (test/peers/otelcol) over gRPC (or BENCH_PROTOCOL=http/protobuf), gzip, body
+// = canonical JSON (BENCH_BODY=none: attributes only); zero loss required (the writer waits for queue room).
+// Prints the agent process's CPU and peak RSS; last line is one JSON object.
+//   node dist/bench/otlp.bench.js [records]
+import { OtlpSink, type OtlpProtocol } from '../src/pipeline/sinks/otlp-sink.js';
+import { knownRecords } from '../test/peers/flow-fixtures.js';
+import { startPeer, stopPeer } from '../test/peers/peers.js';
+import { measure } from '../test/peers/process-usage.js';
+
+const total = Number(process.argv[2] ?? 200_000);
+const protocol = (process.env.BENCH_PROTOCOL ?? 'grpc') as OtlpProtocol;
+const otelcol = await startPeer('otelcol');
+const records = knownRecords('bench-node', total);
+const sink = new OtlpSink({
+  endpoint: protocol === 'grpc' ? `http://${otelcol['otlp-grpc']}` : otelcol['otlp-http'],
+  protocol, nodeName: 'bench-node', agentVersion: 'bench', metricsIntervalMs: 5_000, maxQueueSize: 65_536,
+  body: process.env.BENCH_BODY === 'none' ? 'none' : 'json',
+});
+await sink.start();
+await sink.write(knownRecords('bench-warmup', 5_000));
+await sink.flush();
+const warm = sink.exported;
+
+const result = await measure(async () => {
+  for (let i = 0; i < total; i += 1000) {
+    // The pipeline's queue would hold these; the benchmark waits instead of shedding.
+    while (sink.inFlight > 65_536 - 1000) await new Promise((r) => setTimeout(r, 2));
+    await sink.write(records.slice(i, i + 1000));
+  }
+  await sink.flush();
+});
+await sink.stop();
+await stopPeer('otelcol');
+const exported = sink.exported - warm;
+const lost = sink.losses().reduce((n, l) => n + l.count, 0);
+if (exported !== total || lost !== 0) throw new Error(`loss: ${exported} of ${total} exported, ${lost} counted lost`);
+console.log(`otlp sink: ${total} log records over ${protocol}: ${Math.round(total / result.seconds)} records/s, cpu ${result.cpuPercent}%, peak rss ${result.peakRssMb} MiB`);
+console.log(JSON.stringify({
+  name: 'otlp_sink_log_records_per_second', value: Math.round(total / result.seconds), unit: 'records/s',
+  records: total, protocol, lost, seconds: result.seconds, cpu_percent: result.cpuPercent,
+  cpu_us_per_record: Math.round((result.cpuSeconds / total) * 1e6 * 10) / 10, peak_rss_mb: result.peakRssMb,
+}));

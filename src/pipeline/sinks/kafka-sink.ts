@@ -1,0 +1,415 @@
+// Delivers FlowRecords to Kafka through kafkajs's idempotent producer
+// (acks=all). kafkajs has no accumulator of its own (every send() is one
+// request), so this sink keeps one: a bounded buffer that write() fills and a
+// single sender that drains it in batches by size and linger time. One send at
+// a time keeps the idempotent producer's per-partition sequence in order.
+//
+// When the broker is unreachable the sender retries the head batch with
+// backoff while the buffer holds new writes; once it is full, write() waits up
+// to maxBlockMs for room and then rejects, so the pipeline's queue in front of
+// this sink sheds and counts. When the broker returns, the same producer
+// resumes: nothing restarts.
+import kafkajs from 'kafkajs';
+import type { Logger } from 'pino';
+import type { Kafka, Message, Producer, SASLOptions } from 'kafkajs';
+import type { FlowRecord, LossCount, LossSource, Sink } from '../types.js';
+import type { SinkFactoryContext } from './registry.js';
+import { compressionType, registerKafkaCodecs, type KafkaCompression } from './kafka-codecs.js';
+import { KafkaMessageEncoder, type KafkaEncoding, type KafkaMessage } from './kafka-message.js';
+import { readTlsMaterial, type TlsFileOptions } from './kafka-tls.js';
+
+const { Kafka: KafkaClient, Partitioners, logLevel: LogLevel } = kafkajs;
+
+export interface KafkaSaslOptions {
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
+  username: string;
+  password: string;
+}
+
+export interface KafkaSinkOptions {
+  /** Bootstrap brokers, HOST:PORT. */
+  brokers: string[];
+  /** Sink name in metrics and losses ("sink:<name>"); default "kafka". */
+  name?: string;
+  clientId?: string;
+  /** Default "podflow.flows". */
+  topic?: string;
+  topicPerRecordType?: boolean;
+  /** Default "protobuf". */
+  encoding?: KafkaEncoding;
+  /** Default "lz4". */
+  compression?: KafkaCompression;
+  /** A batch is sent once it holds this many bytes (default 1 MiB)... */
+  batchBytes?: number;
+  /**
+   * ...or this many records (default 2000: kafkajs groups a request's messages
+   * by partition in quadratic time, so larger batches cost more than they save)...
+   */
+  maxBatchRecords?: number;
+  /** ...or its oldest record waited this long (default 20 ms). */
+  lingerMs?: number;
+  /** Encoded bytes the sink holds while the broker is slow or away (default 64 MiB). */
+  bufferBytes?: number;
+  /** How long write() waits for room in a full buffer before it rejects (default 0). */
+  maxBlockMs?: number;
+  /** Per request; a request that takes longer is retried (default 30 s). */
+  requestTimeoutMs?: number;
+  connectTimeoutMs?: number;
+  /** Backoff between attempts to deliver one batch: doubles from min to max (default 100 ms .. 5 s). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** TLS to the brokers; plaintext when absent. */
+  tls?: TlsFileOptions;
+  sasl?: KafkaSaslOptions;
+  /** metadata.product.version in OCSF records. */
+  productVersion?: string;
+  logger?: Logger;
+}
+
+/** write() could not take the records; the pipeline counts them as lost. */
+export class SinkBufferFullError extends Error {
+  constructor(sink: string, records: number, bufferBytes: number) {
+    super(`${sink} sink: buffer full (${bufferBytes} bytes held while the broker is slow or unreachable); ${records} records rejected`);
+    this.name = 'SinkBufferFullError';
+  }
+}
+
+interface Pending {
+  messages: KafkaMessage[];
+  head: number;
+  bytes: number;
+}
+
+// What a buffered message costs beyond its key and value (the message and
+// headers objects, the Buffer header), so bufferBytes bounds memory, not payload.
+const RECORD_OVERHEAD_BYTES = 200;
+
+export class KafkaSink implements Sink, LossSource {
+  readonly name: string;
+  private readonly options: Required<Omit<KafkaSinkOptions, 'tls' | 'sasl' | 'logger' | 'name'>>;
+  private readonly encoder: KafkaMessageEncoder;
+  private readonly pending: Pending = { messages: [], head: 0, bytes: 0 };
+  private producer: Producer | null = null;
+  private kafka: Kafka | null = null;
+  private sending = false;
+  /** Bumped when stop() discards the buffer, so a send still in flight does not consume from the next one. */
+  private generation = 0;
+  private lingerTimer: NodeJS.Timeout | null = null;
+  private healthy = false;
+  private stopping = false;
+  private roomWaiters: (() => void)[] = [];
+  private drainWaiters: (() => void)[] = [];
+  private readonly lost = new Map<string, number>();
+  /** Records the broker acknowledged. */
+  delivered = 0;
+  /** Failed attempts to send a batch (each one retried). */
+  sendRetries = 0;
+
+  constructor(private readonly config: KafkaSinkOptions) {
+    if (config.brokers.length === 0) throw new Error('kafka sink: no brokers configured (expected at least one HOST:PORT)');
+    this.name = config.name ?? 'kafka';
+    this.options = {
+      brokers: config.brokers,
+      clientId: config.clientId ?? 'podflow',
+      topic: config.topic ?? 'podflow.flows',
+      topicPerRecordType: config.topicPerRecordType ?? false,
+      encoding: config.encoding ?? 'protobuf',
+      compression: config.compression ?? 'lz4',
+      batchBytes: config.batchBytes ?? 1024 * 1024,
+      maxBatchRecords: config.maxBatchRecords ?? 2_000,
+      lingerMs: config.lingerMs ?? 20,
+      bufferBytes: config.bufferBytes ?? 64 * 1024 * 1024,
+      maxBlockMs: config.maxBlockMs ?? 0,
+      requestTimeoutMs: config.requestTimeoutMs ?? 30_000,
+      connectTimeoutMs: config.connectTimeoutMs ?? 5_000,
+      retryMinMs: config.retryMinMs ?? 100,
+      retryMaxMs: config.retryMaxMs ?? 5_000,
+      productVersion: config.productVersion ?? '0.0.0',
+    };
+    compressionType(this.options.compression);
+    this.encoder = new KafkaMessageEncoder(this.options);
+  }
+
+  get ready(): boolean {
+    return this.producer !== null && this.healthy;
+  }
+
+  /** Encoded bytes waiting for the broker. */
+  get bufferedBytes(): number {
+    return this.pending.bytes;
+  }
+
+  get bufferedRecords(): number {
+    return this.pending.messages.length - this.pending.head;
+  }
+
+  async start(): Promise<void> {
+    registerKafkaCodecs();
+    const tls = this.config.tls ? await readTlsMaterial(this.name, this.config.tls) : undefined;
+    const target = `${this.options.brokers.join(',')}${this.config.sasl ? ` as "${this.config.sasl.username}" (${this.config.sasl.mechanism})` : ''}`;
+    this.kafka = new KafkaClient({
+      clientId: this.options.clientId,
+      brokers: this.options.brokers,
+      ssl: tls,
+      sasl: this.config.sasl as SASLOptions | undefined,
+      connectionTimeout: this.options.connectTimeoutMs,
+      requestTimeout: this.options.requestTimeoutMs,
+      // Start-up gives up after a few attempts so a wrong address fails fast.
+      retry: { initialRetryTime: 200, maxRetryTime: 2_000, retries: 3 },
+      logLevel: LogLevel.NOTHING,
+    });
+    const producer = this.kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 1,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      // Delivery retries live in this sink's sender (unbounded while the buffer
+      // holds); kafkajs retries a request a few times within one attempt.
+      retry: { initialRetryTime: this.options.retryMinMs, maxRetryTime: this.options.retryMaxMs, retries: 5 },
+    });
+    try {
+      await producer.connect();
+    } catch (err) {
+      await producer.disconnect().catch(() => undefined);
+      throw new Error(`${this.name} sink: cannot connect to ${target}: ${describe(err)}`, { cause: err });
+    }
+    this.producer = producer;
+    this.healthy = true;
+    this.stopping = false;
+  }
+
+  write(records: readonly FlowRecord[]): Promise<void> {
+    if (!this.producer || this.stopping) {
+      return Promise.reject(new Error(`${this.name} sink: write() before start() or after stop()`));
+    }
+    const messages: KafkaMessage[] = new Array(records.length);
+    let bytes = 0;
+    for (let i = 0; i < records.length; i++) {
+      const message = this.encoder.encode(records[i]);
+      messages[i] = message;
+      bytes += messageBytes(message);
+    }
+    if (this.pending.bytes + bytes <= this.options.bufferBytes) {
+      this.append(messages, bytes);
+      return Promise.resolve();
+    }
+    return this.waitForRoom(bytes).then((room) => {
+      if (!room) throw new SinkBufferFullError(this.name, records.length, this.options.bufferBytes);
+      this.append(messages, bytes);
+    });
+  }
+
+  /** Resolves once every accepted record was acknowledged (or counted lost). */
+  flush(): Promise<void> {
+    this.sendSoon(0);
+    if (this.bufferedRecords === 0 && !this.sending) return Promise.resolve();
+    return new Promise((resolve) => this.drainWaiters.push(resolve));
+  }
+
+  /** Flushes for at most `timeoutMs`, then counts what is left as lost ("shutdown") and disconnects. */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (!this.producer) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.flush(), new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
+    clearTimeout(timer);
+    this.stopping = true;
+    const left = this.bufferedRecords;
+    if (left > 0) this.countLost('shutdown', left);
+    this.generation++;
+    this.pending.messages = [];
+    this.pending.head = 0;
+    this.pending.bytes = 0;
+    this.wakeRoomWaiters();
+    const producer = this.producer;
+    this.producer = null;
+    this.healthy = false;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    await producer.disconnect().catch(() => undefined);
+    this.wakeDrainWaiters();
+  }
+
+  losses(): LossCount[] {
+    return [...this.lost].map(([reason, count]) => ({ stage: `sink:${this.name}`, reason, count }));
+  }
+
+  private append(messages: KafkaMessage[], bytes: number): void {
+    for (const m of messages) this.pending.messages.push(m);
+    this.pending.bytes += bytes;
+    this.sendSoon(this.pending.bytes >= this.options.batchBytes ? 0 : this.options.lingerMs);
+  }
+
+  private sendSoon(delayMs: number): void {
+    if (this.sending || this.bufferedRecords === 0) return;
+    if (delayMs === 0) {
+      if (this.lingerTimer) {
+        clearTimeout(this.lingerTimer);
+        this.lingerTimer = null;
+      }
+      this.sending = true;
+      void this.sendLoop();
+    } else if (!this.lingerTimer) {
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = null;
+        this.sendSoon(0);
+      }, delayMs);
+    }
+  }
+
+  private async sendLoop(): Promise<void> {
+    let backoff = this.options.retryMinMs;
+    while (this.bufferedRecords > 0 && this.producer && !this.stopping) {
+      const batch = this.peekBatch();
+      const generation = this.generation;
+      try {
+        await this.producer.sendBatch({
+          topicMessages: groupByTopic(batch.messages),
+          acks: -1,
+          timeout: this.options.requestTimeoutMs,
+          compression: compressionType(this.options.compression),
+        });
+        this.delivered += batch.messages.length;
+        this.healthy = true;
+        backoff = this.options.retryMinMs;
+        // stop() may have given up on the buffer (and counted it) while this send was in flight.
+        if (generation !== this.generation) break;
+        this.consume(batch.messages.length, batch.bytes);
+      } catch (err) {
+        if (this.stopping || generation !== this.generation) break;
+        if (isPermanent(err)) {
+          // The broker refuses these records outright (too large, not
+          // authorized, ...): retrying cannot help, so they are counted.
+          this.countLost(lossReason(err), batch.messages.length);
+          this.config.logger?.error({ err, records: batch.messages.length }, `${this.name} sink: broker rejected a batch`);
+          this.consume(batch.messages.length, batch.bytes);
+          continue;
+        }
+        this.healthy = false;
+        this.sendRetries++;
+        this.config.logger?.warn({ err: describe(err), retryInMs: backoff, buffered: this.bufferedRecords }, `${this.name} sink: delivery failed, retrying`);
+        await sleep(backoff);
+        backoff = Math.min(backoff * 2, this.options.retryMaxMs);
+      }
+    }
+    this.sending = false;
+    if (this.bufferedRecords === 0) this.wakeDrainWaiters();
+    else if (!this.stopping) this.sendSoon(this.options.lingerMs);
+  }
+
+  private peekBatch(): { messages: KafkaMessage[]; bytes: number } {
+    const { messages, head } = this.pending;
+    let end = head;
+    let bytes = 0;
+    const limit = Math.min(messages.length, head + this.options.maxBatchRecords);
+    while (end < limit && (bytes === 0 || bytes + messageBytes(messages[end]) <= this.options.batchBytes)) {
+      bytes += messageBytes(messages[end]);
+      end++;
+    }
+    return { messages: messages.slice(head, end), bytes };
+  }
+
+  private consume(count: number, bytes: number): void {
+    this.pending.head += count;
+    this.pending.bytes -= bytes;
+    // Compact once the consumed prefix dominates, so the array does not grow without bound.
+    if (this.pending.head > 4096 && this.pending.head * 2 > this.pending.messages.length) {
+      this.pending.messages = this.pending.messages.slice(this.pending.head);
+      this.pending.head = 0;
+    }
+    this.wakeRoomWaiters();
+  }
+
+  private waitForRoom(bytes: number): Promise<boolean> {
+    if (this.options.maxBlockMs <= 0 || bytes > this.options.bufferBytes) return Promise.resolve(false);
+    const deadline = Date.now() + this.options.maxBlockMs;
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (this.stopping) return resolve(false);
+        if (this.pending.bytes + bytes <= this.options.bufferBytes) return resolve(true);
+        const left = deadline - Date.now();
+        if (left <= 0) return resolve(false);
+        const timer = setTimeout(() => {
+          this.roomWaiters = this.roomWaiters.filter((w) => w !== onRoom);
+          check();
+        }, left);
+        const onRoom = (): void => {
+          clearTimeout(timer);
+          check();
+        };
+        this.roomWaiters.push(onRoom);
+      };
+      check();
+    });
+  }
+
+  private wakeRoomWaiters(): void {
+    if (this.roomWaiters.length === 0) return;
+    const waiters = this.roomWaiters;
+    this.roomWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private wakeDrainWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private countLost(reason: string, count: number): void {
+    this.lost.set(reason, (this.lost.get(reason) ?? 0) + count);
+  }
+}
+
+function messageBytes(m: KafkaMessage): number {
+  return m.value.length + m.key.length + RECORD_OVERHEAD_BYTES;
+}
+
+function groupByTopic(messages: KafkaMessage[]): { topic: string; messages: Message[] }[] {
+  const byTopic = new Map<string, Message[]>();
+  for (const m of messages) {
+    let list = byTopic.get(m.topic);
+    if (!list) byTopic.set(m.topic, (list = []));
+    list.push(m);
+  }
+  return [...byTopic].map(([topic, list]) => ({ topic, messages: list }));
+}
+
+// Broker error codes where resending the same records cannot succeed.
+const PERMANENT = new Set([
+  'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'TOPIC_AUTHORIZATION_FAILED',
+  'CLUSTER_AUTHORIZATION_FAILED', 'INVALID_TOPIC_EXCEPTION', 'UNSUPPORTED_COMPRESSION_TYPE', 'INVALID_REQUIRED_ACKS',
+]);
+
+function errorType(err: unknown): string | undefined {
+  const e = err as { type?: string; originalError?: { type?: string }; cause?: { type?: string } };
+  return e?.type ?? e?.originalError?.type ?? e?.cause?.type;
+}
+
+function isPermanent(err: unknown): boolean {
+  const type = errorType(err);
+  return type !== undefined && PERMANENT.has(type);
+}
+
+function lossReason(err: unknown): string {
+  return (errorType(err) ?? 'rejected').toLowerCase();
+}
+
+function describe(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const name = err.name;
+  if (name === 'KafkaJSSASLAuthenticationError') {
+    return `authentication failed: ${err.message} (check kafka.sasl.username, password and mechanism)`;
+  }
+  if (name === 'KafkaJSConnectionError' || name === 'KafkaJSNumberOfRetriesExceeded' || name === 'KafkaJSNonRetriableError') {
+    const cause = (err as { originalError?: Error; cause?: Error }).originalError ?? (err as { cause?: Error }).cause;
+    return cause && cause.message !== err.message ? `${err.message}: ${describe(cause)}` : err.message;
+  }
+  return err.message;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** For sinks/index.ts: the agent maps config.kafka onto KafkaSinkOptions (src/agent/parts.ts). */
+export function kafkaSinkFactory(context: SinkFactoryContext): KafkaSink {
+  return new KafkaSink(context.settings as unknown as KafkaSinkOptions);
+}

@@ -1,0 +1,188 @@
+// FlowRecord -> OTLP log attributes. OpenTelemetry semantic-convention names
+// where one exists (source.address, network.transport, k8s.pod.name under a
+// source./destination. prefix, http.request.method, dns.question.name, ...);
+// podflow.* for what has no convention. Only fields that are set appear.
+import type { AnyValueMap } from '@opentelemetry/api-logs';
+import { SeverityNumber } from '@opentelemetry/api-logs';
+import { podflow } from '../../proto/gen/flow.js';
+import type { FlowRecord } from '../types.js';
+
+const T = podflow.v1.RecordType;
+const TYPE_NAMES = podflow.v1.RecordType as unknown as Record<number, string>;
+const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp', 132: 'sctp' };
+const SIDE_NAMES: Record<number, string> = { 1: 'client', 2: 'server' };
+const DIRECTION_NAMES: Record<number, string> = { 1: 'receive', 2: 'transmit' };
+// Workload kind -> the semantic-convention attribute naming it.
+const WORKLOAD_ATTRIBUTES: Record<string, string> = {
+  Deployment: 'k8s.deployment.name',
+  StatefulSet: 'k8s.statefulset.name',
+  DaemonSet: 'k8s.daemonset.name',
+  ReplicaSet: 'k8s.replicaset.name',
+  Job: 'k8s.job.name',
+  CronJob: 'k8s.cronjob.name',
+};
+
+type Endpoint = podflow.v1.IEndpoint;
+type TimeLike = { seconds?: number | Long | null; nanos?: number | null } | null | undefined;
+type Long = { toNumber(): number };
+
+function num(v: number | Long | null | undefined): number {
+  return typeof v === 'number' ? v : v ? v.toNumber() : 0;
+}
+
+/** Seconds of a Timestamp/Duration as a double. */
+export function seconds(t: TimeLike): number {
+  return t ? num(t.seconds) + (t.nanos ?? 0) / 1e9 : 0;
+}
+
+/** [epoch seconds, nanos] of a Timestamp, the HrTime OpenTelemetry wants. */
+export function hrTime(t: TimeLike): [number, number] | undefined {
+  return t ? [num(t.seconds), t.nanos ?? 0] : undefined;
+}
+
+function put(attrs: AnyValueMap, key: string, value: string | number | boolean | null | undefined | Long): void {
+  if (value === null || value === undefined || value === '' || value === 0 || value === false) return;
+  attrs[key] = typeof value === 'object' ? value.toNumber() : value;
+}
+
+function endpoint(attrs: AnyValueMap, prefix: 'source' | 'destination', e: Endpoint | null | undefined): void {
+  if (!e) return;
+  put(attrs, `${prefix}.address`, e.ip);
+  put(attrs, `${prefix}.port`, e.port);
+  const pod = e.pod;
+  if (pod) {
+    put(attrs, `${prefix}.k8s.pod.name`, pod.name);
+    put(attrs, `${prefix}.k8s.namespace.name`, pod.namespace);
+    put(attrs, `${prefix}.k8s.pod.uid`, pod.uid);
+    put(attrs, `${prefix}.k8s.container.name`, pod.container);
+    const kind = pod.workload?.kind;
+    if (kind && pod.workload?.name) {
+      put(attrs, `${prefix}.${WORKLOAD_ATTRIBUTES[kind] ?? 'k8s.workload.name'}`, pod.workload.name);
+      put(attrs, `${prefix}.k8s.workload.kind`, kind);
+    }
+    if (pod.labels) for (const [k, v] of Object.entries(pod.labels)) put(attrs, `${prefix}.k8s.pod.label.${k}`, v);
+  }
+  if (e.service) {
+    put(attrs, `${prefix}.k8s.service.name`, e.service.name);
+    put(attrs, `${prefix}.k8s.service.namespace`, e.service.namespace);
+  }
+  put(attrs, `${prefix}.k8s.node.name`, e.node);
+  put(attrs, `${prefix}.host_network`, e.hostNetwork);
+  put(attrs, `${prefix}.network.name`, e.network);
+}
+
+export function logAttributes(r: FlowRecord): AnyValueMap {
+  const attrs: AnyValueMap = {};
+  put(attrs, 'podflow.record.id', r.id);
+  put(attrs, 'podflow.record.type', TYPE_NAMES[r.type ?? 0]);
+  put(attrs, 'podflow.conversation.id', r.conversationId);
+  endpoint(attrs, 'source', r.source);
+  endpoint(attrs, 'destination', r.destination);
+  if (r.originalDestination) {
+    put(attrs, 'podflow.original_destination.address', r.originalDestination.ip);
+    put(attrs, 'podflow.original_destination.port', r.originalDestination.port);
+    put(attrs, 'podflow.original_destination.k8s.service.name', r.originalDestination.service?.name);
+  }
+  if (r.transport) {
+    put(attrs, 'network.transport', PROTOCOL_NAMES[r.transport.protocol ?? 0]);
+    put(attrs, 'network.type', r.transport.ipVersion ? `ipv${r.transport.ipVersion}` : undefined);
+  }
+  put(attrs, 'network.interface.name', r.interface?.name);
+  put(attrs, 'network.io.direction', DIRECTION_NAMES[r.direction ?? 0]);
+  if (r.startTime) attrs['podflow.start_time'] = seconds(r.startTime);
+  const tr = r.traffic;
+  if (tr) {
+    put(attrs, 'podflow.traffic.bytes', tr.bytes);
+    put(attrs, 'podflow.traffic.packets', tr.packets);
+    put(attrs, 'podflow.traffic.bytes_received', tr.bytesReceived);
+    put(attrs, 'podflow.traffic.packets_received', tr.packetsReceived);
+  }
+  const tcp = r.tcp;
+  if (tcp) {
+    put(attrs, 'podflow.tcp.flags', tcp.flags);
+    if (tcp.srtt) attrs['podflow.tcp.srtt'] = seconds(tcp.srtt);
+    put(attrs, 'podflow.tcp.retransmits', tcp.retransmits);
+    if (tcp.duration) attrs['podflow.tcp.duration'] = seconds(tcp.duration);
+    put(attrs, 'podflow.tcp.state', tcp.state);
+    put(attrs, 'podflow.tcp.failure', tcp.failure);
+  }
+  const p = r.process;
+  if (p) {
+    put(attrs, 'process.pid', p.pid);
+    put(attrs, 'process.executable.name', p.command);
+    put(attrs, 'podflow.process.cgroup_id', p.cgroupId);
+    put(attrs, 'container.id', p.containerId);
+  }
+  if (r.drop) {
+    put(attrs, 'podflow.drop.reason', r.drop.reason);
+    put(attrs, 'podflow.drop.code', r.drop.code);
+    put(attrs, 'podflow.drop.count', r.drop.count);
+  }
+  const dns = r.dns;
+  if (dns) {
+    put(attrs, 'dns.question.name', dns.query);
+    put(attrs, 'podflow.dns.id', dns.id);
+    put(attrs, 'podflow.dns.qtype', dns.qtype);
+    put(attrs, 'podflow.dns.rcode', dns.rcode);
+    if (dns.answers && dns.answers.length > 0) attrs['dns.answers'] = dns.answers;
+    if (dns.latency) attrs['podflow.dns.latency'] = seconds(dns.latency);
+    put(attrs, 'podflow.dns.truncated', dns.truncated);
+  }
+  const http = r.http;
+  if (http) {
+    put(attrs, 'http.request.method', http.method);
+    put(attrs, 'url.path', http.path);
+    put(attrs, 'http.response.status_code', http.status);
+    put(attrs, 'server.address', http.host);
+    put(attrs, 'network.protocol.version', http.version?.replace(/^HTTP\//, ''));
+    if (http.latency) attrs['podflow.http.latency'] = seconds(http.latency);
+  }
+  if (r.loss) {
+    put(attrs, 'podflow.loss.stage', r.loss.stage);
+    put(attrs, 'podflow.loss.reason', r.loss.reason);
+    put(attrs, 'podflow.loss.count', r.loss.count);
+  }
+  const o = r.observation;
+  if (o) {
+    put(attrs, 'podflow.probe', o.probe);
+    put(attrs, 'podflow.hook', o.hook);
+    put(attrs, 'podflow.side', SIDE_NAMES[o.side ?? 0]);
+  }
+  return attrs;
+}
+
+/**
+ * Plain traffic and completed exchanges are INFO; what an operator should look
+ * at (drops, failed connects, resets, retransmits, DNS errors, HTTP 5xx) is
+ * WARN; podflow's own data loss is ERROR.
+ */
+export function severityOf(r: FlowRecord): { number: SeverityNumber; text: string } {
+  switch (r.type) {
+    case T.LOSS:
+      return ERROR;
+    case T.DROP:
+    case T.TCP_FAILED:
+    case T.TCP_RESET:
+    case T.RETRANSMIT:
+      return WARN;
+    case T.DNS:
+      return r.dns?.rcode && r.dns.rcode !== 'NOERROR' ? WARN : INFO;
+    case T.HTTP:
+      return (r.http?.status ?? 0) >= 500 ? WARN : INFO;
+    default:
+      return INFO;
+  }
+}
+
+const INFO = { number: SeverityNumber.INFO, text: 'INFO' };
+const WARN = { number: SeverityNumber.WARN, text: 'WARN' };
+const ERROR = { number: SeverityNumber.ERROR, text: 'ERROR' };
+
+/** The log record's event name, e.g. "podflow.tcp_close". */
+export function eventNameOf(r: FlowRecord): string {
+  return EVENT_NAMES[r.type ?? 0] ?? 'podflow.record';
+}
+
+const EVENT_NAMES: Record<number, string> = Object.fromEntries(
+  (Object.entries(podflow.v1.RecordType) as [string, number][]).filter(([, n]) => n > 0).map(([name, n]) => [n, `podflow.${name.toLowerCase()}`]),
+);

@@ -1,0 +1,132 @@
+// Metrics derived from the record stream: traffic by workload pair, TCP RTT,
+// DNS and HTTP latency histograms, failed connections and retransmits.
+//
+// Cardinality stays bounded three ways: metric attributes are workload-level
+// (namespace + workload, never pod names or IPs), only attributes on the
+// allow-list are kept, and the reader limits series per instrument (overflow
+// goes to the SDK's otel.metric.overflow series). With delta temporality
+// (the default) a series that stops changing is not exported again, so idle
+// series expire after one interval.
+import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
+import { podflow } from '../../proto/gen/flow.js';
+import type { FlowRecord } from '../types.js';
+import { seconds } from './otlp-attributes.js';
+
+const T = podflow.v1.RecordType;
+const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmp', 132: 'sctp' };
+
+/** Every attribute a podflow metric can carry; the allow-list picks from these. */
+export const METRIC_ATTRIBUTES = [
+  'source.k8s.namespace.name', 'source.k8s.workload.name',
+  'destination.k8s.namespace.name', 'destination.k8s.workload.name',
+  'network.transport', 'http.request.method', 'http.response.status_code',
+  'podflow.dns.rcode', 'podflow.dns.qtype', 'podflow.tcp.failure',
+] as const;
+export type MetricAttribute = (typeof METRIC_ATTRIBUTES)[number];
+
+// Seconds; spans loopback RTTs to slow cross-region calls.
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+type Endpoint = podflow.v1.IEndpoint | null | undefined;
+
+/** The workload an endpoint belongs to: its controller, else its pod, else its named network, else "external". */
+function workloadOf(e: Endpoint): string {
+  return e?.pod?.workload?.name || e?.pod?.name || e?.network || (e?.hostNetwork ? 'host' : 'external');
+}
+
+function namespaceOf(e: Endpoint): string {
+  return e?.pod?.namespace || e?.service?.namespace || '';
+}
+
+export class FlowMetrics {
+  private readonly bytes: Counter;
+  private readonly packets: Counter;
+  private readonly rtt: Histogram;
+  private readonly dnsDuration: Histogram;
+  private readonly httpDuration: Histogram;
+  private readonly failedConnections: Counter;
+  private readonly retransmits: Counter;
+  private readonly allowed: Set<string>;
+
+  constructor(meter: Meter, allowList: readonly string[] = METRIC_ATTRIBUTES) {
+    for (const a of allowList) {
+      if (!(METRIC_ATTRIBUTES as readonly string[]).includes(a)) {
+        throw new Error(`otlp sink: unknown metric attribute "${a}" in the allow-list (expected some of ${METRIC_ATTRIBUTES.join(', ')})`);
+      }
+    }
+    this.allowed = new Set(allowList);
+    this.bytes = meter.createCounter('podflow.flow.bytes', { unit: 'By', description: 'Bytes seen on flows, source to destination workload' });
+    this.packets = meter.createCounter('podflow.flow.packets', { unit: '{packet}', description: 'Packets seen on flows, source to destination workload' });
+    this.rtt = meter.createHistogram('podflow.tcp.rtt', {
+      unit: 's', description: 'Smoothed TCP round-trip time at connection close', advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
+    });
+    this.dnsDuration = meter.createHistogram('podflow.dns.duration', {
+      unit: 's', description: 'DNS query to response time', advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
+    });
+    this.httpDuration = meter.createHistogram('podflow.http.duration', {
+      unit: 's', description: 'HTTP/1.x request to first response byte, seen on the network', advice: { explicitBucketBoundaries: LATENCY_BUCKETS },
+    });
+    this.failedConnections = meter.createCounter('podflow.tcp.failed_connections', { unit: '{connection}', description: 'connect() attempts that never established' });
+    this.retransmits = meter.createCounter('podflow.tcp.retransmits', { unit: '{segment}', description: 'Retransmitted TCP segments' });
+  }
+
+  record(r: FlowRecord): void {
+    switch (r.type) {
+      case T.FLOW: {
+        const tr = r.traffic;
+        if (!tr) return;
+        const attrs = this.pair(r);
+        if (tr.bytes) this.bytes.add(Number(tr.bytes), attrs);
+        if (tr.packets) this.packets.add(Number(tr.packets), attrs);
+        if (tr.bytesReceived || tr.packetsReceived) {
+          // The reverse direction of a bidirectional flow counts for the reverse pair.
+          const reverse = this.pair(r, true);
+          if (tr.bytesReceived) this.bytes.add(Number(tr.bytesReceived), reverse);
+          if (tr.packetsReceived) this.packets.add(Number(tr.packetsReceived), reverse);
+        }
+        return;
+      }
+      case T.TCP_CLOSE:
+        if (r.tcp?.srtt) this.rtt.record(seconds(r.tcp.srtt), this.pair(r));
+        if (r.tcp?.retransmits) this.retransmits.add(r.tcp.retransmits, this.pair(r));
+        return;
+      case T.TCP_FAILED:
+        this.failedConnections.add(1, this.pair(r, false, { 'podflow.tcp.failure': r.tcp?.failure || 'UNKNOWN' }));
+        return;
+      case T.RETRANSMIT:
+        // A burst record carries the segments of its interval (at least one).
+        this.retransmits.add(r.tcp?.retransmits || 1, this.pair(r));
+        return;
+      case T.DNS:
+        if (r.dns?.latency) {
+          this.dnsDuration.record(seconds(r.dns.latency), this.pair(r, false, { 'podflow.dns.rcode': r.dns.rcode ?? '', 'podflow.dns.qtype': r.dns.qtype ?? '' }));
+        }
+        return;
+      case T.HTTP:
+        if (r.http?.latency) {
+          this.httpDuration.record(seconds(r.http.latency), this.pair(r, false, {
+            'http.request.method': r.http.method ?? '', 'http.response.status_code': r.http.status ?? 0,
+          }));
+        }
+        return;
+      default:
+    }
+  }
+
+  private pair(r: FlowRecord, reverse = false, extra?: Attributes): Attributes {
+    const from = reverse ? r.destination : r.source;
+    const to = reverse ? r.source : r.destination;
+    const all: Attributes = {
+      'source.k8s.namespace.name': namespaceOf(from),
+      'source.k8s.workload.name': workloadOf(from),
+      'destination.k8s.namespace.name': namespaceOf(to),
+      'destination.k8s.workload.name': workloadOf(to),
+      'network.transport': PROTOCOL_NAMES[r.transport?.protocol ?? 0] ?? 'unknown',
+      ...extra,
+    };
+    if (this.allowed.size === METRIC_ATTRIBUTES.length) return all;
+    const kept: Attributes = {};
+    for (const key of Object.keys(all)) if (this.allowed.has(key)) kept[key] = all[key];
+    return kept;
+  }
+}

@@ -1,0 +1,330 @@
+// Delivers FlowRecords to an OpenTelemetry Collector over OTLP (gRPC or
+// HTTP/protobuf) with the OpenTelemetry JS SDK: every record as one log
+// record, and metrics derived from the records (see otlp-metrics.ts).
+//
+// The SDK's batch processor drops silently when its queue is full, so this
+// sink never lets it fill: it tracks records emitted but not yet settled by
+// the exporter and rejects write() once that reaches the queue bound (the
+// pipeline counts the rejected records). Export failures, after the
+// exporter's own bounded retry with backoff, are counted here per reason; the
+// next batch is tried as usual, so delivery resumes when the collector returns.
+import { credentials as grpcCredentials, Metadata } from '@grpc/grpc-js';
+import type { Logger as OtelLogger } from '@opentelemetry/api-logs';
+import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
+import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
+import { OTLPLogExporter as HttpLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
+import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
+import { OTLPMetricExporter as HttpMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import {
+  AggregationTemporality, AggregationType, MeterProvider, PeriodicExportingMetricReader,
+  type AggregationOption, type InstrumentType, type PushMetricExporter, type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
+import type { Logger } from 'pino';
+import { encodeCanonicalJson } from '../../proto/json.js';
+import type { FlowRecord, LossCount, LossSource, Sink } from '../types.js';
+import type { SinkFactoryContext } from './registry.js';
+import { readTlsMaterial, type TlsFileOptions, type TlsMaterial } from './kafka-tls.js';
+import { eventNameOf, hrTime, logAttributes, severityOf } from './otlp-attributes.js';
+import { FlowMetrics, METRIC_ATTRIBUTES } from './otlp-metrics.js';
+
+export const OTLP_PROTOCOLS = ['grpc', 'http/protobuf'] as const;
+export type OtlpProtocol = (typeof OTLP_PROTOCOLS)[number];
+
+export interface OtlpSinkOptions {
+  /** Collector URL: http(s)://HOST:PORT (gRPC) or the HTTP base URL; /v1/logs and /v1/metrics are appended for HTTP. */
+  endpoint: string;
+  name?: string;
+  /** Default "grpc". */
+  protocol?: OtlpProtocol;
+  /** Extra request headers (gRPC metadata), e.g. an API key. */
+  headers?: Record<string, string>;
+  /** Default "gzip". */
+  compression?: 'gzip' | 'none';
+  tls?: TlsFileOptions;
+  /** Per export request, including the exporter's retries (default 10 s). */
+  timeoutMs?: number;
+  logs?: boolean;
+  metrics?: boolean;
+  /** "json": the record's canonical JSON as the log body (default); "none": attributes only. */
+  body?: 'json' | 'none';
+  /** Log records emitted but not yet exported; write() rejects beyond it (default 65536). */
+  maxQueueSize?: number;
+  /** Log records per export request (default 4096). */
+  maxExportBatchSize?: number;
+  /** Longest wait before a partial batch is exported (default 200 ms). */
+  scheduledDelayMs?: number;
+  metricsIntervalMs?: number;
+  /** Metric attributes kept (default all of METRIC_ATTRIBUTES). */
+  metricAttributes?: string[];
+  /** Series per instrument before the SDK folds the rest into an overflow series (default 2000). */
+  metricCardinalityLimit?: number;
+  /** "delta" (default: idle series expire) or "cumulative". */
+  metricTemporality?: 'delta' | 'cumulative';
+  /** Resource attributes: the node, cluster and agent. */
+  nodeName: string;
+  clusterName?: string;
+  agentVersion: string;
+  /** Agent boot id (service.instance.id). */
+  instanceId?: string;
+  logger?: Logger;
+}
+
+export class OtlpSink implements Sink, LossSource {
+  readonly name: string;
+  private loggerProvider: LoggerProvider | null = null;
+  private meterProvider: MeterProvider | null = null;
+  private otelLogger: OtelLogger | null = null;
+  private flowMetrics: FlowMetrics | null = null;
+  private readonly lost = new Map<string, number>();
+  private readonly maxQueueSize: number;
+  /** Log records handed to the SDK. */
+  emitted = 0;
+  /** Log records the collector acknowledged. */
+  exported = 0;
+  private failed = 0;
+  private lastExportOk = true;
+  /** Metric exports the collector did not accept (each loses one interval of deltas). */
+  metricExportFailures = 0;
+
+  constructor(private readonly options: OtlpSinkOptions) {
+    this.name = options.name ?? 'otlp';
+    this.maxQueueSize = options.maxQueueSize ?? 65_536;
+    let url: URL;
+    try {
+      url = new URL(options.endpoint);
+    } catch {
+      throw new Error(`${this.name} sink: endpoint "${options.endpoint}" is not a URL (expected e.g. http://otel-collector:4317 for gRPC or http://otel-collector:4318 for HTTP)`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+      throw new Error(`${this.name} sink: endpoint "${options.endpoint}" must start with http:// or https://`);
+    }
+    const protocol = options.protocol ?? 'grpc';
+    if (!OTLP_PROTOCOLS.includes(protocol)) {
+      throw new Error(`${this.name} sink: unknown protocol "${String(protocol)}" (expected one of ${OTLP_PROTOCOLS.join(', ')})`);
+    }
+  }
+
+  get ready(): boolean {
+    return this.loggerProvider !== null || this.meterProvider !== null ? this.lastExportOk : false;
+  }
+
+  /** Log records emitted but not settled (queued in the SDK or being exported). */
+  get inFlight(): number {
+    return this.emitted - this.exported - this.failed;
+  }
+
+  async start(): Promise<void> {
+    const o = this.options;
+    const tls = o.tls ? await readTlsMaterial(this.name, o.tls) : undefined;
+    const resource = resourceFromAttributes({
+      'service.name': 'podflow',
+      'service.version': o.agentVersion,
+      ...(o.instanceId ? { 'service.instance.id': o.instanceId } : {}),
+      'k8s.node.name': o.nodeName,
+      'host.name': o.nodeName,
+      ...(o.clusterName ? { 'k8s.cluster.name': o.clusterName } : {}),
+    });
+    if (o.logs !== false) {
+      const exporter = new CountingLogExporter(this.logExporter(tls), (count, result) => this.onExport(count, result));
+      const processor = new BatchLogRecordProcessor({
+        exporter,
+        maxQueueSize: this.maxQueueSize,
+        maxExportBatchSize: Math.min(o.maxExportBatchSize ?? 4096, this.maxQueueSize),
+        scheduledDelayMillis: o.scheduledDelayMs ?? 200,
+        // Past the exporter's own timeout, so every batch settles through its callback.
+        exportTimeoutMillis: (o.timeoutMs ?? 10_000) + 5_000,
+      });
+      this.loggerProvider = new LoggerProvider({ resource, processors: [processor] });
+      this.otelLogger = this.loggerProvider.getLogger('podflow', o.agentVersion);
+    }
+    if (o.metrics !== false) {
+      const limit = o.metricCardinalityLimit ?? 2000;
+      const reader = new PeriodicExportingMetricReader({
+        exporter: new CountingMetricExporter(this.metricExporter(tls), (result) => this.onMetricExport(result)),
+        exportIntervalMillis: o.metricsIntervalMs ?? 60_000,
+        exportTimeoutMillis: Math.min(o.timeoutMs ?? 10_000, o.metricsIntervalMs ?? 60_000),
+        cardinalityLimits: { default: limit },
+      });
+      this.meterProvider = new MeterProvider({ resource, readers: [reader] });
+      this.flowMetrics = new FlowMetrics(this.meterProvider.getMeter('podflow', o.agentVersion), o.metricAttributes ?? METRIC_ATTRIBUTES);
+    }
+  }
+
+  write(records: readonly FlowRecord[]): Promise<void> {
+    if (!this.otelLogger && !this.flowMetrics) {
+      return Promise.reject(new Error(`${this.name} sink: write() before start() or after stop()`));
+    }
+    if (this.otelLogger && this.inFlight + records.length > this.maxQueueSize) {
+      return Promise.reject(new Error(
+        `${this.name} sink: ${this.inFlight} log records wait for the collector (queue bound ${this.maxQueueSize}); ${records.length} records rejected`,
+      ));
+    }
+    const withBody = this.options.body !== 'none';
+    const now = Date.now();
+    for (const r of records) {
+      this.flowMetrics?.record(r);
+      if (!this.otelLogger) continue;
+      const severity = severityOf(r);
+      this.otelLogger.emit({
+        timestamp: hrTime(r.time) ?? now,
+        observedTimestamp: now,
+        severityNumber: severity.number,
+        severityText: severity.text,
+        eventName: eventNameOf(r),
+        body: withBody ? encodeCanonicalJson(r) : undefined,
+        attributes: logAttributes(r),
+      });
+      this.emitted++;
+    }
+    return Promise.resolve();
+  }
+
+  async flush(): Promise<void> {
+    await Promise.all([this.loggerProvider?.forceFlush(), this.meterProvider?.forceFlush()]);
+  }
+
+  /** Flushes (bounded by the export timeout) and shuts the SDK down; what never left is counted ("shutdown"). */
+  async stop(): Promise<void> {
+    const logs = this.loggerProvider;
+    const metrics = this.meterProvider;
+    this.otelLogger = null;
+    this.flowMetrics = null;
+    this.loggerProvider = null;
+    this.meterProvider = null;
+    await Promise.allSettled([logs?.shutdown(), metrics?.shutdown()]);
+    const left = this.inFlight;
+    if (left > 0) {
+      this.count('shutdown', left);
+      this.failed += left;
+    }
+  }
+
+  losses(): LossCount[] {
+    return [...this.lost].map(([reason, count]) => ({ stage: `sink:${this.name}`, reason, count }));
+  }
+
+  private onExport(count: number, result: ExportResult): void {
+    if (result.code === ExportResultCode.SUCCESS) {
+      this.exported += count;
+      this.lastExportOk = true;
+      return;
+    }
+    this.failed += count;
+    this.lastExportOk = false;
+    this.count('export_failed', count);
+    this.options.logger?.warn({ err: result.error?.message, records: count }, `${this.name} sink: export to ${this.options.endpoint} failed; records counted as lost`);
+  }
+
+  private onMetricExport(result: ExportResult): void {
+    if (result.code === ExportResultCode.SUCCESS) return;
+    this.metricExportFailures++;
+    this.options.logger?.warn({ err: result.error?.message }, `${this.name} sink: metric export to ${this.options.endpoint} failed`);
+  }
+
+  private count(reason: string, n: number): void {
+    this.lost.set(reason, (this.lost.get(reason) ?? 0) + n);
+  }
+
+  private exporterConfig(tls: TlsMaterial | undefined, path: string) {
+    const o = this.options;
+    const base = o.endpoint.replace(/\/+$/, '');
+    return {
+      grpc: {
+        url: base,
+        credentials: tls || base.startsWith('https:')
+          ? grpcCredentials.createSsl(tls?.ca ?? null, tls?.key ?? null, tls?.cert ?? null, { rejectUnauthorized: tls?.rejectUnauthorized ?? true })
+          : grpcCredentials.createInsecure(),
+        metadata: metadataOf(o.headers ?? {}),
+        compression: (o.compression ?? 'gzip') as never,
+        timeoutMillis: o.timeoutMs ?? 10_000,
+      },
+      http: {
+        url: `${base}${path}`,
+        headers: o.headers ?? {},
+        compression: (o.compression ?? 'gzip') as never,
+        timeoutMillis: o.timeoutMs ?? 10_000,
+        httpAgentOptions: tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.servername, rejectUnauthorized: tls.rejectUnauthorized, keepAlive: true } : { keepAlive: true },
+      },
+    };
+  }
+
+  private logExporter(tls: TlsMaterial | undefined): LogRecordExporter {
+    const c = this.exporterConfig(tls, '/v1/logs');
+    return (this.options.protocol ?? 'grpc') === 'grpc' ? new GrpcLogExporter(c.grpc) : new HttpLogExporter(c.http);
+  }
+
+  private metricExporter(tls: TlsMaterial | undefined): PushMetricExporter {
+    const c = this.exporterConfig(tls, '/v1/metrics');
+    const temporality = this.options.metricTemporality === 'cumulative' ? AggregationTemporality.CUMULATIVE : AggregationTemporality.DELTA;
+    return (this.options.protocol ?? 'grpc') === 'grpc'
+      ? new GrpcMetricExporter({ ...c.grpc, temporalityPreference: temporality })
+      : new HttpMetricExporter({ ...c.http, temporalityPreference: temporality });
+  }
+}
+
+/** Passes metric exports through (temporality and aggregation choices too) and reports how each ended. */
+class CountingMetricExporter implements PushMetricExporter {
+  constructor(
+    private readonly inner: PushMetricExporter,
+    private readonly settled: (result: ExportResult) => void,
+  ) {}
+
+  export(metrics: ResourceMetrics, resultCallback: (result: ExportResult) => void): void {
+    this.inner.export(metrics, (result) => {
+      this.settled(result);
+      resultCallback(result);
+    });
+  }
+
+  selectAggregationTemporality(type: InstrumentType): AggregationTemporality {
+    return this.inner.selectAggregationTemporality?.(type) ?? AggregationTemporality.CUMULATIVE;
+  }
+
+  selectAggregation(type: InstrumentType): AggregationOption {
+    return this.inner.selectAggregation?.(type) ?? { type: AggregationType.DEFAULT };
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
+
+function metadataOf(headers: Record<string, string>): Metadata {
+  const metadata = new Metadata();
+  for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
+  return metadata;
+}
+
+/** Passes batches through and reports how each one ended. */
+class CountingLogExporter implements LogRecordExporter {
+  constructor(
+    private readonly inner: LogRecordExporter,
+    private readonly settled: (count: number, result: ExportResult) => void,
+  ) {}
+
+  export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
+    this.inner.export(logs, (result) => {
+      this.settled(logs.length, result);
+      resultCallback(result);
+    });
+  }
+
+  forceFlush(): Promise<void> {
+    return this.inner.forceFlush?.() ?? Promise.resolve();
+  }
+
+  shutdown(): Promise<void> {
+    return this.inner.shutdown();
+  }
+}
+
+/** For sinks/index.ts: the agent maps config.otlp onto OtlpSinkOptions (src/agent/parts.ts). */
+export function otlpSinkFactory(context: SinkFactoryContext): OtlpSink {
+  return new OtlpSink(context.settings as unknown as OtlpSinkOptions);
+}

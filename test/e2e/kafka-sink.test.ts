@@ -1,0 +1,150 @@
+// KafkaSink against a real single-node KRaft broker (test/peers/kafka),
+// read back with kcat and decoded with protoc: consumers nobody here wrote.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { KafkaSink } from '../../src/pipeline/sinks/kafka-sink.js';
+import { CONTENT_TYPES } from '../../src/pipeline/sinks/kafka-message.js';
+import type { KafkaCompression } from '../../src/pipeline/sinks/kafka-codecs.js';
+import { encodeCanonicalJson } from '../../src/proto/json.js';
+import { HTTP_RECORD_PROTOC_TEXT, httpRecord, knownRecords } from '../peers/flow-fixtures.js';
+import { consumeTopic, protocDecode, startPeer, stopPeer } from '../peers/peers.js';
+
+let kafka: Record<string, string>;
+const run = Date.now().toString(36);
+const NODE = 'pfd-node';
+
+before(async () => {
+  kafka = await startPeer('kafka');
+});
+
+after(async () => {
+  await stopPeer('kafka');
+});
+
+test('records reach Kafka exactly: protoc decodes them, keys keep conversations on one partition, headers name schema and type', async () => {
+  const topic = `pfd.e2e.${run}.exact`;
+  const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic, compression: 'lz4' });
+  await sink.start();
+  const records = [httpRecord(NODE), ...knownRecords(NODE, 36)];
+  await sink.write(records.slice(0, 10));
+  await sink.write(records.slice(10));
+  await sink.flush();
+  assert.equal(sink.delivered, records.length);
+  assert.deepEqual(sink.losses(), []);
+  await sink.stop();
+
+  const messages = await consumeTopic(kafka.bootstrap, topic);
+  assert.equal(messages.length, records.length, 'exactly one message per record');
+  const byId = new Map(records.map((r) => [r.id, r]));
+  const partitionOf = new Map<string, number>();
+  for (const m of messages) {
+    const record = byId.get(m.headers['record-id']);
+    assert.ok(record, `unexpected message ${JSON.stringify(m.headers)}`);
+    byId.delete(record.id!);
+    assert.equal(m.key, record.conversationId);
+    assert.deepEqual(m.headers, {
+      'content-type': 'application/x-protobuf; messageType=podflow.v1.FlowRecord',
+      'schema-version': 'v1',
+      'record-type': ['', 'FLOW', 'TCP_OPEN', 'TCP_CLOSE', 'TCP_FAILED', 'TCP_RESET', 'RETRANSMIT', 'DROP', 'DNS', 'HTTP', 'LOSS'][record.type!],
+      'record-id': record.id,
+      node: NODE,
+    });
+    // Both directions of a conversation (source and destination swapped) share a partition.
+    const seen = partitionOf.get(m.key);
+    if (seen !== undefined) assert.equal(m.partition, seen, `conversation ${m.key} split over partitions`);
+    partitionOf.set(m.key, m.partition);
+    const text = await protocDecode(m.value);
+    assert.match(text, new RegExp(`^id: "${record.id}"\n`));
+    assert.match(text, new RegExp(`\nconversation_id: "${record.conversationId}"\n`));
+    if (record.id === `${NODE}/boot1/1`) assert.equal(text, HTTP_RECORD_PROTOC_TEXT);
+  }
+  assert.equal(byId.size, 0);
+  assert.ok(new Set(partitionOf.values()).size > 1, 'conversations spread over partitions');
+});
+
+test('every compression codec is readable by the broker and by librdkafka', async () => {
+  for (const compression of ['none', 'gzip', 'snappy', 'lz4', 'zstd'] as KafkaCompression[]) {
+    const topic = `pfd.e2e.${run}.${compression}`;
+    const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic, compression });
+    await sink.start();
+    const records = knownRecords(NODE, 500);
+    await sink.write(records);
+    await sink.flush();
+    await sink.stop();
+    const messages = await consumeTopic(kafka.bootstrap, topic);
+    assert.equal(messages.length, 500, compression);
+    const ids = new Set(messages.map((m) => m.headers['record-id']));
+    assert.equal(ids.size, 500, compression);
+    const text = await protocDecode(messages[0].value);
+    assert.match(text, new RegExp(`^id: "${messages[0].headers['record-id']}"`), compression);
+  }
+});
+
+test('JSON and OCSF encodings carry their content type', async () => {
+  const topic = `pfd.e2e.${run}.json`;
+  const record = httpRecord(NODE);
+  for (const encoding of ['json', 'ocsf'] as const) {
+    const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic: `${topic}.${encoding}`, encoding });
+    await sink.start();
+    await sink.write([record]);
+    await sink.flush();
+    await sink.stop();
+    const [message] = await consumeTopic(kafka.bootstrap, `${topic}.${encoding}`);
+    assert.equal(message.headers['content-type'], CONTENT_TYPES[encoding]);
+    const value = JSON.parse(message.value.toString()) as Record<string, unknown>;
+    if (encoding === 'json') assert.equal(message.value.toString(), encodeCanonicalJson(record));
+    else {
+      assert.equal(value.class_uid, 4002);
+      assert.equal((value.metadata as { uid: string }).uid, record.id);
+    }
+  }
+});
+
+test('one topic per record type', async () => {
+  const topic = `pfd.e2e.${run}.bytype`;
+  const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic, topicPerRecordType: true });
+  await sink.start();
+  await sink.write([httpRecord(NODE), ...knownRecords(NODE, 9)]);
+  await sink.flush();
+  await sink.stop();
+  assert.equal((await consumeTopic(kafka.bootstrap, `${topic}.http`)).length, 1);
+  assert.equal((await consumeTopic(kafka.bootstrap, `${topic}.tcp_close`)).length, 1);
+  assert.equal((await consumeTopic(kafka.bootstrap, `${topic}.flow`)).length, 1);
+});
+
+test('TLS with SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (and a client certificate) deliver', async () => {
+  for (const mechanism of ['plain', 'scram-sha-256', 'scram-sha-512'] as const) {
+    const topic = `pfd.e2e.${run}.tls.${mechanism}`;
+    const sink = new KafkaSink({
+      brokers: [kafka['sasl-ssl']],
+      topic,
+      tls: { caFile: kafka.ca, certFile: kafka['client-cert'], keyFile: kafka['client-key'] },
+      sasl: { mechanism, username: kafka['sasl-user'], password: kafka['sasl-password'] },
+    });
+    await sink.start();
+    await sink.write(knownRecords(NODE, 20));
+    await sink.flush();
+    await sink.stop();
+    assert.equal(sink.delivered, 20, mechanism);
+    assert.equal((await consumeTopic(kafka.bootstrap, topic)).length, 20, mechanism);
+  }
+});
+
+test('a wrong password fails start() with an error naming the user and the cause', async () => {
+  const sink = new KafkaSink({
+    brokers: [kafka['sasl-ssl']],
+    tls: { caFile: kafka.ca },
+    sasl: { mechanism: 'scram-sha-512', username: kafka['sasl-user'], password: 'not-the-password' },
+  });
+  await assert.rejects(sink.start(), (err: Error) => {
+    assert.match(err.message, /kafka sink: cannot connect to 127\.0\.0\.1:\d+ as "podflow" \(scram-sha-512\)/);
+    assert.match(err.message, /authentication failed/i);
+    return true;
+  });
+  assert.equal(sink.ready, false);
+});
+
+test('an unknown CA file fails start() naming the option and path', async () => {
+  const sink = new KafkaSink({ brokers: [kafka['sasl-ssl']], tls: { caFile: '/nonexistent/ca.pem' } });
+  await assert.rejects(sink.start(), /kafka sink: cannot read tls\.caFile "\/nonexistent\/ca\.pem"/);
+});
