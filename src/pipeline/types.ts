@@ -64,3 +64,55 @@ export interface Sink {
   /** True while the sink can deliver (gates /readyz). */
   readonly ready: boolean;
 }
+
+/** Names of the record types, e.g. "FLOW", "HTTP" (the JSON form of RecordType). */
+export type RecordTypeName = Exclude<keyof typeof podflow.v1.RecordType, 'RECORD_TYPE_UNSPECIFIED'>;
+
+/** What one stage saw since start. received = emitted + sum(dropped) once its queue is empty. */
+export interface StageSnapshot {
+  /** "ingest", "enrich", "shape", "sink:<name>". */
+  stage: string;
+  received: number;
+  emitted: number;
+  /** Dropped records per reason, e.g. { queue_full: 12, filtered: 400 }. */
+  dropped: Record<string, number>;
+}
+
+export interface QueueSnapshot {
+  /** "ingest" or "sink:<name>". */
+  name: string;
+  depth: number;
+  capacity: number;
+}
+
+/** Write latency of one sink: a cumulative histogram (Prometheus style, seconds). */
+export interface LatencySnapshot {
+  count: number;
+  sumSeconds: number;
+  maxSeconds: number;
+  /** Cumulative counts per upper bound; the last bound is +Infinity. */
+  buckets: { le: number; count: number }[];
+}
+
+export interface SinkSnapshot {
+  name: string;
+  ready: boolean;
+  /** Data records the sink accepted (write() resolved). */
+  written: number;
+  /** write() calls that rejected. */
+  writeErrors: number;
+  inFlight: number;
+  /** LOSS records written / dropped; kept apart so they never feed further LOSS records. */
+  lossRecordsWritten: number;
+  lossRecordsDropped: number;
+  latency: LatencySnapshot;
+}
+
+/** Everything /metrics and `podflow status` show about the pipeline. */
+export interface PipelineSnapshot {
+  stages: StageSnapshot[];
+  queues: QueueSnapshot[];
+  sinks: SinkSnapshot[];
+  /** Every loss (pipeline stages and registered LossSources), running totals. */
+  losses: LossCount[];
+}

@@ -1,10 +1,11 @@
 // kafkajs ships gzip only; snappy, lz4 and zstd come in as codec objects it
 // looks up by compression type. Registered once per process, before the first
 // producer sends (kafkajs resolves the codec at send time).
-import kafkajs from 'kafkajs';
+import type { CompressionTypes as CompressionType } from 'kafkajs';
 import SnappyCodec from 'kafkajs-snappy';
 import lz4 from 'lz4-napi';
 import zstd from '@mongodb-js/zstd';
+import kafkajs from './kafka-client.js';
 
 const { CompressionCodecs, CompressionTypes } = kafkajs;
 
@@ -41,7 +42,7 @@ export function registerKafkaCodecs(): void {
   registered = true;
 }
 
-export function compressionType(name: KafkaCompression): kafkajs.CompressionTypes {
+export function compressionType(name: KafkaCompression): CompressionType {
   switch (name) {
     case 'none': return CompressionTypes.None;
     case 'gzip': return CompressionTypes.GZIP;

@@ -22,9 +22,10 @@ export const CONTENT_TYPES: Record<KafkaEncoding, string> = {
 
 export interface KafkaMessage {
   topic: string;
-  key: string;
+  key: Buffer;
   value: Buffer;
-  headers: Record<string, string>;
+  /** Constant values are shared Buffers; the record id is written as it is. */
+  headers: Record<string, Buffer | string>;
 }
 
 export interface KafkaMessageOptions {
@@ -36,41 +37,59 @@ export interface KafkaMessageOptions {
 }
 
 const TYPE_NAMES = podflow.v1.RecordType as unknown as Record<number, string>;
+const SCHEMA_VERSION_BYTES = Buffer.from(SCHEMA_VERSION);
 
 export class KafkaMessageEncoder {
   private readonly encodeValue: (record: FlowRecord) => Buffer;
-  private readonly contentType: string;
+  private readonly contentType: Buffer;
   private readonly topics = new Map<number, string>();
+  // Header values that repeat are encoded once and shared by every message.
+  private readonly typeNames = new Map<number, Buffer>();
+  private nodeName = '';
+  private node = Buffer.alloc(0);
 
   constructor(private readonly options: KafkaMessageOptions) {
-    this.contentType = CONTENT_TYPES[options.encoding];
+    this.contentType = Buffer.from(CONTENT_TYPES[options.encoding]);
     this.encodeValue = valueEncoder(options);
   }
 
   encode(record: FlowRecord): KafkaMessage {
     const type = record.type ?? 0;
-    const typeName = TYPE_NAMES[type] ?? String(type);
+    const nodeName = record.nodeName ?? '';
+    if (nodeName !== this.nodeName) {
+      this.nodeName = nodeName;
+      this.node = Buffer.from(nodeName);
+    }
     return {
-      topic: this.topicOf(type, typeName),
+      topic: this.topicOf(type),
       // The conversation id is direction- and side-independent, so both
       // directions hash to one partition and stay ordered relative to each other.
-      key: record.conversationId || record.id || '',
+      key: Buffer.from(record.conversationId || record.id || ''),
       value: this.encodeValue(record),
       headers: {
         'content-type': this.contentType,
-        'schema-version': SCHEMA_VERSION,
-        'record-type': typeName,
+        'schema-version': SCHEMA_VERSION_BYTES,
+        'record-type': this.typeName(type),
         'record-id': record.id ?? '',
-        node: record.nodeName ?? '',
+        node: this.node,
       },
     };
   }
 
-  private topicOf(type: number, typeName: string): string {
+  private typeName(type: number): Buffer {
+    let name = this.typeNames.get(type);
+    if (name === undefined) {
+      name = Buffer.from(TYPE_NAMES[type] ?? String(type));
+      this.typeNames.set(type, name);
+    }
+    return name;
+  }
+
+  private topicOf(type: number): string {
     if (!this.options.topicPerRecordType) return this.options.topic;
     let topic = this.topics.get(type);
     if (topic === undefined) {
-      topic = `${this.options.topic}.${typeName.toLowerCase()}`;
+      topic = `${this.options.topic}.${(TYPE_NAMES[type] ?? String(type)).toLowerCase()}`;
       this.topics.set(type, topic);
     }
     return topic;

@@ -9,16 +9,16 @@
 // to maxBlockMs for room and then rejects, so the pipeline's queue in front of
 // this sink sheds and counts. When the broker returns, the same producer
 // resumes: nothing restarts.
-import kafkajs from 'kafkajs';
 import type { Logger } from 'pino';
 import type { Kafka, Message, Producer, SASLOptions } from 'kafkajs';
 import type { FlowRecord, LossCount, LossSource, Sink } from '../types.js';
 import type { SinkFactoryContext } from './registry.js';
+import kafkajs, { Murmur2Partitioner } from './kafka-client.js';
 import { compressionType, registerKafkaCodecs, type KafkaCompression } from './kafka-codecs.js';
 import { KafkaMessageEncoder, type KafkaEncoding, type KafkaMessage } from './kafka-message.js';
 import { readTlsMaterial, type TlsFileOptions } from './kafka-tls.js';
 
-const { Kafka: KafkaClient, Partitioners, logLevel: LogLevel } = kafkajs;
+const { Kafka: KafkaClient, logLevel: LogLevel } = kafkajs;
 
 export interface KafkaSaslOptions {
   mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512';
@@ -161,7 +161,7 @@ export class KafkaSink implements Sink, LossSource {
     const producer = this.kafka.producer({
       idempotent: true,
       maxInFlightRequests: 1,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: Murmur2Partitioner,
       // Delivery retries live in this sink's sender (unbounded while the buffer
       // holds); kafkajs retries a request a few times within one attempt.
       retry: { initialRetryTime: this.options.retryMinMs, maxRetryTime: this.options.retryMaxMs, retries: 5 },

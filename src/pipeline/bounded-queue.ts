@@ -1,0 +1,48 @@
+// A fixed-capacity FIFO over a preallocated ring: push and shift never
+// allocate, and a full queue refuses instead of growing.
+export class BoundedQueue<T> {
+  private readonly slots: (T | undefined)[];
+  private head = 0;
+  private size = 0;
+
+  constructor(readonly capacity: number) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`queue capacity must be a positive integer, got ${capacity}`);
+    this.slots = new Array<T | undefined>(capacity).fill(undefined);
+  }
+
+  get length(): number {
+    return this.size;
+  }
+
+  /** False when full: the caller drops and counts. */
+  push(item: T): boolean {
+    if (this.size === this.capacity) return false;
+    this.slots[(this.head + this.size) % this.capacity] = item;
+    this.size++;
+    return true;
+  }
+
+  shift(): T | undefined {
+    if (this.size === 0) return undefined;
+    const item = this.slots[this.head];
+    this.slots[this.head] = undefined;
+    this.head = (this.head + 1) % this.capacity;
+    this.size--;
+    return item;
+  }
+
+  /** Removes up to max items into a new array (one allocation per batch). */
+  take(max: number): T[] {
+    const n = Math.min(max, this.size);
+    const out = new Array<T>(n);
+    for (let i = 0; i < n; i++) out[i] = this.shift() as T;
+    return out;
+  }
+
+  /** Empties the queue, returning how many items were discarded. */
+  clear(): number {
+    const n = this.size;
+    while (this.size > 0) this.shift();
+    return n;
+  }
+}

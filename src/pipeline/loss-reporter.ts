@@ -1,0 +1,30 @@
+// Turns running loss totals into LOSS records: for each (stage, reason) whose
+// total grew since the previous report, one record carrying the difference.
+import { podflow } from '../proto/gen/flow.js';
+import type { FlowRecord, LossCount } from './types.js';
+
+export class LossReporter {
+  private readonly reported = new Map<string, number>();
+
+  constructor(private readonly nodeName: string) {}
+
+  /** LOSS records (without ids) for everything not yet reported; remembers it as reported. */
+  records(totals: Iterable<LossCount>, nowMs: number): FlowRecord[] {
+    const out: FlowRecord[] = [];
+    const time = { seconds: Math.floor(nowMs / 1000), nanos: (nowMs % 1000) * 1e6 };
+    for (const { stage, reason, count } of totals) {
+      const key = `${stage}\u0000${reason}`;
+      const delta = count - (this.reported.get(key) ?? 0);
+      if (delta <= 0) continue;
+      this.reported.set(key, count);
+      out.push({
+        type: podflow.v1.RecordType.LOSS,
+        time,
+        nodeName: this.nodeName,
+        loss: { stage, reason, count: delta },
+        observation: { probe: 'agent', hook: 'pipeline' },
+      });
+    }
+    return out;
+  }
+}

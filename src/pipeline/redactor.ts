@@ -1,0 +1,70 @@
+// Redaction of sensitive record fields before any sink sees them. HTTP query
+// strings go by default (tokens and e-mail addresses live there); DNS query
+// names can go too; regex rules rewrite what remains.
+import type { FlowRecord } from './types.js';
+
+export const REDACTABLE_FIELDS = ['http.path', 'http.host', 'dns.query'] as const;
+export type RedactableField = (typeof REDACTABLE_FIELDS)[number];
+
+export interface RedactionRule {
+  field: RedactableField;
+  /** A JavaScript regular expression; every match is replaced. */
+  pattern: string;
+  /** Replacement text; $1.. refer to capture groups. */
+  replacement: string;
+}
+
+export interface RedactionOptions {
+  /** Remove "?query" and "#fragment" from http.path (default true). */
+  httpQueryStrings?: boolean;
+  /** Replace dns.query with REDACTED (default false). */
+  dnsQueryNames?: boolean;
+  rules?: RedactionRule[];
+}
+
+export const REDACTED = '[redacted]';
+
+type Rewrite = (record: FlowRecord) => void;
+
+function ruleRewrite(rule: RedactionRule, where: string): Rewrite {
+  let re: RegExp;
+  try {
+    re = new RegExp(rule.pattern, 'g');
+  } catch (err) {
+    throw new Error(`${where}.pattern: "${rule.pattern}" is not a valid regular expression (${(err as Error).message})`, { cause: err });
+  }
+  const replace = (s: string | null | undefined): string | null | undefined => (s ? s.replace(re, rule.replacement) : s);
+  switch (rule.field) {
+    case 'http.path':
+      return (r) => { if (r.http) r.http.path = replace(r.http.path); };
+    case 'http.host':
+      return (r) => { if (r.http) r.http.host = replace(r.http.host); };
+    case 'dns.query':
+      return (r) => { if (r.dns) r.dns.query = replace(r.dns.query); };
+    default:
+      throw new Error(`${where}.field: "${String(rule.field)}" cannot be redacted (expected one of ${REDACTABLE_FIELDS.join(', ')})`);
+  }
+}
+
+export class Redactor {
+  private readonly rewrites: Rewrite[] = [];
+
+  constructor(options: RedactionOptions = {}, where = 'redaction') {
+    if (options.httpQueryStrings ?? true) {
+      this.rewrites.push((r) => {
+        const path = r.http?.path;
+        if (!path) return;
+        const cut = path.search(/[?#]/);
+        if (cut >= 0) r.http!.path = path.slice(0, cut);
+      });
+    }
+    if (options.dnsQueryNames) this.rewrites.push((r) => { if (r.dns?.query) r.dns.query = REDACTED; });
+    (options.rules ?? []).forEach((rule, i) => this.rewrites.push(ruleRewrite(rule, `${where}.rules[${i}]`)));
+  }
+
+  /** Rewrites the record in place. */
+  redact(record: FlowRecord): void {
+    if (!record.http && !record.dns) return;
+    for (const rewrite of this.rewrites) rewrite(record);
+  }
+}

@@ -1,0 +1,141 @@
+// Appends records to a file, rotating by size: podflow.log -> podflow.log.1
+// -> ... -> podflow.log.<maxFiles>, the oldest deleted; rotated files
+// optionally gzipped (podflow.log.1.gz). Formats: lines (json, ocsf, human)
+// or length-delimited protobuf (a varint length before each FlowRecord).
+import { createReadStream, createWriteStream } from 'node:fs';
+import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
+import { createLineEncoder, LINE_FORMATS, type LineFormat } from '../../proto/line-encoding.js';
+import { ProtobufEncoder } from '../../proto/protobuf.js';
+import type { FlowRecord, Sink } from '../types.js';
+
+export const FILE_FORMATS = [...LINE_FORMATS, 'protobuf'] as const;
+export type FileFormat = (typeof FILE_FORMATS)[number];
+
+export interface FileSinkOptions {
+  path: string;
+  format: FileFormat;
+  /** Rotate before the file would exceed this size (default 100 MiB). */
+  maxBytes?: number;
+  /** Rotated files kept besides the current one (default 5; 0 keeps none). */
+  maxFiles?: number;
+  /** Gzip rotated files (default false). */
+  gzip?: boolean;
+  productVersion: string;
+}
+
+export class FileSink implements Sink {
+  readonly name = 'file';
+  private readonly encode: (record: FlowRecord) => Uint8Array;
+  private readonly maxBytes: number;
+  private readonly maxFiles: number;
+  private handle: FileHandle | undefined;
+  private size = 0;
+  private tail: Promise<void> = Promise.resolve();
+
+  constructor(private readonly options: FileSinkOptions) {
+    if (!options.path) throw new Error('file sink: path is empty (expected a file path, e.g. /var/log/podflow/flows.jsonl)');
+    if (!(FILE_FORMATS as readonly string[]).includes(options.format)) {
+      throw new Error(`file sink: format "${options.format}" is not supported (expected one of ${FILE_FORMATS.join(', ')})`);
+    }
+    this.maxBytes = options.maxBytes ?? 100 * 1024 * 1024;
+    this.maxFiles = options.maxFiles ?? 5;
+    if (!Number.isInteger(this.maxBytes) || this.maxBytes < 1) throw new Error(`file sink: maxBytes ${options.maxBytes} is not valid (expected a positive integer)`);
+    if (!Number.isInteger(this.maxFiles) || this.maxFiles < 0) throw new Error(`file sink: maxFiles ${options.maxFiles} is not valid (expected an integer >= 0)`);
+    if (options.format === 'protobuf') {
+      const pb = new ProtobufEncoder();
+      this.encode = (r) => pb.encodeDelimited(r);
+    } else {
+      const line = createLineEncoder(options.format as LineFormat, options);
+      this.encode = (r) => Buffer.from(line(r) + '\n');
+    }
+  }
+
+  get ready(): boolean {
+    return this.handle !== undefined;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await mkdir(dirname(this.options.path), { recursive: true });
+      await this.openCurrent();
+    } catch (err) {
+      throw new Error(`file sink: cannot open ${this.options.path}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  write(records: readonly FlowRecord[]): Promise<void> {
+    const result = this.tail.then(() => this.writeBatch(records));
+    this.tail = result.catch(() => undefined);
+    return result;
+  }
+
+  async flush(): Promise<void> {
+    await this.tail;
+    await this.handle?.datasync();
+  }
+
+  async stop(): Promise<void> {
+    await this.tail;
+    await this.handle?.close();
+    this.handle = undefined;
+  }
+
+  private async openCurrent(): Promise<void> {
+    this.handle = await open(this.options.path, 'a');
+    this.size = (await stat(this.options.path)).size;
+  }
+
+  private async writeBatch(records: readonly FlowRecord[]): Promise<void> {
+    if (!this.handle) throw new Error(`file sink: ${this.options.path} is not open`);
+    let chunks: Uint8Array[] = [];
+    let pending = 0;
+    for (const record of records) {
+      const bytes = this.encode(record);
+      if (this.size + pending + bytes.length > this.maxBytes && this.size + pending > 0) {
+        await this.append(chunks, pending);
+        await this.rotate();
+        chunks = [];
+        pending = 0;
+      }
+      chunks.push(bytes);
+      pending += bytes.length;
+    }
+    await this.append(chunks, pending);
+  }
+
+  private async append(chunks: Uint8Array[], length: number): Promise<void> {
+    if (length === 0) return;
+    await this.handle!.write(Buffer.concat(chunks, length));
+    this.size += length;
+  }
+
+  private rotated(n: number): string {
+    return `${this.options.path}.${n}${this.options.gzip ? '.gz' : ''}`;
+  }
+
+  private async rotate(): Promise<void> {
+    await this.handle!.close();
+    this.handle = undefined;
+    const path = this.options.path;
+    if (this.maxFiles === 0) {
+      await rm(path, { force: true });
+    } else {
+      await rm(this.rotated(this.maxFiles), { force: true });
+      for (let n = this.maxFiles - 1; n >= 1; n--) await rename(this.rotated(n), this.rotated(n + 1)).catch(ignoreMissing);
+      if (this.options.gzip) {
+        await pipeline(createReadStream(path), createGzip(), createWriteStream(this.rotated(1)));
+        await rm(path);
+      } else {
+        await rename(path, this.rotated(1));
+      }
+    }
+    await this.openCurrent();
+  }
+}
+
+function ignoreMissing(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'ENOENT') throw err;
+}

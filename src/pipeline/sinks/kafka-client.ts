@@ -1,0 +1,214 @@
+// kafkajs, with its per-message hot paths replaced. kafkajs 2.2.4 (its last
+// release) encodes every record through six Encoder objects, each a zero-filled
+// 512-byte Buffer, plus one Buffer per varint, and groups a request's messages
+// by partition by copying the partition's array once per message (quadratic).
+// At 200k records/s that is most of the producer's CPU and garbage. Its module
+// layout is fixed, so the two modules are replaced in the require cache before
+// kafkajs loads them: the Record encoder writes straight into a shared slab,
+// and the grouping appends. The wire format and the grouping result are
+// unchanged; other kafkajs versions are left alone (slower, still correct).
+//
+// Every podflow module imports kafkajs from here, so this runs before kafkajs's
+// own modules are evaluated.
+import { createRequire } from 'node:module';
+import type * as KafkaJS from 'kafkajs';
+
+const require = createRequire(import.meta.url);
+const PATCHED_VERSION = '2.2.4';
+const RECORD_MODULE = 'kafkajs/src/protocol/recordBatch/record/v0/index.js';
+const GROUPING_MODULE = 'kafkajs/src/producer/groupMessagesPerPartition.js';
+
+type HeaderValue = Buffer | string | null | undefined;
+interface RecordFields {
+  offsetDelta?: number;
+  timestampDelta?: number;
+  key?: Buffer | string | null;
+  value?: Buffer | string | null;
+  headers?: Record<string, HeaderValue | HeaderValue[]>;
+}
+/** What kafkajs's RecordBatch reads of an encoded record (an Encoder's buf and buffer). */
+interface EncodedRecord {
+  buf: Buffer;
+  buffer: Buffer;
+}
+
+const SLAB_BYTES = 1 << 20;
+
+/**
+ * Encodes Kafka records (format v2) into a bump-allocated slab; a record is a
+ * view of it. Views keep their slab alive until kafkajs has copied them into
+ * the request, then the slab is garbage like any other buffer.
+ */
+class RecordSlab {
+  private buf = Buffer.allocUnsafe(SLAB_BYTES);
+  private pos = 0;
+
+  encode({ offsetDelta = 0, timestampDelta = 0, key, value, headers }: RecordFields): EncodedRecord {
+    const headerKeys = headers ? Object.keys(headers) : [];
+    // Upper bound: 5-byte varints, 3 UTF-8 bytes per UTF-16 unit of a string.
+    let bound = 40 + sizeBound(key) + sizeBound(value);
+    for (const k of headerKeys) {
+      const v = headers![k];
+      bound += 10 + k.length * 3;
+      if (Array.isArray(v)) for (const item of v) bound += 10 + k.length * 3 + sizeBound(item);
+      else bound += sizeBound(v);
+    }
+    if (this.pos + bound > this.buf.length) {
+      this.buf = Buffer.allocUnsafe(Math.max(SLAB_BYTES, bound));
+      this.pos = 0;
+    }
+    // The body goes after room for its length varint, which is written last.
+    const bodyStart = this.pos + 5;
+    this.pos = bodyStart;
+    this.buf[this.pos++] = 0; // attributes: none
+    this.varint(zigzag(timestampDelta));
+    this.varint(zigzag(offsetDelta));
+    this.bytes(key);
+    this.bytes(value);
+    let count = 0;
+    for (const k of headerKeys) {
+      const v = headers![k];
+      count += Array.isArray(v) ? v.length : 1;
+    }
+    this.varint(zigzag(count));
+    for (const k of headerKeys) {
+      const v = headers![k];
+      if (Array.isArray(v)) {
+        for (const item of v) this.header(k, item);
+      } else this.header(k, v);
+    }
+    const end = this.pos;
+    const length = zigzag(end - bodyStart);
+    const start = bodyStart - varintSize(length);
+    this.pos = start;
+    this.varint(length);
+    this.pos = end;
+    const view = this.buf.subarray(start, end);
+    return { buf: view, buffer: view };
+  }
+
+  private header(key: string, value: HeaderValue): void {
+    this.bytes(key);
+    this.bytes(value);
+  }
+
+  /** A varint length (-1 for null) and the bytes. */
+  private bytes(value: Buffer | string | null | undefined): void {
+    if (value === null || value === undefined) {
+      this.varint(zigzag(-1));
+      return;
+    }
+    if (typeof value !== 'string' && !Buffer.isBuffer(value)) value = String(value);
+    if (typeof value === 'string') {
+      // Written after a one-byte length, moved if the length needs more.
+      const written = this.buf.write(value, this.pos + 1, 'utf8');
+      const size = varintSize(zigzag(written));
+      if (size > 1) this.buf.copyWithin(this.pos + size, this.pos + 1, this.pos + 1 + written);
+      this.varint(zigzag(written));
+      this.pos += written;
+      return;
+    }
+    this.varint(zigzag(value.length));
+    this.buf.set(value, this.pos);
+    this.pos += value.length;
+  }
+
+  private varint(v: number): void {
+    const buf = this.buf;
+    while (v >= 0x80) {
+      buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    buf[this.pos++] = v;
+  }
+}
+
+/** Zigzag of a safe integer, as a non-negative number (no 32-bit wrap: timestamp deltas are varlongs). */
+function zigzag(v: number): number {
+  return v >= 0 ? v * 2 : -v * 2 - 1;
+}
+
+function varintSize(v: number): number {
+  let size = 1;
+  while (v >= 0x80) {
+    v = Math.floor(v / 0x80);
+    size++;
+  }
+  return size;
+}
+
+function sizeBound(v: Buffer | string | null | undefined): number {
+  if (v === null || v === undefined) return 5;
+  return 5 + (typeof v === 'string' ? v.length * 3 : Buffer.isBuffer(v) ? v.length : String(v).length * 3);
+}
+
+interface GroupingInput<M> {
+  topic: string;
+  partitionMetadata: unknown[];
+  messages: M[];
+  partitioner: (args: { topic: string; partitionMetadata: unknown[]; message: M }) => number;
+}
+
+/** kafkajs's groupMessagesPerPartition, appending instead of copying. */
+function groupMessagesPerPartition<M>({ topic, partitionMetadata, messages, partitioner }: GroupingInput<M>): Record<number, M[]> {
+  const groups: Record<number, M[]> = {};
+  if (partitionMetadata.length === 0) return groups;
+  for (const message of messages) {
+    const partition = partitioner({ topic, partitionMetadata, message });
+    (groups[partition] ??= []).push(message);
+  }
+  return groups;
+}
+
+function replaceModule(id: string, exports: unknown): void {
+  const path = require.resolve(id);
+  require(path);
+  require.cache[path]!.exports = exports;
+}
+
+if ((require('kafkajs/package.json') as { version: string }).version === PATCHED_VERSION && !require.cache[require.resolve('kafkajs')]) {
+  const slab = new RecordSlab();
+  replaceModule(RECORD_MODULE, (fields: RecordFields) => slab.encode(fields));
+  replaceModule(GROUPING_MODULE, groupMessagesPerPartition);
+}
+
+const kafkajs = require('kafkajs') as typeof KafkaJS;
+export default kafkajs;
+
+/**
+ * kafkajs's DefaultPartitioner (the Java client's: murmur2 of the key, positive,
+ * modulo the partition count) with murmur2 in 32-bit integer arithmetic
+ * instead of kafkajs's Long objects. Messages without a key take kafkajs's own.
+ */
+export const Murmur2Partitioner: KafkaJS.ICustomPartitioner = () => {
+  const keyless = kafkajs.Partitioners.DefaultPartitioner();
+  return (args) => {
+    const { partitionMetadata, message } = args;
+    if (message.partition !== null && message.partition !== undefined) return message.partition;
+    if (message.key === null || message.key === undefined) return keyless(args);
+    return (murmur2(Buffer.isBuffer(message.key) ? message.key : Buffer.from(String(message.key))) & 0x7fffffff) % partitionMetadata.length;
+  };
+};
+
+/** Kafka's murmur2 (org.apache.kafka.common.utils.Utils.murmur2) as a signed 32-bit int. */
+export function murmur2(data: Uint8Array): number {
+  const m = 0x5bd1e995;
+  const length = data.length;
+  let h = 0x9747b28c ^ length;
+  const end = length & ~3;
+  for (let i = 0; i < end; i += 4) {
+    let k = data[i] | (data[i + 1] << 8) | (data[i + 2] << 16) | (data[i + 3] << 24);
+    k = Math.imul(k, m);
+    k ^= k >>> 24;
+    k = Math.imul(k, m);
+    h = Math.imul(h, m) ^ k;
+  }
+  const rest = length & 3;
+  if (rest === 3) h ^= data[end + 2] << 16;
+  if (rest >= 2) h ^= data[end + 1] << 8;
+  if (rest >= 1) h = Math.imul(h ^ data[end], m);
+  h ^= h >>> 13;
+  h = Math.imul(h, m);
+  h ^= h >>> 15;
+  return h;
+}

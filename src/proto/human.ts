@@ -1,0 +1,89 @@
+// The human line format of `podflow run` and `podflow observe`, one line per
+// record, in the spirit of `hubble observe`:
+//   12:00:01.123 default/frontend-7d9 -> default/backend-5c2 HTTP GET /api/users 200 325ms
+// Endpoints show as namespace/pod where known, IP:port otherwise. Times are UTC.
+import { podflow } from './gen/flow.js';
+import type { FlowRecord } from '../pipeline/types.js';
+import { hostPort, humanBytes, humanDuration, tcpFlagNames, toMillis } from './format-util.js';
+
+const T = podflow.v1.RecordType;
+const PROTOCOL_NAMES = podflow.v1.Protocol as unknown as Record<number, string>;
+
+function clock(record: FlowRecord): string {
+  const ms = toMillis(record.time);
+  // Clamp to the Date range so a wild timestamp still prints.
+  return new Date(Math.max(-8.64e15, Math.min(8.64e15, ms))).toISOString().slice(11, 23);
+}
+
+function endpoint(e: podflow.v1.IEndpoint | null | undefined, withPort: boolean): string {
+  if (!e) return '?';
+  const pod = e.pod;
+  if (pod?.name) {
+    const name = pod.namespace ? `${pod.namespace}/${pod.name}` : pod.name;
+    return withPort && e.port ? `${name}:${e.port}` : name;
+  }
+  return hostPort(e.ip, e.port);
+}
+
+function protocol(record: FlowRecord): string {
+  const p = record.transport?.protocol;
+  return p ? (PROTOCOL_NAMES[p] ?? `PROTO${p}`) : '';
+}
+
+function join(...parts: (string | undefined | null | false)[]): string {
+  let out = '';
+  for (const part of parts) if (part) out = out ? `${out} ${part}` : part;
+  return out;
+}
+
+function traffic(record: FlowRecord): string {
+  const t = record.traffic;
+  if (!t) return '';
+  const sent = `${humanBytes(t.bytes)} ${t.packets ?? 0}pkt`;
+  return t.bytesReceived || t.packetsReceived ? `${sent} / ${humanBytes(t.bytesReceived)} ${t.packetsReceived ?? 0}pkt` : sent;
+}
+
+function flags(record: FlowRecord): string {
+  const names = tcpFlagNames(record.tcp?.flags);
+  return names.length ? `[${names.join(',')}]` : '';
+}
+
+function detail(record: FlowRecord): string {
+  const tcp = record.tcp;
+  switch (record.type) {
+    case T.FLOW:
+      return join('FLOW', protocol(record), traffic(record), flags(record));
+    case T.TCP_OPEN:
+      return join('TCP open', tcp?.srtt && `srtt ${humanDuration(tcp.srtt)}`);
+    case T.TCP_CLOSE:
+      return join('TCP close', traffic(record), tcp?.duration && humanDuration(tcp.duration), tcp?.srtt && `srtt ${humanDuration(tcp.srtt)}`, tcp?.retransmits ? `${tcp.retransmits} retrans` : '');
+    case T.TCP_FAILED:
+      return join('TCP failed', tcp?.failure || tcp?.state);
+    case T.TCP_RESET:
+      return join('TCP reset', tcp?.state);
+    case T.RETRANSMIT:
+      return join('TCP retransmit', `${tcp?.retransmits ?? 0} segments`, tcp?.state);
+    case T.DROP:
+      return join('DROP', protocol(record), record.drop?.reason || `code ${record.drop?.code ?? 0}`, record.drop?.count ? `${record.drop.count}pkt` : '');
+    case T.DNS: {
+      const d = record.dns;
+      return join('DNS', d?.qtype, d?.query || '?', d?.rcode, d?.answers?.length ? d.answers.join(',') : '', d?.latency && humanDuration(d.latency));
+    }
+    case T.HTTP: {
+      const h = record.http;
+      return join('HTTP', h?.method, h?.path, h?.status ? String(h.status) : '', h?.latency && humanDuration(h.latency));
+    }
+    default:
+      return join(podflow.v1.RecordType[record.type ?? 0] ?? `TYPE${record.type}`, protocol(record));
+  }
+}
+
+/** One human-readable line (no newline) for any record, LOSS included. */
+export function formatHuman(record: FlowRecord): string {
+  if (record.type === T.LOSS) {
+    const l = record.loss;
+    return `${clock(record)} LOSS ${l?.stage ?? '?'} ${l?.reason ?? '?'}: ${l?.count ?? 0} dropped`;
+  }
+  const l4 = record.type !== T.HTTP && record.type !== T.DNS;
+  return `${clock(record)} ${endpoint(record.source, l4)} -> ${endpoint(record.destination, l4)} ${detail(record)}`;
+}

@@ -1,0 +1,28 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { formatHuman } from '../../src/proto/human.js';
+import { sampleRecords } from './pipeline-fixtures.js';
+
+test('an HTTP record reads like the README example', () => {
+  assert.equal(formatHuman(sampleRecords().HTTP), '12:00:01.123 default/frontend-7d9 -> default/backend-5c2 HTTP GET /api/users 200 325ms');
+});
+
+test('every record type has its own readable line', () => {
+  const lines = Object.fromEntries(Object.entries(sampleRecords()).map(([name, r]) => [name, formatHuman(r)]));
+  assert.equal(lines.FLOW, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 FLOW TCP 123.5kB 90pkt / 9.9GB 70pkt [FIN,SYN,PSH,ACK]');
+  assert.equal(lines.TCP_OPEN, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP open srtt 250µs');
+  assert.equal(lines.TCP_CLOSE, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP close 4.0kB 10pkt / 8.0kB 12pkt 1001.1s srtt 2ms 2 retrans');
+  assert.equal(lines.TCP_FAILED, '12:00:01.123 default/frontend-7d9:43512 -> 203.0.113.7:443 TCP failed REFUSED');
+  assert.equal(lines.TCP_RESET, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP reset ESTABLISHED');
+  assert.equal(lines.RETRANSMIT, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP retransmit 3 segments ESTABLISHED');
+  assert.equal(lines.DROP, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 DROP TCP TCP_LISTEN_OVERFLOW 2pkt');
+  assert.equal(lines.DNS, '12:00:01.123 default/frontend-7d9 -> kube-system/coredns-abc DNS A backend.default.svc.cluster.local NOERROR 10.236.2.20,10.236.2.21 2ms');
+  assert.equal(lines.LOSS, '12:00:01.123 LOSS sink:kafka queue_full: 120 dropped');
+});
+
+test('endpoints without a pod print as IP:port, IPv6 in brackets', () => {
+  const r = sampleRecords().FLOW;
+  r.source = { ip: '10.0.0.1', port: 1234 };
+  r.destination = { ip: 'fd00::1', port: 80 };
+  assert.match(formatHuman(r), / 10\.0\.0\.1:1234 -> \[fd00::1\]:80 FLOW/);
+});

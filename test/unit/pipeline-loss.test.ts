@@ -1,0 +1,104 @@
+// LOSS records, loss sources, snapshots and shutdown of the whole pipeline.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
+import { podflow } from '../../src/proto/gen/flow.js';
+import type { FlowRecord, LossCount } from '../../src/pipeline/types.js';
+import { CollectingSink, copy, sampleRecords } from './pipeline-fixtures.js';
+
+const LOSS = podflow.v1.RecordType.LOSS;
+const flows = (n: number): FlowRecord[] => Array.from({ length: n }, () => copy(sampleRecords().FLOW));
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+test('LOSS records carry the delta per (stage, reason) since the previous ones', async () => {
+  const sink = new CollectingSink();
+  const probeLosses: LossCount[] = [{ stage: 'ringbuf', reason: 'ringbuf_full', count: 7 }];
+  const pipeline = new Pipeline({ nodeName: 'n1', bootId: 'b', sinks: [sink], ingestQueueCapacity: 10, lossIntervalMs: 0, lossSources: [{ losses: () => probeLosses }], now: () => 1764504001123 });
+  await pipeline.start();
+  pipeline.ingest(flows(15));
+  await settle();
+  assert.equal(pipeline.emitLossRecords(), 2);
+  assert.equal(pipeline.emitLossRecords(), 0, 'nothing new, nothing emitted');
+  pipeline.ingest(flows(12));
+  probeLosses[0].count = 9;
+  assert.equal(pipeline.emitLossRecords(), 2);
+  await settle();
+  const losses = sink.records.filter((r) => r.type === LOSS).map((r) => `${r.loss!.stage}/${r.loss!.reason}=${r.loss!.count}`);
+  assert.deepEqual(losses, ['ingest/queue_full=5', 'ringbuf/ringbuf_full=7', 'ingest/queue_full=2', 'ringbuf/ringbuf_full=2']);
+  const first = sink.records.find((r) => r.type === LOSS)!;
+  assert.equal(first.nodeName, 'n1');
+  assert.match(first.id!, /^n1\/b\/\d+$/);
+  assert.deepEqual(first.time, { seconds: 1764504001, nanos: 123000000 });
+  assert.equal(first.observation?.probe, 'agent');
+  await pipeline.stop(1000);
+});
+
+test('LOSS records overtake data already waiting for the sink', async () => {
+  const sink = new CollectingSink();
+  sink.delayMs = 30;
+  const pipeline = new Pipeline({ nodeName: 'n1', sinks: [sink], sinkQueueCapacity: 20, sinkBatchSize: 5, sinkMaxInFlight: 1, lossIntervalMs: 0 });
+  await pipeline.start();
+  pipeline.ingest(flows(40));
+  await new Promise((r) => setTimeout(r, 10)); // the first batch is in flight, 15 records wait
+  assert.equal(pipeline.emitLossRecords(), 1);
+  await pipeline.stop(2000);
+  const types = sink.batches.map((b) => b.map((r) => (r.type === LOSS ? 'L' : 'F')).join(''));
+  assert.deepEqual(types, ['FFFFF', 'LFFFF', 'FFFFF', 'FFFFF', 'F']);
+  assert.equal(sink.records.find((r) => r.type === LOSS)!.loss!.count, 20);
+});
+
+test('the periodic timer emits LOSS records while running', async () => {
+  const sink = new CollectingSink();
+  const pipeline = new Pipeline({ nodeName: 'n1', sinks: [sink], ingestQueueCapacity: 5, lossIntervalMs: 10 });
+  await pipeline.start();
+  pipeline.ingest(flows(8));
+  await new Promise((r) => setTimeout(r, 50));
+  const loss = sink.records.filter((r) => r.type === LOSS);
+  assert.deepEqual(loss.map((r) => [r.loss!.stage, r.loss!.reason, r.loss!.count]), [['ingest', 'queue_full', 3]]);
+  await pipeline.stop(1000);
+});
+
+test('stop drains within the deadline, counts what it could not deliver, and stops sinks', async () => {
+  const sink = new CollectingSink();
+  sink.delayMs = 150;
+  const pipeline = new Pipeline({ nodeName: 'n1', sinks: [sink], sinkBatchSize: 10, sinkMaxInFlight: 1, lossIntervalMs: 0 });
+  await pipeline.start();
+  pipeline.ingest(flows(50));
+  const t0 = performance.now();
+  const report = await pipeline.stop(400);
+  const elapsed = performance.now() - t0;
+  assert.ok(elapsed < 1000, `stop took ${elapsed} ms with a 400 ms deadline`);
+  const snap = pipeline.snapshot();
+  const s = snap.stages.find((x) => x.stage === 'sink:memory')!;
+  assert.ok(report.undrained > 0);
+  assert.equal(s.emitted + (s.dropped.shutdown_deadline ?? 0), 50);
+  assert.equal(report.undrained, s.dropped.shutdown_deadline);
+  assert.equal(report.finalLossRecords, 1);
+  assert.ok(sink.flushed && sink.stopped);
+  pipeline.ingest(flows(3));
+  assert.equal(pipeline.snapshot().stages[0].dropped.stopped, 3);
+});
+
+test('snapshot shows stages, queue depths and capacities, and sink stats', async () => {
+  const sink = new CollectingSink();
+  const pipeline = new Pipeline({ nodeName: 'n1', sinks: [sink], ingestQueueCapacity: 100, sinkQueueCapacity: 50, lossQueueCapacity: 8, lossIntervalMs: 0, shape: { filters: { allow: [{ type: ['HTTP'] }], deny: [] } } });
+  await pipeline.start();
+  pipeline.ingest(Object.values(sampleRecords()).filter((r) => r.type !== LOSS).map(copy));
+  assert.deepEqual(pipeline.snapshot().queues.map((q) => [q.name, q.depth, q.capacity]), [['ingest', 9, 100], ['sink:memory', 0, 50], ['sink:memory:loss', 0, 8]]);
+  await settle();
+  const snap = pipeline.snapshot();
+  assert.deepEqual(snap.stages.map((s) => [s.stage, s.received, s.emitted]), [['ingest', 9, 9], ['enrich', 0, 0], ['shape', 9, 1], ['sink:memory', 1, 1]]);
+  assert.equal(snap.stages[2].dropped.filtered, 8);
+  assert.equal(snap.sinks[0].written, 1);
+  assert.equal(snap.sinks[0].latency.buckets.at(-1)!.le, Infinity);
+  await pipeline.stop(1000);
+});
+
+test('configuration mistakes fail at construction or start, naming the option', async () => {
+  assert.throws(() => new Pipeline({ nodeName: 'n', sinks: [], ingestQueueCapacity: 0 }), /ingestQueueCapacity: 0 is not valid \(expected a positive integer\)/);
+  assert.throws(() => new Pipeline({ nodeName: 'n', sinks: [new CollectingSink('a'), new CollectingSink('a')] }), /sinks: "a" is configured twice/);
+  assert.throws(() => new Pipeline({ nodeName: '', sinks: [] }), /record ids need a node name/);
+  const broken = new CollectingSink('kafka');
+  broken.start = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:9092'));
+  await assert.rejects(new Pipeline({ nodeName: 'n', sinks: [broken] }).start(), /sink kafka: connect ECONNREFUSED 127\.0\.0\.1:9092/);
+});

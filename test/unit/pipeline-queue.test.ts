@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { test } from 'node:test';
+import { BoundedQueue } from '../../src/pipeline/bounded-queue.js';
+import { SinkRunner } from '../../src/pipeline/sink-runner.js';
+import { CollectingSink, sampleRecords } from './pipeline-fixtures.js';
+
+test('the bounded queue is FIFO, refuses when full and wraps around', () => {
+  const q = new BoundedQueue<number>(3);
+  assert.ok(q.push(1) && q.push(2) && q.push(3));
+  assert.equal(q.push(4), false);
+  assert.equal(q.shift(), 1);
+  assert.ok(q.push(4));
+  assert.deepEqual(q.take(10), [2, 3, 4]);
+  assert.equal(q.shift(), undefined);
+  q.push(5);
+  assert.equal(q.clear(), 1);
+  assert.throws(() => new BoundedQueue(0), /queue capacity must be a positive integer, got 0/);
+});
+
+const options = { queueCapacity: 10, lossQueueCapacity: 2, batchSize: 4, maxInFlight: 1 };
+
+test('the sink runner batches, keeps in-flight writes bounded and drops past capacity', async () => {
+  const sink = new CollectingSink();
+  sink.delayMs = 5;
+  const runner = new SinkRunner(sink, options);
+  const flow = sampleRecords().FLOW;
+  for (let i = 0; i < 15; i++) runner.offer({ ...flow, id: String(i) });
+  assert.ok(await runner.waitIdle(performance.now() + 2000));
+  assert.equal(sink.maxInFlight, 1);
+  assert.deepEqual(sink.batches.map((b) => b.length), [4, 4, 2]);
+  assert.deepEqual(sink.records.map((r) => r.id), ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
+  assert.deepEqual(runner.counter.snapshot(), { stage: 'sink:memory', received: 15, emitted: 10, dropped: { queue_full: 5 } });
+  const snap = runner.snapshot();
+  assert.equal(snap.written, 10);
+  assert.equal(snap.latency.count, 3);
+  assert.ok(snap.latency.sumSeconds >= 0.012);
+});
+
+test('LOSS records go out ahead of queued data; their own drops are counted apart', async () => {
+  const sink = new CollectingSink();
+  const runner = new SinkRunner(sink, options);
+  const r = sampleRecords();
+  runner.offer(r.FLOW);
+  runner.offer(r.HTTP);
+  for (let i = 0; i < 3; i++) runner.offerLoss(r.LOSS);
+  await runner.waitIdle(performance.now() + 2000);
+  assert.deepEqual(sink.records.map((x) => x.type), [r.LOSS.type, r.LOSS.type, r.FLOW.type, r.HTTP.type]);
+  const snap = runner.snapshot();
+  assert.equal(snap.lossRecordsWritten, 2);
+  assert.equal(snap.lossRecordsDropped, 1);
+  assert.equal(snap.written, 2);
+  assert.deepEqual([...runner.counter.losses()], [], 'LOSS drops never feed LOSS records');
+});
+
+test('a rejected write counts its records as write_failed and reports the error', async () => {
+  const sink = new CollectingSink();
+  sink.failWrites = 1;
+  const events: string[] = [];
+  const runner = new SinkRunner(sink, { ...options, onWrite: (e) => events.push(`${e.records}:${e.error?.message ?? 'ok'}`) });
+  for (let i = 0; i < 6; i++) runner.offer(sampleRecords().FLOW);
+  await runner.waitIdle(performance.now() + 2000);
+  assert.deepEqual(events, ['4:broker unavailable', '2:ok']);
+  assert.deepEqual(runner.counter.snapshot().dropped, { write_failed: 4 });
+  assert.equal(runner.snapshot().writeErrors, 1);
+});
+
+test('abandon counts queued and in-flight records once, even if the write settles later', async () => {
+  const sink = new CollectingSink();
+  sink.delayMs = 50;
+  const runner = new SinkRunner(sink, options);
+  for (let i = 0; i < 7; i++) runner.offer(sampleRecords().FLOW);
+  await sleep(10);
+  assert.equal(await runner.waitIdle(performance.now() + 5), false);
+  assert.equal(runner.abandon('shutdown_deadline'), 7);
+  await sleep(80);
+  const c = runner.counter.snapshot();
+  assert.equal(c.emitted + (c.dropped.shutdown_deadline ?? 0), 7);
+  assert.equal(c.emitted, 0);
+});

@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Redactor, REDACTED } from '../../src/pipeline/redactor.js';
+import { Sampler } from '../../src/pipeline/sampler.js';
+import { Shaper } from '../../src/pipeline/shaper.js';
+import { StageCounter } from '../../src/pipeline/stage-counter.js';
+import { copy, sampleRecords } from './pipeline-fixtures.js';
+
+test('sampling keeps exactly the configured fraction per type, other types untouched', () => {
+  const sampler = new Sampler({ FLOW: 0.25, DNS: 0 });
+  const r = sampleRecords();
+  let flows = 0, dns = 0, http = 0;
+  for (let i = 0; i < 1000; i++) {
+    if (sampler.keep(r.FLOW)) flows++;
+    if (sampler.keep(r.DNS)) dns++;
+    if (sampler.keep(r.HTTP)) http++;
+  }
+  assert.deepEqual([flows, dns, http], [250, 0, 1000]);
+});
+
+test('sampling rejects bad rates and LOSS', () => {
+  assert.throws(() => new Sampler({ FLOW: 1.5 }), /sampling\.FLOW: 1\.5 is not a sampling rate \(expected a number from 0 to 1\)/);
+  assert.throws(() => new Sampler({ FLOWZ: 0.5 } as never), /sampling\.FLOWZ: unknown record type/);
+  assert.throws(() => new Sampler({ LOSS: 0.5 }), /LOSS records cannot be sampled/);
+});
+
+test('query strings leave HTTP paths by default; rules and DNS redaction on request', () => {
+  const http = copy(sampleRecords().HTTP);
+  http.http!.path = '/login?user=alice&token=s3cr3t#top';
+  new Redactor().redact(http);
+  assert.equal(http.http!.path, '/login');
+
+  const kept = copy(sampleRecords().HTTP);
+  kept.http!.path = '/a?b=c';
+  new Redactor({ httpQueryStrings: false }).redact(kept);
+  assert.equal(kept.http!.path, '/a?b=c');
+
+  const ruled = copy(sampleRecords().HTTP);
+  ruled.http!.path = '/users/12345/orders/678';
+  new Redactor({ rules: [{ field: 'http.path', pattern: '/\\d+', replacement: '/:id' }] }).redact(ruled);
+  assert.equal(ruled.http!.path, '/users/:id/orders/:id');
+
+  const dns = copy(sampleRecords().DNS);
+  new Redactor({ dnsQueryNames: true }).redact(dns);
+  assert.equal(dns.dns!.query, REDACTED);
+});
+
+test('bad redaction rules are named', () => {
+  assert.throws(() => new Redactor({ rules: [{ field: 'http.path', pattern: '(', replacement: '' }] }), /redaction\.rules\[0\]\.pattern: "\(" is not a valid regular expression/);
+  assert.throws(() => new Redactor({ rules: [{ field: 'http.body' as never, pattern: 'x', replacement: '' }] }), /redaction\.rules\[0\]\.field: "http\.body" cannot be redacted \(expected one of http\.path/);
+});
+
+test('the shaper filters, samples, redacts and counts each outcome', () => {
+  const counter = new StageCounter('shape');
+  const shaper = new Shaper({ filters: { allow: [], deny: [{ type: ['DNS'] }] }, sampling: { FLOW: 0.5 } }, counter);
+  const r = sampleRecords();
+  const inputs = [r.DNS, r.FLOW, r.FLOW, r.FLOW, r.FLOW, copy(r.HTTP)];
+  inputs[5].http!.path = '/x?y';
+  const passed = inputs.filter((rec) => shaper.process(rec));
+  assert.equal(passed.length, 3);
+  assert.equal(inputs[5].http!.path, '/x');
+  assert.deepEqual(counter.snapshot(), { stage: 'shape', received: 6, emitted: 3, dropped: { filtered: 1, sampled: 2 } });
+  assert.deepEqual([...counter.losses()], [], 'policy drops are not losses');
+});
