@@ -53,7 +53,8 @@ napi_value make_str(napi_env env, const char *s);
 napi_value undefined(napi_env env);
 bool set_prop(napi_env env, napi_value obj, const char *name, napi_value v);
 
-/* Wraps a native pointer in an External tagged with `tag`; unwrap checks the tag. */
+/* Wraps a native pointer in an External tagged with `tag`; unwrap checks the tag.
+ * Takes ownership of ptr: on failure it has been (or will be) finalized with fin. */
 napi_value wrap_ptr(napi_env env, void *ptr, const napi_type_tag *tag, napi_finalize fin);
 void *unwrap_ptr(napi_env env, napi_value v, const napi_type_tag *tag, const char *what);
 

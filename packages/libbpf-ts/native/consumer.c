@@ -8,6 +8,7 @@
  * advancing the ring's consumer position, so the kernel's bpf_ringbuf_reserve
  * (or perf output) fails and the BPF program counts the drop. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -59,14 +60,21 @@ struct consumer {
 
 	uint64_t batches, records, bytes, stalls, lost, oversized;
 
+	napi_env env;
 	napi_threadsafe_function tsfn;
 	pthread_t thread;
-	bool started, joined, tsfn_released;
+	bool started, joined, tsfn_released, cleanup_hook;
+	/* Set by the thread when the tsfn said napi_closing (environment teardown): after
+	 * that the tsfn may be freed at any moment, so nobody may call or release it. */
+	bool tsfn_closed;
 	int epfd, stopfd;
 
 	struct ring *rings;
 	uint32_t nrings;
 	struct perf_buffer *pb;
+	/* Our own copy of the perf map's fd: perf_buffer__free deletes the per-CPU entries through
+	 * it, and the caller's fd may by then be closed and its number reused by another map. */
+	int pb_map_fd;
 };
 
 static const napi_type_tag consumer_tag = { 0x6c6962627066746full, 0x636f6e73756d0001ull };
@@ -101,6 +109,18 @@ static bool acquire_batch(struct consumer *c)
 	return true;
 }
 
+/* Batch i is free again (JavaScript is done with it, or never got it). */
+static void give_back(struct consumer *c, uint32_t i)
+{
+	pthread_mutex_lock(&c->mu);
+	if (c->busy[i]) {
+		c->busy[i] = false;
+		c->busy_count--;
+		pthread_cond_signal(&c->cv);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
 /* Hands the current batch to JavaScript if it holds records. */
 static void flush_batch(struct consumer *c)
 {
@@ -110,17 +130,28 @@ static void flush_batch(struct consumer *c)
 	c->offs[i][c->cur_count] = (uint32_t)c->cur_bytes;
 	c->ready_count[i] = c->cur_count;
 	c->ready_bytes[i] = c->cur_bytes;
-	stat_add(&c->batches, 1);
-	stat_add(&c->records, c->cur_count);
-	stat_add(&c->bytes, c->cur_bytes);
 	c->cur = -1;
-	if (napi_call_threadsafe_function(c->tsfn, (void *)(uintptr_t)(i + 1), napi_tsfn_nonblocking) != napi_ok) {
-		/* Only fails while the environment shuts down: give the batch back. */
+	if (napi_call_threadsafe_function(c->tsfn, (void *)(uintptr_t)(i + 1), napi_tsfn_nonblocking) == napi_ok) {
+		stat_add(&c->batches, 1);
+		stat_add(&c->records, c->ready_count[i]);
+		stat_add(&c->bytes, c->ready_bytes[i]);
+	} else {
+		/* Only fails (napi_closing) while the environment shuts down. The tsfn must not be
+		 * used again, and consuming more records would only throw them away: stop. */
+		give_back(c, i);
 		pthread_mutex_lock(&c->mu);
-		c->busy[i] = false;
-		c->busy_count--;
+		c->tsfn_closed = true;
+		c->stop = true;
 		pthread_mutex_unlock(&c->mu);
 	}
+}
+
+static bool stopping(struct consumer *c)
+{
+	pthread_mutex_lock(&c->mu);
+	bool stop = c->stop;
+	pthread_mutex_unlock(&c->mu);
+	return stop;
 }
 
 /* Copies one record into the current batch; false when stopping (the record is not consumed). */
@@ -174,7 +205,7 @@ static void *ring_thread(void *arg)
 		for (uint32_t i = 0; i < c->nrings && running; i++)
 			running = process_ring(c, &c->rings[i]);
 		flush_batch(c);
-		if (!running)
+		if (!running || stopping(c))
 			break;
 		int n = epoll_wait(c->epfd, events, 16, -1);
 		for (int i = 0; i < n; i++)
@@ -217,6 +248,8 @@ static void *perf_thread(void *arg)
 		/* Drains every CPU's buffer (perf_buffer__poll would wait again on the inner epoll). */
 		perf_buffer__consume(c->pb);
 		flush_batch(c);
+		if (stopping(c))
+			break;
 	}
 	flush_batch(c);
 	return NULL;
@@ -227,19 +260,16 @@ static void call_js(napi_env env, napi_value js_cb, void *context, void *data)
 {
 	struct consumer *c = context;
 	uint32_t i = (uint32_t)(uintptr_t)data - 1;
-	if (!env || !js_cb) {
-		pthread_mutex_lock(&c->mu);
-		c->busy[i] = false;
-		c->busy_count--;
-		pthread_cond_signal(&c->cv);
-		pthread_mutex_unlock(&c->mu);
+	napi_value args[3], global, result;
+	if (!env || !js_cb || napi_create_uint32(env, i, &args[0]) != napi_ok ||
+	    napi_create_uint32(env, c->ready_count[i], &args[1]) != napi_ok ||
+	    napi_create_double(env, (double)c->ready_bytes[i], &args[2]) != napi_ok ||
+	    napi_get_global(env, &global) != napi_ok) {
+		/* JavaScript will never see this batch. */
+		give_back(c, i);
 		return;
 	}
-	napi_value args[3], global, result;
-	napi_create_uint32(env, i, &args[0]);
-	napi_create_uint32(env, c->ready_count[i], &args[1]);
-	napi_create_double(env, (double)c->ready_bytes[i], &args[2]);
-	napi_get_global(env, &global);
+	/* Once called, JavaScript releases the batch itself (consumerRelease), even when it throws. */
 	napi_call_function(env, global, js_cb, 3, args, &result);
 }
 
@@ -258,9 +288,10 @@ static void stop_thread(struct consumer *c)
 	c->joined = true;
 }
 
+/* After stop_thread: the thread no longer calls the tsfn, so this is the last use. */
 static void release_tsfn(struct consumer *c)
 {
-	if (c->tsfn && !c->tsfn_released) {
+	if (c->tsfn && !c->tsfn_released && !c->tsfn_closed) {
 		napi_release_threadsafe_function(c->tsfn, napi_tsfn_release);
 		c->tsfn_released = true;
 	}
@@ -284,6 +315,9 @@ static void consumer_close(struct consumer *c)
 	if (c->pb)
 		perf_buffer__free(c->pb);
 	c->pb = NULL;
+	if (c->pb_map_fd >= 0)
+		close(c->pb_map_fd);
+	c->pb_map_fd = -1;
 	if (c->epfd >= 0)
 		close(c->epfd);
 	if (c->stopfd >= 0)
@@ -291,9 +325,22 @@ static void consumer_close(struct consumer *c)
 	c->epfd = c->stopfd = -1;
 }
 
+/* Environment teardown (process exit, Worker terminated) with the consumer still running.
+ * Registered after the tsfn, so it runs before Node's own tsfn cleanup: the thread is
+ * joined and the tsfn released while the tsfn is still valid. The batch pool is freed
+ * by the finalizer, which runs later. */
+static void consumer_env_cleanup(void *arg)
+{
+	struct consumer *c = arg;
+	c->cleanup_hook = false;
+	consumer_close(c);
+}
+
 static void consumer_free(napi_env env, struct consumer *c)
 {
 	consumer_close(c);
+	if (c->cleanup_hook)
+		napi_remove_env_cleanup_hook(c->env, consumer_env_cleanup, c);
 	free(c->rings);
 	if (env && c->refs)
 		for (uint32_t i = 0; i < 2 * c->nbatches; i++)
@@ -332,7 +379,8 @@ static struct consumer *consumer_new(napi_env env, napi_value pool, napi_value o
 	}
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
-	c->epfd = c->stopfd = -1;
+	c->env = env;
+	c->epfd = c->stopfd = c->pb_map_fd = -1;
 	c->cur = -1;
 	c->nbatches = n;
 	c->bufs = calloc(n, sizeof(*c->bufs));
@@ -360,15 +408,28 @@ static struct consumer *consumer_new(napi_env env, napi_value pool, napi_value o
 			throw_type(env, "libbpf-ts: pool buffers and offset arrays must all have the same sizes");
 			goto fail;
 		}
+		/* Record offsets are uint32. */
+		if (bl > UINT32_MAX) {
+			throw_errno(env, EINVAL, "batch buffers must be smaller than 4 GiB");
+			goto fail;
+		}
 		c->bufs[i] = bd;
 		c->offs[i] = od;
-		napi_create_reference(env, b, 1, &c->refs[i]);
-		napi_create_reference(env, o, 1, &c->refs[n + i]);
+		/* Without the references the thread would write into collected memory. */
+		if (napi_create_reference(env, b, 1, &c->refs[i]) != napi_ok ||
+		    napi_create_reference(env, o, 1, &c->refs[n + i]) != napi_ok) {
+			throw_napi_failure(env, "napi_create_reference");
+			goto fail;
+		}
 	}
 	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0) {
+		throw_errno(env, errno, "epoll_create1");
+		goto fail;
+	}
 	c->stopfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c->epfd < 0 || c->stopfd < 0) {
-		throw_errno(env, errno, "epoll/eventfd");
+	if (c->stopfd < 0) {
+		throw_errno(env, errno, "eventfd");
 		goto fail;
 	}
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = STOP_TOKEN };
@@ -377,11 +438,16 @@ static struct consumer *consumer_new(napi_env env, napi_value pool, napi_value o
 		goto fail;
 	}
 	napi_value name;
-	napi_create_string_utf8(env, "libbpf-ts:consumer", NAPI_AUTO_LENGTH, &name);
-	if (napi_create_threadsafe_function(env, cb, NULL, name, 0, 1, NULL, NULL, c, call_js, &c->tsfn) != napi_ok) {
+	if (napi_create_string_utf8(env, "libbpf-ts:consumer", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_threadsafe_function(env, cb, NULL, name, 0, 1, NULL, NULL, c, call_js, &c->tsfn) != napi_ok) {
 		throw_napi_failure(env, "napi_create_threadsafe_function");
 		goto fail;
 	}
+	if (napi_add_env_cleanup_hook(env, consumer_env_cleanup, c) != napi_ok) {
+		throw_napi_failure(env, "napi_add_env_cleanup_hook");
+		goto fail;
+	}
+	c->cleanup_hook = true;
 	return c;
 fail:
 	consumer_free(env, c);
@@ -469,7 +535,12 @@ static napi_value perfbuf_new(napi_env env, napi_callback_info info)
 	struct consumer *c = consumer_new(env, argv[2], argv[3], argv[4]);
 	if (!c)
 		return NULL;
-	c->pb = perf_buffer__new(fd, pages, perf_sample, perf_lost, c, NULL);
+	c->pb_map_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (c->pb_map_fd < 0) {
+		throw_errno(env, errno, "dup(perf event array fd)");
+		goto fail;
+	}
+	c->pb = perf_buffer__new(c->pb_map_fd, pages, perf_sample, perf_lost, c, NULL);
 	if (!c->pb) {
 		throw_errno(env, errno, "perf_buffer__new");
 		goto fail;
@@ -510,13 +581,7 @@ static napi_value consumer_release(napi_env env, napi_callback_info info)
 		return NULL;
 	if (i >= c->nbatches)
 		return throw_errno(env, EINVAL, "batch index out of range");
-	pthread_mutex_lock(&c->mu);
-	if (c->busy[i]) {
-		c->busy[i] = false;
-		c->busy_count--;
-		pthread_cond_signal(&c->cv);
-	}
-	pthread_mutex_unlock(&c->mu);
+	give_back(c, i);
 	return undefined(env);
 }
 
@@ -538,7 +603,7 @@ static napi_value consumer_ref(napi_env env, napi_callback_info info)
 	bool ref;
 	if (!c || !arg_bool(env, argv[1], &ref))
 		return NULL;
-	if (c->tsfn && !c->tsfn_released)
+	if (c->tsfn && !c->tsfn_released && !c->tsfn_closed)
 		NAPI_TRY(ref ? napi_ref_threadsafe_function(env, c->tsfn) : napi_unref_threadsafe_function(env, c->tsfn));
 	return undefined(env);
 }

@@ -94,17 +94,35 @@ static int print_fn(enum libbpf_print_level level, const char *fmt, va_list args
 	return 0;
 }
 
+/* The logger's environment is going away (a Worker that set it exits): forget the logger,
+ * or a thread that later reuses its pthread_t would call into a freed environment. */
+static void print_env_gone(void *arg)
+{
+	napi_env env = arg;
+	if (print_env != env)
+		return;
+	napi_delete_reference(env, print_ref);
+	print_ref = NULL;
+	print_env = NULL;
+}
+
 static napi_value set_print(napi_env env, napi_callback_info info)
 {
 	GET_ARGS(1);
 	if (print_ref) {
-		napi_delete_reference(env, print_ref);
+		/* Another environment's reference cannot be deleted from here; it goes with that environment. */
+		if (print_env == env)
+			napi_delete_reference(env, print_ref);
 		print_ref = NULL;
+		print_env = NULL;
 	}
 	if (!arg_is_nullish(env, argv[0])) {
 		NAPI_TRY(napi_create_reference(env, argv[0], 1, &print_ref));
 		print_env = env;
 		print_thread = pthread_self();
+		/* Remove first: adding the same hook twice aborts the process. */
+		napi_remove_env_cleanup_hook(env, print_env_gone, env);
+		NAPI_TRY(napi_add_env_cleanup_hook(env, print_env_gone, env));
 	}
 	libbpf_set_print(print_fn);
 	return undefined(env);

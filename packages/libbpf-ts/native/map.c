@@ -1,7 +1,9 @@
 /* Map operations by fd (BPF_MAP_* syscalls through libbpf's bpf.h), pinning. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <bpf/bpf.h>
 #include "addon.h"
 
@@ -116,6 +118,16 @@ static napi_value map_info(napi_env env, napi_callback_info info)
 	int fd;
 	if (!fd_arg(env, argv[0], &fd))
 		return NULL;
+	/* BPF_OBJ_GET_INFO_BY_FD also answers for programs and links, with another struct:
+	 * make sure this is a map before reading its fields. */
+	char link[64], target[32];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	if (n < 0)
+		return throw_errno(env, errno, "not an open fd");
+	target[n] = 0;
+	if (strcmp(target, "anon_inode:bpf-map") != 0)
+		return throw_errno(env, EINVAL, "not a BPF map fd");
 	struct bpf_map_info mi;
 	memset(&mi, 0, sizeof(mi));
 	__u32 len = sizeof(mi);

@@ -108,6 +108,7 @@ static napi_value obj_open(napi_env env, napi_callback_info info)
 		return throw_errno(env, ENOMEM, "open");
 	}
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name, .btf_custom_path = btf_path);
+	int err = 0;
 	napi_valuetype t;
 	napi_typeof(env, argv[0], &t);
 	if (t == napi_string) {
@@ -115,6 +116,7 @@ static napi_value obj_open(napi_env env, napi_callback_info info)
 		if (!path)
 			goto fail;
 		o->obj = bpf_object__open_file(path, &opts);
+		err = errno; /* before free() */
 		free(path);
 	} else {
 		void *data;
@@ -128,9 +130,10 @@ static napi_value obj_open(napi_env env, napi_callback_info info)
 		}
 		memcpy(o->elf_copy, data, len);
 		o->obj = bpf_object__open_mem(o->elf_copy, len, &opts);
+		err = errno;
 	}
 	if (!o->obj) {
-		throw_errno(env, errno, "bpf_object__open");
+		throw_errno(env, err, "bpf_object__open");
 		goto fail;
 	}
 	free(name);

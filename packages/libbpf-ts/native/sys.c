@@ -190,6 +190,7 @@ struct test_run {
 	size_t data_len, out_len, ctx_len;
 	uint32_t repeat;
 	int err;
+	bool own_fd; /* the async run's private copy of prog_fd */
 	uint32_t retval, duration, size_out;
 	napi_ref refs[3];
 	napi_deferred deferred;
@@ -198,9 +199,16 @@ struct test_run {
 
 static bool test_run_args(napi_env env, napi_value *argv, struct test_run *t)
 {
-	return arg_i32(env, argv[0], &t->prog_fd) && arg_buf(env, argv[1], true, &t->data, &t->data_len) &&
-	       arg_buf(env, argv[2], true, &t->out, &t->out_len) && arg_buf(env, argv[3], true, &t->ctx, &t->ctx_len) &&
-	       arg_u32(env, argv[4], &t->repeat);
+	if (!arg_i32(env, argv[0], &t->prog_fd) || !arg_buf(env, argv[1], true, &t->data, &t->data_len) ||
+	    !arg_buf(env, argv[2], true, &t->out, &t->out_len) || !arg_buf(env, argv[3], true, &t->ctx, &t->ctx_len) ||
+	    !arg_u32(env, argv[4], &t->repeat))
+		return false;
+	/* The syscall's sizes are u32: a larger Buffer would be silently truncated. */
+	if (t->data_len > UINT32_MAX || t->out_len > UINT32_MAX || t->ctx_len > UINT32_MAX) {
+		throw_errno(env, E2BIG, "BPF_PROG_TEST_RUN buffers must be smaller than 4 GiB");
+		return false;
+	}
+	return true;
 }
 
 static void test_run_exec(struct test_run *t)
@@ -247,12 +255,21 @@ static void test_run_async_exec(napi_env env, void *data)
 	test_run_exec(data);
 }
 
-static void test_run_async_done(napi_env env, napi_status status, void *data)
+static void test_run_free(napi_env env, struct test_run *t)
 {
-	struct test_run *t = data;
+	if (t->own_fd)
+		close(t->prog_fd);
 	for (int i = 0; i < 3; i++)
 		if (t->refs[i])
 			napi_delete_reference(env, t->refs[i]);
+	if (t->work)
+		napi_delete_async_work(env, t->work);
+	free(t);
+}
+
+static void test_run_async_done(napi_env env, napi_status status, void *data)
+{
+	struct test_run *t = data;
 	if (status == napi_ok && !t->err) {
 		napi_resolve_deferred(env, t->deferred, test_run_result(env, t));
 	} else {
@@ -261,8 +278,7 @@ static void test_run_async_done(napi_env env, napi_status status, void *data)
 		napi_get_and_clear_last_exception(env, &e);
 		napi_reject_deferred(env, t->deferred, e);
 	}
-	napi_delete_async_work(env, t->work);
-	free(t);
+	test_run_free(env, t);
 }
 
 /* testRunAsync: the same on a libuv worker thread; the Buffers stay referenced until it finishes. */
@@ -276,15 +292,30 @@ static napi_value test_run_async(napi_env env, napi_callback_info info)
 		free(t);
 		return NULL;
 	}
+	/* The run starts later on a worker thread: by then the caller may have closed the program's
+	 * fd, and its number may name another program. Run on our own copy. */
+	t->prog_fd = fcntl(t->prog_fd, F_DUPFD_CLOEXEC, 0);
+	if (t->prog_fd < 0) {
+		throw_errno(env, errno, "testRunAsync: dup(program fd)");
+		free(t);
+		return NULL;
+	}
+	t->own_fd = true;
+	/* The worker thread reads and writes the Buffers: they must stay alive until done. */
 	for (int i = 0; i < 3; i++)
-		if (!arg_is_nullish(env, argv[1 + i]))
-			napi_create_reference(env, argv[1 + i], 1, &t->refs[i]);
+		if (!arg_is_nullish(env, argv[1 + i]) && napi_create_reference(env, argv[1 + i], 1, &t->refs[i]) != napi_ok)
+			goto fail;
 	napi_value promise, name;
-	napi_create_promise(env, &t->deferred, &promise);
-	napi_create_string_utf8(env, "libbpf-ts:testRun", NAPI_AUTO_LENGTH, &name);
-	napi_create_async_work(env, NULL, name, test_run_async_exec, test_run_async_done, t, &t->work);
-	napi_queue_async_work(env, t->work);
+	if (napi_create_string_utf8(env, "libbpf-ts:testRun", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+	    napi_create_async_work(env, NULL, name, test_run_async_exec, test_run_async_done, t, &t->work) != napi_ok ||
+	    napi_create_promise(env, &t->deferred, &promise) != napi_ok ||
+	    napi_queue_async_work(env, t->work) != napi_ok)
+		goto fail;
 	return promise;
+fail:
+	throw_napi_failure(env, "testRunAsync");
+	test_run_free(env, t);
+	return NULL;
 }
 
 static napi_value probe_result(napi_env env, int r, const char *what)

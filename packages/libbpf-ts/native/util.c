@@ -172,9 +172,15 @@ bool set_prop(napi_env env, napi_value obj, const char *name, napi_value v)
 napi_value wrap_ptr(napi_env env, void *ptr, const napi_type_tag *tag, napi_finalize fin)
 {
 	napi_value ext;
-	if (napi_create_external(env, ptr, fin, NULL, &ext) != napi_ok ||
-	    napi_type_tag_object(env, ext, tag) != napi_ok) {
+	if (napi_create_external(env, ptr, fin, NULL, &ext) != napi_ok) {
 		throw_napi_failure(env, "napi_create_external");
+		/* Nobody else will free it (or detach the link it holds). */
+		fin(env, ptr, NULL);
+		return NULL;
+	}
+	if (napi_type_tag_object(env, ext, tag) != napi_ok) {
+		/* The External owns ptr now: its finalizer frees it when collected. */
+		throw_napi_failure(env, "napi_type_tag_object");
 		return NULL;
 	}
 	return ext;

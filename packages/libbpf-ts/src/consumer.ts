@@ -65,7 +65,7 @@ abstract class BatchConsumer {
     this.#onError = opts.onError ?? ((err) => queueMicrotask(() => { throw err; }));
     this.pool = Array.from({ length: inFlight }, () => Buffer.alloc(batchBytes));
     // One offset per record of at least 8 bytes (the ring buffer's granularity) plus the end offset.
-    this.offsets = Array.from({ length: inFlight }, () => new Uint32Array(batchBytes / 8 + 1));
+    this.offsets = Array.from({ length: inFlight }, () => new Uint32Array(Math.floor(batchBytes / 8) + 1));
   }
 
   protected abstract create(onReady: (index: number, count: number, bytes: number) => void): ConsumerHandle;
@@ -73,9 +73,16 @@ abstract class BatchConsumer {
   /** Starts the native thread. */
   start(): this {
     if (this.#state !== 'new') throw new BpfError(`consumer already ${this.#state}`, constants.errno.EINVAL);
-    this.#handle = this.create((index, count, bytes) => this.#deliver(index, count, bytes));
-    if (!this.#ref) native().consumerRef(this.#handle, false);
-    native().consumerStart(this.#handle);
+    const handle = this.create((index, count, bytes) => this.#deliver(index, count, bytes));
+    try {
+      if (!this.#ref) native().consumerRef(handle, false);
+      native().consumerStart(handle);
+    } catch (err) {
+      // Release the thread-safe function now: a referenced one would keep the process alive forever.
+      native().consumerStop(handle);
+      throw new BpfError(`cannot start the consumer thread: ${nativeReason(err)}`, nativeErrno(err));
+    }
+    this.#handle = handle;
     this.#state = 'running';
     return this;
   }

@@ -64,12 +64,22 @@ export class BpfMap {
     } catch (err) {
       throw new MapError(path, 'open pinned', nativeErrno(err), nativeReason(err));
     }
-    return BpfMap.fromFd(fd);
+    try {
+      return new BpfMap(native().mapInfo(fd), null, fd);
+    } catch (err) {
+      native().closeFd(fd); // e.g. the pin is a program, not a map
+      throw new MapError(path, 'open pinned', nativeErrno(err), nativeReason(err));
+    }
   }
 
   /** Wraps a map fd (the map's properties are read from the kernel). The BpfMap now owns the fd. */
   static fromFd(fd: number): BpfMap {
-    const info = native().mapInfo(fd);
+    let info: NativeMapInfo;
+    try {
+      info = native().mapInfo(fd);
+    } catch (err) {
+      throw new MapError(`fd ${fd}`, 'open', nativeErrno(err), nativeReason(err));
+    }
     return new BpfMap(info, null, fd);
   }
 
@@ -166,6 +176,11 @@ export class BpfMap {
    * where the kernel and map type support it, else get_next_key + lookup + delete. `path` says which ran.
    */
   lookupAndDeleteBatch(max = this.#maxEntries): BatchResult {
+    if (!Number.isInteger(max) || max < 1 || max > 0xffffffff) {
+      throw new MapError(this.name, 'lookupAndDeleteBatch', constants.errno.EINVAL, `max must be an integer in 1..2^32-1, got ${max}`);
+    }
+    // One call never needs room for more entries than the map holds: do not allocate for more.
+    max = Math.min(max, this.#maxEntries);
     const vsize = this.valueBufferSize;
     const keys = Buffer.alloc(max * this.keySize);
     const values = Buffer.alloc(max * vsize);
@@ -175,15 +190,20 @@ export class BpfMap {
     }
     let count = 0;
     const value = Buffer.alloc(vsize);
-    while (count < max) {
-      const key = Buffer.alloc(this.keySize);
-      if (!this.#call('lookupAndDeleteBatch', () => native().mapNextKey(this.fd, null, key))) break;
+    let key = Buffer.alloc(this.keySize);
+    let next = Buffer.alloc(this.keySize);
+    let more = this.#call('lookupAndDeleteBatch', () => native().mapNextKey(this.fd, null, key));
+    while (more && count < max) {
+      // The successor is read before the key is deleted: asking for the first key again each time
+      // makes the kernel rescan every emptied hash bucket (quadratic in the map size).
+      more = this.#call('lookupAndDeleteBatch', () => native().mapNextKey(this.fd, key, next));
       if (this.lookup(key, value)) {
         key.copy(keys, count * this.keySize);
         value.copy(values, count * vsize);
         count++;
       }
       this.delete(key);
+      [key, next] = [next, key];
     }
     return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'iterate' };
   }
@@ -240,8 +260,9 @@ export class BpfMap {
           this.#batchUnsupported = true;
           return -1;
         }
-        // The next hash bucket holds more entries than `max` leaves room for: return what fits.
-        if (errno === constants.errno.ENOSPC && count > 0) break;
+        // The next hash bucket holds more entries than `max` leaves room for: return what fits,
+        // or, when nothing did (a small max), let this call take entries one by one.
+        if (errno === constants.errno.ENOSPC) return count > 0 ? count : -1;
         throw new MapError(this.name, 'lookupAndDeleteBatch', errno, nativeReason(err));
       }
       first = false;

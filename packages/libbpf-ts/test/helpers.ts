@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { BpfMap } from '../src/index.js';
+import { BpfObject, type BpfMap } from '../src/index.js';
 
 /** packages/libbpf-ts/build (tests run from packages/libbpf-ts/dist/test/). */
 export const BUILD = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'build');
@@ -34,15 +34,33 @@ export function run(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Names of every BPF program loaded on the machine (bpftool prog show). */
-export function loadedProgramNames(): string[] {
-  const progs = JSON.parse(run('bpftool', ['-j', 'prog', 'show'])) as { name?: string }[];
-  return progs.map((p) => p.name ?? '');
+/** IDs of every program this process has loaded (see the BpfObject.load wrapper below). */
+const ownProgramIds = new Set<number>();
+
+/** Adds the programs this process holds fds of right now (prog_id in /proc/self/fdinfo). */
+function noteOwnPrograms(): void {
+  for (const fd of readdirSync('/proc/self/fdinfo')) {
+    try {
+      const id = /^prog_id:\s+(\d+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'))?.[1];
+      if (id) ownProgramIds.add(Number(id));
+    } catch {
+      // the fd closed meanwhile
+    }
+  }
 }
 
-/** Our test programs (named lbt_*) that are still loaded. */
+// Another run of this suite (another engineer, or a parallel load test) loads programs with the
+// same names: leftovers are judged by the IDs this process loaded, not by name.
+const load = BpfObject.prototype.load;
+BpfObject.prototype.load = function (this: BpfObject): void {
+  load.call(this);
+  noteOwnPrograms();
+};
+
+/** Names of the programs this process loaded that are still loaded (bpftool prog show). */
 export function leftoverTestPrograms(): string[] {
-  return loadedProgramNames().filter((n) => n.startsWith('lbt_'));
+  const progs = JSON.parse(run('bpftool', ['-j', 'prog', 'show'])) as { id: number; name?: string }[];
+  return progs.filter((p) => ownProgramIds.has(p.id)).map((p) => p.name ?? `id ${p.id}`);
 }
 
 export function openFdCount(): number {

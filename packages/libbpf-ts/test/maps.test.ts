@@ -6,7 +6,8 @@ import { mkdtempSync, rmdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { BpfMap, BpfObject, MapError, possibleCpus } from '../src/index.js';
-import { leftoverTestPrograms, objectPath, run } from './helpers.js';
+import { native } from '../src/native.js';
+import { leftoverTestPrograms, objectPath, openFdCount, run } from './helpers.js';
 
 let obj: BpfObject;
 
@@ -90,6 +91,68 @@ test('lookupAndDeleteBatch falls back to iterate+lookup+delete for map types wit
   assert.equal(r.path, 'iterate');
   assert.equal(r.count, 2);
   assert.deepEqual([...m.keys()], []);
+  // A longer walk: 200 prefixes, taken 64 at a time, each exactly once with its value.
+  for (let i = 0; i < 200; i++) m.update(key(24, 100 + (i >> 8), i & 0xff), u32(i));
+  const got = new Map<number, number>();
+  for (let round = 0; round < 10 && got.size < 200; round++) {
+    const part = m.lookupAndDeleteBatch(64);
+    assert.ok(part.count <= 64);
+    for (let i = 0; i < part.count; i++) got.set(part.keys.readUInt16BE(i * 8 + 5), part.values.readUInt32LE(i * 4));
+  }
+  assert.equal(got.size, 200);
+  assert.ok([...got].every(([k, v]) => k - (100 << 8) === v), 'each value came with its key');
+  assert.deepEqual([...m.keys()], []);
+});
+
+test('lookupAndDeleteBatch with a max smaller than a hash bucket still drains every key exactly once', () => {
+  // With 1000 keys in 1024 buckets many buckets hold several keys; the batch op refuses (ENOSPC)
+  // to split a bucket, so a max of 1 must fall back to taking entries one by one.
+  const m = obj.map('hash');
+  for (let i = 0; i < 1000; i++) m.update(u32(i), u64(i + 3));
+  const seen: number[] = [];
+  for (let round = 0; round < 2000 && seen.length < 1000; round++) {
+    const r = m.lookupAndDeleteBatch(1);
+    assert.ok(r.count <= 1);
+    for (let i = 0; i < r.count; i++) {
+      assert.equal(r.values.readBigUInt64LE(i * 8), BigInt(r.keys.readUInt32LE(i * 4) + 3));
+      seen.push(r.keys.readUInt32LE(i * 4));
+    }
+  }
+  assert.deepEqual(seen.sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
+  assert.deepEqual([...m.keys()], []);
+  assert.throws(() => m.lookupAndDeleteBatch(0), (e: unknown) => e instanceof MapError && e.code === 'EINVAL' && /max must be/.test(e.message));
+});
+
+test('lookupAndDeleteBatch while a BPF program keeps inserting: no key is skipped or seen twice', async () => {
+  const m = obj.map('fill');
+  const writer = obj.program('lbt_hash_fill');
+  const seen = new Map<number, number>();
+  const take = (max?: number): void => {
+    const r = m.lookupAndDeleteBatch(max);
+    for (let i = 0; i < r.count; i++) {
+      const k = r.keys.readUInt32LE(i * 4);
+      assert.equal(r.values.readBigUInt64LE(i * 8), BigInt(k), `value of key ${k}`);
+      seen.set(k, (seen.get(k) ?? 0) + 1);
+    }
+  };
+  // The writer runs on a libuv thread (testRunAsync) while this thread drains: real concurrency.
+  let running = true;
+  const writes = (async () => {
+    for (let i = 0; i < 40; i++) await writer.testRunAsync({ data: Buffer.alloc(64), repeat: 50 });
+    running = false;
+  })();
+  let rounds = 0;
+  while (running) {
+    take(rounds++ % 2 ? 100 : undefined);
+    await new Promise((r) => setImmediate(r));
+  }
+  await writes;
+  take();
+  const inserted = Number(obj.getGlobal('fill_inserted').readBigUInt64LE());
+  assert.ok(inserted > 1024, `the writer inserted ${inserted} keys, more than the map holds at once`);
+  assert.equal(seen.size, inserted, 'every inserted key was drained');
+  assert.deepEqual([...seen.values()].filter((n) => n !== 1), [], 'no key drained twice');
+  assert.deepEqual([...m.keys()], []);
 });
 
 test('per-CPU array: a program bumps the counter, JS sums possibleCpus() slots', (t) => {
@@ -135,6 +198,12 @@ test('pin, reopen from the pin, unpin (on a private bpffs instance)', () => {
     }
     m.unpin();
     assert.equal(existsSync(path), false);
+    // A pinned program is not a map: refused (BPF_OBJ_GET_INFO_BY_FD would describe it as one), fd closed.
+    const progPath = join(dir, 'prog');
+    native().objPin(obj.program('lbt_percpu_inc').fd, progPath);
+    const fds = openFdCount();
+    assert.throws(() => BpfMap.fromPinned(progPath), (e: unknown) => e instanceof MapError && e.code === 'EINVAL' && /not a BPF map/.test(e.message));
+    assert.equal(openFdCount(), fds);
     assert.throws(() => BpfMap.fromPinned(path), (e: unknown) => e instanceof MapError && e.code === 'ENOENT');
   } finally {
     run('umount', [dir]);

@@ -5,8 +5,12 @@ import { test, after, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { BpfError, BpfObject, PerfBufferConsumer, RingBufferConsumer, type ConsumerStats } from '../src/index.js';
-import { leftoverTestPrograms, objectPath, rssBytes, sleep } from './helpers.js';
+import { mkdtempSync, rmdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { BpfError, BpfMap, BpfObject, PerfBufferConsumer, RingBufferConsumer, possibleCpus, type ConsumerStats } from '../src/index.js';
+import { leftoverTestPrograms, objectPath, rssBytes, run, sleep } from './helpers.js';
 
 const PACKET = Buffer.alloc(64);
 
@@ -155,6 +159,67 @@ test('perf buffer: every record arrives once, none lost', async (t) => {
   assert.equal(consumer.stats().lost, 0);
 });
 
+test('a perf-buffer consumer stopped after its object closed leaves alone the map now at its old fd number', (t) => {
+  const perf = producer(t, 'perfbuf', 1);
+  const consumer = new PerfBufferConsumer(perf.map('pevents'), () => {}, { pageCount: 8 }).start();
+  t.after(() => consumer.stop());
+  const oldFd = perf.map('pevents').fd;
+  const maps = BpfObject.open(objectPath('maps'));
+  t.after(() => maps.close());
+  maps.program('lbt_percpu_inc').setAutoload(false);
+  maps.program('lbt_hash_fill').setAutoload(false);
+  maps.load();
+  const dir = mkdtempSync(join(tmpdir(), 'lbt-bpffs-'));
+  run('mount', ['-t', 'bpf', 'bpf', dir]);
+  t.after(() => {
+    run('umount', [dir]);
+    rmdirSync(dir);
+  });
+  const pin = join(dir, 'hash');
+  maps.map('hash').pin(pin);
+  // Keys 0..cpus-1 are what stopping a perf buffer deletes from its map (one entry per CPU).
+  for (let cpu = 0; cpu < possibleCpus(); cpu++) {
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(cpu);
+    maps.map('hash').update(k, Buffer.alloc(8));
+  }
+  perf.close();
+  // fds are handed out lowest first: reopen the pin until it lands on the perf map's old number.
+  const extra: BpfMap[] = [];
+  let victim: BpfMap | undefined;
+  for (let i = 0; i < 1000 && !victim; i++) {
+    const m = BpfMap.fromPinned(pin);
+    if (m.fd === oldFd) victim = m;
+    else extra.push(m);
+  }
+  for (const m of extra) m.close();
+  assert.ok(victim, `reopened the pinned hash map at fd ${oldFd}`);
+  try {
+    consumer.stop();
+    assert.equal([...victim.keys()].length, possibleCpus(), 'no entry deleted from the unrelated map');
+  } finally {
+    victim.close();
+  }
+});
+
+test('testRunAsync runs the program it was given, even when its object closes before the run starts', async (t) => {
+  // Keep every libuv worker busy so that the run under test waits in the queue.
+  const spin = BpfObject.open(objectPath('maps'));
+  t.after(() => spin.close());
+  spin.load();
+  const workers = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const busy = Array.from({ length: workers }, () => spin.program('lbt_percpu_inc').testRunAsync({ data: PACKET, repeat: 3_000_000 }));
+  const a = producer(t, 'ringbuf', 1);
+  const queued = a.program('lbt_rb_produce').testRunAsync({ data: PACKET });
+  const aFd = a.program('lbt_rb_produce').fd;
+  a.close();
+  // The same object again gets the same fd numbers: its program now has a's old number.
+  const b = producer(t, 'ringbuf', 1);
+  t.diagnostic(`program fd ${aFd} reused: ${b.program('lbt_rb_produce').fd === aFd}`);
+  await Promise.all([queued, ...busy]);
+  assert.equal(global64(b, 'produced'), 0, 'the closed object\'s run did not run the program now at its fd number');
+});
+
 test('handler errors go to onError and release the batch', async (t) => {
   const obj = producer(t, 'ringbuf', 10, 64 << 10);
   const errors: unknown[] = [];
@@ -185,6 +250,8 @@ test('consumer misuse gives clear errors', (t) => {
   const c = new RingBufferConsumer(obj.map('events'), () => {}).start();
   assert.throws(() => c.start(), /already running/);
   c.stop();
+  // Any batch size in range works, not only multiples of the ring's 8-byte granularity.
+  new RingBufferConsumer(obj.map('events'), () => {}, { batchBytes: 5001 }).start().stop();
 });
 
 test('unref() lets the process exit while a consumer runs; without it the consumer keeps it alive', async () => {
@@ -201,4 +268,49 @@ test('unref() lets the process exit while a consumer runs; without it the consum
   };
   assert.equal(await exits(true), true);
   assert.equal(await exits(false), false);
+});
+
+test('a consumer still running when its environment ends (Worker terminated, process exiting) shuts down cleanly under load', async (t) => {
+  // The consumer thread must be joined, and its thread-safe function released, before Node frees
+  // that function at environment teardown; otherwise the thread calls into freed memory.
+  const obj = producer(t, 'ringbuf', 2000, 1 << 20);
+  const dir = mkdtempSync(join(tmpdir(), 'lbt-bpffs-'));
+  run('mount', ['-t', 'bpf', 'bpf', dir]);
+  t.after(() => {
+    run('umount', [dir]);
+    rmdirSync(dir);
+  });
+  const pin = join(dir, 'events');
+  obj.map('events').pin(pin);
+  let producing = true;
+  const prog = obj.program('lbt_rb_produce');
+  const load = (async () => {
+    while (producing) await prog.testRunAsync({ data: PACKET });
+  })();
+  const index = new URL('../index.js', import.meta.url).href;
+  try {
+    for (let i = 0; i < 10; i++) {
+      const w = new Worker(`const { parentPort } = require('node:worker_threads');
+        import('${index}').then(({ BpfMap, RingBufferConsumer }) => {
+          let told = false;
+          new RingBufferConsumer(BpfMap.fromPinned('${pin}'), () => { if (!told) parentPort.postMessage('batch'); told = true; },
+            { batchBytes: 4096, maxBatchesInFlight: 2 }).start();
+        });`, { eval: true });
+      await once(w, 'message');
+      await sleep(5);
+      await w.terminate();
+    }
+    for (let i = 0; i < 5; i++) {
+      const code = `import('${index}').then(({ BpfMap, RingBufferConsumer }) => {
+        new RingBufferConsumer(BpfMap.fromPinned('${pin}'), () => {}, { batchBytes: 4096, maxBatchesInFlight: 2 }).start().unref();
+        setTimeout(() => {}, 30); })`;
+      const child = spawn(process.execPath, ['-e', code], { stdio: 'inherit' });
+      const [status, signal] = (await once(child, 'exit')) as [number | null, string | null];
+      assert.deepEqual([status, signal], [0, null], `child ${i} exited cleanly`);
+    }
+  } finally {
+    producing = false;
+    await load;
+  }
+  assert.ok(global64(obj, 'produced') > 0);
 });

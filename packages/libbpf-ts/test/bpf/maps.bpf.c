@@ -47,4 +47,33 @@ int lbt_percpu_inc(struct __sk_buff *skb)
 	return 0;
 }
 
+/* A writer racing a user-space drain: each run inserts fill_per_run new keys (values = keys). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} fill SEC(".maps");
+
+const volatile __u32 fill_per_run = 64;
+__u32 fill_next = 0;
+__u64 fill_inserted = 0;
+
+static long fill_one(__u64 i, void *ctx)
+{
+	__u32 key = fill_next++;
+	__u64 value = key;
+	/* A full map refuses the key: it never existed, so the drain must not see it. */
+	if (bpf_map_update_elem(&fill, &key, &value, BPF_NOEXIST) == 0)
+		fill_inserted++;
+	return 0;
+}
+
+SEC("tc")
+int lbt_hash_fill(struct __sk_buff *skb)
+{
+	bpf_loop(fill_per_run, fill_one, NULL, 0);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
