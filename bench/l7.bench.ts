@@ -8,7 +8,7 @@ import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, RingBufferConsumer, type Program } from 'libbpf-ts';
 import { decodeDnsEvent } from '../src/probes/dns/decode.js';
-import { DnsEvent, HttpEvent, L7Tuple } from '../src/probes/dns/layout.js';
+import { DnsEvent, HttpEvent, FlowKey as L7Tuple } from '../src/probes/shared/layouts.js';
 import { DnsMatcher } from '../src/probes/dns/matcher.js';
 import { decodeHttpEvent } from '../src/probes/http/decode.js';
 import { MonotonicClock } from '../src/probes/shared/clock.js';

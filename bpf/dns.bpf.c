@@ -10,7 +10,7 @@
  * constant bound, so the verifier checks each body once and a compression loop
  * or a lying length can at worst exhaust the bound.
  */
-#include "l7_packet.h"
+#include "l7.h"
 
 #define DNS_MSG_MAX 4096	/* offsets beyond this are not followed */
 #define DNS_HDR_LEN 12
@@ -132,21 +132,22 @@ static long dns_answer(__u64 index, void *data)
 	return 0;
 }
 
-static __always_inline void dns_handle(struct __sk_buff *skb, __u8 direction, __u8 hook)
+static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 direction)
 {
+	__u8 hook = tc ? PF_L7_HOOK_TC : PF_L7_HOOK_SOCKET_FILTER;
 	struct dns_walk w = { .skb = skb };
-	struct l7_packet p;
+	struct pf_parsed p;
 	struct pf_dns_event *ev;
 	__u8 hdr[DNS_HDR_LEN];
 	__u32 n;
 
 	if (l7_parse(skb, &p))
 		return;
-	if (!dns_port(p.tuple.sport) && !dns_port(p.tuple.dport))
+	if (!dns_port(p.key.sport) && !dns_port(p.key.dport))
 		return;
 	w.base = p.payload_off;
 	w.len = p.payload_len;
-	if (p.tuple.protocol == IPPROTO_TCP_NUM) {
+	if (p.key.protocol == IPPROTO_TCP) {
 		/* DNS over TCP: a 2-byte length, then the message; only segments starting a message are parsed. */
 		if (w.len == 0)
 			return;
@@ -161,7 +162,7 @@ static __always_inline void dns_handle(struct __sk_buff *skb, __u8 direction, __
 		l7_count(PF_L7_DNS_MALFORMED);
 		return;
 	}
-	w.len = l7_min(w.len, DNS_MSG_MAX);
+	w.len = pf_min(w.len, DNS_MSG_MAX);
 	/* Standard queries (opcode 0) with one question: what resolvers send, and what random bytes rarely are. */
 	if ((hdr[2] & 0x78) != 0 || hdr[4] != 0 || hdr[5] != 1) {
 		l7_count(PF_L7_DNS_MALFORMED);
@@ -176,7 +177,7 @@ static __always_inline void dns_handle(struct __sk_buff *skb, __u8 direction, __
 	__builtin_memset(ev, 0, sizeof(*ev));
 	w.ev = ev;
 	ev->ts_ns = bpf_ktime_get_ns();
-	ev->tuple = p.tuple;
+	ev->tuple = p.key;
 	ev->ifindex = skb->ifindex;
 	ev->direction = direction;
 	ev->hook = hook;
@@ -185,7 +186,7 @@ static __always_inline void dns_handle(struct __sk_buff *skb, __u8 direction, __
 	ev->ancount = ((__u16)hdr[6] << 8) | hdr[7];
 
 	/* The question name: copy what is there (at most 255 bytes), then walk it in place. */
-	n = l7_min(w.len - DNS_HDR_LEN, PF_DNS_NAME_MAX - 1);
+	n = pf_min(w.len - DNS_HDR_LEN, PF_DNS_NAME_MAX - 1);
 	if (n > 0) {
 		/* n - 1 masked, plus 1: a no-op clang cannot drop that gives the verifier [1, 256]. */
 		n -= 1;
@@ -222,26 +223,6 @@ static __always_inline void dns_handle(struct __sk_buff *skb, __u8 direction, __
 	bpf_ringbuf_submit(ev, 0);
 }
 
-SEC("tc")
-int dns_tc_ingress(struct __sk_buff *skb)
-{
-	dns_handle(skb, PF_DIR_INGRESS, PF_L7_HOOK_TC);
-	/* Observe only: TC_ACT_UNSPEC (TCX_NEXT) lets the programs after this one run. */
-	return TC_ACT_UNSPEC;
-}
-
-SEC("tc")
-int dns_tc_egress(struct __sk_buff *skb)
-{
-	dns_handle(skb, PF_DIR_EGRESS, PF_L7_HOOK_TC);
-	return TC_ACT_UNSPEC;
-}
-
-SEC("socket")
-int dns_socket(struct __sk_buff *skb)
-{
-	dns_handle(skb, l7_socket_direction(skb), PF_L7_HOOK_SOCKET_FILTER);
-	return 0; /* keep nothing on the observing socket: the ring buffer carries the event */
-}
+PF_PACKET_PROGRAMS(dns, dns_handle)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -15,7 +15,7 @@
  * Only bounded prefixes are copied (request line and, when it fits, Host; the
  * status line); user space parses them.
  */
-#include "l7_packet.h"
+#include "l7.h"
 
 #define HTTP_CONNS_MAX 65536
 
@@ -86,15 +86,15 @@ static __always_inline int http_is_response(__u64 w)
 	return HTTP_HEAD(w, 7) == 0x2e312f50545448;		/* "HTTP/1." */
 }
 
-static __always_inline void http_request(struct __sk_buff *skb, struct l7_packet *p, __u8 direction, __u8 hook)
+static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction, __u8 hook)
 {
 	struct http_conn_key key = {};
 	struct http_conn *c, *old;
 	__u32 zero = 0, n;
 
-	__builtin_memcpy(key.client_addr, p->tuple.saddr, 16);
-	key.client_port = p->tuple.sport;
-	key.ip_version = p->tuple.ip_version;
+	__builtin_memcpy(key.client_addr, p->key.saddr, 16);
+	key.client_port = p->key.sport;
+	key.ip_version = p->key.ip_version;
 	old = bpf_map_lookup_elem(&http_conns, &key);
 	if (old) {
 		/* The same segment again: a retransmission or a second interface of this node. */
@@ -108,13 +108,13 @@ static __always_inline void http_request(struct __sk_buff *skb, struct l7_packet
 		return;
 	__builtin_memset(c, 0, sizeof(*c));
 	c->ev.req_ns = bpf_ktime_get_ns();
-	c->ev.req_tuple = p->tuple;
+	c->ev.req_tuple = p->key;
 	c->ev.req_ifindex = skb->ifindex;
 	c->ev.req_direction = direction;
 	c->ev.hook = hook;
 	c->req_seq = p->tcp_seq;
 	c->state = HTTP_WAITING;
-	n = l7_min(p->payload_len, PF_HTTP_REQ_MAX);
+	n = pf_min(p->payload_len, PF_HTTP_REQ_MAX);
 	if (n > 0) {
 		/* n - 1 masked, plus 1: a no-op clang cannot drop that gives the verifier [1, 256]. */
 		n -= 1;
@@ -126,16 +126,16 @@ static __always_inline void http_request(struct __sk_buff *skb, struct l7_packet
 		pf_count_loss(PF_LOSS_MAP_FULL);
 }
 
-static __always_inline void http_response(struct __sk_buff *skb, struct l7_packet *p, __u8 direction,
+static __always_inline void http_response(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction,
 					  const char *head, __u8 head_len)
 {
 	struct http_conn_key key = {};
 	struct pf_http_event *ev;
 	struct http_conn *c;
 
-	__builtin_memcpy(key.client_addr, p->tuple.daddr, 16);
-	key.client_port = p->tuple.dport;
-	key.ip_version = p->tuple.ip_version;
+	__builtin_memcpy(key.client_addr, p->key.daddr, 16);
+	key.client_port = p->key.dport;
+	key.ip_version = p->key.ip_version;
 	c = bpf_map_lookup_elem(&http_conns, &key);
 	if (!c || c->state != HTTP_WAITING) {
 		l7_count(PF_L7_HTTP_RESP_UNMATCHED);
@@ -149,8 +149,8 @@ static __always_inline void http_response(struct __sk_buff *skb, struct l7_packe
 	}
 	__builtin_memcpy(ev, &c->ev, sizeof(*ev));
 	ev->resp_ns = bpf_ktime_get_ns();
-	__builtin_memcpy(ev->resp_saddr, p->tuple.saddr, 16);
-	ev->resp_sport = p->tuple.sport;
+	__builtin_memcpy(ev->resp_saddr, p->key.saddr, 16);
+	ev->resp_sport = p->key.sport;
 	ev->resp_ifindex = skb->ifindex;
 	ev->resp_direction = direction;
 	__builtin_memcpy(ev->resp, head, PF_HTTP_RESP_MAX);
@@ -158,14 +158,15 @@ static __always_inline void http_response(struct __sk_buff *skb, struct l7_packe
 	bpf_ringbuf_submit(ev, 0);
 }
 
-static __always_inline void http_handle(struct __sk_buff *skb, __u8 direction, __u8 hook)
+static __always_inline void http_handle(struct __sk_buff *skb, bool tc, __u8 direction)
 {
-	struct l7_packet p;
+	__u8 hook = tc ? PF_L7_HOOK_TC : PF_L7_HOOK_SOCKET_FILTER;
+	struct pf_parsed p;
 	char head[PF_HTTP_RESP_MAX] = {};
 	__u8 head_len;
 	__u64 w;
 
-	if (l7_parse(skb, &p) || p.tuple.protocol != IPPROTO_TCP_NUM || p.payload_len < 8)
+	if (l7_parse(skb, &p) || p.key.protocol != IPPROTO_TCP || p.payload_len < 8)
 		return;
 	/* Every method and "HTTP/1." fit in 8 bytes; the status code needs 12. */
 	head_len = p.payload_len < sizeof(head) ? 8 : sizeof(head);
@@ -178,26 +179,6 @@ static __always_inline void http_handle(struct __sk_buff *skb, __u8 direction, _
 		http_response(skb, &p, direction, head, head_len);
 }
 
-SEC("tc")
-int http_tc_ingress(struct __sk_buff *skb)
-{
-	http_handle(skb, PF_DIR_INGRESS, PF_L7_HOOK_TC);
-	/* Observe only: TC_ACT_UNSPEC (TCX_NEXT) lets the programs after this one run. */
-	return TC_ACT_UNSPEC;
-}
-
-SEC("tc")
-int http_tc_egress(struct __sk_buff *skb)
-{
-	http_handle(skb, PF_DIR_EGRESS, PF_L7_HOOK_TC);
-	return TC_ACT_UNSPEC;
-}
-
-SEC("socket")
-int http_socket(struct __sk_buff *skb)
-{
-	http_handle(skb, l7_socket_direction(skb), PF_L7_HOOK_SOCKET_FILTER);
-	return 0; /* keep nothing on the observing socket: the ring buffer carries the event */
-}
+PF_PACKET_PROGRAMS(http, http_handle)
 
 char LICENSE[] SEC("license") = "GPL";

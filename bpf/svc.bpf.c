@@ -14,7 +14,6 @@
  * be attached first (or at the root cgroup before them) to see the original.
  */
 #include "common.h"
-#include "l7_events.h"
 
 #define SVC_SOCKETS_MAX 65536
 
@@ -35,6 +34,18 @@ struct {
 static __always_inline int svc_v4_mapped(const __u32 a[4])
 {
 	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
+}
+
+/* An IPv6 socket's address as the svc structs keep it: a v4-mapped one as IPv4, in the first 4 bytes. */
+static __always_inline void svc_addr6(__u8 addr[16], __u8 *ip_version, const __u32 ip6[4])
+{
+	if (svc_v4_mapped(ip6)) {
+		__builtin_memcpy(addr, &ip6[3], 4);
+		*ip_version = 4;
+	} else {
+		__builtin_memcpy(addr, ip6, 16);
+		*ip_version = 6;
+	}
 }
 
 static __always_inline int svc_same_addr(const __u8 a[16], const __u8 b[16])
@@ -62,13 +73,7 @@ static __always_inline void svc_remember(struct bpf_sock_addr *ctx, int v6)
 		ip6[1] = ctx->user_ip6[1];
 		ip6[2] = ctx->user_ip6[2];
 		ip6[3] = ctx->user_ip6[3];
-		if (svc_v4_mapped(ip6)) {
-			__builtin_memcpy(want.addr, &ip6[3], 4);
-			want.ip_version = 4;
-		} else {
-			__builtin_memcpy(want.addr, ip6, 16);
-			want.ip_version = 6;
-		}
+		svc_addr6(want.addr, &want.ip_version, ip6);
 	} else {
 		__u32 ip4 = ctx->user_ip4;
 
@@ -138,13 +143,7 @@ int svc_egress(struct __sk_buff *skb)
 		ip6[1] = sk->src_ip6[1];
 		ip6[2] = sk->src_ip6[2];
 		ip6[3] = sk->src_ip6[3];
-		if (svc_v4_mapped(ip6)) {
-			__builtin_memcpy(key.addr, &ip6[3], 4);
-			key.ip_version = 4;
-		} else {
-			__builtin_memcpy(key.addr, ip6, 16);
-			key.ip_version = 6;
-		}
+		svc_addr6(key.addr, &key.ip_version, ip6);
 	} else {
 		__u32 ip4 = sk->src_ip4;
 

@@ -12,20 +12,29 @@
 #define AF_INET 2
 #define AF_INET6 10
 
-/* Kernel-side losses of this object, per reason; user space sums the CPUs. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PF_LOSS_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} pf_losses SEC(".maps");
+/* A per-CPU array of counters indexed by an enum (no atomics needed); user space sums the CPUs. */
+#define PF_COUNTERS(name, max)					\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);	\
+		__uint(max_entries, max);			\
+		__type(key, __u32);				\
+		__type(value, __u64);				\
+	} name SEC(".maps")
 
-static __always_inline void pf_count_loss(__u32 reason)
+static __always_inline void pf_count(void *counters, __u32 index)
 {
-	__u64 *n = bpf_map_lookup_elem(&pf_losses, &reason);
+	__u64 *n = bpf_map_lookup_elem(counters, &index);
 
 	if (n)
 		*n += 1;
+}
+
+/* Kernel-side losses of this object, per reason (enum pf_loss_reason). */
+PF_COUNTERS(pf_losses, PF_LOSS_MAX);
+
+static __always_inline void pf_count_loss(__u32 reason)
+{
+	pf_count(&pf_losses, reason);
 }
 
 /*

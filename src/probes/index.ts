@@ -1,19 +1,23 @@
 // createProbeManager: the capability probe (each probe's hooks tried in the
 // order of its plan, the reason each skipped hook failed kept for `podflow
 // probes`), the tick that drains maps and watches interfaces, and stop().
+// dns and http share one svc object (original destinations) that it owns.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { CgroupResolver } from '../enrich/cgroup.js';
 import type { LossCount } from '../pipeline/types.js';
+import { dnsPlan } from './dns/plan.js';
 import { dropsPlan } from './drops/plan.js';
 import { flowsPlan } from './flows/plan.js';
+import { httpPlan } from './http/plan.js';
 import { retransmitPlan } from './retransmit/plan.js';
 import { RttProbe, rttPlan } from './rtt/plan.js';
-import { CgroupResolver, findCgroup2Root } from './shared/cgroups.js';
 import { MonotonicClock } from './shared/clock.js';
 import type { ProbeContext } from './shared/context.js';
 import { InterfaceIndex } from './shared/interfaces.js';
-import { ensureKernelFilesystems } from './shared/mounts.js';
-import type { AttachedProbe, ProbePlan } from './shared/probe.js';
+import { ensureKernelFilesystems, findCgroup2Root } from './shared/mounts.js';
+import { describeError as describe, type AttachedProbe, type ProbePlan } from './shared/probe.js';
+import { OriginalDestinations, SVC_PROGRAMS, type OriginalDestinationLookup } from './svc/original-destinations.js';
 import { tcpPlan } from './tcp/plan.js';
 import type { ProbeManager, ProbeName, ProbeOptions, ProbeStatus } from './types.js';
 
@@ -23,40 +27,55 @@ export { conversationId, conversationIdOf } from './shared/conversation.js';
 /** Where scripts/build puts the objects, relative to dist/src/probes/index.js. */
 const DEFAULT_OBJECT_DIR = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
 const CLOCK_REFRESH_MS = 60_000;
+/** How the svc programs show in status() when they could not be attached. */
+const SVC_HOOK = `svc (${SVC_PROGRAMS.join(', ')})`;
 
 interface ProbeState {
   status: ProbeStatus;
   attached: AttachedProbe | null;
 }
 
-function describe(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
-  }
-  return String(err);
-}
-
 export function createProbeManager(opts: ProbeOptions): ProbeManager {
   const cgroupRoot = opts.cgroupRoot ?? findCgroup2Root(readFileSync('/proc/self/mounts', 'utf8'));
+  // The enrich module's resolver: container ids from a cache that is rescanned asynchronously, never per record.
+  const ownCgroups = opts.cgroups === undefined && cgroupRoot !== undefined;
   const ctx: ProbeContext = {
     nodeName: opts.nodeName,
     clock: new MonotonicClock(),
     ingress: opts.ingress,
     interfaces: new InterfaceIndex(),
-    cgroups: new CgroupResolver(cgroupRoot),
+    cgroups: ownCgroups ? new CgroupResolver({ root: cgroupRoot, minRescanIntervalMs: 1000, maxDepth: 8 }) : (opts.cgroups ?? null),
     objectDir: opts.objectDir ?? DEFAULT_OBJECT_DIR,
   };
-  const plans: Record<Exclude<ProbeName, 'dns' | 'http' | 'process'>, ProbePlan> = {
+  // dns and http look original destinations up in the svc object, opened by start(); until then, and
+  // when it could not be attached, records carry only what the packets themselves showed.
+  let svc: OriginalDestinations | undefined;
+  const originalDestinations: OriginalDestinationLookup = { lookup: (ip, port, protocol) => svc?.lookup(ip, port, protocol) };
+  const l7 = { interfaces: opts.interfaces, originalDestinations };
+  const plans: Record<Exclude<ProbeName, 'process'>, ProbePlan> = {
     flows: flowsPlan({ interfaces: opts.interfaces, activeTimeoutMs: opts.flowActiveTimeoutMs, idleTimeoutMs: opts.flowIdleTimeoutMs }),
     tcp: tcpPlan,
     retransmit: retransmitPlan,
     drops: dropsPlan({ reportUnspecified: opts.reportUnspecifiedDrops ?? false }),
     rtt: rttPlan({ cgroupRoot }),
+    dns: dnsPlan({ ...l7, ports: opts.dnsPorts ?? [53], timeoutMs: opts.dnsTimeoutMs ?? 5000 }),
+    http: httpPlan(l7),
   };
   const states = new Map<ProbeName, ProbeState>();
   let timer: NodeJS.Timeout | undefined;
   let lastClockRefresh = 0;
+  /** Why the svc programs are not running, when dns or http wanted them. */
+  let svcSkipped: string | undefined;
+
+  const openOriginalDestinations = (): void => {
+    try {
+      if (!cgroupRoot) throw new Error('no cgroup v2 mount found in /proc/self/mounts (the svc programs attach to the cgroup v2 root)');
+      svc = new OriginalDestinations(ctx.objectDir, cgroupRoot);
+    } catch (err) {
+      svcSkipped = `service translation from the sockets' own destinations is off: ${describe(err)}`;
+      opts.log?.warn({ probes: ['dns', 'http'], hook: SVC_HOOK }, svcSkipped);
+    }
+  };
 
   const runPlan = (plan: ProbePlan): ProbeState => {
     const status: ProbeStatus = { probe: plan.probe, hook: null, attached: false, skipped: [], eventsSeen: 0, eventsDroppedInKernel: 0 };
@@ -85,10 +104,18 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     for (const s of states.values()) {
       if (!s.attached) continue;
       try {
-        if (changes.added.length || changes.removed.length) s.attached.interfacesChanged?.(changes.added, changes.removed);
+        if (changes.added.length || changes.removed.length) {
+          for (const failure of s.attached.interfacesChanged?.(changes.added, changes.removed) ?? []) {
+            s.status.lastError = failure;
+            opts.log?.warn({ probe: s.status.probe }, failure);
+          }
+        }
         s.attached.tick?.(now);
       } catch (err) {
-        s.status.lastError = describe(err);
+        const message = describe(err);
+        // Logged when it changes: a drain failing every tick would flood the log.
+        if (message !== s.status.lastError) opts.log?.warn({ probe: s.status.probe }, `periodic work failed: ${message}`);
+        s.status.lastError = message;
       }
     }
     if (Date.now() - lastClockRefresh >= CLOCK_REFRESH_MS) {
@@ -102,12 +129,14 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
       if (states.size > 0) throw new Error('probe manager already started; stop() it first');
       ensureKernelFilesystems();
       ctx.interfaces.poll();
+      if (ownCgroups) await ctx.cgroups?.scan();
       lastClockRefresh = Date.now();
+      if (opts.probes.includes('dns') || opts.probes.includes('http')) openOriginalDestinations();
       for (const probe of opts.probes) {
         if (probe === 'process') continue;
-        const plan = probe in plans ? plans[probe as keyof typeof plans] : opts.extraPlans?.find((p) => p.probe === probe);
-        states.set(probe, plan ? runPlan(plan) : runPlan({ probe, candidates: [] }));
-        if (!plan) states.get(probe)?.status.skipped.push({ hook: '-', reason: `no attach plan for ${probe}: pass it in extraPlans` });
+        const state = runPlan(opts.extraPlans?.find((p) => p.probe === probe) ?? plans[probe]);
+        if ((probe === 'dns' || probe === 'http') && svcSkipped) state.status.skipped.push({ hook: SVC_HOOK, reason: svcSkipped });
+        states.set(probe, state);
       }
       if (opts.probes.includes('process')) {
         // Process context rides on the tcp probe's records (connect and the accepted socket's cgroup).
@@ -142,6 +171,15 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
         s.attached = null;
       }
       states.clear();
+      // After the probes: their last records may still have looked destinations up.
+      try {
+        svc?.close();
+      } catch (err) {
+        errors.push(err);
+      }
+      svc = undefined;
+      svcSkipped = undefined;
+      if (ownCgroups) ctx.cgroups?.stop();
       if (errors.length > 0) throw new AggregateError(errors, `stopping probes: ${errors.map(describe).join('; ')}`);
     },
 
@@ -160,7 +198,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     },
 
     losses(): LossCount[] {
-      return [...states.values()].flatMap((s) => s.attached?.losses() ?? []);
+      return [...[...states.values()].flatMap((s) => s.attached?.losses() ?? []), ...(svc?.losses() ?? [])];
     },
 
     rttHistogram() {

@@ -1,4 +1,5 @@
 // The contract between the probes (kernel side, one folder each) and the agent.
+import type { CgroupResolver } from '../enrich/cgroup.js';
 import type { LossCount, RecordIngress } from '../pipeline/types.js';
 import type { ProbePlan } from './shared/probe.js';
 
@@ -45,13 +46,28 @@ export interface ProbeOptions {
   interfacePollMs?: number;
   /** Also report drops with reason NOT_SPECIFIED; default false. */
   reportUnspecifiedDrops?: boolean;
-  /** cgroup v2 mount for container ids and sockops; default: found in /proc/self/mounts. */
+  /** cgroup v2 mount for sockops, the svc programs and container ids; default: found in /proc/self/mounts. */
   cgroupRoot?: string;
-  /** Plans of probes this manager does not build itself (dns, http: dnsPlan(), httpPlan()), run like its own. */
+  /**
+   * cgroup id -> container id for socket records: pass the enricher's resolver to share its cache.
+   * Default: one of the manager's own over cgroupRoot, scanned at start; null: leave containerId to the enricher.
+   */
+  cgroups?: CgroupResolver | null;
+  /** UDP and TCP ports the dns probe recognises DNS on (1 to 4); default [53]. */
+  dnsPorts?: readonly number[];
+  /** A DNS query without response for this long is reported with rcode TIMEOUT; default 5000. */
+  dnsTimeoutMs?: number;
+  /** Plans that replace the manager's own for their probe (tests, other hooks), tried in order like its own. */
   extraPlans?: readonly ProbePlan[];
+  /** Where problems of the running probes are logged (pino-compatible); default: not logged, only in status(). */
+  log?: ProbeLog;
 }
 
-/** Interface names may end in '*' to match a prefix (e.g. "veth*"). */
+/** The part of a pino logger the probes use. */
+export interface ProbeLog {
+  warn(fields: object, message: string): void;
+}
+
 /** Loads, attaches and runs every enabled probe; stop() detaches everything podflow created. */
 export interface ProbeManager {
   start(): Promise<void>;

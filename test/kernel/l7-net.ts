@@ -6,7 +6,6 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
-import { CgroupResolver } from '../../src/probes/shared/cgroups.js';
 import type { ProbeContext } from '../../src/probes/shared/context.js';
 import { InterfaceIndex, type NetInterface } from '../../src/probes/shared/interfaces.js';
 
@@ -140,7 +139,7 @@ export function testContext(): ProbeContext & { records: FlowRecord[] } {
     clock: new MonotonicClock(),
     ingress: { ingest: (r) => void records.push(...r) },
     interfaces,
-    cgroups: new CgroupResolver(undefined),
+    cgroups: null,
     objectDir: new URL('../../../bpf/build/', import.meta.url).pathname,
   };
 }

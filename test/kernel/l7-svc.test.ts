@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { podflow } from '../../src/proto/gen/flow.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { createDnsProbe } from '../../src/probes/dns/plan.js';
-import type { L7PacketProbe } from '../../src/probes/dns/packet-probe.js';
+import type { L7PacketProbe } from '../../src/probes/shared/l7-packet-probe.js';
 import { createHttpProbe } from '../../src/probes/http/plan.js';
 import { OriginalDestinations } from '../../src/probes/svc/original-destinations.js';
 import { HTTP_CLIENT, HTTP_SERVER, PodNet, parseClientOutput, sh, testContext, waitFor } from './l7-net.js';

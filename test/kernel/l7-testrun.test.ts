@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { BpfObject, RingBufferConsumer } from 'libbpf-ts';
 import { decodeDnsEvent, type DnsMessage } from '../../src/probes/dns/decode.js';
-import { DnsEvent, HttpEvent, L7_COUNTERS } from '../../src/probes/dns/layout.js';
+import { DnsEvent, HttpEvent, L7_COUNTERS } from '../../src/probes/shared/layouts.js';
 import { decodeHttpEvent } from '../../src/probes/http/decode.js';
 import { encodeDnsPorts } from '../../src/probes/dns/plan.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';

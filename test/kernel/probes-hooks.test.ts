@@ -12,7 +12,6 @@ import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { flowsPlan } from '../../src/probes/flows/plan.js';
 import { createProbeManager } from '../../src/probes/index.js';
-import { CgroupResolver } from '../../src/probes/shared/cgroups.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import type { ProbeContext } from '../../src/probes/shared/context.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
@@ -35,7 +34,7 @@ const records: FlowRecord[] = [];
 function context(): ProbeContext {
   const interfaces = new InterfaceIndex();
   interfaces.poll();
-  return { nodeName: 'n', clock: new MonotonicClock(), ingress: { ingest: (b) => records.push(...b) }, interfaces, cgroups: new CgroupResolver(undefined), objectDir: BUILD };
+  return { nodeName: 'n', clock: new MonotonicClock(), ingress: { ingest: (b) => records.push(...b) }, interfaces, cgroups: null, objectDir: BUILD };
 }
 
 before(() => {
@@ -101,11 +100,26 @@ test('the flows socket-filter fallback counts real traffic on an AF_PACKET socke
   }
 });
 
-test('the manager runs extra plans in order, records why a hook was skipped, and lists probes without a plan', async () => {
+test('an interface that appears but attaches neither TC nor the socket filter is reported as an error, not a record loss', () => {
+  const candidate = flowsPlan({ interfaces: ['pfi-*'], activeTimeoutMs: 5000, idleTimeoutMs: 300 }).candidates.find((c) => c.hook === 'tc');
+  assert.ok(candidate);
+  const probe = candidate.attach(context());
+  try {
+    // Gone before the attach (a short-lived veth): the kernel refuses both hooks on the dead ifindex.
+    const failures = probe.interfacesChanged?.([{ index: 0x7ffffff0, name: 'pfi-gone' }], []) ?? [];
+    assert.equal(failures.length, 1);
+    assert.match(failures[0] ?? '', /interface pfi-gone \(ifindex 2147483632\) not attached: .*; socket filter: /);
+    assert.deepEqual(probe.losses().filter((l) => l.stage !== 'kernel'), [], 'no loss: nothing was counted there');
+  } finally {
+    probe.close();
+  }
+});
+
+test('extra plans replace the manager\'s own and run in order, with why a hook was skipped; the others run their own plan', async () => {
   let closed = 0;
   const manager = createProbeManager({
     probes: ['dns', 'http'],
-    interfaces: [],
+    interfaces: ['pfc-none*'],
     flowActiveTimeoutMs: 5000,
     flowIdleTimeoutMs: 1000,
     nodeName: 'n',
@@ -129,8 +143,8 @@ test('the manager runs extra plans in order, records why a hook was skipped, and
     assert.equal(dns?.eventsSeen, 7);
     assert.equal(dns?.skipped[0]?.hook, 'kprobe/udp_sendmsg');
     assert.match(dns?.skipped[0]?.reason ?? '', /ENOENT|No such file/);
-    assert.deepEqual([http?.probe, http?.attached, http?.hook], ['http', false, null]);
-    assert.match(http?.skipped[0]?.reason ?? '', /no attach plan for http/);
+    assert.deepEqual([http?.probe, http?.attached], ['http', true], 'http runs its own plan (TC first; no interface matches here)');
+    assert.deepEqual(http?.skipped.filter((s) => !s.hook.startsWith('svc')), []);
   } finally {
     await manager.stop();
   }

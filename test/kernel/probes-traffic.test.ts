@@ -55,6 +55,7 @@ function removePod(p: { ns: string; host: string }): void {
 /** A cgroup v2 directory named as a container runtime names a container's cgroup. */
 const CGROUP_ROOT = '/sys/fs/cgroup/unified/pfc-test';
 const containerCgroup = (id: string): string => `${CGROUP_ROOT}/cri-containerd-${id}.scope`;
+const CONTAINER_IDS = ['a'.repeat(64), 'b'.repeat(64)] as const;
 
 /** The command running a Node script in a pod, optionally inside a cgroup (a "container"). */
 function nodeIn(ns: string, script: string, args: string[], cgroup?: string): [string, string[]] {
@@ -178,6 +179,9 @@ const ms = (d: { seconds?: number | null; nanos?: number | null } | null | undef
 before(async () => {
   for (const p of [...PODS, LATE_POD]) removePod(p);
   for (const p of PODS) addPod(p);
+  // The "containers" exist before the probes start, as running pods do: container ids come from the
+  // cgroup cache scanned at start (a cgroup created later is resolved by the enricher from cgroupId).
+  for (const id of CONTAINER_IDS) mkdirSync(containerCgroup(id), { recursive: true });
   manager = createProbeManager({
     probes: ['flows', 'tcp', 'retransmit', 'drops', 'rtt', 'process'],
     interfaces: ['pfch-*'],
@@ -195,7 +199,7 @@ after(async () => {
     await manager.stop();
   } finally {
     quiet('tc', ['qdisc', 'del', 'dev', 'pfch-b', 'root']);
-    for (const id of ['a', 'b']) quiet('rmdir', [containerCgroup(id.repeat(64))]);
+    for (const id of CONTAINER_IDS) quiet('rmdir', [containerCgroup(id)]);
     quiet('rmdir', [CGROUP_ROOT]);
     for (const p of [...PODS, LATE_POD]) removePod(p);
   }
@@ -286,8 +290,7 @@ test('IPv6: a connection inside one pod gives a client and a server view with IP
 });
 
 test('process context: the pid and command of the client, the container ids of both sides from their cgroups', async () => {
-  const [clientId, serverId] = ['a'.repeat(64), 'b'.repeat(64)];
-  for (const id of [clientId, serverId]) mkdirSync(containerCgroup(id), { recursive: true });
+  const [clientId, serverId] = CONTAINER_IDS;
   const server = await startInCgroup(containerCgroup(serverId), 'pfc-b', SERVER, '10');
   try {
     const [[pid, port]] = (await runInCgroup(containerCgroup(clientId), 'pfc-a', CLIENT, '1', '10', '0')).trim().split('\n').map((l) => l.split(' ').map(Number));

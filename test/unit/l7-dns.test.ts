@@ -9,7 +9,7 @@ import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import { parseIp } from '../../src/probes/shared/ip.js';
 import { decodeDnsEvent, type DnsMessage } from '../../src/probes/dns/decode.js';
-import { DnsEvent as L, L7Tuple as T } from '../../src/probes/dns/layout.js';
+import { DnsEvent as L, FlowKey as T } from '../../src/probes/shared/layouts.js';
 import { DnsMatcher } from '../../src/probes/dns/matcher.js';
 import { presentName, qtypeName, rcodeName } from '../../src/probes/dns/names.js';
 import { encodeDnsPorts } from '../../src/probes/dns/plan.js';

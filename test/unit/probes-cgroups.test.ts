@@ -1,26 +1,20 @@
+// Container ids on socket records: the probes read them from the enrich
+// module's CgroupResolver cache (one parser of runtime cgroup names for the
+// whole agent) and never walk the cgroup tree on the decode path.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { CgroupResolver, containerIdFromPath, findCgroup2Root } from '../../src/probes/shared/cgroups.js';
+import { CgroupResolver } from '../../src/enrich/cgroup.js';
+import { MonotonicClock } from '../../src/probes/shared/clock.js';
+import type { ProbeContext } from '../../src/probes/shared/context.js';
+import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
+import { SockEvent as L } from '../../src/probes/shared/layouts.js';
+import { findCgroup2Root } from '../../src/probes/shared/mounts.js';
+import { decodeSockEvent } from '../../src/probes/shared/sock-event.js';
 
 const ID = '0123456789abcdef'.repeat(4);
-
-test('container ids from the cgroup paths container runtimes use', () => {
-  for (const path of [
-    `/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod1.slice/cri-containerd-${ID}.scope`,
-    `/system.slice/docker-${ID}.scope`,
-    `/kubepods/besteffort/pod1234/${ID}`,
-    `/machine.slice/libpod-${ID}.scope`,
-    `/kubepods.slice/crio-${ID}.scope`,
-  ]) {
-    assert.equal(containerIdFromPath(path), ID, path);
-  }
-  for (const path of ['/', '/user.slice/user-0.slice/session-1.scope', `/x/${ID}0`, `/x/${ID.slice(1)}`]) {
-    assert.equal(containerIdFromPath(path), undefined, path);
-  }
-});
 
 test('the cgroup v2 mount is found in /proc/self/mounts text', () => {
   const mounts = 'tmpfs /sys/fs/cgroup tmpfs rw 0 0\ncgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n';
@@ -28,19 +22,39 @@ test('the cgroup v2 mount is found in /proc/self/mounts text', () => {
   assert.equal(findCgroup2Root('cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\n'), undefined);
 });
 
-test('a cgroup id (its directory inode) resolves to the container id, new directories after a rescan', () => {
-  const root = mkdtempSync(join(tmpdir(), 'pfc-cgroups-'));
+/** A TCP_OPEN event of a process in cgroup `cgroupId`. */
+function event(cgroupId: number): Buffer {
+  const b = Buffer.alloc(L.size);
+  b[L.kind] = 2;
+  b[L.ip_version] = 4;
+  b.writeUInt32LE(42, L.pid);
+  b.writeBigUInt64LE(BigInt(cgroupId), L.cgroup_id);
+  b.write('curl', L.comm);
+  return b;
+}
+
+test('socket records carry the container id of their cgroup from the resolver cache; the CRI-O conmon scope is no container', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'pfi-cgroups-'));
   try {
-    const first = join(root, 'kubepods', `cri-containerd-${ID}.scope`);
-    mkdirSync(first, { recursive: true });
-    const resolver = new CgroupResolver(root, 0);
-    assert.equal(resolver.containerId(statSync(first).ino), ID);
-    assert.equal(resolver.containerId(statSync(join(root, 'kubepods')).ino), undefined, 'not a container');
-    const other = 'f'.repeat(64);
-    const second = join(root, 'kubepods', `docker-${other}.scope`);
-    mkdirSync(second);
-    assert.equal(resolver.containerId(statSync(second).ino), other);
-    assert.equal(new CgroupResolver(undefined).containerId(statSync(first).ino), undefined, 'no cgroup v2: nothing resolves');
+    const container = join(root, 'kubepods.slice', `crio-${ID}.scope`);
+    const conmon = join(root, 'kubepods.slice', `crio-conmon-${ID}.scope`);
+    mkdirSync(container, { recursive: true });
+    mkdirSync(conmon);
+    const cgroups = new CgroupResolver({ root, minRescanIntervalMs: 60_000, maxDepth: 8 });
+    await cgroups.scan();
+    const ctx: ProbeContext = { nodeName: 'n', clock: new MonotonicClock(), ingress: { ingest: () => undefined }, interfaces: new InterfaceIndex(), cgroups, objectDir: '' };
+    const decode = (id: number) => decodeSockEvent(event(id), 0, ctx, 'tcp', 'test').process;
+    assert.deepEqual(decode(statSync(container).ino), { pid: 42, command: 'curl', cgroupId: statSync(container).ino, containerId: ID });
+    assert.equal(decode(statSync(conmon).ino)?.containerId, '', 'crio-conmon-<id> is the runtime monitor, not the container');
+    // A cgroup created after the scan: no synchronous walk on the decode path; the enricher fills it from cgroupId later.
+    const late = join(root, 'kubepods.slice', `crio-${'f'.repeat(64)}.scope`);
+    mkdirSync(late);
+    const scans = cgroups.scans;
+    assert.equal(decode(statSync(late).ino)?.containerId, '');
+    assert.equal(cgroups.scans, scans, 'decoding did not walk the tree');
+    cgroups.stop();
+    const noCgroups = { ...ctx, cgroups: null };
+    assert.equal(decodeSockEvent(event(statSync(container).ino), 0, noCgroups, 'tcp', 'test').process?.containerId, '', 'no cgroup v2: left to the enricher');
   } finally {
     rmSync(root, { recursive: true });
   }

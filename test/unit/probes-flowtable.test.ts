@@ -4,7 +4,6 @@ import { test } from 'node:test';
 import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { FlowTable } from '../../src/probes/flows/table.js';
-import { CgroupResolver } from '../../src/probes/shared/cgroups.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import type { ProbeContext } from '../../src/probes/shared/context.js';
 import { conversationIdOf } from '../../src/probes/shared/conversation.js';
@@ -18,7 +17,7 @@ const STRIDE = S.size; // 32: already a multiple of 8
 function ctx(): ProbeContext {
   const interfaces = new InterfaceIndex();
   interfaces.poll();
-  return { nodeName: 'node-1', clock: new MonotonicClock(), ingress: { ingest: () => undefined }, interfaces, cgroups: new CgroupResolver(undefined), objectDir: '' };
+  return { nodeName: 'node-1', clock: new MonotonicClock(), ingress: { ingest: () => undefined }, interfaces, cgroups: null, objectDir: '' };
 }
 
 interface Slot {

@@ -28,6 +28,10 @@ const WHERE: Record<keyof typeof LAYOUTS, string> = {
   pf_drop_event: 'drops.bpf.o',
   pf_drop_window: 'drops.bpf.o',
   pf_retransmit_window: 'retransmit.bpf.o',
+  pf_dns_event: 'dns.bpf.o',
+  pf_http_event: 'http.bpf.o',
+  pf_svc_key: 'svc.bpf.o',
+  pf_svc_orig: 'svc.bpf.o',
 };
 
 for (const [struct, layout] of Object.entries(LAYOUTS) as [keyof typeof LAYOUTS, Record<string, number>][]) {

@@ -1,7 +1,7 @@
 // Decodes struct pf_dns_event (one DNS query or response seen on the wire).
 import { readU64 } from '../shared/clock.js';
 import { formatIp } from '../shared/ip.js';
-import { DnsEvent as L, L7Tuple as T, L7_HOOK_NAMES } from './layout.js';
+import { DnsEvent as L, FlowKey as T, L7_HOOK_NAMES } from '../shared/layouts.js';
 import { presentName } from './names.js';
 
 /** One DNS message as the kernel saw it; addresses as text. */

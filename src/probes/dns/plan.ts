@@ -7,9 +7,10 @@ import type { ProbeContext } from '../shared/context.js';
 import type { ProbePlan } from '../shared/probe.js';
 import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
 import { decodeDnsEvent } from './decode.js';
-import { DnsEvent } from './layout.js';
+import { DnsEvent } from '../shared/layouts.js';
 import { DnsMatcher } from './matcher.js';
-import { L7PacketProbe, l7Candidate, type L7Handler, type L7Mode } from './packet-probe.js';
+import { packetCandidate, type PacketHookMode } from '../shared/interface-attacher.js';
+import { L7PacketProbe, type L7Handler } from '../shared/l7-packet-probe.js';
 
 /** Ports the kernel side can match at once (PF_DNS_PORTS_MAX). */
 export const DNS_PORTS_MAX = 4;
@@ -68,7 +69,7 @@ class DnsHandler implements L7Handler {
 }
 
 /** Loads dns.bpf.o with the configured ports; the probe is not attached to any interface yet. */
-export function createDnsProbe(ctx: ProbeContext, opts: DnsOptions, mode: L7Mode): L7PacketProbe {
+export function createDnsProbe(ctx: ProbeContext, opts: DnsOptions, mode: PacketHookMode): L7PacketProbe {
   const ports = encodeDnsPorts(opts.ports ?? [53]);
   return new L7PacketProbe(
     ctx,
@@ -87,6 +88,6 @@ export function createDnsProbe(ctx: ProbeContext, opts: DnsOptions, mode: L7Mode
 
 export function dnsPlan(opts: DnsOptions): ProbePlan {
   encodeDnsPorts(opts.ports ?? [53]); // bad configuration fails here, not at attach time
-  const make = (ctx: ProbeContext, mode: L7Mode) => createDnsProbe(ctx, opts, mode);
-  return { probe: 'dns', candidates: [l7Candidate('tc', make), l7Candidate('socket_filter', make)] };
+  const make = (ctx: ProbeContext, mode: PacketHookMode) => createDnsProbe(ctx, opts, mode);
+  return { probe: 'dns', candidates: [packetCandidate('tc', make), packetCandidate('socket_filter', make)] };
 }

@@ -5,7 +5,7 @@ import { durationFromNs, readU64 } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
 import { conversationIdOf } from '../shared/conversation.js';
 import { formatIp } from '../shared/ip.js';
-import { HttpEvent as L, L7Tuple as T, L7_HOOK_NAMES } from '../dns/layout.js';
+import { HttpEvent as L, FlowKey as T, L7_HOOK_NAMES } from '../shared/layouts.js';
 import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
 import { setOriginalDestination } from '../svc/translate.js';
 import { parseRequestHead, parseStatusLine } from './parse.js';

@@ -5,8 +5,9 @@ import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeContext } from '../shared/context.js';
 import type { ProbePlan } from '../shared/probe.js';
 import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
-import { HttpEvent } from '../dns/layout.js';
-import { L7PacketProbe, l7Candidate, type L7Handler, type L7Mode } from '../dns/packet-probe.js';
+import { HttpEvent } from '../shared/layouts.js';
+import { packetCandidate, type PacketHookMode } from '../shared/interface-attacher.js';
+import { L7PacketProbe, type L7Handler } from '../shared/l7-packet-probe.js';
 import { decodeHttpEvent } from './decode.js';
 
 export interface HttpOptions {
@@ -38,7 +39,7 @@ class HttpHandler implements L7Handler {
 }
 
 /** Loads http.bpf.o; the probe is not attached to any interface yet. */
-export function createHttpProbe(ctx: ProbeContext, opts: HttpOptions, mode: L7Mode): L7PacketProbe {
+export function createHttpProbe(ctx: ProbeContext, opts: HttpOptions, mode: PacketHookMode): L7PacketProbe {
   return new L7PacketProbe(
     ctx,
     { probe: 'http', file: 'http.bpf.o', prefix: 'http', recordSize: HttpEvent.size, interfaces: opts.interfaces },
@@ -48,6 +49,6 @@ export function createHttpProbe(ctx: ProbeContext, opts: HttpOptions, mode: L7Mo
 }
 
 export function httpPlan(opts: HttpOptions): ProbePlan {
-  const make = (ctx: ProbeContext, mode: L7Mode) => createHttpProbe(ctx, opts, mode);
-  return { probe: 'http', candidates: [l7Candidate('tc', make), l7Candidate('socket_filter', make)] };
+  const make = (ctx: ProbeContext, mode: PacketHookMode) => createHttpProbe(ctx, opts, mode);
+  return { probe: 'http', candidates: [packetCandidate('tc', make), packetCandidate('socket_filter', make)] };
 }

@@ -12,8 +12,8 @@ export interface AttachedProbe {
   readonly hook: string;
   /** Periodic work (drain maps, expire flows); nowNs is CLOCK_MONOTONIC like the kernel's. */
   tick?(nowNs: number): void;
-  /** Interfaces that appeared or went away (TC and socket probes attach per interface). */
-  interfacesChanged?(added: readonly NetInterface[], removed: readonly NetInterface[]): void;
+  /** Interfaces that appeared or went away (TC and socket probes attach per interface); returns why any could not be attached. */
+  interfacesChanged?(added: readonly NetInterface[], removed: readonly NetInterface[]): string[];
   eventsSeen(): number;
   /** Running totals: stage "kernel" (counted by the BPF programs) and "decode". */
   losses(): LossCount[];
@@ -31,6 +31,15 @@ export interface HookCandidate {
 export interface ProbePlan {
   readonly probe: ProbeName;
   readonly candidates: readonly HookCandidate[];
+}
+
+/** An error as one line for status() and logs, with its errno code when the message lacks it. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
+  }
+  return String(err);
 }
 
 const KERNEL_LOSS_REASONS = ['ringbuf_full', 'map_full', 'parse_error'] as const;

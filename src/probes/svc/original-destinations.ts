@@ -7,7 +7,7 @@ import { BpfObject, type BpfMap, type Link } from 'libbpf-ts';
 import type { LossCount } from '../../pipeline/types.js';
 import { formatIp, parseIp } from '../shared/ip.js';
 import { kernelLosses } from '../shared/probe.js';
-import { SvcKey as K, SvcOrig as V } from '../dns/layout.js';
+import { SvcKey as K, SvcOrig as V } from '../shared/layouts.js';
 
 /** Where a client asked to go, before translation. */
 export interface Destination {

@@ -4,15 +4,12 @@
 // interfaces that appear later), TC where it attaches and the AF_PACKET socket
 // filter where it does not; every ring-buffer batch goes to a handler.
 import { join } from 'node:path';
-import { BpfObject, RingBufferConsumer, type Link } from 'libbpf-ts';
+import { BpfObject, RingBufferConsumer } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
-import type { ProbeContext } from '../shared/context.js';
-import type { NetInterface } from '../shared/interfaces.js';
-import { kernelLosses, type AttachedProbe, type HookCandidate } from '../shared/probe.js';
-import { interfaceSelected } from '../flows/plan.js';
-import { L7_COUNTERS, L7_LOSS_COUNTERS } from './layout.js';
-
-export type L7Mode = 'tc' | 'socket_filter';
+import type { ProbeContext } from './context.js';
+import { InterfaceAttacher, InterfaceProbe, type PacketHookMode } from './interface-attacher.js';
+import { L7_COUNTERS, L7_LOSS_COUNTERS } from './layouts.js';
+import { kernelLosses, type AttachedProbe } from './probe.js';
 
 export interface L7ObjectSpec {
   probe: 'dns' | 'http';
@@ -37,39 +34,33 @@ export interface L7Handler {
   losses(): LossCount[];
 }
 
-export class L7PacketProbe implements AttachedProbe {
+export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
   readonly #ctx: ProbeContext;
   readonly #spec: L7ObjectSpec;
-  readonly #mode: L7Mode;
   readonly #handler: L7Handler;
   readonly #obj: BpfObject;
   readonly #consumer: RingBufferConsumer;
-  readonly #links = new Map<number, Link[]>();
-  readonly #hooks = new Map<number, string>();
+  protected readonly attacher: InterfaceAttacher;
   #seen = 0;
   #short = 0;
-  #attachFailures = 0;
 
-  constructor(ctx: ProbeContext, spec: L7ObjectSpec, mode: L7Mode, handler: L7Handler) {
+  constructor(ctx: ProbeContext, spec: L7ObjectSpec, mode: PacketHookMode, handler: L7Handler) {
+    super();
     this.#ctx = ctx;
     this.#spec = spec;
-    this.#mode = mode;
     this.#handler = handler;
     this.#obj = BpfObject.open(join(ctx.objectDir, spec.file));
     try {
       spec.configure?.(this.#obj);
       this.#obj.load();
+      const program = (kind: string) => this.#obj.program(`${spec.prefix}_${kind}`);
+      this.attacher = new InterfaceAttacher({ tcIngress: program('tc_ingress'), tcEgress: program('tc_egress'), socket: program('socket') }, spec.interfaces, mode);
       this.#consumer = new RingBufferConsumer(this.#obj.map(`${spec.prefix}_events`), (batch, offsets, count) => this.#onBatch(batch, offsets, count));
       this.#consumer.start();
     } catch (err) {
       this.#obj.close();
       throw err;
     }
-  }
-
-  get hook(): string {
-    const hooks = new Set(this.#hooks.values());
-    return hooks.size === 0 ? this.#mode : [...hooks].sort().join('+');
   }
 
   /** The underlying object (tests run its programs through BPF_PROG_TEST_RUN). */
@@ -93,72 +84,6 @@ export class L7PacketProbe implements AttachedProbe {
 
   #emit(out: FlowRecord[]): void {
     if (out.length > 0) this.#ctx.ingress.ingest(out);
-  }
-
-  /** Attaches to the selected interfaces; throws when there were some and none attached. */
-  attachInitial(interfaces: readonly NetInterface[]): void {
-    const selected = interfaces.filter((i) => interfaceSelected(i.name, this.#spec.interfaces));
-    let firstError: unknown;
-    for (const iface of selected) {
-      try {
-        this.#attach(iface, this.#mode);
-      } catch (err) {
-        firstError ??= err;
-      }
-    }
-    if (selected.length > 0 && this.#links.size === 0) throw firstError;
-  }
-
-  #attach(iface: NetInterface, mode: L7Mode): void {
-    const p = this.#spec.prefix;
-    if (mode === 'socket_filter') {
-      this.#links.set(iface.index, [this.#obj.program(`${p}_socket`).attachPacketSocket(iface.index)]);
-      this.#hooks.set(iface.index, 'socket_filter');
-      return;
-    }
-    const ingress = this.#obj.program(`${p}_tc_ingress`).attachTc(iface.index, 'ingress');
-    let egress: Link;
-    try {
-      egress = this.#obj.program(`${p}_tc_egress`).attachTc(iface.index, 'egress');
-    } catch (err) {
-      ingress.destroy();
-      throw err;
-    }
-    this.#links.set(iface.index, [ingress, egress]);
-    this.#hooks.set(iface.index, ingress.hook);
-  }
-
-  interfacesChanged(added: readonly NetInterface[], removed: readonly NetInterface[]): void {
-    for (const iface of removed) this.#detach(iface.index);
-    for (const iface of added) {
-      if (!interfaceSelected(iface.name, this.#spec.interfaces) || this.#links.has(iface.index)) continue;
-      try {
-        this.#attach(iface, this.#mode);
-      } catch {
-        try {
-          this.#attach(iface, 'socket_filter');
-        } catch {
-          // Gone again before we attached (a short-lived veth), or not attachable at all.
-          this.#attachFailures++;
-        }
-      }
-    }
-  }
-
-  #detach(ifindex: number): void {
-    for (const l of this.#links.get(ifindex) ?? []) {
-      try {
-        l.destroy();
-      } catch {
-        // The interface is gone and took its hooks with it.
-      }
-    }
-    this.#links.delete(ifindex);
-    this.#hooks.delete(ifindex);
-  }
-
-  attachedInterfaces(): number[] {
-    return [...this.#links.keys()];
   }
 
   tick(nowNs: number): void {
@@ -195,34 +120,16 @@ export class L7PacketProbe implements AttachedProbe {
       ...kernelLosses(this.#obj, p),
       ...counted.map(([reason, count]) => ({ stage: 'kernel', reason, count })),
       { stage: 'decode', reason: `${p}:short_record`, count: this.#short },
-      { stage: 'attach', reason: `${p}:interface_attach_failed`, count: this.#attachFailures },
       ...this.#handler.losses(),
     ];
   }
 
   close(): void {
-    for (const ifindex of [...this.#links.keys()]) this.#detach(ifindex);
+    this.attacher.close();
     this.#consumer.stop();
     const out: FlowRecord[] = [];
     this.#handler.stop?.(out);
     this.#emit(out);
     this.#obj.close();
   }
-}
-
-/** A plan candidate for one mode: loads, then attaches to the interfaces known now. */
-export function l7Candidate(mode: L7Mode, make: (ctx: ProbeContext, mode: L7Mode) => L7PacketProbe): HookCandidate {
-  return {
-    hook: mode,
-    attach(ctx: ProbeContext) {
-      const probe = make(ctx, mode);
-      try {
-        probe.attachInitial(ctx.interfaces.list());
-        return probe;
-      } catch (err) {
-        probe.close();
-        throw err;
-      }
-    },
-  };
 }

@@ -1,0 +1,160 @@
+// Per-interface attachment shared by the packet probes (flows, dns, http): TC
+// clsact ingress + egress on each selected interface (TCX links where the
+// kernel has them), the AF_PACKET socket filter where TC does not attach, and
+// interfaces that appear or go away while running.
+import type { Link, Program } from 'libbpf-ts';
+import type { ProbeContext } from './context.js';
+import type { NetInterface } from './interfaces.js';
+import { describeError, type AttachedProbe, type HookCandidate } from './probe.js';
+
+export type PacketHookMode = 'tc' | 'socket_filter';
+
+/** The three programs every packet object has. */
+export interface PacketPrograms {
+  tcIngress: Program;
+  tcEgress: Program;
+  socket: Program;
+}
+
+/** Patterns are interface names or prefixes ending in '*'; none = every interface but loopback. */
+export function interfaceSelected(name: string, patterns: readonly string[]): boolean {
+  if (patterns.length === 0) return name !== 'lo';
+  return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
+}
+
+export class InterfaceAttacher {
+  readonly #programs: PacketPrograms;
+  readonly #patterns: readonly string[];
+  readonly #mode: PacketHookMode;
+  readonly #links = new Map<number, Link[]>();
+  /** The hook each attached interface got ('tc', 'tcx' or 'socket_filter'). */
+  readonly #hooks = new Map<number, string>();
+
+  constructor(programs: PacketPrograms, patterns: readonly string[], mode: PacketHookMode) {
+    this.#programs = programs;
+    this.#patterns = patterns;
+    this.#mode = mode;
+  }
+
+  /** The hooks in use, e.g. "tcx" or "socket_filter+tcx"; the mode while nothing is attached. */
+  get hook(): string {
+    const hooks = new Set(this.#hooks.values());
+    return hooks.size === 0 ? this.#mode : [...hooks].sort().join('+');
+  }
+
+  /** Attaches to the selected interfaces; throws when there were some and none attached (the plan's next mode runs). */
+  attachInitial(interfaces: readonly NetInterface[]): void {
+    const selected = interfaces.filter((i) => interfaceSelected(i.name, this.#patterns));
+    let firstError: unknown;
+    for (const iface of selected) {
+      try {
+        this.#attach(iface, this.#mode);
+      } catch (err) {
+        firstError ??= err;
+      }
+    }
+    if (selected.length > 0 && this.#links.size === 0) throw firstError;
+  }
+
+  /**
+   * Returns why each selected interface that appeared could not be attached (neither TC nor the
+   * socket filter). Not a record loss: nothing was counted there; an interface that comes back is tried again.
+   */
+  interfacesChanged(added: readonly NetInterface[], removed: readonly NetInterface[]): string[] {
+    const failures: string[] = [];
+    for (const iface of removed) this.#detach(iface.index);
+    for (const iface of added) {
+      if (!interfaceSelected(iface.name, this.#patterns) || this.#links.has(iface.index)) continue;
+      try {
+        this.#attach(iface, this.#mode);
+      } catch (first) {
+        try {
+          this.#attach(iface, 'socket_filter');
+        } catch (err) {
+          // Gone again before we attached (a short-lived veth), or not attachable at all.
+          failures.push(`interface ${iface.name} (ifindex ${iface.index}) not attached: ${describeError(first)}; socket filter: ${describeError(err)}`);
+        }
+      }
+    }
+    return failures;
+  }
+
+  attachedInterfaces(): number[] {
+    return [...this.#links.keys()];
+  }
+
+  close(): void {
+    for (const ifindex of [...this.#links.keys()]) this.#detach(ifindex);
+  }
+
+  #attach(iface: NetInterface, mode: PacketHookMode): void {
+    if (mode === 'socket_filter') {
+      this.#links.set(iface.index, [this.#programs.socket.attachPacketSocket(iface.index)]);
+      this.#hooks.set(iface.index, 'socket_filter');
+      return;
+    }
+    const ingress = this.#programs.tcIngress.attachTc(iface.index, 'ingress');
+    let egress: Link;
+    try {
+      egress = this.#programs.tcEgress.attachTc(iface.index, 'egress');
+    } catch (err) {
+      ingress.destroy();
+      throw err;
+    }
+    this.#links.set(iface.index, [ingress, egress]);
+    this.#hooks.set(iface.index, ingress.hook);
+  }
+
+  #detach(ifindex: number): void {
+    for (const l of this.#links.get(ifindex) ?? []) {
+      try {
+        l.destroy();
+      } catch {
+        // The interface is gone and took its hooks with it.
+      }
+    }
+    this.#links.delete(ifindex);
+    this.#hooks.delete(ifindex);
+  }
+}
+
+/** A probe attached per interface: the manager's and the plan's calls, answered by its attacher. */
+export abstract class InterfaceProbe {
+  protected abstract readonly attacher: InterfaceAttacher;
+
+  get hook(): string {
+    return this.attacher.hook;
+  }
+
+  attachInitial(interfaces: readonly NetInterface[]): void {
+    this.attacher.attachInitial(interfaces);
+  }
+
+  interfacesChanged(added: readonly NetInterface[], removed: readonly NetInterface[]): string[] {
+    return this.attacher.interfacesChanged(added, removed);
+  }
+
+  attachedInterfaces(): number[] {
+    return this.attacher.attachedInterfaces();
+  }
+}
+
+/** A plan candidate for one mode: loads the probe, then attaches it to the interfaces known now. */
+export function packetCandidate(
+  mode: PacketHookMode,
+  make: (ctx: ProbeContext, mode: PacketHookMode) => AttachedProbe & InterfaceProbe,
+): HookCandidate {
+  return {
+    hook: mode,
+    attach(ctx: ProbeContext) {
+      const probe = make(ctx, mode);
+      try {
+        probe.attachInitial(ctx.interfaces.list());
+        return probe;
+      } catch (err) {
+        probe.close();
+        throw err;
+      }
+    },
+  };
+}
