@@ -1,0 +1,46 @@
+// /metrics, /healthz and /readyz on node:http: the agent's whole HTTP surface.
+import { createServer, type Server } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { HostPort } from '../config/addresses.js';
+import type { AgentIntrospection } from './status.js';
+
+export class OpsHttpServer {
+  private server: Server | undefined;
+
+  constructor(private readonly agent: AgentIntrospection, private readonly registry: Registry) {}
+
+  async listen(address: HostPort): Promise<void> {
+    const server = createServer((req, res) => {
+      const path = (req.url ?? '/').split('?')[0];
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { allow: 'GET, HEAD' }).end();
+      } else if (path === '/metrics') {
+        this.registry.metrics().then(
+          (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+          (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics collection failed: ${err.message}\n`),
+        );
+      } else if (path === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+      } else if (path === '/readyz') {
+        const readiness = this.agent.status().agent.readiness;
+        res.writeHead(readiness.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(readiness) + '\n');
+      } else {
+        res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(`cannot serve metrics on ${address.host}:${address.port}: ${err.code ?? err.message}`, { cause: err })));
+      server.listen(address.port, address.host, resolve);
+    });
+    this.server = server;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}

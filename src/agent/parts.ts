@@ -1,0 +1,123 @@
+// The real implementations the agent composes: probes, enrichment, pipeline
+// and sinks, each built from the validated config. Kept apart from agent.ts
+// so the composition reads as a sequence of steps.
+import { readFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { ConfigError } from '../config/errors.js';
+import type { PodflowConfig } from '../config/schema.js';
+import { createEnricher as createMetadataEnricher, type MetadataEnricher } from '../enrich/index.js';
+import type { FilterSet } from '../pipeline/filter.js';
+import { Pipeline } from '../pipeline/pipeline.js';
+import type { SamplingRates } from '../pipeline/sampler.js';
+import { createSink } from '../pipeline/sinks/index.js';
+import { KafkaSink } from '../pipeline/sinks/kafka-sink.js';
+import type { TlsFileOptions } from '../pipeline/sinks/kafka-tls.js';
+import { OtlpSink } from '../pipeline/sinks/otlp-sink.js';
+import type { Enricher, LossSource, RecordIngress, RecordTypeName, Sink } from '../pipeline/types.js';
+import { createProbeManager as createCoreProbeManager } from '../probes/index.js';
+import type { ProbeManager } from '../probes/types.js';
+import { VERSION } from './version.js';
+
+export function createProbeManager(config: PodflowConfig, ingress: RecordIngress, logger: Logger): ProbeManager {
+  return createCoreProbeManager({
+    probes: config.probes,
+    interfaces: config.interfaces,
+    flowActiveTimeoutMs: config.flows.activeTimeout,
+    flowIdleTimeoutMs: config.flows.idleTimeout,
+    nodeName: config.nodeName,
+    ingress,
+    dnsPorts: config.dns.ports,
+    dnsTimeoutMs: config.dns.timeout,
+    // The enricher maps cgroup ids to containers (one resolver, one cache).
+    cgroups: null,
+    log: logger.child({ part: 'probes' }),
+  });
+}
+
+/** Always built: besides the metadata file and Kubernetes, it maps cgroups to containers. */
+export function createEnricher(config: PodflowConfig, logger: Logger): Promise<MetadataEnricher> {
+  return createMetadataEnricher({
+    metadataFile: config.metadataFile,
+    kubernetes: config.kubernetes.enabled ? { kubeconfig: config.kubernetes.kubeconfig } : false,
+    labelAllowList: config.kubernetes.labelAllowList,
+    deletedPodGraceMs: config.kubernetes.deletedPodGrace,
+    networks: config.networks,
+    log: logger.child({ part: 'enrich' }),
+  });
+}
+
+const tlsOptions = (t: PodflowConfig['kafka']['tls']): TlsFileOptions | undefined =>
+  (t.enabled ? { caFile: t.caFile, certFile: t.certFile, keyFile: t.keyFile, serverName: t.serverName, insecureSkipVerify: t.insecureSkipVerify } : undefined);
+
+/** A secret from a file (a mounted Secret), without the trailing newline editors add. */
+function readSecret(path: string, option: string): string {
+  try {
+    return readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+  } catch (err) {
+    throw new ConfigError([`${option} = ${JSON.stringify(path)}: cannot read it (${(err as Error).message}); expected a readable file`]);
+  }
+}
+
+function kafkaSink(config: PodflowConfig, logger: Logger): Sink {
+  const k = config.kafka;
+  return new KafkaSink({
+    brokers: k.brokers, topic: k.topic, topicPerRecordType: k.topicPerRecordType, clientId: k.clientId,
+    encoding: k.encoding, compression: k.compression, batchBytes: k.batchSize, maxBatchRecords: k.maxBatchRecords,
+    lingerMs: k.linger, bufferBytes: k.bufferSize, requestTimeoutMs: k.timeout, tls: tlsOptions(k.tls),
+    sasl: k.sasl && { mechanism: k.sasl.mechanism, username: k.sasl.username, password: k.sasl.password ?? readSecret(k.sasl.passwordFile!, 'kafka.sasl.passwordFile') },
+    productVersion: VERSION, logger: logger.child({ sink: 'kafka' }),
+  });
+}
+
+function otlpSink(config: PodflowConfig, logger: Logger): Sink {
+  const o = config.otlp;
+  return new OtlpSink({
+    endpoint: o.endpoint!, protocol: o.protocol, headers: o.headers, compression: o.compression, tls: tlsOptions(o.tls),
+    timeoutMs: o.timeout, logs: o.logs, metrics: o.metrics, metricsIntervalMs: o.metricsInterval,
+    metricTemporality: o.metricTemporality, metricCardinalityLimit: o.metricCardinalityLimit, maxQueueSize: o.maxQueue,
+    nodeName: config.nodeName, clusterName: config.clusterName, agentVersion: VERSION, logger: logger.child({ sink: 'otlp' }),
+  });
+}
+
+/** The configured sinks, not yet started (the pipeline starts them). */
+export function createSinks(config: PodflowConfig, logger: Logger): Sink[] {
+  return config.sinks.map((name) => {
+    switch (name) {
+      case 'kafka': return kafkaSink(config, logger);
+      case 'otlp': return otlpSink(config, logger);
+      case 'stdout': return createSink('stdout', { output: config.output, productVersion: VERSION, nodeName: config.nodeName, settings: {} });
+      case 'file': return createSink('file', {
+        output: config.output, productVersion: VERSION, nodeName: config.nodeName,
+        settings: { path: config.file.path, format: config.file.format, maxBytes: config.file.maxSize, maxFiles: config.file.maxFiles, gzip: config.file.gzip },
+      });
+    }
+  });
+}
+
+/** sampling.rate for every type but LOSS, sampling.byType overriding it. */
+function samplingRates(sampling: PodflowConfig['sampling']): SamplingRates {
+  const rates: Record<string, number> = {};
+  if (sampling.rate < 1) for (const type of RECORD_TYPES_SAMPLED) rates[type] = sampling.rate;
+  return { ...rates, ...sampling.byType } as SamplingRates;
+}
+const RECORD_TYPES_SAMPLED: readonly RecordTypeName[] = ['FLOW', 'TCP_OPEN', 'TCP_CLOSE', 'TCP_FAILED', 'TCP_RESET', 'RETRANSMIT', 'DROP', 'DNS', 'HTTP'];
+
+export function createPipeline(config: PodflowConfig, parts: { sinks: Sink[]; enricher: Enricher; lossSources: LossSource[] }): Pipeline {
+  return new Pipeline({
+    nodeName: config.nodeName,
+    sinks: parts.sinks,
+    enricher: parts.enricher,
+    shape: {
+      filters: config.filters as FilterSet,
+      sampling: samplingRates(config.sampling),
+      redaction: config.redaction,
+    },
+    ingestQueueCapacity: config.queues.ingest,
+    sinkQueueCapacity: config.queues.sink,
+    lossQueueCapacity: config.queues.lossRecords,
+    sinkBatchSize: config.queues.sinkBatch,
+    sinkMaxInFlight: config.queues.sinkInFlight,
+    lossIntervalMs: config.lossInterval,
+    lossSources: parts.lossSources,
+  });
+}

@@ -1,0 +1,41 @@
+// The agent's self-description: what `podflow status` prints, what the observe
+// socket answers to {"op":"status"}, and what /metrics and /readyz read.
+import type { PipelineSnapshot } from '../pipeline/types.js';
+import type { ProbeStatus } from '../probes/types.js';
+
+export interface Readiness {
+  ready: boolean;
+  /** Every enabled probe attached a hook. */
+  probes: boolean;
+  /** The enricher finished its first sync (true without enrichment). */
+  enrichment: boolean;
+  /** Every sink is connected. */
+  sinks: boolean;
+}
+
+export interface ObserveStats {
+  clients: number;
+  /** Records a slow observe client could not take (its buffer was full), since start. */
+  dropped: number;
+}
+
+export interface AgentStatus {
+  agent: {
+    version: string;
+    nodeName: string;
+    pid: number;
+    startedAt: string;
+    uptimeSeconds: number;
+    readiness: Readiness;
+  };
+  probes: ProbeStatus[];
+  pipeline: PipelineSnapshot;
+  enrichment: { ready: boolean; cacheSizes: Record<string, number> };
+  observe: ObserveStats;
+}
+
+/** Read-only access to the running agent's parts, for the HTTP and observe servers. */
+export interface AgentIntrospection {
+  status(): AgentStatus;
+  probes(): ProbeStatus[];
+}

@@ -1,0 +1,94 @@
+// `podflow observe`: the live record stream of the running agent (its unix
+// socket), filtered like `hubble observe`. Without an agent it runs the probes
+// itself and prints what they see until Ctrl-C or --duration.
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { createLogger } from '../../agent/logger.js';
+import { OBSERVE_FORMATS, observeEncoder, TABLE_HEADER, type ObserveFormat } from '../../agent/observe-format.js';
+import { compileFilterSet, FILTER_FIELDS, filterSetFromFlags, type FilterFlag, type FilterSet } from '../../pipeline/filter.js';
+import { NoAgentError, requestAgent } from '../agent-client.js';
+import { addConfigFlags, configFromFlags } from '../config-flags.js';
+import { runUntilStopped, StopSignals } from '../lifecycle.js';
+import { TerminalSink } from '../terminal-sink.js';
+
+const kebab = (field: string) => field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
+const FILTER_FLAGS = FILTER_FIELDS.map(kebab);
+
+export function observeCommand(): Command {
+  const command = new Command('observe')
+    .description('print the live record stream of the agent on this node (or, with no agent running, of probes started just for this)')
+    .addOption(new Option('-o, --output <format>', 'how to print records').choices(OBSERVE_FORMATS).default('compact'))
+    .option('-f, --follow', 'keep printing new records')
+    .option('--last <n>', 'print the last N records first (without --follow: then exit)', (v) => parseCount(v))
+    .option('--not', 'negate the filter flag that follows')
+    .addHelpText('after', `
+Filters (hubble observe semantics): repeating a flag ORs its values, different
+flags AND, --not negates the next flag. Endpoint filters match either side;
+the from-/to- forms match one side.
+  podflow observe -f --namespace default --not --port 53
+  podflow observe --last 100 --type HTTP --to-pod default/backend -o json`);
+  for (const flag of FILTER_FLAGS) command.option(`--${flag} <value>`, filterHelp(flag), (v: string, prev: string[] = []) => [...prev, v]);
+  addConfigFlags(command, ['--observe-socket', '--probes', '--interfaces', '--metadata-file', '--node-name', '--duration', '--log-level']);
+  return command.action(async (opts: Record<string, unknown>) => {
+    const config = configFromFlags(command);
+    const filter = filterSetFromFlags(filterFlagsInOrder(process.argv));
+    const format = opts.output as ObserveFormat;
+    const last = opts.last as number | undefined;
+    if (format === 'table') process.stdout.write(TABLE_HEADER + '\n');
+    try {
+      const abort = new AbortController();
+      process.once('SIGINT', () => abort.abort());
+      process.once('SIGTERM', () => abort.abort());
+      await requestAgent(config.observeSocket, { op: 'observe', last: last ?? 0, follow: opts.follow === true, filter, format },
+        (line) => process.stdout.write(line + '\n'), abort.signal);
+      return;
+    } catch (err) {
+      if (!(err instanceof NoAgentError)) throw err;
+    }
+    const signals = new StopSignals();
+    const logger = createLogger(config.logLevel, config.nodeName);
+    const { Agent } = await import('../../agent/agent.js');
+    logger.warn({ socket: config.observeSocket }, 'no agent is running: starting the probes for this observe session');
+    const sink = observeSink(format, filter, last !== undefined && !opts.follow ? { count: last, reached: () => signals.stop(`printed ${last} records`) } : null);
+    const agent = new Agent(config, logger, { configuredSinks: false, serve: false, extraSinks: [sink] });
+    await runUntilStopped(agent, { signals, durationMs: config.duration, shutdownDeadlineMs: config.shutdownDeadline, logger });
+  });
+}
+
+const FILTER_VALUES: Record<string, string> = {
+  namespace: 'namespace', pod: '[namespace/]pod-name-prefix', workload: '[namespace/][kind/]name', label: 'selector k=v,k!=v,k,!k',
+  ip: 'IP or CIDR', port: 'port', service: '[namespace/]name', protocol: 'tcp|udp|icmp|icmpv6|sctp|http|dns',
+  type: 'record type, e.g. FLOW, HTTP', verdict: 'FORWARDED|DROPPED', node: 'node name',
+};
+
+function filterHelp(flag: string): string {
+  const side = flag.startsWith('from-') ? 'source ' : flag.startsWith('to-') ? 'destination ' : '';
+  return `${side}${FILTER_VALUES[flag.replace(/^(from|to)-/, '')]} (repeatable)`;
+}
+
+function observeSink(format: ObserveFormat, filter: FilterSet, limit: { count: number; reached: () => void } | null) {
+  return new TerminalSink(observeEncoder(format), compileFilterSet(filter, 'observe filter'), limit);
+}
+
+function parseCount(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`expected a whole number >= 0, got "${value}"`);
+  return Number(value);
+}
+
+/** The filter flags in command-line order, each with the --not that preceded it. */
+function filterFlagsInOrder(argv: readonly string[]): FilterFlag[] {
+  const flags: FilterFlag[] = [];
+  let negate = false;
+  for (let i = 0; i < argv.length; i++) {
+    const token = argv[i];
+    if (token === '--not') {
+      negate = true;
+      continue;
+    }
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(token);
+    if (!match || !FILTER_FLAGS.includes(match[1])) continue;
+    const value = match[2] ?? argv[++i];
+    flags.push({ flag: match[1], value, negate });
+    negate = false;
+  }
+  return flags;
+}

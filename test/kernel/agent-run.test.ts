@@ -1,0 +1,438 @@
+// `podflow run` as operators run it: a child process as root, two "pods"
+// (network namespaces behind veth pairs, routed by the host) talking, static
+// metadata naming them. Checks the human lines on stdout, /readyz, /metrics,
+// `podflow status/observe/probes` against the running agent, then SIGTERM: exit
+// 0, and every BPF program the agent held and the TC state of its interfaces
+// back to where they were. Then `podflow observe` without an agent, and the
+// agent delivering to a real Kafka broker and a real OpenTelemetry Collector
+// (test/peers).
+import assert from 'node:assert/strict';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { RecordType } from '../../src/pipeline/types.js';
+import { PROBE_NAMES } from '../../src/probes/types.js';
+import { decodeFlowRecord } from '../../src/proto/protobuf.js';
+import { attributesOf, consumeTopic, logRecordsFor, outputOffset, protocDecode, readCollectorOutput, startPeer, stopPeer, waitFor } from '../peers/peers.js';
+
+const root = fileURLToPath(new URL('../../../', import.meta.url));
+const bin = join(root, 'bin/podflow.js');
+const PODS = [
+  { ns: 'pfb-a', host: 'pfbh-a', inner: 'pfbi-a', net: '10.234.1', pod: 'frontend-1' },
+  { ns: 'pfb-b', host: 'pfbh-b', inner: 'pfbi-b', net: '10.234.2', pod: 'backend-1' },
+] as const;
+const CLIENT = '10.234.1.2';
+const SERVER = '10.234.2.2';
+const SERVER_PORT = 8080;
+const HTTP_PORT = 8081;
+const SHUTDOWN_DEADLINE_MS = 5000;
+
+const dir = mkdtempSync('/tmp/pfb-agent-');
+const socket = join(dir, 'observe.sock');
+const config = join(dir, 'podflow.yaml');
+const metadata = join(dir, 'metadata.yaml');
+let metricsPort = 0;
+let agent: ChildProcess | undefined;
+let server: ChildProcess | undefined;
+let stdout = '';
+let stderr = '';
+
+function sh(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+function quiet(cmd: string, args: string[]): void {
+  try {
+    sh(cmd, args);
+  } catch {
+    // Cleanup of something that may not exist.
+  }
+}
+
+/** What the agent may change on an interface: qdiscs, TC filters, and BPF programs attached there (TC or TCX). */
+function tcState(dev: string): string {
+  return [
+    sh('tc', ['qdisc', 'show', 'dev', dev]),
+    sh('tc', ['filter', 'show', 'dev', dev, 'ingress']),
+    sh('tc', ['filter', 'show', 'dev', dev, 'egress']),
+    sh('bpftool', ['net', 'show', 'dev', dev]),
+  ].join('\n---\n');
+}
+
+function loadedProgramIds(): Set<number> {
+  return new Set((JSON.parse(sh('bpftool', ['prog', 'show', '-j'])) as { id: number }[]).map((p) => p.id));
+}
+
+/** BPF programs a process holds open (its program fds and the programs of its link fds), from /proc. */
+function programsHeldBy(pid: number): Set<number> {
+  const ids = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let target: string;
+    try {
+      target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    } catch {
+      continue;
+    }
+    if (target !== 'anon_inode:bpf-prog' && target !== 'anon_inode:bpf_link') continue;
+    const id = /^prog_id:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+    if (id) ids.add(Number(id[1]));
+  }
+  return ids;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function podflow(args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args, '--observe-socket', socket], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > end) assert.fail(`timed out waiting for ${what}\n--- agent stdout (tail) ---\n${stdout.slice(-2000)}\n--- agent stderr (tail) ---\n${stderr.slice(-4000)}`);
+    await sleep(200);
+  }
+}
+
+async function http(path: string): Promise<{ status: number; body: string } | undefined> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${metricsPort}${path}`);
+    return { status: res.status, body: await res.text() };
+  } catch {
+    return undefined;
+  }
+}
+
+/** Client connections from pod A to the server in pod B, each sending and reading some bytes. */
+function traffic(connections: number): void {
+  const script = `
+    import { connect } from 'node:net';
+    import { get } from 'node:http';
+    await new Promise((resolve, reject) => get('http://${SERVER}:${HTTP_PORT}/api/users', (res) => res.resume().on('end', resolve)).on('error', reject));
+    for (let i = 0; i < ${connections}; i++) {
+      await new Promise((resolve, reject) => {
+        const s = connect(${SERVER_PORT}, '${SERVER}', () => s.end(Buffer.alloc(20000, 97)));
+        s.on('data', () => {});
+        s.on('close', resolve);
+        s.on('error', reject);
+      });
+    }`;
+  sh('ip', ['netns', 'exec', PODS[0].ns, process.execPath, '--input-type=module', '-e', script]);
+}
+
+const before_: { tc: Record<string, string>; programs: Set<number> } = { tc: {}, programs: new Set() };
+
+before(async () => {
+  for (const p of PODS) {
+    quiet('ip', ['link', 'del', p.host]);
+    quiet('ip', ['netns', 'del', p.ns]);
+    sh('ip', ['netns', 'add', p.ns]);
+    sh('ip', ['link', 'add', p.host, 'type', 'veth', 'peer', 'name', p.inner, 'netns', p.ns]);
+    sh('ip', ['addr', 'add', `${p.net}.1/24`, 'dev', p.host]);
+    sh('ip', ['link', 'set', p.host, 'up']);
+    sh('sysctl', ['-qw', `net.ipv4.conf.${p.host}.forwarding=1`]);
+    sh('ip', ['-n', p.ns, 'addr', 'add', `${p.net}.2/24`, 'dev', p.inner]);
+    sh('ip', ['-n', p.ns, 'link', 'set', p.inner, 'up']);
+    sh('ip', ['-n', p.ns, 'link', 'set', 'lo', 'up']);
+    sh('ip', ['-n', p.ns, 'route', 'add', 'default', 'via', `${p.net}.1`]);
+  }
+  server = spawn('ip', ['netns', 'exec', PODS[1].ns, process.execPath, '--input-type=module', '-e', `
+    import { createServer } from 'node:net';
+    import { createServer as createHttpServer } from 'node:http';
+    createHttpServer((req, res) => res.end('users')).listen(${HTTP_PORT}, '${SERVER}');
+    createServer((s) => { s.on('data', () => {}); s.on('end', () => s.end(Buffer.alloc(50000, 98))); s.on('error', () => {}); })
+      .listen(${SERVER_PORT}, '${SERVER}', () => console.log('ready'));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await once(server.stdout!, 'data');
+  writeFileSync(config, 'flows:\n  activeTimeout: 2s\n  idleTimeout: 1s\nlossInterval: 1s\nshutdownDeadline: 5s\n');
+  writeFileSync(metadata, `pods:\n${PODS.map((p) => `  - { name: ${p.pod}, namespace: shop, ip: ${p.net}.2 }`).join('\n')}\n`);
+  for (const p of PODS) before_.tc[p.host] = tcState(p.host);
+  before_.programs = loadedProgramIds();
+  metricsPort = await freePort();
+});
+
+after(() => {
+  agent?.kill('SIGKILL');
+  server?.kill('SIGKILL');
+  for (const p of PODS) {
+    quiet('ip', ['link', 'del', p.host]);
+    quiet('ip', ['netns', 'del', p.ns]);
+  }
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('podflow run: records on stdout, metrics, status, observe; SIGTERM leaves nothing behind', { timeout: 120_000 }, async (t) => {
+  // Every probe (the default), on this test's interfaces only.
+  agent = spawn(process.execPath, [bin, 'run',
+    '--config', config,
+    '--interfaces', PODS.map((p) => p.host).join(','),
+    '--metrics-addr', `127.0.0.1:${metricsPort}`,
+    '--metadata-file', metadata,
+    '--observe-socket', socket,
+    '--duration', '100s',
+  ], { cwd: root, env: { ...process.env, PODFLOW_NODE_NAME: 'pfb-node', PODFLOW_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  agent.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  agent.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(agent, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+
+  const t0 = Date.now();
+  const readiness = await until('/readyz to answer 200', 30_000, async () => {
+    const r = await http('/readyz');
+    return r?.status === 200 ? r.body : undefined;
+  });
+  assert.deepEqual(JSON.parse(readiness), { ready: true, probes: true, enrichment: true, sinks: true });
+  assert.equal((await http('/healthz'))?.status, 200);
+
+  const tReady = Date.now() - t0;
+  traffic(5);
+  // TCP lines name the pods from the metadata file; FLOW lines come from TC on the pods' veths.
+  const tcpLine = new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} shop/frontend-1:\\d+ -> shop/backend-1:${SERVER_PORT} TCP open`, 'm');
+  const flowLine = new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} shop/frontend-1:\\d+ -> shop/backend-1:${SERVER_PORT} FLOW TCP \\S+ \\d+pkt`, 'm');
+  await until('a TCP open line for the pods', 20_000, () => (tcpLine.test(stdout) ? true : undefined));
+  await until('a FLOW line for the pods', 20_000, () => (flowLine.test(stdout) ? true : undefined));
+  const httpLine = /^\d\d:\d\d:\d\d\.\d{3} shop\/frontend-1 -> shop\/backend-1 HTTP GET \/api\/users 200 \d/m;
+  await until('an HTTP line for the pods', 20_000, () => (httpLine.test(stdout) ? true : undefined));
+  assert.doesNotMatch(stdout, /"level"/, 'logs stay on stderr');
+  t.diagnostic(`ready after ${tReady} ms, human lines for the pods after ${Date.now() - t0} ms`);
+
+  const metrics = (await http('/metrics'))!;
+  assert.equal(metrics.status, 200);
+  const value = (series: string) => {
+    const line = metrics.body.split('\n').find((l) => l.startsWith(series + ' '));
+    return line === undefined ? undefined : Number(line.slice(series.length + 1));
+  };
+  assert.ok(value('podflow_probe_events_total{probe="tcp"}')! > 0, 'tcp events counted');
+  assert.ok(value('podflow_probe_events_total{probe="flows"}')! > 0, 'flow events counted');
+  assert.equal(value('podflow_probe_attached{probe="flows",hook="tcx"}') ?? value('podflow_probe_attached{probe="flows",hook="tc"}'), 1);
+  assert.ok(value('podflow_stage_received_total{stage="ingest"}')! > 0);
+  assert.ok(value('podflow_sink_records_written_total{sink="stdout"}')! > 0);
+  assert.ok(value('podflow_sink_write_duration_seconds_count{sink="stdout"}')! > 0);
+  assert.equal(value('podflow_sink_write_duration_seconds_bucket{sink="stdout",le="+Inf"}'), value('podflow_sink_write_duration_seconds_count{sink="stdout"}'));
+  assert.equal(value('podflow_queue_capacity{queue="ingest"}'), 65536);
+  assert.notEqual(value('podflow_queue_depth{queue="ingest"}'), undefined);
+  assert.equal(value('podflow_enrich_cache_entries{cache="pods"}'), 2, 'the two pods of the metadata file');
+  assert.equal(value('podflow_ready'), 1);
+  assert.ok(value('process_resident_memory_bytes')! > 0, 'default process metrics');
+
+  const status = podflow(['status', '--json']);
+  assert.equal(status.code, 0, status.stderr);
+  const s = JSON.parse(status.stdout) as {
+    agent: { nodeName: string; readiness: { ready: boolean } };
+    probes: { probe: string; attached: boolean; eventsSeen: number }[];
+    pipeline: { stages: { stage: string; received: number }[]; sinks: { name: string; ready: boolean; written: number }[] };
+  };
+  assert.equal(s.agent.nodeName, 'pfb-node', 'PODFLOW_NODE_NAME reached the agent');
+  assert.equal(s.agent.readiness.ready, true);
+  assert.deepEqual(s.probes.map((p) => [p.probe, p.attached]).sort(), [...PROBE_NAMES].sort().map((p) => [p, true]));
+  assert.ok(s.pipeline.stages.find((st) => st.stage === 'ingest')!.received > 0);
+  const stdoutSink = s.pipeline.sinks.find((k) => k.name === 'stdout')!;
+  assert.equal(stdoutSink.ready, true);
+  assert.ok(stdoutSink.written > 0);
+  const human = podflow(['status']);
+  assert.equal(human.code, 0, human.stderr);
+  assert.match(human.stdout, /ready: yes/);
+  assert.match(human.stdout, /^tcp +tracepoint\//m);
+
+  const probes = podflow(['probes', '--json']);
+  assert.equal(probes.code, 0, probes.stderr);
+  assert.deepEqual((JSON.parse(probes.stdout) as { probe: string }[]).map((p) => p.probe).sort(), [...PROBE_NAMES].sort());
+
+  const observed = podflow(['observe', '--last', '20', '-o', 'json', '--to-pod', 'shop/backend-1', '--type', 'TCP_OPEN']);
+  assert.equal(observed.code, 0, observed.stderr);
+  const records = observed.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; nodeName: string; destination: { ip: string; pod: { name: string } } });
+  assert.ok(records.length > 0 && records.length <= 20, `${records.length} records`);
+  for (const r of records) {
+    assert.equal(r.type, 'TCP_OPEN');
+    assert.equal(r.destination.pod.name, 'backend-1');
+    assert.equal(r.destination.ip, SERVER);
+    assert.equal(r.nodeName, 'pfb-node');
+  }
+  const table = podflow(['observe', '--last', '3', '-o', 'table', '--from-ip', CLIENT]);
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^TIME +SOURCE +DESTINATION +SUMMARY\n/);
+  assert.match(table.stdout, /shop\/frontend-1:\d+ +shop\/backend-1:8080 +(FLOW|TCP)/);
+
+  const held = programsHeldBy(agent.pid!);
+  assert.ok(held.size >= 2, `the agent holds its programs (${[...held].join(', ')})`);
+  const stoppedAt = Date.now();
+  const stopMs = () => Date.now() - stoppedAt;
+  agent.kill('SIGTERM');
+  const [code, signal] = await exited;
+  assert.equal(signal, null);
+  assert.equal(code, 0, stderr.slice(-3000));
+  assert.ok(stopMs() < SHUTDOWN_DEADLINE_MS + 3000, `stopped in ${stopMs()} ms`);
+  t.diagnostic(`SIGTERM to exit: ${stopMs()} ms`);
+  assert.match(stderr, /"msg":"pipeline drained"/);
+  assert.match(stdout, /LOSS|FLOW/, 'records flushed before exit');
+
+  const after_ = loadedProgramIds();
+  assert.deepEqual([...held].filter((id) => after_.has(id)), [], 'no program of the agent is still loaded');
+  assert.deepEqual([...held].filter((id) => before_.programs.has(id)), [], 'the agent\'s programs were its own');
+  for (const p of PODS) assert.equal(tcState(p.host), before_.tc[p.host], `TC state of ${p.host} restored`);
+  assert.equal(existsSync(socket), false, 'observe socket removed');
+  assert.equal(await http('/healthz'), undefined, 'metrics server closed');
+});
+
+test('SIGINT, a SIGTERM during start-up, and a closed stdout all stop the agent cleanly', { timeout: 60_000 }, async () => {
+  const args = [bin, 'run', '--probes', 'tcp,rtt', '--metrics-addr', 'off', '--observe-socket', join(dir, 'sigint.sock')];
+  const run = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = once(run, 'exit') as Promise<[number | null]>;
+  await until('the agent to run', 20_000, () => (err.includes('"msg":"agent running"') ? true : undefined));
+  const held = programsHeldBy(run.pid!);
+  run.kill('SIGINT');
+  assert.equal((await exited)[0], 0, err.slice(-2000));
+  const loaded = loadedProgramIds();
+  assert.deepEqual([...held].filter((id) => loaded.has(id)), []);
+
+  // Stopped while the probes load: whatever attached is detached again.
+  const early = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  let earlyErr = '';
+  early.stderr!.on('data', (d: Buffer) => (earlyErr += d.toString()));
+  const earlyExit = once(early, 'exit') as Promise<[number | null]>;
+  await until('the observe socket (start-up under way)', 20_000, () => (earlyErr.includes('serving podflow observe/status') ? true : undefined));
+  early.kill('SIGTERM');
+  assert.equal((await earlyExit)[0], 0, earlyErr.slice(-2000));
+  assert.match(earlyErr, /"msg":"agent stopped"/);
+  assert.equal(existsSync(join(dir, 'sigint.sock')), false);
+
+  // `podflow run | head -1`: the reader goes away, the agent stops cleanly.
+  const piped = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let pipedErr = '';
+  piped.stderr!.on('data', (d: Buffer) => (pipedErr += d.toString()));
+  const pipedExit = once(piped, 'exit') as Promise<[number | null]>;
+  await until('the agent to run', 20_000, () => (pipedErr.includes('"msg":"agent running"') ? true : undefined));
+  let firstLine = false;
+  piped.stdout!.once('data', () => (firstLine = true));
+  while (!firstLine) {
+    traffic(1);
+    await sleep(200);
+  }
+  piped.stdout!.destroy();
+  traffic(1);
+  assert.equal((await pipedExit)[0], 0, pipedErr.slice(-2000));
+  assert.match(pipedErr, /"reason":"stdout closed \(EPIPE\)"/);
+});
+
+test('podflow observe without an agent starts the probes itself, prints N records and detaches', { timeout: 60_000 }, async () => {
+  const observe = spawn(process.execPath, [bin, 'observe', '--last', '3', '-o', 'json', '--probes', 'tcp', '--from-ip', CLIENT, '--type', 'TCP_OPEN',
+    '--observe-socket', join(dir, 'no-agent.sock'), '--metadata-file', metadata], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  observe.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  observe.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = once(observe, 'exit') as Promise<[number | null]>;
+  await until('the standalone probes to run', 20_000, () => (err.includes('"msg":"agent running"') ? true : undefined));
+  const held = programsHeldBy(observe.pid!);
+  assert.ok(held.size >= 1, 'the observe process holds the tcp programs');
+  let done = false;
+  void exited.then(() => (done = true));
+  while (!done) {
+    traffic(1);
+    await sleep(100);
+  }
+  const [code] = await exited;
+  assert.equal(code, 0, err.slice(-2000));
+  const records = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; source: { ip: string; pod: { name: string } } });
+  assert.equal(records.length, 3);
+  for (const r of records) {
+    assert.equal(r.type, 'TCP_OPEN');
+    assert.equal(r.source.ip, CLIENT);
+    assert.equal(r.source.pod.name, 'frontend-1', 'enriched from the metadata file');
+  }
+  assert.match(err, /no agent is running: starting the probes for this observe session/);
+  const after_ = loadedProgramIds();
+  assert.deepEqual([...held].filter((id) => after_.has(id)), [], 'the standalone probes detached');
+});
+
+test('podflow run --sink kafka: the pods\' records reach a real broker, read back by kcat and decoded by protoc', { timeout: 15 * 60_000 }, async () => {
+  const wasRunning = spawnSync(join(root, 'test/peers/kafka'), ['status']).status === 0;
+  const kafka = await startPeer('kafka');
+  try {
+    const topic = `pfb.agent.${Date.now().toString(36)}`;
+    const run = spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', 'kafka',
+      '--kafka-brokers', kafka.bootstrap, '--kafka-topic', topic, '--metrics-addr', 'off', '--observe-socket', join(dir, 'kafka.sock'),
+      '--metadata-file', metadata, '--node-name', 'pfb-kafka-node'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = once(run, 'exit') as Promise<[number | null]>;
+    await until('the agent with the kafka sink to run', 60_000, () => {
+      if (run.exitCode !== null) assert.fail(`the agent exited ${run.exitCode}: ${err.slice(-3000)}`);
+      return err.includes('"msg":"agent running"') ? true : undefined;
+    });
+    traffic(3);
+    await sleep(1000);
+    run.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 0, err.slice(-3000));
+
+    const messages = await consumeTopic(kafka.bootstrap, topic);
+    const records = messages.map((m) => decodeFlowRecord(m.value));
+    const opens = records.filter((r) => r.type === RecordType.TCP_OPEN && r.source?.ip === CLIENT && r.destination?.port === SERVER_PORT);
+    assert.ok(opens.length >= 3, `${opens.length} TCP_OPEN records of the pods in ${records.length} messages`);
+    for (const r of opens) {
+      assert.equal(r.nodeName, 'pfb-kafka-node');
+      assert.equal(r.source?.pod?.name, 'frontend-1');
+      assert.equal(r.destination?.pod?.name, 'backend-1');
+    }
+    const opened = messages[records.indexOf(opens[0])];
+    const text = await protocDecode(opened.value);
+    assert.match(text, /type: TCP_OPEN/);
+    assert.match(text, /name: "frontend-1"/);
+  } finally {
+    if (!wasRunning) await stopPeer('kafka');
+  }
+});
+
+test('podflow run --sink otlp: the pods\' records reach a real OpenTelemetry Collector as log records', { timeout: 15 * 60_000 }, async () => {
+  const wasRunning = spawnSync(join(root, 'test/peers/otelcol'), ['status']).status === 0;
+  const otelcol = await startPeer('otelcol');
+  try {
+    const offset = await outputOffset(otelcol.output);
+    const node = `pfb-otlp-${Date.now().toString(36)}`;
+    const run = spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', 'otlp',
+      '--otlp-endpoint', `http://${otelcol['otlp-grpc']}`, '--metrics-addr', 'off', '--observe-socket', join(dir, 'otlp.sock'),
+      '--metadata-file', metadata, '--node-name', node], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = once(run, 'exit') as Promise<[number | null]>;
+    await until('the agent with the otlp sink to run', 60_000, () => {
+      if (run.exitCode !== null) assert.fail(`the agent exited ${run.exitCode}: ${err.slice(-3000)}`);
+      return err.includes('"msg":"agent running"') ? true : undefined;
+    });
+    traffic(3);
+    await sleep(1000);
+    run.kill('SIGTERM');
+    const [code] = await exited;
+    assert.equal(code, 0, err.slice(-3000));
+
+    const opens = await waitFor('TCP_OPEN log records of the pods', async () => {
+      const logs = logRecordsFor(await readCollectorOutput(otelcol.output, offset), node)
+        .map((l) => attributesOf(l.record.attributes))
+        .filter((a) => a['source.address'] === CLIENT && a['destination.port'] === SERVER_PORT && JSON.stringify(a).includes('TCP_OPEN'));
+      return logs.length >= 3 ? logs : undefined;
+    });
+    for (const a of opens) {
+      assert.equal(a['source.k8s.pod.name'], 'frontend-1');
+      assert.equal(a['destination.k8s.pod.name'], 'backend-1');
+    }
+  } finally {
+    if (!wasRunning) await stopPeer('otelcol');
+  }
+});

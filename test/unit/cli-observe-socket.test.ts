@@ -1,0 +1,125 @@
+// The agent's observe socket as `podflow observe/status` use it: a real unix
+// socket, real clients, one of them too slow to keep up.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pino } from 'pino';
+import { ObserveServer } from '../../src/agent/observe-server.js';
+import type { AgentStatus } from '../../src/agent/status.js';
+import { compileFilterSet } from '../../src/pipeline/filter.js';
+import { RecordType, type FlowRecord } from '../../src/pipeline/types.js';
+import { fetchStatus, requestAgent } from '../../src/cli/agent-client.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'pfb-observe-'));
+const socketPath = join(dir, 'run', 'observe.sock');
+const status = { agent: { nodeName: 'pfb-node' } } as AgentStatus;
+const server = new ObserveServer({
+  socketPath,
+  clientBufferBytes: 64 * 1024,
+  historySize: 100,
+  agent: { status: () => status, probes: () => [] },
+  compileFilter: (f) => compileFilterSet({ allow: f.allow ?? [], deny: f.deny ?? [] }),
+  logger: pino({ level: 'silent' }),
+});
+
+let seq = 0;
+function record(type: number): FlowRecord {
+  seq++;
+  return {
+    id: `pfb/boot/${seq}`, type, nodeName: 'pfb-node', time: { seconds: 1_800_000_000, nanos: 0 },
+    source: { ip: '10.234.9.1', port: 40000 + (seq % 1000) }, destination: { ip: '10.234.9.2', port: 80 },
+    transport: { protocol: 6, ipVersion: 4 }, traffic: { bytes: seq, packets: 1 },
+  };
+}
+
+/** Connects and sends one request; the caller reads the socket. */
+function connect(request: object): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = createConnection({ path: socketPath }, () => {
+      s.write(JSON.stringify(request) + '\n');
+      resolve(s);
+    });
+    s.once('error', reject);
+  });
+}
+
+before(() => server.listen());
+after(async () => {
+  await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+test('the socket is only for the agent\'s user and group', () => {
+  assert.equal(statSync(socketPath).mode & 0o777, 0o660);
+});
+
+test('a second agent on the same socket is refused', async () => {
+  const other = new ObserveServer({ ...(server as unknown as { opts: ConstructorParameters<typeof ObserveServer>[0] }).opts });
+  await assert.rejects(other.listen(), /another podflow agent is already serving/);
+});
+
+test('status and bad requests', async () => {
+  assert.deepEqual(await fetchStatus(socketPath), status);
+  await assert.rejects(requestAgent(socketPath, { op: 'nope' } as never, () => {}), /unknown op "nope"/);
+  await assert.rejects(requestAgent(socketPath, { op: 'observe', filter: { allow: [{ ip: ['300.0.0.0/8'] }] } }, () => {}), /bad filter: allow\[0\]\.ip\[0\] = "300\.0\.0\.0\/8"/);
+});
+
+test('--last replays the newest matching records, filtered, then closes', async () => {
+  for (let i = 0; i < 30; i++) await server.write([record(i % 2 ? RecordType.DNS : RecordType.FLOW)]);
+  const lines: string[] = [];
+  await requestAgent(socketPath, { op: 'observe', last: 5, filter: { allow: [{ type: ['DNS'] }] }, format: 'json' }, (l) => lines.push(l));
+  const got = lines.map((l) => JSON.parse(l) as { type: string; id: string });
+  assert.equal(got.length, 5);
+  assert.ok(got.every((r) => r.type === 'DNS'));
+  assert.deepEqual(got.map((r) => r.id), [22, 24, 26, 28, 30].map((n) => `pfb/boot/${seq - 30 + n}`));
+});
+
+test('a slow client loses records (counted, then told with a LOSS record) and never stalls the agent', async () => {
+  const slow = await connect({ op: 'observe', follow: true, format: 'json' });
+  slow.pause();
+  // A second client reads as fast as it can (in this busy process that is not fast either).
+  let compact = '';
+  const reader = await connect({ op: 'observe', follow: true, format: 'compact', filter: { allow: [{ port: [80] }] } });
+  reader.on('data', (d: Buffer) => (compact += d.toString()));
+  await sleep(100);
+  const droppedBefore = server.stats().dropped;
+  const total = 20_000;
+  const started = performance.now();
+  for (let i = 0; i < total; i += 500) await server.write(Array.from({ length: 500 }, () => record(RecordType.FLOW)));
+  const writeMs = performance.now() - started;
+  const dropped = server.stats().dropped - droppedBefore;
+  assert.ok(dropped > 0, 'the paused client lost records');
+  assert.ok(writeMs < 5000, `writes took ${writeMs} ms`);
+
+  // Both catch up: every record either arrived or is counted in the client's LOSS record.
+  let json = '';
+  slow.on('data', (d: Buffer) => (json += d.toString()));
+  slow.resume();
+  await until(() => json.includes('"LOSS"'));
+  const received = json.trim().split('\n').map((l) => JSON.parse(l) as { type: string; loss?: { stage: string; reason: string; count: string | number } });
+  const loss = received.filter((r) => r.type === 'LOSS');
+  assert.equal(loss.length, 1);
+  assert.equal(loss[0].loss!.stage, 'observe');
+  assert.equal(loss[0].loss!.reason, 'slow_client');
+  const slowLost = Number(loss[0].loss!.count);
+  assert.equal(received.length - 1 + slowLost, total, 'paused client: received + lost = written');
+
+  const readerLost = () => Number(/ LOSS observe slow_client: (\d+) dropped/.exec(compact)?.[1] ?? 0);
+  await until(() => compact.split('\n').length - 1 - (readerLost() ? 1 : 0) + readerLost() === total);
+  assert.equal(slowLost + readerLost(), dropped, 'the agent counted exactly what its clients lost');
+  assert.match(compact, /^\d\d:\d\d:\d\d\.\d{3} 10\.234\.9\.1:\d+ -> 10\.234\.9\.2:80 FLOW TCP/);
+  slow.destroy();
+  reader.destroy();
+});
+
+async function until(check: () => boolean): Promise<void> {
+  const end = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > end) assert.fail('timed out');
+    await sleep(20);
+  }
+}
