@@ -7,7 +7,8 @@ import { parseHostPort } from '../config/addresses.js';
 import type { PodflowConfig } from '../config/schema.js';
 import { compileFilterSet } from '../pipeline/filter.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
-import type { Enricher, LossSource, Sink } from '../pipeline/types.js';
+import type { MetadataEnricher } from '../enrich/index.js';
+import type { LossSource, Sink } from '../pipeline/types.js';
 import type { ProbeManager, ProbeName, ProbeStatus } from '../probes/types.js';
 import { OpsHttpServer } from './http-server.js';
 import { createMetricsRegistry } from './metrics.js';
@@ -17,9 +18,6 @@ import type { AgentIntrospection, AgentStatus, Readiness } from './status.js';
 import { UnavailableError } from './errors.js';
 import { requireBpfCapability } from './preflight.js';
 import { VERSION } from './version.js';
-
-/** Recent records the agent keeps for `podflow observe --last N` (about 1 MiB). */
-const OBSERVE_HISTORY = 1000;
 
 export interface AgentOptions {
   /** Sinks besides the configured ones (e.g. `podflow observe` printing to the terminal). */
@@ -34,7 +32,7 @@ export class Agent implements AgentIntrospection {
   private readonly startedAt = new Date();
   private probeManager: ProbeManager | null = null;
   private probesStarted = false;
-  private enricher: Enricher | null = null;
+  private enricher: MetadataEnricher | null = null;
   private pipeline: Pipeline | null = null;
   private sinks: Sink[] = [];
   private observe: ObserveServer | null = null;
@@ -61,15 +59,16 @@ export class Agent implements AgentIntrospection {
     if (serve && config.metricsAddr !== 'off') {
       // First, so /healthz answers (and /readyz says why not ready) while the rest starts.
       this.http = new OpsHttpServer(this, createMetricsRegistry(this));
-      await this.http.listen(parseHostPort(config.metricsAddr)!);
+      const address = await this.http.listen(parseHostPort(config.metricsAddr, { listen: true })!);
       this.checkNotStopping();
-      logger.info({ address: config.metricsAddr }, 'serving /metrics, /healthz, /readyz');
+      logger.info({ address }, 'serving /metrics, /healthz, /readyz');
     }
     if (serve) {
       this.observe = new ObserveServer({
         socketPath: config.observeSocket,
         clientBufferBytes: config.queues.observeClientBytes,
-        historySize: OBSERVE_HISTORY,
+        maxConnections: config.queues.observeClients,
+        historySize: config.queues.observeHistory,
         agent: this,
         compileFilter: (filter) => compileFilterSet({ allow: filter.allow ?? [], deny: filter.deny ?? [] }, 'observe filter'),
         logger,
@@ -79,7 +78,7 @@ export class Agent implements AgentIntrospection {
       logger.info({ socket: config.observeSocket }, 'serving podflow observe/status');
     }
     this.sinks = [
-      ...(this.options.configuredSinks === false ? [] : parts.createSinks(config, logger)),
+      ...(this.options.configuredSinks === false ? [] : await parts.createSinks(config, logger)),
       ...(this.observe ? [this.observe] : []),
       ...(this.options.extraSinks ?? []),
     ];
@@ -97,7 +96,8 @@ export class Agent implements AgentIntrospection {
     logger.info({ sinks: this.sinks.map((s) => s.name) }, 'sinks connected');
     await this.enricher.start();
     this.checkNotStopping();
-    this.probeManager = parts.createProbeManager(config, this.pipeline, logger);
+    // The enricher's cgroup resolver, scanned by its start(): one scan and one cache per agent.
+    this.probeManager = parts.createProbeManager(config, this.pipeline, this.enricher.cgroups, logger);
     await this.probeManager.start();
     this.probesStarted = true;
     const probes = this.probes();
@@ -174,7 +174,7 @@ export class Agent implements AgentIntrospection {
       probes: this.probes(),
       pipeline: this.pipeline?.snapshot() ?? { stages: [], queues: [], sinks: [], losses: this.probeManager?.losses() ?? [] },
       enrichment: { ready: this.enricher?.ready ?? true, cacheSizes: this.enricher?.cacheSizes() ?? {} },
-      observe: this.observe?.stats() ?? { clients: 0, dropped: 0 },
+      observe: this.observe?.stats() ?? { clients: 0, dropped: 0, refused: 0 },
     };
   }
 }

@@ -1,5 +1,6 @@
 // /metrics, /healthz and /readyz on node:http: the agent's whole HTTP surface.
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { HostPort } from '../config/addresses.js';
 import type { AgentIntrospection } from './status.js';
@@ -9,7 +10,8 @@ export class OpsHttpServer {
 
   constructor(private readonly agent: AgentIntrospection, private readonly registry: Registry) {}
 
-  async listen(address: HostPort): Promise<void> {
+  /** Resolves to the address served, "HOST:PORT" with the port the kernel chose for port 0. */
+  async listen(address: HostPort): Promise<string> {
     const server = createServer((req, res) => {
       const path = (req.url ?? '/').split('?')[0];
       if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -22,7 +24,7 @@ export class OpsHttpServer {
       } else if (path === '/healthz') {
         res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
       } else if (path === '/readyz') {
-        const readiness = this.agent.status().agent.readiness;
+        const readiness = this.agent.readiness();
         res.writeHead(readiness.ready ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify(readiness) + '\n');
       } else {
         res.writeHead(404, { 'content-type': 'text/plain' }).end('not found: try /metrics, /healthz or /readyz\n');
@@ -34,6 +36,8 @@ export class OpsHttpServer {
       server.listen(address.port, address.host, resolve);
     });
     this.server = server;
+    const bound = server.address() as AddressInfo;
+    return bound.family === 'IPv6' ? `[${bound.address}]:${bound.port}` : `${bound.address}:${bound.port}`;
   }
 
   async close(): Promise<void> {

@@ -49,6 +49,8 @@ export function createMetricsRegistry(agent: AgentIntrospection): Registry {
     (s) => [{ value: s.observe.clients }]);
   metric('podflow_observe_dropped_total', 'Records slow observe clients could not take', 'counter',
     (s) => [{ value: s.observe.dropped }]);
+  metric('podflow_observe_refused_total', 'Observe socket connections refused because queues.observeClients were open', 'counter',
+    (s) => [{ value: s.observe.refused }]);
   metric('podflow_ready', '1 once probes are attached, enrichment synced and sinks connected', 'gauge',
     (s) => [{ value: s.agent.readiness.ready ? 1 : 0 }]);
   return registry;

@@ -1,9 +1,9 @@
 // How `podflow observe` prints records: compact (the human line of `podflow
 // run`), json (proto3 canonical JSON) or table (the human line's parts in
 // fixed-width columns, so a stream lines up without knowing widths in advance).
-import { formatHuman } from '../proto/human.js';
+import { endpointsShowPorts, formatDetail, formatEndpoint, formatHuman, formatTime } from '../proto/human.js';
 import { encodeCanonicalJson } from '../proto/json.js';
-import type { FlowRecord } from '../pipeline/types.js';
+import { RecordType, type FlowRecord } from '../pipeline/types.js';
 
 export const OBSERVE_FORMATS = ['compact', 'json', 'table'] as const;
 export type ObserveFormat = (typeof OBSERVE_FORMATS)[number];
@@ -11,15 +11,13 @@ export type ObserveFormat = (typeof OBSERVE_FORMATS)[number];
 const WIDTHS = [12, 34, 34];
 export const TABLE_HEADER = ['TIME', 'SOURCE', 'DESTINATION'].map((h, i) => h.padEnd(WIDTHS[i])).join(' ') + ' SUMMARY';
 
-/**
- * The human line is "TIME SOURCE -> DESTINATION DETAIL" (endpoints never hold
- * spaces) or "TIME LOSS ..." for LOSS records; table re-spaces those parts.
- */
+/** The human line's parts in columns; LOSS records have no endpoints. */
 function tableRow(record: FlowRecord): string {
-  const line = formatHuman(record);
-  const parts = line.split(' ');
-  if (parts[2] !== '->') return `${parts[0].padEnd(WIDTHS[0])} ${''.padEnd(WIDTHS[1])} ${''.padEnd(WIDTHS[2])} ${parts.slice(1).join(' ')}`;
-  return `${parts[0].padEnd(WIDTHS[0])} ${parts[1].padEnd(WIDTHS[1])} ${parts[3].padEnd(WIDTHS[2])} ${parts.slice(4).join(' ')}`;
+  const loss = record.type === RecordType.LOSS;
+  const ports = endpointsShowPorts(record);
+  const source = loss ? '' : formatEndpoint(record.source, ports);
+  const destination = loss ? '' : formatEndpoint(record.destination, ports);
+  return `${formatTime(record).padEnd(WIDTHS[0])} ${source.padEnd(WIDTHS[1])} ${destination.padEnd(WIDTHS[2])} ${formatDetail(record)}`;
 }
 
 export function observeEncoder(format: ObserveFormat): (record: FlowRecord) => string {

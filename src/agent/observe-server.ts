@@ -2,7 +2,9 @@
 // JSON lines to `podflow observe`, and status/probes answers to `podflow
 // status`. It is a Sink of the pipeline, so it sees exactly what the sinks see.
 // A slow client never stalls the agent: past its buffer bound its records are
-// dropped and counted, and it gets a LOSS record once it catches up.
+// dropped and counted, and it gets a LOSS record once it catches up. Its
+// memory is bounded (and counted in memoryLimit): maxConnections x
+// clientBufferBytes, plus the historySize records of the --last ring.
 import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
@@ -20,6 +22,8 @@ export interface ObserveServerOptions {
   socketPath: string;
   /** Bytes queued per client before its records are dropped. */
   clientBufferBytes: number;
+  /** Connections served at once (streams and status requests); more are refused with an error line. */
+  maxConnections: number;
   /** Recent records kept for `--last N`. */
   historySize: number;
   agent: AgentIntrospection;
@@ -40,6 +44,9 @@ export class ObserveServer implements Sink {
   readonly ready = true;
   private server: Server | undefined;
   private readonly clients = new Set<StreamClient>();
+  /** Open connections, whatever they asked for: each may buffer up to clientBufferBytes. */
+  private connections = 0;
+  private refused = 0;
   private readonly history: FlowRecord[] = [];
   private historyNext = 0;
   private dropped = 0;
@@ -63,7 +70,7 @@ export class ObserveServer implements Sink {
   }
 
   stats(): ObserveStats {
-    return { clients: this.clients.size, dropped: this.dropped };
+    return { clients: this.clients.size, dropped: this.dropped, refused: this.refused };
   }
 
   async start(): Promise<void> {}
@@ -102,6 +109,14 @@ export class ObserveServer implements Sink {
   }
 
   private accept(socket: Socket): void {
+    socket.on('error', (err) => this.opts.logger.debug({ err }, 'observe client connection error'));
+    if (this.connections >= this.opts.maxConnections) {
+      this.refused++;
+      this.refuse(socket, `the agent serves at most ${this.opts.maxConnections} observe connections at once (queues.observeClients); try again later`);
+      return;
+    }
+    this.connections++;
+    socket.once('close', () => this.connections--);
     let buffered = '';
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString('utf8');
@@ -118,7 +133,6 @@ export class ObserveServer implements Sink {
       }
     };
     socket.on('data', onData);
-    socket.on('error', (err) => this.opts.logger.debug({ err }, 'observe client connection error'));
   }
 
   private refuse(socket: Socket, message: string): void {

@@ -5,21 +5,28 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
 import type { PodflowConfig } from '../config/schema.js';
+import type { CgroupResolver } from '../enrich/cgroup.js';
 import { createEnricher as createMetadataEnricher, type MetadataEnricher } from '../enrich/index.js';
 import type { FilterSet } from '../pipeline/filter.js';
 import { Pipeline } from '../pipeline/pipeline.js';
 import type { SamplingRates } from '../pipeline/sampler.js';
-import { createSink } from '../pipeline/sinks/index.js';
-import { KafkaSink } from '../pipeline/sinks/kafka-sink.js';
+import { createSink, loadSinks } from '../pipeline/sinks/index.js';
+import type { KafkaSinkOptions } from '../pipeline/sinks/kafka-sink.js';
 import type { TlsFileOptions } from '../pipeline/sinks/kafka-tls.js';
-import { OtlpSink } from '../pipeline/sinks/otlp-sink.js';
+import type { OtlpSinkOptions } from '../pipeline/sinks/otlp-sink.js';
 import type { Enricher, LossSource, RecordIngress, RecordTypeName, Sink } from '../pipeline/types.js';
 import { createProbeManager as createCoreProbeManager } from '../probes/index.js';
 import type { ProbeManager } from '../probes/types.js';
+import { routeLibbpfLog, whileTryingHooks } from './libbpf-log.js';
 import { VERSION } from './version.js';
 
-export function createProbeManager(config: PodflowConfig, ingress: RecordIngress, logger: Logger): ProbeManager {
-  return createCoreProbeManager({
+/**
+ * `cgroups`: the enricher's resolver, so one cgroup tree scan and one cache serve both.
+ * libbpf's messages go to `logger` from here on (see libbpf-log.ts).
+ */
+export function createProbeManager(config: PodflowConfig, ingress: RecordIngress, cgroups: CgroupResolver | null, logger: Logger): ProbeManager {
+  routeLibbpfLog(logger);
+  const manager = createCoreProbeManager({
     probes: config.probes,
     interfaces: config.interfaces,
     flowActiveTimeoutMs: config.flows.activeTimeout,
@@ -28,10 +35,11 @@ export function createProbeManager(config: PodflowConfig, ingress: RecordIngress
     ingress,
     dnsPorts: config.dns.ports,
     dnsTimeoutMs: config.dns.timeout,
-    // The enricher maps cgroup ids to containers (one resolver, one cache).
-    cgroups: null,
+    cgroups,
     log: logger.child({ part: 'probes' }),
   });
+  const start = manager.start.bind(manager);
+  return Object.assign(manager, { start: () => whileTryingHooks(start) });
 }
 
 /** Always built: besides the metadata file and Kubernetes, it maps cgroups to containers. */
@@ -58,40 +66,43 @@ function readSecret(path: string, option: string): string {
   }
 }
 
-function kafkaSink(config: PodflowConfig, logger: Logger): Sink {
+function kafkaSettings(config: PodflowConfig, logger: Logger): KafkaSinkOptions {
   const k = config.kafka;
-  return new KafkaSink({
+  return {
     brokers: k.brokers, topic: k.topic, topicPerRecordType: k.topicPerRecordType, clientId: k.clientId,
     encoding: k.encoding, compression: k.compression, batchBytes: k.batchSize, maxBatchRecords: k.maxBatchRecords,
     lingerMs: k.linger, bufferBytes: k.bufferSize, requestTimeoutMs: k.timeout, tls: tlsOptions(k.tls),
     sasl: k.sasl && { mechanism: k.sasl.mechanism, username: k.sasl.username, password: k.sasl.password ?? readSecret(k.sasl.passwordFile!, 'kafka.sasl.passwordFile') },
     productVersion: VERSION, logger: logger.child({ sink: 'kafka' }),
-  });
+  };
 }
 
-function otlpSink(config: PodflowConfig, logger: Logger): Sink {
+function otlpSettings(config: PodflowConfig, logger: Logger): OtlpSinkOptions {
   const o = config.otlp;
-  return new OtlpSink({
+  return {
     endpoint: o.endpoint!, protocol: o.protocol, headers: o.headers, compression: o.compression, tls: tlsOptions(o.tls),
     timeoutMs: o.timeout, logs: o.logs, metrics: o.metrics, metricsIntervalMs: o.metricsInterval,
     metricTemporality: o.metricTemporality, metricCardinalityLimit: o.metricCardinalityLimit, maxQueueSize: o.maxQueue,
     nodeName: config.nodeName, clusterName: config.clusterName, agentVersion: VERSION, logger: logger.child({ sink: 'otlp' }),
-  });
+  };
 }
 
-/** The configured sinks, not yet started (the pipeline starts them). */
-export function createSinks(config: PodflowConfig, logger: Logger): Sink[] {
-  return config.sinks.map((name) => {
-    switch (name) {
-      case 'kafka': return kafkaSink(config, logger);
-      case 'otlp': return otlpSink(config, logger);
-      case 'stdout': return createSink('stdout', { output: config.output, productVersion: VERSION, nodeName: config.nodeName, settings: {} });
-      case 'file': return createSink('file', {
-        output: config.output, productVersion: VERSION, nodeName: config.nodeName,
-        settings: { path: config.file.path, format: config.file.format, maxBytes: config.file.maxSize, maxFiles: config.file.maxFiles, gzip: config.file.gzip },
-      });
-    }
-  });
+/** Each sink's settings: its part of the configuration, in the shape its factory takes. */
+function sinkSettings(name: PodflowConfig['sinks'][number], config: PodflowConfig, logger: Logger): Record<string, unknown> {
+  switch (name) {
+    case 'kafka': return { ...kafkaSettings(config, logger) };
+    case 'otlp': return { ...otlpSettings(config, logger) };
+    case 'stdout': return {};
+    case 'file': return { path: config.file.path, format: config.file.format, maxBytes: config.file.maxSize, maxFiles: config.file.maxFiles, gzip: config.file.gzip };
+  }
+}
+
+/** The configured sinks, built through the sink registry, not yet started (the pipeline starts them). */
+export async function createSinks(config: PodflowConfig, logger: Logger): Promise<Sink[]> {
+  await loadSinks(config.sinks);
+  return config.sinks.map((name) => createSink(name, {
+    output: config.output, productVersion: VERSION, nodeName: config.nodeName, settings: sinkSettings(name, config, logger),
+  }));
 }
 
 /** sampling.rate for every type but LOSS, sampling.byType overriding it. */

@@ -17,6 +17,8 @@ export interface ObserveStats {
   clients: number;
   /** Records a slow observe client could not take (its buffer was full), since start. */
   dropped: number;
+  /** Connections refused because queues.observeClients were open, since start. */
+  refused: number;
 }
 
 export interface AgentStatus {
@@ -37,5 +39,7 @@ export interface AgentStatus {
 /** Read-only access to the running agent's parts, for the HTTP and observe servers. */
 export interface AgentIntrospection {
   status(): AgentStatus;
+  /** What /readyz answers: cheap, unlike status() it reads no BPF maps. */
+  readiness(): Readiness;
   probes(): ProbeStatus[];
 }

@@ -9,15 +9,15 @@ export interface HostPort {
   port: number;
 }
 
-/** "host:port", "10.0.0.1:9092" or "[::1]:9092"; undefined when malformed. */
-export function parseHostPort(text: string): HostPort | undefined {
+/** "host:port", "10.0.0.1:9092" or "[::1]:9092"; undefined when malformed. Port 0 (any free port) only for a listen address. */
+export function parseHostPort(text: string, opts: { listen?: boolean } = {}): HostPort | undefined {
   const bracketed = /^\[([^\]]+)\]:(\d{1,5})$/.exec(text);
   const plain = /^([^:[\]]+):(\d{1,5})$/.exec(text);
   const match = bracketed ?? plain;
   if (!match) return undefined;
   const [, host, portText] = match;
   const port = Number(portText);
-  if (port < 1 || port > 65535) return undefined;
+  if (port < (opts.listen ? 0 : 1) || port > 65535) return undefined;
   if (bracketed ? isIP(host) !== 6 : !(isIP(host) === 4 || HOSTNAME_RE.test(host))) return undefined;
   return { host, port };
 }

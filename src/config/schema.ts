@@ -47,6 +47,10 @@ const port = z.number({ error: 'expected a port number 1-65535' }).int().min(1).
 const hostPort = z.string().refine((s) => parseHostPort(s) !== undefined, {
   error: 'expected an address HOST:PORT, e.g. "kafka-0.kafka:9092", "10.0.0.5:9092" or "[fd00::5]:9092"',
 });
+/** Where the agent listens; port 0 takes any free port (the agent logs the one it got). */
+const listenAddress = z.string().refine((s) => parseHostPort(s, { listen: true }) !== undefined, {
+  error: 'expected an address HOST:PORT to listen on, e.g. "0.0.0.0:9464", "127.0.0.1:0" (any free port) or "[::]:9464"',
+});
 const ipOrCidr = z.string().refine(isIpOrCidr, { error: 'expected an IP address or CIDR, e.g. "10.0.0.0/8" or "fd00::/64"', abort: true });
 const httpUrl = z.string().refine((s) => {
   if (!URL.canParse(s)) return false;
@@ -165,6 +169,11 @@ export const configSchema = z.strictObject({
     /** Bytes buffered per `podflow observe` client before it starts losing records. */
     // At least a socket's write high-water mark, so a full buffer always ends in a 'drain' (and the client's LOSS record).
     observeClientBytes: capacity.min(65_536, { error: 'expected at least 65536 bytes' }).default(1_048_576),
+    /** Connections to the observe socket at once (`podflow observe`, `status`, `probes`); more are refused. */
+    observeClients: capacity.default(16),
+    /** Recent records kept for `podflow observe --last N`; 0 keeps none. */
+    observeHistory: z.number({ error: 'expected a whole number >= 0' }).int({ error: 'expected a whole number >= 0' })
+      .min(0, { error: 'expected a whole number >= 0' }).default(1000),
   }).prefault({}),
   /** Upper bound for records held in queues; the pipeline sheds beyond it. */
   memoryLimit: byteSize.default(256 * 1024 ** 2),
@@ -258,8 +267,8 @@ export const configSchema = z.strictObject({
     /** How long a deleted pod's IPs still resolve (records of its last connections). */
     deletedPodGrace: duration.default(30_000),
   }).prefault({}),
-  /** HOST:PORT of /metrics, /healthz and /readyz; "off" disables the server. */
-  metricsAddr: z.union([z.literal('off'), hostPort]).default('0.0.0.0:9464'),
+  /** HOST:PORT of /metrics, /healthz and /readyz; "off" disables the server; port 0 takes a free one. */
+  metricsAddr: z.union([z.literal('off'), listenAddress]).default('0.0.0.0:9464'),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** Unix socket serving `podflow observe` and `podflow status`. */
   observeSocket: z.string().min(1).default('/run/podflow/observe.sock'),
@@ -278,14 +287,21 @@ export const configSchema = z.strictObject({
   need('file', config.file.path !== undefined, ['file', 'path'], 'a file path (--file-path)');
   need('kafka', config.kafka.brokers.length > 0, ['kafka', 'brokers'], 'at least one broker (--kafka-brokers)');
   need('otlp', config.otlp.endpoint !== undefined, ['otlp', 'endpoint'], 'a collector URL (--otlp-endpoint)');
-  // The queues are where records wait, so their capacities bound the agent's record memory.
-  const queued = config.queues.ingest + (config.sinks.length + 1) * (config.queues.sink + config.queues.lossRecords);
-  if (queued * QUEUED_RECORD_BYTES > config.memoryLimit) {
+  // Where records wait (the queues) and the observe socket's buffers and --last ring bound the agent's record memory.
+  const q = config.queues;
+  // A sink's in-flight writes hold records already taken off its queue.
+  const queued = q.ingest + (config.sinks.length + 1) * (q.sink + q.lossRecords + q.sinkInFlight * q.sinkBatch);
+  // A connection reads at most its request line (64 KiB, not more than observeClientBytes) before its stream buffer fills.
+  const observeBytes = q.observeClients * q.observeClientBytes + q.observeHistory * QUEUED_RECORD_BYTES;
+  const needed = queued * QUEUED_RECORD_BYTES + observeBytes;
+  if (needed > config.memoryLimit) {
     const mib = (n: number) => `${Math.round(n / 1024 ** 2)}MiB`;
     ctx.issues.push({
       code: 'custom', path: ['memoryLimit'], input: config.memoryLimit,
-      message: `expected at least ${mib(queued * QUEUED_RECORD_BYTES)}: the queues hold up to ${queued} records ` +
-        `(queues.ingest + (sinks + observe) x (queues.sink + queues.lossRecords)) at about ${QUEUED_RECORD_BYTES / 1024}KiB each; raise memoryLimit or lower the queue capacities`,
+      message: `expected at least ${mib(needed)}: the queues hold up to ${queued} records ` +
+        `(queues.ingest + (sinks + observe) x (queues.sink + queues.lossRecords + queues.sinkInFlight x queues.sinkBatch)) at about ${QUEUED_RECORD_BYTES / 1024}KiB each, ` +
+        `and podflow observe up to ${mib(observeBytes)} (queues.observeClients x queues.observeClientBytes + queues.observeHistory records); ` +
+        'raise memoryLimit or lower the queue capacities',
     });
   }
   if (config.flows.idleTimeout > config.flows.activeTimeout) {

@@ -34,7 +34,8 @@ export interface EnrichCounters {
 export class MetadataEnricher implements Enricher {
   private readonly store: MetadataStore;
   private readonly sources: readonly MetadataSource[];
-  private readonly cgroups: CgroupResolver | null;
+  /** cgroup id -> container, scanned by start(); shared with the probes (one scan, one cache per agent). */
+  readonly cgroups: CgroupResolver | null;
   private readonly sweepIntervalMs: number;
   private sweeper: NodeJS.Timeout | null = null;
   private readonly counts: EnrichCounters = {

@@ -1,16 +1,16 @@
 // Enrichment's public face: build the enricher the agent runs from its options.
+// The Kubernetes source (and its client library, slow to load) is imported from
+// sources/kubernetes/source.js only when the agent watches the API.
 import { CgroupResolver, findCgroup2Root } from './cgroup.js';
 import type { NamedCidr } from './cidr.js';
 import { MetadataEnricher } from './enricher.js';
 import { DEFAULT_LABEL_ALLOW_LIST } from './model.js';
 import { type Log, type MetadataSource, silentLog } from './source.js';
-import { KubernetesSource } from './sources/kubernetes/source.js';
 import { StaticFileSource } from './sources/static-file.js';
 import { MetadataStore } from './store.js';
 
 export { MetadataEnricher, type EnrichCounters } from './enricher.js';
 export { MetadataStore } from './store.js';
-export { KubernetesSource, loadKubeConfig } from './sources/kubernetes/source.js';
 export { StaticFileSource, parseMetadataFile } from './sources/static-file.js';
 export { CgroupResolver, parseCgroupPath, parseProcCgroup, findCgroup2Root } from './cgroup.js';
 export { DEFAULT_LABEL_ALLOW_LIST } from './model.js';
@@ -41,7 +41,10 @@ export async function createEnricher(opts: EnrichmentOptions): Promise<MetadataE
   if (opts.networks?.length) store.setNetworks('config', opts.networks);
   const sources: MetadataSource[] = [];
   if (opts.metadataFile) sources.push(new StaticFileSource({ file: opts.metadataFile, store, log }));
-  if (opts.kubernetes) sources.push(new KubernetesSource({ store, kubeconfig: opts.kubernetes.kubeconfig, log }));
+  if (opts.kubernetes) {
+    const { KubernetesSource } = await import('./sources/kubernetes/source.js');
+    sources.push(new KubernetesSource({ store, kubeconfig: opts.kubernetes.kubeconfig, log }));
+  }
   const root = opts.cgroupRoot === undefined || opts.cgroupRoot === 'auto' ? await findCgroup2Root() : opts.cgroupRoot;
   const cgroups = root === null ? null : new CgroupResolver({ root, minRescanIntervalMs: 1000, maxDepth: 8 });
   return new MetadataEnricher({ store, sources, cgroups });

@@ -2,6 +2,7 @@
 // record, in the spirit of `hubble observe`:
 //   12:00:01.123 default/frontend-7d9 -> default/backend-5c2 HTTP GET /api/users 200 325ms
 // Endpoints show as namespace/pod where known, IP:port otherwise. Times are UTC.
+// The parts (time, endpoint, detail) are exported for `podflow observe -o table`.
 import { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
 import { hostPort, humanBytes, humanDuration, tcpFlagNames, toMillis } from './format-util.js';
@@ -9,13 +10,15 @@ import { hostPort, humanBytes, humanDuration, tcpFlagNames, toMillis } from './f
 const T = podflow.v1.RecordType;
 const PROTOCOL_NAMES = podflow.v1.Protocol as unknown as Record<number, string>;
 
-function clock(record: FlowRecord): string {
+/** HH:MM:SS.mmm of the record's time, UTC. */
+export function formatTime(record: FlowRecord): string {
   const ms = toMillis(record.time);
   // Clamp to the Date range so a wild timestamp still prints.
   return new Date(Math.max(-8.64e15, Math.min(8.64e15, ms))).toISOString().slice(11, 23);
 }
 
-function endpoint(e: podflow.v1.IEndpoint | null | undefined, withPort: boolean): string {
+/** namespace/pod (with :port when asked and known) or IP:port; "?" when absent. */
+export function formatEndpoint(e: podflow.v1.IEndpoint | null | undefined, withPort: boolean): string {
   if (!e) return '?';
   const pod = e.pod;
   if (pod?.name) {
@@ -48,9 +51,19 @@ function flags(record: FlowRecord): string {
   return names.length ? `[${names.join(',')}]` : '';
 }
 
-function detail(record: FlowRecord): string {
+/** L4 records show the endpoints' ports; HTTP and DNS records name the pods only (the port is the protocol's). */
+export function endpointsShowPorts(record: FlowRecord): boolean {
+  return record.type !== T.HTTP && record.type !== T.DNS;
+}
+
+/** What happened, after the endpoints: "TCP open srtt 1ms", "HTTP GET /api 200 3ms", "LOSS ingest queue_full: 3 dropped". */
+export function formatDetail(record: FlowRecord): string {
   const tcp = record.tcp;
   switch (record.type) {
+    case T.LOSS: {
+      const l = record.loss;
+      return `LOSS ${l?.stage ?? '?'} ${l?.reason ?? '?'}: ${l?.count ?? 0} dropped`;
+    }
     case T.FLOW:
       return join('FLOW', protocol(record), traffic(record), flags(record));
     case T.TCP_OPEN:
@@ -80,10 +93,7 @@ function detail(record: FlowRecord): string {
 
 /** One human-readable line (no newline) for any record, LOSS included. */
 export function formatHuman(record: FlowRecord): string {
-  if (record.type === T.LOSS) {
-    const l = record.loss;
-    return `${clock(record)} LOSS ${l?.stage ?? '?'} ${l?.reason ?? '?'}: ${l?.count ?? 0} dropped`;
-  }
-  const l4 = record.type !== T.HTTP && record.type !== T.DNS;
-  return `${clock(record)} ${endpoint(record.source, l4)} -> ${endpoint(record.destination, l4)} ${detail(record)}`;
+  if (record.type === T.LOSS) return `${formatTime(record)} ${formatDetail(record)}`;
+  const ports = endpointsShowPorts(record);
+  return `${formatTime(record)} ${formatEndpoint(record.source, ports)} -> ${formatEndpoint(record.destination, ports)} ${formatDetail(record)}`;
 }

@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
@@ -23,16 +22,16 @@ import { attributesOf, consumeTopic, logRecordsFor, outputOffset, protocDecode, 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin/podflow.js');
 const PODS = [
-  { ns: 'pfb-a', host: 'pfbh-a', inner: 'pfbi-a', net: '10.234.1', pod: 'frontend-1' },
-  { ns: 'pfb-b', host: 'pfbh-b', inner: 'pfbi-b', net: '10.234.2', pod: 'backend-1' },
+  { ns: 'pfj-a', host: 'pfjh-a', inner: 'pfji-a', net: '10.242.1', pod: 'frontend-1' },
+  { ns: 'pfj-b', host: 'pfjh-b', inner: 'pfji-b', net: '10.242.2', pod: 'backend-1' },
 ] as const;
-const CLIENT = '10.234.1.2';
-const SERVER = '10.234.2.2';
+const CLIENT = '10.242.1.2';
+const SERVER = '10.242.2.2';
 const SERVER_PORT = 8080;
 const HTTP_PORT = 8081;
 const SHUTDOWN_DEADLINE_MS = 5000;
 
-const dir = mkdtempSync('/tmp/pfb-agent-');
+const dir = mkdtempSync('/tmp/pfj-agent-');
 const socket = join(dir, 'observe.sock');
 const config = join(dir, 'podflow.yaml');
 const metadata = join(dir, 'metadata.yaml');
@@ -82,17 +81,6 @@ function programsHeldBy(pid: number): Set<number> {
     if (id) ids.add(Number(id[1]));
   }
   return ids;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 function podflow(args: string[]) {
@@ -163,7 +151,6 @@ before(async () => {
   writeFileSync(metadata, `pods:\n${PODS.map((p) => `  - { name: ${p.pod}, namespace: shop, ip: ${p.net}.2 }`).join('\n')}\n`);
   for (const p of PODS) before_.tc[p.host] = tcState(p.host);
   before_.programs = loadedProgramIds();
-  metricsPort = await freePort();
 });
 
 after(() => {
@@ -181,7 +168,8 @@ test('podflow run: records on stdout, metrics, status, observe; SIGTERM leaves n
   agent = spawn(process.execPath, [bin, 'run',
     '--config', config,
     '--interfaces', PODS.map((p) => p.host).join(','),
-    '--metrics-addr', `127.0.0.1:${metricsPort}`,
+    // Port 0: the agent binds a free port itself (no window for another process to take it) and logs it.
+    '--metrics-addr', '127.0.0.1:0',
     '--metadata-file', metadata,
     '--observe-socket', socket,
     '--duration', '100s',
@@ -191,7 +179,16 @@ test('podflow run: records on stdout, metrics, status, observe; SIGTERM leaves n
   const exited = once(agent, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
 
   const t0 = Date.now();
+  const running = () => {
+    if (agent!.exitCode !== null) assert.fail(`the agent exited ${agent!.exitCode}:\n${stderr.slice(-3000)}`);
+  };
+  metricsPort = await until('the metrics server address in the log', 30_000, () => {
+    running();
+    const port = /"address":"127\.0\.0\.1:(\d+)","msg":"serving \/metrics/.exec(stderr)?.[1];
+    return port === undefined ? undefined : Number(port);
+  });
   const readiness = await until('/readyz to answer 200', 30_000, async () => {
+    running();
     const r = await http('/readyz');
     return r?.status === 200 ? r.body : undefined;
   });

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,7 +52,7 @@ describe('podflow --help and --version', () => {
     assert.match(r.stdout, /Exit codes:[\s\S]*2 {2}bad command line or configuration/);
   });
 
-  const binding = ['--config', '--output', '--sink', '--duration', '--interfaces', '--metrics-addr', '--metadata-file', '--file-path', '--kafka-brokers', '--kafka-topic', '--otlp-endpoint'];
+  const binding = ['--config', '--output', '--sink', '--duration', '--interfaces', '--metrics-addr', '--metadata-file', '--file-path', '--kafka-brokers', '--kafka-topic', '--otlp-endpoint', '--dns-ports', '--dns-timeout'];
   test('run --help documents every binding flag', () => {
     const r = podflow(['run', '--help']);
     assert.equal(r.code, 0);
@@ -179,6 +179,20 @@ describe('run-time failures exit 1 with the reason, leaving nothing behind', () 
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^podflow: metadata file .*absent-metadata\.yaml: cannot read: ENOENT/m);
     assert.equal(existsSync(sock), false, 'observe socket removed');
+  });
+
+  // A recursive mkdir under /proc never returns: the file sink must refuse the path before it tries.
+  test('a file sink path on procfs or sysfs fails fast, naming the path', () => {
+    symlinkSync('/proc/self', join(dir, 'procfs'));
+    for (const [path, where] of [['/proc/pfj/flows.jsonl', 'under /proc'], ['/sys/pfj/flows.jsonl', 'under /sys'], [join(dir, 'procfs/pfj/flows.jsonl'), 'on proc']]) {
+      const sock = join(dir, 'file-sink.sock');
+      const started = Date.now();
+      const r = podflow(['run', '--sink', 'file', '--file-path', path, '--metrics-addr', 'off', '--observe-socket', sock, '--log-level', 'silent']);
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, new RegExp(`^podflow: (sink file: )?file sink: ${path.replace(/[./]/g, '\\$&')} is ${where}\\b.*; expected a path on a regular filesystem`, 'm'));
+      assert.ok(Date.now() - started < 15_000, `failed after ${Date.now() - started} ms`);
+      assert.equal(existsSync(sock), false, 'observe socket removed');
+    }
   });
 
   test('a metrics address already in use', async () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
+import { TABLE_HEADER } from '../../src/agent/observe-format.js';
 import { ObserveServer } from '../../src/agent/observe-server.js';
 import type { AgentStatus } from '../../src/agent/status.js';
 import { compileFilterSet } from '../../src/pipeline/filter.js';
@@ -20,8 +21,9 @@ const status = { agent: { nodeName: 'pfb-node' } } as AgentStatus;
 const server = new ObserveServer({
   socketPath,
   clientBufferBytes: 64 * 1024,
+  maxConnections: 4,
   historySize: 100,
-  agent: { status: () => status, probes: () => [] },
+  agent: { status: () => status, probes: () => [], readiness: () => status.agent.readiness },
   compileFilter: (f) => compileFilterSet({ allow: f.allow ?? [], deny: f.deny ?? [] }),
   logger: pino({ level: 'silent' }),
 });
@@ -114,6 +116,43 @@ test('a slow client loses records (counted, then told with a LOSS record) and ne
   assert.match(compact, /^\d\d:\d\d:\d\d\.\d{3} 10\.234\.9\.1:\d+ -> 10\.234\.9\.2:80 FLOW TCP/);
   slow.destroy();
   reader.destroy();
+});
+
+test('-o table prints the human line\'s parts in columns, LOSS records without endpoints', async () => {
+  const flow = record(RecordType.FLOW);
+  const http: FlowRecord = {
+    ...record(RecordType.HTTP),
+    source: { ip: '10.234.9.1', port: 40001, pod: { namespace: 'shop', name: 'frontend-1' } },
+    destination: { ip: '10.234.9.2', port: 8080, pod: { namespace: 'shop', name: 'backend-1' } },
+    http: { method: 'GET', path: '/api/users', status: 200 },
+  };
+  const loss: FlowRecord = { type: RecordType.LOSS, time: { seconds: 1_800_000_000, nanos: 0 }, loss: { stage: 'ingest', reason: 'queue_full', count: 3 } };
+  await server.write([flow, http, loss]);
+  const lines: string[] = [];
+  await requestAgent(socketPath, { op: 'observe', last: 3, format: 'table' }, (l) => lines.push(l));
+  assert.equal(lines.length, 3);
+  assert.match(lines[0].replace(/ +/g, ' '), new RegExp(`^08:00:00\\.000 10\\.234\\.9\\.1:${flow.source!.port} 10\\.234\\.9\\.2:80 FLOW TCP \\S+ 1pkt$`));
+  assert.deepEqual(lines.slice(1).map((l) => l.replace(/ +/g, ' ')), [
+    '08:00:00.000 shop/frontend-1 shop/backend-1 HTTP GET /api/users 200',
+    '08:00:00.000 LOSS ingest queue_full: 3 dropped',
+  ]);
+  // Columns line up: each column starts where the header says.
+  assert.equal(lines[1].indexOf('shop/backend-1'), TABLE_HEADER.indexOf('DESTINATION'));
+  assert.equal(lines[2].indexOf('LOSS'), TABLE_HEADER.indexOf('SUMMARY'));
+});
+
+test('connections beyond maxConnections are refused with an error and counted; a closed one frees its place', async () => {
+  await until(() => server.stats().clients === 0);
+  await sleep(50);
+  const held = await Promise.all(Array.from({ length: 4 }, () => connect({ op: 'observe', follow: true })));
+  await until(() => server.stats().clients === 4);
+  const refusedBefore = server.stats().refused;
+  await assert.rejects(fetchStatus(socketPath), /serves at most 4 observe connections at once \(queues\.observeClients\)/);
+  assert.equal(server.stats().refused, refusedBefore + 1);
+  held[0].destroy();
+  await until(() => server.stats().clients === 3);
+  assert.deepEqual(await fetchStatus(socketPath), status);
+  for (const s of held) s.destroy();
 });
 
 async function until(check: () => boolean): Promise<void> {

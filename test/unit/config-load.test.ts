@@ -142,7 +142,9 @@ describe('config: bad input is rejected naming the field, the value and what was
     { kind: 'negative capacity', input: { queues: { sink: -5 } }, expect: [/queues\.sink = -5/, /expected a whole number greater than 0/] },
     { kind: 'fractional capacity', input: { queues: { ingest: 1.5 } }, expect: [/queues\.ingest = 1\.5/, /whole number/] },
     { kind: 'bad size', input: { memoryLimit: 'lots' }, expect: [/memoryLimit = "lots"/, /expected a size such as "256MiB"/] },
-    { kind: 'queues that cannot fit the memory limit', input: { memoryLimit: '64MiB', queues: { ingest: 100000 } }, expect: [/memoryLimit = "64MiB"/, /expected at least 130MiB: the queues hold up to 133280 records/] },
+    { kind: 'queues that cannot fit the memory limit', input: { memoryLimit: '64MiB', queues: { ingest: 100000 } }, expect: [/memoryLimit = "64MiB"/, /expected at least 149MiB: the queues hold up to 135328 records/, /podflow observe up to 17MiB/] },
+    { kind: 'observe buffers that cannot fit the memory limit', input: { memoryLimit: '128MiB', queues: { observeClients: 64 } }, expect: [/memoryLimit = "128MiB"/, /expected at least 163MiB: .*podflow observe up to 65MiB \(queues\.observeClients x queues\.observeClientBytes/] },
+    { kind: 'negative observe history', input: { queues: { observeHistory: -1 } }, expect: [/queues\.observeHistory = -1/, /expected a whole number >= 0/] },
     { kind: 'sampling rate above 1', input: { sampling: { rate: 2 } }, expect: [/sampling\.rate = 2/, /expected a fraction between 0 and 1/] },
     { kind: 'LOSS records cannot be sampled', input: { sampling: { byType: { LOSS: 0.5 } } }, expect: [/unknown key "LOSS" in sampling\.byType; expected one of: FLOW, .*HTTP$/] },
     { kind: 'bad regular expression', input: { redaction: { rules: [{ field: 'http.path', pattern: '(' }] } }, expect: [/redaction\.rules\[0\]\.pattern = "\("/, /expected a valid regular expression/] },
@@ -156,6 +158,7 @@ describe('config: bad input is rejected naming the field, the value and what was
     { kind: 'SASL without password', input: { kafka: { sasl: { mechanism: 'plain', username: 'u' } } }, expect: [/kafka\.sasl/, /exactly one of password or passwordFile/] },
     { kind: 'bad SASL mechanism', input: { kafka: { sasl: { mechanism: 'gssapi', username: 'u', password: 'p' } } }, expect: [/kafka\.sasl\.mechanism = "gssapi"/, /"scram-sha-256"/] },
     { kind: 'bad metrics address', input: { metricsAddr: '9464' }, expect: [/metricsAddr = "9464"/, /HOST:PORT/] },
+    { kind: 'port 0 for a broker (only a listen address takes any free port)', input: { kafka: { brokers: ['kafka-0:0'] } }, expect: [/kafka\.brokers\[0\] = "kafka-0:0"/, /HOST:PORT/] },
     { kind: 'environment value of the wrong type', env: { PODFLOW_QUEUES_SINK: 'many' }, expect: [/queues\.sink = "many" \(from PODFLOW_QUEUES_SINK\)/, /whole number/] },
     { kind: 'YAML syntax error', yaml: 'kafka:\n  brokers: [a:1\n', expect: [/YAML syntax error/] },
     { kind: 'YAML duplicate key', yaml: 'output: json\noutput: human\n', expect: [/YAML syntax error/, /[Mm]ap keys must be unique/] },
@@ -169,6 +172,17 @@ describe('config: bad input is rejected naming the field, the value and what was
       for (const re of c.expect) assert.match(message, re);
     });
   }
+
+  test('metricsAddr and the DNS settings from flags: port 0 takes any free port, --dns-ports a list', () => {
+    const flags = flagLayer([
+      { path: ['metricsAddr'], flag: '--metrics-addr', value: '127.0.0.1:0' },
+      { path: ['dns', 'ports'], flag: '--dns-ports', value: '53,5353' },
+      { path: ['dns', 'timeout'], flag: '--dns-timeout', value: '2s' },
+    ]);
+    const c = loadConfig({ env: {}, flags });
+    assert.equal(c.metricsAddr, '127.0.0.1:0');
+    assert.deepEqual(c.dns, { ports: [53, 5353], timeout: 2000 });
+  });
 
   test('a value from the file names the file', () => {
     const file = yamlFile('queues:\n  ingest: 0\n');

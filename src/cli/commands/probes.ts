@@ -42,7 +42,7 @@ async function checkProbesHere(config: PodflowConfig): Promise<ProbeStatus[]> {
     import('../../agent/agent.js'), import('../../agent/parts.js'), import('../../agent/preflight.js'),
   ]);
   requireBpfCapability();
-  const manager = parts.createProbeManager(config, { ingest: () => {} }, createLogger(config.logLevel, config.nodeName));
+  const manager = parts.createProbeManager(config, { ingest: () => {} }, null, createLogger(config.logLevel, config.nodeName));
   try {
     await manager.start();
     return withUnavailableProbes(config.probes, manager.status());

@@ -46,7 +46,7 @@ function formatStatus(s: AgentStatus): string {
       : 'none',
     '',
     `ENRICHMENT synced: ${yes(s.enrichment.ready)}  ${Object.entries(s.enrichment.cacheSizes).map(([k, v]) => `${k}=${v}`).join(' ')}`,
-    `OBSERVE clients: ${s.observe.clients}, dropped for slow clients: ${s.observe.dropped}`,
+    `OBSERVE clients: ${s.observe.clients}, dropped for slow clients: ${s.observe.dropped}, connections refused: ${s.observe.refused}`,
   ];
   return out.join('\n') + '\n';
 }

@@ -3,8 +3,8 @@
 // optionally gzipped (podflow.log.1.gz). Formats: lines (json, ocsf, human)
 // or length-delimited protobuf (a varint length before each FlowRecord).
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { createLineEncoder, LINE_FORMATS, type LineFormat } from '../../proto/line-encoding.js';
@@ -58,6 +58,7 @@ export class FileSink implements Sink {
   }
 
   async start(): Promise<void> {
+    await refuseKernelFilesystem(this.options.path);
     try {
       await mkdir(dirname(this.options.path), { recursive: true });
       await this.openCurrent();
@@ -134,6 +135,36 @@ export class FileSink implements Sink {
     }
     await this.openCurrent();
   }
+}
+
+/** statfs f_type of the kernel's virtual filesystems, by name. */
+const KERNEL_FILESYSTEMS = new Map([[0x9fa0, 'proc'], [0x62656572, 'sysfs']]);
+
+/**
+ * Records cannot go to /proc or /sys, and a recursive mkdir under /proc never
+ * returns (Node loops on its ENOENT): refuse such a path, also one that reaches
+ * procfs or sysfs elsewhere (a /host/proc mount, a symlink), before touching it.
+ */
+async function refuseKernelFilesystem(path: string): Promise<void> {
+  const absolute = resolve(path);
+  const refuse = (what: string) => {
+    throw new Error(`file sink: ${path} is ${what}, where records cannot be written; expected a path on a regular filesystem, e.g. /var/log/podflow/flows.jsonl`);
+  };
+  if (/^\/(proc|sys)(\/|$)/.test(absolute)) refuse(`under /${absolute.split('/')[1]}`);
+  // The nearest existing ancestor tells the filesystem the file would be created on.
+  let dir = dirname(absolute);
+  let type: number | undefined;
+  while (type === undefined) {
+    try {
+      type = (await statfs(dir)).type;
+    } catch (err) {
+      // Unreadable: start() reports the open error itself.
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dir === '/') return;
+      dir = dirname(dir);
+    }
+  }
+  const name = KERNEL_FILESYSTEMS.get(type);
+  if (name) refuse(`on ${name} (${dir})`);
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {

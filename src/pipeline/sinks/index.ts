@@ -1,9 +1,9 @@
 // The built-in sinks, registered by name. A new sink adds one registerSink line here.
 import { FileSink, type FileFormat } from './file.js';
-import { registerSink } from './registry.js';
+import { registerLazySink, registerSink } from './registry.js';
 import { StdoutSink } from './stdout.js';
 
-export { createSink, registerSink, sinkNames, type SinkFactory, type SinkFactoryContext } from './registry.js';
+export { createSink, loadSinks, registerLazySink, registerSink, sinkNames, type SinkFactory, type SinkFactoryContext } from './registry.js';
 
 registerSink('stdout', (ctx) => new StdoutSink({ format: ctx.output, productVersion: ctx.productVersion }));
 
@@ -18,3 +18,8 @@ registerSink('file', (ctx) => {
     productVersion: ctx.productVersion,
   });
 });
+
+// kafkajs and the OpenTelemetry SDK take long to load: imported only by an agent that uses them.
+// Their settings are the sinks' own options (KafkaSinkOptions, OtlpSinkOptions).
+registerLazySink('kafka', async () => (await import('./kafka-sink.js')).kafkaSinkFactory);
+registerLazySink('otlp', async () => (await import('./otlp-sink.js')).otlpSinkFactory);

@@ -1,5 +1,8 @@
 // Sinks by name, so the agent can build `--sink stdout --sink kafka` from
 // configuration. Each sink module registers its factory (see sinks/index.ts).
+// A sink whose module loads heavy client libraries (Kafka, OTLP) registers a
+// loader instead, so commands that never use it start fast; loadSinks() runs
+// the loaders of the sinks a configuration names before createSink().
 import type { LineFormat } from '../../proto/line-encoding.js';
 import type { Sink } from '../types.js';
 
@@ -14,20 +17,48 @@ export interface SinkFactoryContext {
 
 export type SinkFactory = (context: SinkFactoryContext) => Sink;
 
-const factories = new Map<string, SinkFactory>();
+interface Registration {
+  factory?: SinkFactory;
+  load?: () => Promise<SinkFactory>;
+}
+
+const registrations = new Map<string, Registration>();
+
+function register(name: string, registration: Registration): void {
+  if (registrations.has(name)) throw new Error(`sink "${name}" is registered twice`);
+  registrations.set(name, registration);
+}
 
 export function registerSink(name: string, factory: SinkFactory): void {
-  if (factories.has(name)) throw new Error(`sink "${name}" is registered twice`);
-  factories.set(name, factory);
+  register(name, { factory });
+}
+
+/** Registers a sink whose module is imported only when loadSinks() names it. */
+export function registerLazySink(name: string, load: () => Promise<SinkFactory>): void {
+  register(name, { load });
 }
 
 export function sinkNames(): string[] {
-  return [...factories.keys()];
+  return [...registrations.keys()];
 }
 
-/** Builds a sink; throws naming the sink when the name is unknown or its settings are invalid. */
+function registration(name: string): Registration {
+  const found = registrations.get(name);
+  if (!found) throw new Error(`unknown sink "${name}" (expected one of ${sinkNames().join(', ')})`);
+  return found;
+}
+
+/** Imports the modules of the named lazily registered sinks; throws naming an unknown sink. */
+export async function loadSinks(names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const r = registration(name);
+    if (!r.factory) r.factory = await r.load!();
+  }
+}
+
+/** Builds a sink; throws naming the sink when the name is unknown, not loaded yet, or its settings are invalid. */
 export function createSink(name: string, context: SinkFactoryContext): Sink {
-  const factory = factories.get(name);
-  if (!factory) throw new Error(`unknown sink "${name}" (expected one of ${sinkNames().join(', ')})`);
+  const factory = registration(name).factory;
+  if (!factory) throw new Error(`sink "${name}" is not loaded yet (await loadSinks(["${name}"]) before createSink)`);
   return factory(context);
 }
