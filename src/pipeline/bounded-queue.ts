@@ -17,7 +17,10 @@ export class BoundedQueue<T> {
   /** False when full: the caller drops and counts. */
   push(item: T): boolean {
     if (this.size === this.capacity) return false;
-    this.slots[(this.head + this.size) % this.capacity] = item;
+    // Wrapping by comparison: an integer division per record shows in profiles.
+    let tail = this.head + this.size;
+    if (tail >= this.capacity) tail -= this.capacity;
+    this.slots[tail] = item;
     this.size++;
     return true;
   }
@@ -26,7 +29,7 @@ export class BoundedQueue<T> {
     if (this.size === 0) return undefined;
     const item = this.slots[this.head];
     this.slots[this.head] = undefined;
-    this.head = (this.head + 1) % this.capacity;
+    if (++this.head === this.capacity) this.head = 0;
     this.size--;
     return item;
   }

@@ -127,15 +127,18 @@ export class Pipeline implements RecordIngress, LossSource {
       counter.drop('stopped', records.length);
       return;
     }
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i];
-      if (!this.queue.push(record)) {
-        counter.drop('queue_full', records.length - i);
+    const queue = this.queue;
+    const ids = this.ids;
+    let accepted = 0;
+    for (; accepted < records.length; accepted++) {
+      const record = records[accepted];
+      if (!queue.push(record)) {
+        counter.drop('queue_full', records.length - accepted);
         break;
       }
-      record.id = this.ids.next();
-      counter.emitted++;
+      record.id = ids.next();
     }
+    counter.emitted += accepted;
     this.scheduleDrain();
   }
 

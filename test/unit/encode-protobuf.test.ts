@@ -1,7 +1,12 @@
-// The protobuf encoding checked by protoc, an independent implementation.
+// The protobuf encoding checked by protoc, an independent implementation, and
+// the specialised encoder checked against the generated protobufjs code.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { test } from 'node:test';
+import protobuf from 'protobufjs';
+import type { FlowRecord } from '../../src/pipeline/types.js';
+import { podflow } from '../../src/proto/gen/flow.js';
+import reflectRoot from '../../src/proto/gen/flow.reflect.js';
 import { decodeDelimitedFlowRecords, decodeFlowRecord, ProtobufEncoder } from '../../src/proto/protobuf.js';
 import { frozenPod, sampleRecords } from './pipeline-fixtures.js';
 
@@ -79,4 +84,89 @@ test('frozen pods (encoded once, then appended) give the same bytes as fresh one
     assert.equal(cached, Buffer.from(encoder.encode(fresh)).toString('hex'));
     assert.equal(again, cached);
   }
+});
+
+// ---- the specialised encoder against the generated protobufjs code ----
+
+function generated(record: FlowRecord): string {
+  return Buffer.from(podflow.v1.FlowRecord.encode(record).finish()).toString('hex');
+}
+
+/** A value of a scalar field type that is not its default and takes more than one byte where it can. */
+function scalarSample(type: string): unknown {
+  if (type === 'string') return 'é-x';
+  if (type === 'bool') return true;
+  if (type === 'uint64' || type === 'int64') return 2 ** 40 + 300;
+  return 300; // uint32, int32
+}
+
+/**
+ * One object per leaf field of `type` (recursively), each with only that
+ * field set, plus each sub-message present but empty.
+ */
+function oneFieldSamples(type: protobuf.Type): Record<string, unknown>[] {
+  const out: Record<string, unknown>[] = [];
+  for (const field of type.fieldsArray) {
+    const resolved = field.resolvedType;
+    if (field instanceof protobuf.MapField) {
+      out.push({ [field.name]: { [String(scalarSample(field.keyType))]: scalarSample(field.type) } }, { [field.name]: { k: '' } });
+    } else if (resolved instanceof protobuf.Type) {
+      out.push({ [field.name]: {} });
+      for (const sample of oneFieldSamples(resolved)) out.push({ [field.name]: field.repeated ? [sample, {}] : sample });
+    } else if (resolved instanceof protobuf.Enum) {
+      out.push({ [field.name]: Math.max(...Object.values(resolved.values)) });
+    } else {
+      const v = scalarSample(field.type);
+      out.push({ [field.name]: field.repeated ? [v, typeof v === 'string' ? '' : v] : v });
+    }
+  }
+  return out;
+}
+
+test('every field of the schema (walked by reflection) is encoded as the generated code encodes it', () => {
+  reflectRoot.resolveAll();
+  const samples = oneFieldSamples(reflectRoot.lookupType('podflow.v1.FlowRecord'));
+  assert.ok(samples.length > 100, `only ${samples.length} samples`);
+  const encoder = new ProtobufEncoder();
+  for (const sample of samples) {
+    const record = sample as FlowRecord;
+    assert.equal(Buffer.from(encoder.encode(record)).toString('hex'), generated(record), `differs for ${JSON.stringify(sample)}`);
+  }
+});
+
+test('long strings, non-ASCII, negative and large numbers, and records larger than a slab match the generated code', () => {
+  const encoder = new ProtobufEncoder();
+  const { HTTP, DNS } = sampleRecords();
+  const records: FlowRecord[] = [
+    { ...HTTP, http: { ...HTTP.http, path: '/' + 'a'.repeat(42) } }, // 43 characters: past the one-byte-length path
+    { ...HTTP, http: { ...HTTP.http, path: '/ünïcødé/' + '€'.repeat(40) } },
+    { ...HTTP, http: { ...HTTP.http, path: '/' + 'x'.repeat(20000), host: '日本'.repeat(3000) } }, // 3-byte length prefixes
+    { ...HTTP, http: { ...HTTP.http, path: '/' + 'y'.repeat(200000) } }, // larger than a 64 KiB slab
+    { ...DNS, dns: { ...DNS.dns, answers: ['', 'a'.repeat(300), '🙂'] } },
+    { time: { seconds: -62135596800, nanos: -5 }, type: -1 as podflow.v1.RecordType, traffic: { bytes: Number.MAX_SAFE_INTEGER, packets: 2 ** 32, bytesReceived: 1.5 } },
+    { tcp: { duration: { seconds: -1, nanos: -999999999 }, srtt: { seconds: 315576000000 } } },
+    {},
+  ];
+  for (const record of records) {
+    const before = Buffer.from(encoder.encode(record)).toString('hex');
+    assert.equal(before, generated(record));
+    assert.equal(Buffer.from(encoder.encodeDelimited(record)).toString('hex'), Buffer.from(podflow.v1.FlowRecord.encode(record, protobuf.Writer.create().fork()).ldelim().finish()).toString('hex'));
+  }
+  // Views handed out earlier are never overwritten by later records.
+  const first = encoder.encode(HTTP);
+  const copy = Buffer.from(first).toString('hex');
+  for (let i = 0; i < 2000; i++) encoder.encode(DNS);
+  assert.equal(Buffer.from(first).toString('hex'), copy);
+});
+
+test('a frozen pod is encoded once; a pod that is not frozen is encoded every time', () => {
+  const encoder = new ProtobufEncoder();
+  const pod = frozenPod({ name: 'a', namespace: 'b', labels: { app: 'x' } });
+  const record: FlowRecord = { source: { ip: '10.0.0.1', pod } };
+  assert.equal(Buffer.from(encoder.encode(record)).toString('hex'), generated(record));
+  const mutable = { name: 'a', namespace: 'b', labels: { app: 'x' } };
+  const other: FlowRecord = { source: { ip: '10.0.0.1', pod: mutable } };
+  encoder.encode(other);
+  mutable.labels.app = 'changed';
+  assert.equal(Buffer.from(encoder.encode(other)).toString('hex'), generated(other));
 });
