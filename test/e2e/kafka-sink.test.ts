@@ -1,13 +1,18 @@
 // KafkaSink against a real single-node KRaft broker (test/peers/kafka),
 // read back with kcat and decoded with protoc: consumers nobody here wrote.
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import { KafkaSink } from '../../src/pipeline/sinks/kafka-sink.js';
 import { CONTENT_TYPES } from '../../src/pipeline/sinks/kafka-message.js';
+import kafkajs from '../../src/pipeline/sinks/kafka-client.js';
 import type { KafkaCompression } from '../../src/pipeline/sinks/kafka-codecs.js';
 import { encodeCanonicalJson } from '../../src/proto/json.js';
 import { HTTP_RECORD_PROTOC_TEXT, httpRecord, knownRecords } from '../peers/flow-fixtures.js';
 import { consumeTopic, protocDecode, startPeer, stopPeer } from '../peers/peers.js';
+
+// kafkajs's own murmur2 (the Java client's), to check the sink's faster one places keys the same way.
+const kafkajsMurmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioners/default/murmur2.js') as (key: Buffer) => number;
 
 let kafka: Record<string, string>;
 const run = Date.now().toString(36);
@@ -53,6 +58,8 @@ test('records reach Kafka exactly: protoc decodes them, keys keep conversations 
     const seen = partitionOf.get(m.key);
     if (seen !== undefined) assert.equal(m.partition, seen, `conversation ${m.key} split over partitions`);
     partitionOf.set(m.key, m.partition);
+    // The partition a Java or kafkajs producer would choose for this key (the topic has 3).
+    assert.equal(m.partition, (kafkajsMurmur2(Buffer.from(m.key)) & 0x7fffffff) % 3, `partition of ${m.key}`);
     const text = await protocDecode(m.value);
     assert.match(text, new RegExp(`^id: "${record.id}"\n`));
     assert.match(text, new RegExp(`\nconversation_id: "${record.conversationId}"\n`));
@@ -78,6 +85,24 @@ test('every compression codec is readable by the broker and by librdkafka', asyn
     const text = await protocDecode(messages[0].value);
     assert.match(text, new RegExp(`^id: "${messages[0].headers['record-id']}"`), compression);
   }
+});
+
+test('a batch larger than the topic\'s max.message.bytes is split and delivered, nothing lost', async () => {
+  const topic = `pfd.e2e.${run}.split`;
+  const admin = new kafkajs.Kafka({ brokers: [kafka.bootstrap], logLevel: kafkajs.logLevel.NOTHING }).admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic, numPartitions: 3, configEntries: [{ name: 'max.message.bytes', value: '65536' }] }] });
+  await admin.disconnect();
+  const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic, compression: 'none', lingerMs: 1_000 });
+  await sink.start();
+  const records = knownRecords(NODE, 2000);
+  await sink.write(records);
+  await sink.flush();
+  await sink.stop();
+  assert.equal(sink.delivered, 2000);
+  assert.deepEqual(sink.losses(), []);
+  const messages = await consumeTopic(kafka.bootstrap, topic);
+  assert.deepEqual(new Set(messages.map((m) => m.headers['record-id'])), new Set(records.map((r) => r.id)));
 });
 
 test('JSON and OCSF encodings carry their content type', async () => {

@@ -25,6 +25,7 @@ interface RecordFields {
   key?: Buffer | string | null;
   value?: Buffer | string | null;
   headers?: Record<string, HeaderValue | HeaderValue[]>;
+  [ENCODED_TAIL]?: Buffer;
 }
 /** What kafkajs's RecordBatch reads of an encoded record (an Encoder's buf and buffer). */
 interface EncodedRecord {
@@ -32,114 +33,148 @@ interface EncodedRecord {
   buffer: Buffer;
 }
 
+/**
+ * A message may carry its key, value and headers already in Kafka's record
+ * encoding (RecordSlab.bytes for key and value, then a header count and
+ * entries): the record encoder then only prepends the length and deltas. The
+ * message's own key, value and headers stay authoritative for everything else
+ * (the partitioner, and kafkajs's encoder should this one not be installed).
+ */
+export const ENCODED_TAIL = Symbol('kafka record key, value and headers, encoded');
+
 const SLAB_BYTES = 1 << 20;
 
 /**
- * Encodes Kafka records (format v2) into a bump-allocated slab; a record is a
- * view of it. Views keep their slab alive until kafkajs has copied them into
- * the request, then the slab is garbage like any other buffer.
+ * Bump-allocated Kafka record (format v2) bytes: what is written between
+ * begin() and end() comes back as a view. Views keep their slab alive until
+ * they are dropped; a full slab is replaced, never reused.
  */
-class RecordSlab {
-  private buf = Buffer.allocUnsafe(SLAB_BYTES);
+export class RecordSlab {
+  private buf: Buffer;
   private pos = 0;
+  private start = 0;
 
-  encode({ offsetDelta = 0, timestampDelta = 0, key, value, headers }: RecordFields): EncodedRecord {
-    const headerKeys = headers ? Object.keys(headers) : [];
-    // Upper bound: 5-byte varints, 3 UTF-8 bytes per UTF-16 unit of a string.
-    let bound = 40 + sizeBound(key) + sizeBound(value);
-    for (const k of headerKeys) {
-      const v = headers![k];
-      bound += 10 + k.length * 3;
-      if (Array.isArray(v)) for (const item of v) bound += 10 + k.length * 3 + sizeBound(item);
-      else bound += sizeBound(v);
-    }
+  constructor(private readonly slabBytes = SLAB_BYTES) {
+    this.buf = Buffer.allocUnsafe(slabBytes);
+  }
+
+  /** Starts a piece of at most `bound` bytes. */
+  begin(bound: number): void {
     if (this.pos + bound > this.buf.length) {
-      this.buf = Buffer.allocUnsafe(Math.max(SLAB_BYTES, bound));
+      this.buf = Buffer.allocUnsafe(Math.max(this.slabBytes, bound));
       this.pos = 0;
     }
-    // The body goes after room for its length varint, which is written last.
-    const bodyStart = this.pos + 5;
-    this.pos = bodyStart;
-    this.buf[this.pos++] = 0; // attributes: none
-    this.varint(zigzag(timestampDelta));
-    this.varint(zigzag(offsetDelta));
-    this.bytes(key);
-    this.bytes(value);
-    let count = 0;
-    for (const k of headerKeys) {
-      const v = headers![k];
-      count += Array.isArray(v) ? v.length : 1;
-    }
-    this.varint(zigzag(count));
-    for (const k of headerKeys) {
-      const v = headers![k];
-      if (Array.isArray(v)) {
-        for (const item of v) this.header(k, item);
-      } else this.header(k, v);
-    }
-    const end = this.pos;
-    const length = zigzag(end - bodyStart);
-    const start = bodyStart - varintSize(length);
-    this.pos = start;
-    this.varint(length);
-    this.pos = end;
-    const view = this.buf.subarray(start, end);
-    return { buf: view, buffer: view };
+    this.start = this.pos;
   }
 
-  private header(key: string, value: HeaderValue): void {
-    this.bytes(key);
-    this.bytes(value);
+  end(): Buffer {
+    return this.buf.subarray(this.start, this.pos);
   }
 
-  /** A varint length (-1 for null) and the bytes. */
-  private bytes(value: Buffer | string | null | undefined): void {
+  /** A zigzag varint. */
+  varint(v: number): void {
+    let u = v >= 0 ? v * 2 : -v * 2 - 1; // no 32-bit wrap: timestamp deltas are varlongs
+    const buf = this.buf;
+    while (u >= 0x80) {
+      buf[this.pos++] = (u % 0x80) | 0x80;
+      u = Math.floor(u / 0x80);
+    }
+    buf[this.pos++] = u;
+  }
+
+  /** A varint length (-1 for null) and the bytes; returns how many bytes the value took. */
+  bytes(value: Uint8Array | string | null | undefined): number {
     if (value === null || value === undefined) {
-      this.varint(zigzag(-1));
-      return;
+      this.varint(-1);
+      return 0;
     }
-    if (typeof value !== 'string' && !Buffer.isBuffer(value)) value = String(value);
+    if (typeof value !== 'string' && !(value instanceof Uint8Array)) value = String(value);
     if (typeof value === 'string') {
       // Written after a one-byte length, moved if the length needs more.
       const written = this.buf.write(value, this.pos + 1, 'utf8');
-      const size = varintSize(zigzag(written));
+      const size = varintSize(written);
       if (size > 1) this.buf.copyWithin(this.pos + size, this.pos + 1, this.pos + 1 + written);
-      this.varint(zigzag(written));
+      this.varint(written);
       this.pos += written;
-      return;
+      return written;
     }
-    this.varint(zigzag(value.length));
-    this.buf.set(value, this.pos);
-    this.pos += value.length;
+    this.varint(value.length);
+    this.raw(value);
+    return value.length;
   }
 
-  private varint(v: number): void {
-    const buf = this.buf;
-    while (v >= 0x80) {
-      buf[this.pos++] = (v % 0x80) | 0x80;
-      v = Math.floor(v / 0x80);
+  /** bytes(value), returning a view of the value's bytes. */
+  field(value: Uint8Array | string): Buffer {
+    const size = this.bytes(value);
+    return this.buf.subarray(this.pos - size, this.pos);
+  }
+
+  raw(bytes: Uint8Array): void {
+    this.buf.set(bytes, this.pos);
+    this.pos += bytes.length;
+  }
+
+  /** kafkajs's Record: one record, as a view of the slab. */
+  record(fields: RecordFields): EncodedRecord {
+    const { offsetDelta = 0, timestampDelta = 0, key, value, headers } = fields;
+    const tail = fields[ENCODED_TAIL];
+    const headerKeys = headers && !tail ? Object.keys(headers) : [];
+    let tailBound = tail ? tail.length : sizeBound(key) + sizeBound(value) + 5;
+    for (const k of headerKeys) {
+      const v = headers![k];
+      if (Array.isArray(v)) for (const item of v) tailBound += 5 + k.length * 3 + sizeBound(item);
+      else tailBound += 5 + k.length * 3 + sizeBound(v);
     }
-    buf[this.pos++] = v;
+    // The body goes after room for its length varint, which is written last.
+    this.begin(5 + 1 + 10 + 5 + tailBound);
+    const bodyStart = this.pos + 5;
+    this.pos = bodyStart;
+    this.buf[this.pos++] = 0; // attributes: none
+    this.varint(timestampDelta);
+    this.varint(offsetDelta);
+    if (tail) this.raw(tail);
+    else {
+      this.bytes(key);
+      this.bytes(value);
+      let count = 0;
+      for (const k of headerKeys) {
+        const v = headers![k];
+        count += Array.isArray(v) ? v.length : 1;
+      }
+      this.varint(count);
+      for (const k of headerKeys) {
+        const v = headers![k];
+        for (const item of Array.isArray(v) ? v : [v]) {
+          this.bytes(k);
+          this.bytes(item);
+        }
+      }
+    }
+    const end = this.pos;
+    const length = end - bodyStart;
+    this.start = this.pos = bodyStart - varintSize(length);
+    this.varint(length);
+    this.pos = end;
+    const view = this.end();
+    return { buf: view, buffer: view };
   }
 }
 
-/** Zigzag of a safe integer, as a non-negative number (no 32-bit wrap: timestamp deltas are varlongs). */
-function zigzag(v: number): number {
-  return v >= 0 ? v * 2 : -v * 2 - 1;
-}
-
+/** Bytes of the zigzag varint of v. */
 function varintSize(v: number): number {
+  let u = v >= 0 ? v * 2 : -v * 2 - 1;
   let size = 1;
-  while (v >= 0x80) {
-    v = Math.floor(v / 0x80);
+  while (u >= 0x80) {
+    u = Math.floor(u / 0x80);
     size++;
   }
   return size;
 }
 
-function sizeBound(v: Buffer | string | null | undefined): number {
+/** Upper bound of bytes(v): a 5-byte varint and 3 UTF-8 bytes per UTF-16 unit of a string. */
+export function sizeBound(v: Uint8Array | string | null | undefined): number {
   if (v === null || v === undefined) return 5;
-  return 5 + (typeof v === 'string' ? v.length * 3 : Buffer.isBuffer(v) ? v.length : String(v).length * 3);
+  return 5 + (typeof v === 'string' ? v.length * 3 : v instanceof Uint8Array ? v.length : String(v).length * 3);
 }
 
 interface GroupingInput<M> {
@@ -168,7 +203,7 @@ function replaceModule(id: string, exports: unknown): void {
 
 if ((require('kafkajs/package.json') as { version: string }).version === PATCHED_VERSION && !require.cache[require.resolve('kafkajs')]) {
   const slab = new RecordSlab();
-  replaceModule(RECORD_MODULE, (fields: RecordFields) => slab.encode(fields));
+  replaceModule(RECORD_MODULE, (fields: RecordFields) => slab.record(fields));
   replaceModule(GROUPING_MODULE, groupMessagesPerPartition);
 }
 

@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Kafka, Message, Producer, SASLOptions } from 'kafkajs';
 import type { FlowRecord, LossCount, LossSource, Sink } from '../types.js';
 import type { SinkFactoryContext } from './registry.js';
-import kafkajs, { Murmur2Partitioner } from './kafka-client.js';
+import kafkajs, { ENCODED_TAIL, Murmur2Partitioner } from './kafka-client.js';
 import { compressionType, registerKafkaCodecs, type KafkaCompression } from './kafka-codecs.js';
 import { KafkaMessageEncoder, type KafkaEncoding, type KafkaMessage } from './kafka-message.js';
 import { readTlsMaterial, type TlsFileOptions } from './kafka-tls.js';
@@ -39,12 +39,15 @@ export interface KafkaSinkOptions {
   encoding?: KafkaEncoding;
   /** Default "lz4". */
   compression?: KafkaCompression;
-  /** A batch is sent once it holds this many bytes (default 1 MiB)... */
-  batchBytes?: number;
   /**
-   * ...or this many records (default 2000: kafkajs groups a request's messages
-   * by partition in quadratic time, so larger batches cost more than they save)...
+   * A batch (one produce request) is sent once it holds this many encoded bytes
+   * (default 4 MiB compressed, 1 MiB with compression "none", the broker's
+   * default max.message.bytes per partition: kafkajs keeps one request in
+   * flight per broker, so big requests carry the throughput; a partition's
+   * share that the broker still finds too large is split and resent)...
    */
+  batchBytes?: number;
+  /** ...or this many records (default 20,000)... */
   maxBatchRecords?: number;
   /** ...or its oldest record waited this long (default 20 ms). */
   lingerMs?: number;
@@ -80,8 +83,8 @@ interface Pending {
   bytes: number;
 }
 
-// What a buffered message costs beyond its key and value (the message and
-// headers objects, the Buffer header), so bufferBytes bounds memory, not payload.
+// What a buffered message costs beyond its encoded bytes (the message and
+// headers objects, the Buffer views), so bufferBytes bounds memory, not payload.
 const RECORD_OVERHEAD_BYTES = 200;
 
 export class KafkaSink implements Sink, LossSource {
@@ -95,6 +98,8 @@ export class KafkaSink implements Sink, LossSource {
   /** Bumped when stop() discards the buffer, so a send still in flight does not consume from the next one. */
   private generation = 0;
   private lingerTimer: NodeJS.Timeout | null = null;
+  /** Records per batch after the broker refused one as too large; halves again if needed. */
+  private splitRecords = Infinity;
   private healthy = false;
   private stopping = false;
   private roomWaiters: (() => void)[] = [];
@@ -115,8 +120,8 @@ export class KafkaSink implements Sink, LossSource {
       topicPerRecordType: config.topicPerRecordType ?? false,
       encoding: config.encoding ?? 'protobuf',
       compression: config.compression ?? 'lz4',
-      batchBytes: config.batchBytes ?? 1024 * 1024,
-      maxBatchRecords: config.maxBatchRecords ?? 2_000,
+      batchBytes: config.batchBytes ?? (config.compression === 'none' ? 1 : 4) * 1024 * 1024,
+      maxBatchRecords: config.maxBatchRecords ?? 20_000,
       lingerMs: config.lingerMs ?? 20,
       bufferBytes: config.bufferBytes ?? 64 * 1024 * 1024,
       maxBlockMs: config.maxBlockMs ?? 0,
@@ -158,7 +163,17 @@ export class KafkaSink implements Sink, LossSource {
       retry: { initialRetryTime: 200, maxRetryTime: 2_000, retries: 3 },
       logLevel: LogLevel.NOTHING,
     });
-    const producer = this.kafka.producer({
+    try {
+      this.producer = await this.connectProducer();
+    } catch (err) {
+      throw new Error(`${this.name} sink: cannot connect to ${target}: ${describe(err)}`, { cause: err });
+    }
+    this.healthy = true;
+    this.stopping = false;
+  }
+
+  private async connectProducer(): Promise<Producer> {
+    const producer = this.kafka!.producer({
       idempotent: true,
       maxInFlightRequests: 1,
       createPartitioner: Murmur2Partitioner,
@@ -170,11 +185,27 @@ export class KafkaSink implements Sink, LossSource {
       await producer.connect();
     } catch (err) {
       await producer.disconnect().catch(() => undefined);
-      throw new Error(`${this.name} sink: cannot connect to ${target}: ${describe(err)}`, { cause: err });
+      throw err;
     }
-    this.producer = producer;
-    this.healthy = true;
-    this.stopping = false;
+    return producer;
+  }
+
+  /**
+   * kafkajs rolls back the sequence numbers of every partition of a request
+   * that failed on any of them, although the broker kept the others: every
+   * later request then fails with OUT_OF_ORDER_SEQUENCE_NUMBER. A new producer
+   * (new producer id, sequences from 0) recovers; the retried batch may
+   * duplicate what the broker kept, which consumers drop by record-id.
+   */
+  private async renewProducer(): Promise<void> {
+    const fresh = await this.connectProducer();
+    const old = this.producer;
+    if (this.stopping || !old) {
+      await fresh.disconnect().catch(() => undefined);
+      return;
+    }
+    this.producer = fresh;
+    await old.disconnect().catch(() => undefined);
   }
 
   write(records: readonly FlowRecord[]): Promise<void> {
@@ -274,6 +305,11 @@ export class KafkaSink implements Sink, LossSource {
         this.consume(batch.messages.length, batch.bytes);
       } catch (err) {
         if (this.stopping || generation !== this.generation) break;
+        if (errorType(err) === 'MESSAGE_TOO_LARGE' && batch.messages.length > 1) {
+          // One partition's share exceeds the broker's max.message.bytes: resend in halves.
+          this.splitRecords = Math.ceil(batch.messages.length / 2);
+          continue;
+        }
         if (isPermanent(err)) {
           // The broker refuses these records outright (too large, not
           // authorized, ...): retrying cannot help, so they are counted.
@@ -281,6 +317,9 @@ export class KafkaSink implements Sink, LossSource {
           this.config.logger?.error({ err, records: batch.messages.length }, `${this.name} sink: broker rejected a batch`);
           this.consume(batch.messages.length, batch.bytes);
           continue;
+        }
+        if (SEQUENCE_LOST.has(errorType(err) ?? '')) {
+          await this.renewProducer().catch((e: unknown) => this.config.logger?.warn({ err: describe(e) }, `${this.name} sink: cannot renew the producer`));
         }
         this.healthy = false;
         this.sendRetries++;
@@ -298,7 +337,7 @@ export class KafkaSink implements Sink, LossSource {
     const { messages, head } = this.pending;
     let end = head;
     let bytes = 0;
-    const limit = Math.min(messages.length, head + this.options.maxBatchRecords);
+    const limit = Math.min(messages.length, head + Math.min(this.options.maxBatchRecords, this.splitRecords));
     while (end < limit && (bytes === 0 || bytes + messageBytes(messages[end]) <= this.options.batchBytes)) {
       bytes += messageBytes(messages[end]);
       end++;
@@ -359,7 +398,7 @@ export class KafkaSink implements Sink, LossSource {
 }
 
 function messageBytes(m: KafkaMessage): number {
-  return m.value.length + m.key.length + RECORD_OVERHEAD_BYTES;
+  return m[ENCODED_TAIL].length + RECORD_OVERHEAD_BYTES;
 }
 
 function groupByTopic(messages: KafkaMessage[]): { topic: string; messages: Message[] }[] {
@@ -377,6 +416,9 @@ const PERMANENT = new Set([
   'MESSAGE_TOO_LARGE', 'RECORD_LIST_TOO_LARGE', 'INVALID_RECORD', 'CORRUPT_MESSAGE', 'TOPIC_AUTHORIZATION_FAILED',
   'CLUSTER_AUTHORIZATION_FAILED', 'INVALID_TOPIC_EXCEPTION', 'UNSUPPORTED_COMPRESSION_TYPE', 'INVALID_REQUIRED_ACKS',
 ]);
+
+// The broker no longer accepts this producer's sequence numbers.
+const SEQUENCE_LOST = new Set(['OUT_OF_ORDER_SEQUENCE_NUMBER', 'DUPLICATE_SEQUENCE_NUMBER', 'UNKNOWN_PRODUCER_ID', 'INVALID_PRODUCER_EPOCH']);
 
 function errorType(err: unknown): string | undefined {
   const e = err as { type?: string; originalError?: { type?: string }; cause?: { type?: string } };

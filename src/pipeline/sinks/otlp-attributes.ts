@@ -45,30 +45,44 @@ function put(attrs: AnyValueMap, key: string, value: string | number | boolean |
   attrs[key] = typeof value === 'object' ? value.toNumber() : value;
 }
 
-function endpoint(attrs: AnyValueMap, prefix: 'source' | 'destination', e: Endpoint | null | undefined): void {
+/** The per-endpoint attribute names under one prefix, built once rather than per record. */
+function endpointKeys(prefix: 'source' | 'destination') {
+  const k = (name: string) => `${prefix}.${name}`;
+  return {
+    address: k('address'), port: k('port'), podName: k('k8s.pod.name'), namespace: k('k8s.namespace.name'),
+    podUid: k('k8s.pod.uid'), container: k('k8s.container.name'), workloadKind: k('k8s.workload.kind'),
+    workload: Object.fromEntries([...Object.entries(WORKLOAD_ATTRIBUTES), ['', 'k8s.workload.name']].map(([kind, attr]) => [kind, k(attr)])),
+    label: k('k8s.pod.label.'), serviceName: k('k8s.service.name'), serviceNamespace: k('k8s.service.namespace'),
+    node: k('k8s.node.name'), hostNetwork: k('host_network'), network: k('network.name'),
+  };
+}
+const SOURCE = endpointKeys('source');
+const DESTINATION = endpointKeys('destination');
+
+function endpoint(attrs: AnyValueMap, keys: typeof SOURCE, e: Endpoint | null | undefined): void {
   if (!e) return;
-  put(attrs, `${prefix}.address`, e.ip);
-  put(attrs, `${prefix}.port`, e.port);
+  put(attrs, keys.address, e.ip);
+  put(attrs, keys.port, e.port);
   const pod = e.pod;
   if (pod) {
-    put(attrs, `${prefix}.k8s.pod.name`, pod.name);
-    put(attrs, `${prefix}.k8s.namespace.name`, pod.namespace);
-    put(attrs, `${prefix}.k8s.pod.uid`, pod.uid);
-    put(attrs, `${prefix}.k8s.container.name`, pod.container);
+    put(attrs, keys.podName, pod.name);
+    put(attrs, keys.namespace, pod.namespace);
+    put(attrs, keys.podUid, pod.uid);
+    put(attrs, keys.container, pod.container);
     const kind = pod.workload?.kind;
     if (kind && pod.workload?.name) {
-      put(attrs, `${prefix}.${WORKLOAD_ATTRIBUTES[kind] ?? 'k8s.workload.name'}`, pod.workload.name);
-      put(attrs, `${prefix}.k8s.workload.kind`, kind);
+      put(attrs, keys.workload[kind] ?? keys.workload[''], pod.workload.name);
+      put(attrs, keys.workloadKind, kind);
     }
-    if (pod.labels) for (const [k, v] of Object.entries(pod.labels)) put(attrs, `${prefix}.k8s.pod.label.${k}`, v);
+    if (pod.labels) for (const [k, v] of Object.entries(pod.labels)) put(attrs, keys.label + k, v);
   }
   if (e.service) {
-    put(attrs, `${prefix}.k8s.service.name`, e.service.name);
-    put(attrs, `${prefix}.k8s.service.namespace`, e.service.namespace);
+    put(attrs, keys.serviceName, e.service.name);
+    put(attrs, keys.serviceNamespace, e.service.namespace);
   }
-  put(attrs, `${prefix}.k8s.node.name`, e.node);
-  put(attrs, `${prefix}.host_network`, e.hostNetwork);
-  put(attrs, `${prefix}.network.name`, e.network);
+  put(attrs, keys.node, e.node);
+  put(attrs, keys.hostNetwork, e.hostNetwork);
+  put(attrs, keys.network, e.network);
 }
 
 export function logAttributes(r: FlowRecord): AnyValueMap {
@@ -76,8 +90,8 @@ export function logAttributes(r: FlowRecord): AnyValueMap {
   put(attrs, 'podflow.record.id', r.id);
   put(attrs, 'podflow.record.type', TYPE_NAMES[r.type ?? 0]);
   put(attrs, 'podflow.conversation.id', r.conversationId);
-  endpoint(attrs, 'source', r.source);
-  endpoint(attrs, 'destination', r.destination);
+  endpoint(attrs, SOURCE, r.source);
+  endpoint(attrs, DESTINATION, r.destination);
   if (r.originalDestination) {
     put(attrs, 'podflow.original_destination.address', r.originalDestination.ip);
     put(attrs, 'podflow.original_destination.port', r.originalDestination.port);
