@@ -1,7 +1,8 @@
 // The one statement of which Linux capabilities each kind of kernel hook
-// needs. The probes check it before they try a hook, `podflow probes` prints
-// it, and the Helm chart's DaemonSet grants exactly what the default probes
-// need (test/unit/deploy-chart.test.ts holds the chart to it).
+// needs. The agent's preflight checks its capabilities against it before it
+// touches the kernel, the agent names them when no hook attached, and the
+// Helm chart's DaemonSet grants exactly what the default probes need
+// (test/unit/deploy-chart.test.ts holds the chart to it).
 //
 // The numbers are for kernels >= 5.8, which split CAP_BPF and CAP_PERFMON
 // out of CAP_SYS_ADMIN (see kernel/bpf/syscall.c: bpf_prog_load's
@@ -13,6 +14,11 @@ export const LINUX_CAPABILITIES = [
   'CAP_BPF', 'CAP_PERFMON', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_SYS_ADMIN', 'CAP_SYS_RESOURCE', 'CAP_SYS_PTRACE',
 ] as const;
 export type LinuxCapability = (typeof LINUX_CAPABILITIES)[number];
+
+/** Bit numbers in the capability sets (include/uapi/linux/capability.h). */
+export const CAPABILITY_BITS: Readonly<Record<LinuxCapability, number>> = {
+  CAP_NET_ADMIN: 12, CAP_NET_RAW: 13, CAP_SYS_PTRACE: 19, CAP_SYS_ADMIN: 21, CAP_SYS_RESOURCE: 24, CAP_PERFMON: 38, CAP_BPF: 39,
+};
 
 export const HOOK_KINDS = [
   'tracepoint', 'raw_tp', 'tp_btf', 'kprobe', 'fentry', 'tc', 'tcx', 'socket_filter', 'cgroup_skb', 'sockops',
@@ -160,11 +166,16 @@ export const PROBE_HOOK_KINDS: Readonly<Record<ProbeName, readonly HookKind[]>> 
   rtt: ['sockops', 'tracepoint'],
   dns: ['tc', 'tcx', 'socket_filter'],
   http: ['tc', 'tcx', 'socket_filter', 'fentry', 'kprobe'],
-  process: ['tracepoint', 'cgroup_skb', 'proc_read'],
+  // Process context rides on the tcp probe's records: its hooks, nothing of its own.
+  process: ['tracepoint', 'tp_btf', 'raw_tp', 'fentry', 'kprobe'],
 };
 
-/** What every running agent uses whatever its probes: maps and ring buffers, pins in bpffs. */
-export const AGENT_HOOK_KINDS: readonly HookKind[] = ['ringbuf_maps', 'bpffs_pin'];
+/**
+ * What every running agent uses whatever its probes: maps and ring buffers.
+ * Not bpffs_pin (nothing is pinned: programs and maps live as long as the
+ * agent's fds) nor proc_read (nothing reads other processes' /proc).
+ */
+export const AGENT_HOOK_KINDS: readonly HookKind[] = ['ringbuf_maps'];
 
 export interface KernelVersion {
   major: number;
@@ -213,6 +224,12 @@ export function hostPathsFor(kinds: Iterable<HookKind>): string[] {
   const paths = new Set<string>();
   for (const kind of kinds) for (const path of HOOK_REQUIREMENTS[kind].paths) paths.add(path);
   return [...paths].sort();
+}
+
+/** The running kernel's version from a release string such as os.release() ("6.18.0-1-amd64"); undefined when unparsable. */
+export function parseKernelRelease(release: string): KernelVersion | undefined {
+  const match = /^(\d+)\.(\d+)/.exec(release);
+  return match ? { major: Number(match[1]), minor: Number(match[2]) } : undefined;
 }
 
 /** The Kubernetes spelling of a capability (securityContext.capabilities.add drops the CAP_ prefix). */

@@ -16,7 +16,7 @@ import { ObserveServer } from './observe-server.js';
 import * as parts from './parts.js';
 import type { AgentIntrospection, AgentStatus, Readiness } from './status.js';
 import { UnavailableError } from './errors.js';
-import { requireBpfCapability } from './preflight.js';
+import { neededCapabilities, requireBpfCapability } from './preflight.js';
 import { VERSION } from './version.js';
 
 export interface AgentOptions {
@@ -54,7 +54,7 @@ export class Agent implements AgentIntrospection {
 
   private async startParts(): Promise<void> {
     const { config, logger } = this;
-    requireBpfCapability();
+    requireBpfCapability(config.probes);
     const serve = this.options.serve !== false;
     if (serve && config.metricsAddr !== 'off') {
       // First, so /healthz answers (and /readyz says why not ready) while the rest starts.
@@ -82,22 +82,23 @@ export class Agent implements AgentIntrospection {
       ...(this.observe ? [this.observe] : []),
       ...(this.options.extraSinks ?? []),
     ];
-    this.enricher = await parts.createEnricher(config, logger);
+    // One cgroup v2 root for the enricher's container resolution and the probes' cgroup hooks.
+    const cgroupRoot = parts.findCgroup2Root();
+    this.enricher = await parts.createEnricher(config, cgroupRoot, logger);
     this.checkNotStopping();
     this.pipeline = parts.createPipeline(config, {
       sinks: this.sinks,
       enricher: this.enricher,
       // The probe manager exists only once the pipeline (its ingress) does.
       lossSources: [{ losses: () => this.probeManager?.losses() ?? [] }, ...this.sinks.filter(isLossSource)],
-    });
+    }, logger);
     // Connects every sink.
     await this.pipeline.start();
     this.checkNotStopping();
     logger.info({ sinks: this.sinks.map((s) => s.name) }, 'sinks connected');
     await this.enricher.start();
     this.checkNotStopping();
-    // The enricher's cgroup resolver, scanned by its start(): one scan and one cache per agent.
-    this.probeManager = parts.createProbeManager(config, this.pipeline, this.enricher.cgroups, logger);
+    this.probeManager = parts.createProbeManager(config, this.pipeline, cgroupRoot, logger);
     await this.probeManager.start();
     this.probesStarted = true;
     const probes = this.probes();
@@ -107,7 +108,7 @@ export class Agent implements AgentIntrospection {
     }
     if (!probes.some((p) => p.attached)) {
       const reasons = probes.flatMap((p) => p.skipped.map((s) => `${p.probe} ${s.hook}: ${s.reason}`));
-      throw new UnavailableError(`no probe could attach a hook on this kernel; podflow needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN):\n  ${reasons.join('\n  ')}`);
+      throw new UnavailableError(`no probe could attach a hook on this kernel; podflow needs root or ${neededCapabilities(config.probes).join(', ')}:\n  ${reasons.join('\n  ')}`);
     }
   }
 
@@ -175,6 +176,7 @@ export class Agent implements AgentIntrospection {
       pipeline: this.pipeline?.snapshot() ?? { stages: [], queues: [], sinks: [], losses: this.probeManager?.losses() ?? [] },
       enrichment: { ready: this.enricher?.ready ?? true, cacheSizes: this.enricher?.cacheSizes() ?? {} },
       observe: this.observe?.stats() ?? { clients: 0, dropped: 0, refused: 0 },
+      rtt: this.probesStarted ? this.probeManager!.rttHistogram() : undefined,
     };
   }
 }

@@ -4,6 +4,23 @@ import { collectDefaultMetrics, Registry } from 'prom-client';
 import { histogramValues, SnapshotMetric, type MetricValue } from './snapshot-metric.js';
 import type { AgentIntrospection, AgentStatus } from './status.js';
 
+/**
+ * counts[b] holds samples in [2^b, 2^(b+1)) microseconds: cumulative buckets
+ * with le = 2^(b+1) µs in seconds, and the count. Without _sum, which Prometheus
+ * histogram_quantile does not need and the kernel does not keep.
+ */
+function rttHistogramValues(name: string, counts: readonly number[]): MetricValue[] {
+  const values: MetricValue[] = [];
+  let cumulative = 0;
+  for (let b = 0; b < counts.length; b++) {
+    cumulative += counts[b];
+    values.push({ metricName: `${name}_bucket`, labels: { le: 2 ** (b + 1) / 1e6 }, value: cumulative });
+  }
+  values.push({ metricName: `${name}_bucket`, labels: { le: '+Inf' }, value: cumulative });
+  values.push({ metricName: `${name}_count`, value: cumulative });
+  return values;
+}
+
 export function createMetricsRegistry(agent: AgentIntrospection): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
@@ -27,6 +44,8 @@ export function createMetricsRegistry(agent: AgentIntrospection): Registry {
     (s) => s.pipeline.stages.map((st) => ({ labels: { stage: st.stage }, value: st.received })));
   metric('podflow_stage_emitted_total', 'Records each pipeline stage passed on', 'counter',
     (s) => s.pipeline.stages.map((st) => ({ labels: { stage: st.stage }, value: st.emitted })));
+  metric('podflow_stage_failed_total', 'Records a stage passed on without its work because it threw (enrich: sent unenriched)', 'counter',
+    (s) => s.pipeline.stages.map((st) => ({ labels: { stage: st.stage }, value: st.failed })));
   metric('podflow_stage_dropped_total', 'Records each pipeline stage dropped, by reason', 'counter',
     (s) => s.pipeline.stages.flatMap((st) => Object.entries(st.dropped).map(([reason, value]) => ({ labels: { stage: st.stage, reason }, value }))));
   metric('podflow_loss_total', 'Every counted loss (kernel, decode, pipeline stages, sinks), by stage and reason', 'counter',
@@ -35,6 +54,8 @@ export function createMetricsRegistry(agent: AgentIntrospection): Registry {
     (s) => s.pipeline.queues.map((q) => ({ labels: { queue: q.name }, value: q.depth })));
   metric('podflow_queue_capacity', 'Capacity of each bounded queue', 'gauge',
     (s) => s.pipeline.queues.map((q) => ({ labels: { queue: q.name }, value: q.capacity })));
+  metric('podflow_tcp_srtt_seconds', 'Smoothed RTT of TCP sockets as the kernel updates it (rtt probe; log2 buckets; no _sum: the kernel keeps none)', 'histogram',
+    (s) => (s.rtt ? rttHistogramValues('podflow_tcp_srtt_seconds', s.rtt.counts) : []));
   metric('podflow_sink_write_duration_seconds', 'Time a sink took to settle one write', 'histogram',
     (s) => s.pipeline.sinks.flatMap((k) => histogramValues('podflow_sink_write_duration_seconds', { sink: k.name }, k.latency)));
   metric('podflow_sink_write_errors_total', 'Sink writes that failed (their records are counted as lost)', 'counter',

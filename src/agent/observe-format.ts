@@ -1,11 +1,12 @@
-// How `podflow observe` prints records: compact (the human line of `podflow
-// run`), json (proto3 canonical JSON) or table (the human line's parts in
-// fixed-width columns, so a stream lines up without knowing widths in advance).
-import { endpointsShowPorts, formatDetail, formatEndpoint, formatHuman, formatTime } from '../proto/human.js';
-import { encodeCanonicalJson } from '../proto/json.js';
+// How `podflow observe` prints records: the line formats of every sink
+// (human, json, ocsf) or table (the human line's parts in fixed-width
+// columns, so a stream lines up without knowing widths in advance).
+import { endpointsShowPorts, formatDetail, formatEndpoint, formatTime } from '../proto/human.js';
+import { createRecordEncoder, LINE_FORMATS, type LineEncoder } from '../proto/record-encoder.js';
 import { RecordType, type FlowRecord } from '../pipeline/types.js';
+import { VERSION } from './version.js';
 
-export const OBSERVE_FORMATS = ['compact', 'json', 'table'] as const;
+export const OBSERVE_FORMATS = [...LINE_FORMATS, 'table'] as const;
 export type ObserveFormat = (typeof OBSERVE_FORMATS)[number];
 
 const WIDTHS = [12, 34, 34];
@@ -20,10 +21,6 @@ function tableRow(record: FlowRecord): string {
   return `${formatTime(record).padEnd(WIDTHS[0])} ${source.padEnd(WIDTHS[1])} ${destination.padEnd(WIDTHS[2])} ${formatDetail(record)}`;
 }
 
-export function observeEncoder(format: ObserveFormat): (record: FlowRecord) => string {
-  switch (format) {
-    case 'compact': return formatHuman;
-    case 'json': return encodeCanonicalJson;
-    case 'table': return tableRow;
-  }
+export function observeEncoder(format: ObserveFormat): LineEncoder {
+  return format === 'table' ? tableRow : createRecordEncoder(format, { productVersion: VERSION });
 }

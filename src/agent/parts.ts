@@ -5,7 +5,6 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { ConfigError } from '../config/errors.js';
 import type { PodflowConfig } from '../config/schema.js';
-import type { CgroupResolver } from '../enrich/cgroup.js';
 import { createEnricher as createMetadataEnricher, type MetadataEnricher } from '../enrich/index.js';
 import type { FilterSet } from '../pipeline/filter.js';
 import { Pipeline } from '../pipeline/pipeline.js';
@@ -20,11 +19,14 @@ import type { ProbeManager } from '../probes/types.js';
 import { routeLibbpfLog, whileTryingHooks } from './libbpf-log.js';
 import { VERSION } from './version.js';
 
+export { findCgroup2Root } from '../enrich/index.js';
+
 /**
- * `cgroups`: the enricher's resolver, so one cgroup tree scan and one cache serve both.
+ * `cgroupRoot`: the cgroup v2 mount the agent found once (findCgroup2Root), the
+ * same one the enricher scans; null skips the hooks that attach to it.
  * libbpf's messages go to `logger` from here on (see libbpf-log.ts).
  */
-export function createProbeManager(config: PodflowConfig, ingress: RecordIngress, cgroups: CgroupResolver | null, logger: Logger): ProbeManager {
+export function createProbeManager(config: PodflowConfig, ingress: RecordIngress, cgroupRoot: string | null, logger: Logger): ProbeManager {
   routeLibbpfLog(logger);
   const manager = createCoreProbeManager({
     probes: config.probes,
@@ -35,16 +37,17 @@ export function createProbeManager(config: PodflowConfig, ingress: RecordIngress
     ingress,
     dnsPorts: config.dns.ports,
     dnsTimeoutMs: config.dns.timeout,
-    cgroups,
+    cgroupRoot,
     log: logger.child({ part: 'probes' }),
   });
   const start = manager.start.bind(manager);
   return Object.assign(manager, { start: () => whileTryingHooks(start) });
 }
 
-/** Always built: besides the metadata file and Kubernetes, it maps cgroups to containers. */
-export function createEnricher(config: PodflowConfig, logger: Logger): Promise<MetadataEnricher> {
+/** Always built: besides the metadata file and Kubernetes, it maps cgroups (under `cgroupRoot`, the probes' too) to containers. */
+export function createEnricher(config: PodflowConfig, cgroupRoot: string | null, logger: Logger): Promise<MetadataEnricher> {
   return createMetadataEnricher({
+    cgroupRoot,
     metadataFile: config.metadataFile,
     kubernetes: config.kubernetes.enabled ? { kubeconfig: config.kubernetes.kubeconfig } : false,
     labelAllowList: config.kubernetes.labelAllowList,
@@ -113,11 +116,12 @@ function samplingRates(sampling: PodflowConfig['sampling']): SamplingRates {
 }
 const RECORD_TYPES_SAMPLED: readonly RecordTypeName[] = ['FLOW', 'TCP_OPEN', 'TCP_CLOSE', 'TCP_FAILED', 'TCP_RESET', 'RETRANSMIT', 'DROP', 'DNS', 'HTTP'];
 
-export function createPipeline(config: PodflowConfig, parts: { sinks: Sink[]; enricher: Enricher; lossSources: LossSource[] }): Pipeline {
+export function createPipeline(config: PodflowConfig, parts: { sinks: Sink[]; enricher: Enricher; lossSources: LossSource[] }, logger: Logger): Pipeline {
   return new Pipeline({
     nodeName: config.nodeName,
     sinks: parts.sinks,
     enricher: parts.enricher,
+    logger: logger.child({ part: 'pipeline' }),
     shape: {
       filters: config.filters as FilterSet,
       sampling: samplingRates(config.sampling),

@@ -1,7 +1,7 @@
 // The agent's self-description: what `podflow status` prints, what the observe
 // socket answers to {"op":"status"}, and what /metrics and /readyz read.
 import type { PipelineSnapshot } from '../pipeline/types.js';
-import type { ProbeStatus } from '../probes/types.js';
+import type { ProbeStatus, RttHistogram } from '../probes/types.js';
 
 export interface Readiness {
   ready: boolean;
@@ -34,6 +34,8 @@ export interface AgentStatus {
   pipeline: PipelineSnapshot;
   enrichment: { ready: boolean; cacheSizes: Record<string, number> };
   observe: ObserveStats;
+  /** The rtt probe's smoothed-RTT histogram (running totals); absent unless that probe runs with a kernel hook. */
+  rtt?: RttHistogram;
 }
 
 /** Read-only access to the running agent's parts, for the HTTP and observe servers. */

@@ -2,6 +2,7 @@
 // exit code from exit-codes.ts; --help and --version exit 0.
 import { Command, CommanderError } from 'commander';
 import { UnavailableError } from '../agent/errors.js';
+import { capabilitiesFor, hookKindsFor } from '../capabilities.js';
 import { VERSION } from '../agent/version.js';
 import { ConfigError } from '../config/errors.js';
 import { FilterError } from '../pipeline/filter.js';
@@ -49,7 +50,7 @@ function exitCodeOf(err: unknown): { code: number; message?: string } {
   if (err instanceof UnavailableError) return { code: EXIT.UNAVAILABLE, message: err.message };
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'EPERM' || e?.code === 'EACCES') {
-    return { code: EXIT.UNAVAILABLE, message: `${e.message}\npodflow needs root (or CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) to load its probes` };
+    return { code: EXIT.UNAVAILABLE, message: `${e.message}\npodflow needs root (or ${capabilitiesFor(hookKindsFor()).join(', ')}) to load its probes` };
   }
   return { code: EXIT.FAILURE, message: e instanceof Error ? e.message : String(err) };
 }

@@ -195,9 +195,12 @@ export const configSchema = z.strictObject({
     clientId: z.string().min(1).default('podflow'),
     encoding: z.enum(KAFKA_ENCODINGS).default('protobuf'),
     compression: z.enum(KAFKA_COMPRESSIONS).default('lz4'),
-    /** A batch is sent once it holds this many bytes, this many records, or waited `linger`. */
-    batchSize: byteSize.default(1024 ** 2),
-    maxBatchRecords: capacity.default(10_000),
+    /**
+     * A batch is sent once it holds this many bytes, this many records, or waited `linger`.
+     * Unset: 4 MiB, or 1 MiB without compression (the sink's default, sized for one request in flight).
+     */
+    batchSize: byteSize.optional(),
+    maxBatchRecords: capacity.default(20_000),
     linger: duration.default(20),
     /** Encoded records held while the brokers are slow or away; beyond it writes fail and count as lost. */
     bufferSize: byteSize.default(64 * 1024 ** 2),

@@ -5,6 +5,7 @@
 // sink is slow. Every stage counts received/emitted/dropped per reason, and
 // losses reach the stream itself as LOSS records.
 import { performance } from 'node:perf_hooks';
+import type { Logger } from 'pino';
 import { BoundedQueue } from './bounded-queue.js';
 import { LossReporter } from './loss-reporter.js';
 import { RecordIdAssigner } from './record-ids.js';
@@ -21,6 +22,8 @@ export interface PipelineOptions {
   sinks: Sink[];
   /** Default: none (records go on as decoded). */
   enricher?: Pick<Enricher, 'enrich'>;
+  /** Where the first enricher error is logged (later ones are only counted). */
+  logger?: Pick<Logger, 'warn'>;
   shape?: ShapeOptions;
   /** Records accepted but not yet enriched (default 65536). */
   ingestQueueCapacity?: number;
@@ -232,9 +235,9 @@ export class Pipeline implements RecordIngress, LossSource {
         enrichCounter.received++;
         try {
           enricher.enrich(record);
-        } catch {
-          enrichCounter.drop('enricher_error');
-          continue;
+        } catch (err) {
+          // Metadata is an addition: the record is worth more unenriched than lost.
+          if (enrichCounter.failed++ === 0) this.options.logger?.warn({ err }, 'enricher failed on a record: passing it on unenriched (further failures are only counted in podflow_stage_failed_total{stage="enrich"})');
         }
         enrichCounter.emitted++;
       }

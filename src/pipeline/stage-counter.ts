@@ -10,6 +10,8 @@ export const POLICY_REASONS: ReadonlySet<string> = new Set(['filtered', 'sampled
 export class StageCounter {
   received = 0;
   emitted = 0;
+  /** Records passed on without the stage's work because it threw (included in emitted). */
+  failed = 0;
   private readonly drops = new Map<string, number>();
 
   constructor(readonly stage: string) {}
@@ -34,6 +36,6 @@ export class StageCounter {
   }
 
   snapshot(): StageSnapshot {
-    return { stage: this.stage, received: this.received, emitted: this.emitted, dropped: Object.fromEntries(this.drops) };
+    return { stage: this.stage, received: this.received, emitted: this.emitted, failed: this.failed, dropped: Object.fromEntries(this.drops) };
   }
 }

@@ -74,6 +74,8 @@ export interface StageSnapshot {
   stage: string;
   received: number;
   emitted: number;
+  /** Of emitted: records passed on without the stage's work because it threw (an enricher error: unenriched). */
+  failed: number;
   /** Dropped records per reason, e.g. { queue_full: 12, filtered: 400 }. */
   dropped: Record<string, number>;
 }

@@ -1,5 +1,5 @@
 // `podflow run` as operators run it: a child process as root, two "pods"
-// (network namespaces behind veth pairs, routed by the host) talking, static
+// (test/kernel/pod-net.ts: network namespaces behind veths on a bridge) talking, static
 // metadata naming them. Checks the human lines on stdout, /readyz, /metrics,
 // `podflow status/observe/probes` against the running agent, then SIGTERM: exit
 // 0, and every BPF program the agent held and the TC state of its interfaces
@@ -7,7 +7,7 @@
 // agent delivering to a real Kafka broker and a real OpenTelemetry Collector
 // (test/peers).
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,40 +17,38 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RecordType } from '../../src/pipeline/types.js';
 import { PROBE_NAMES } from '../../src/probes/types.js';
 import { decodeFlowRecord } from '../../src/proto/protobuf.js';
+import { PodNet, sh } from './pod-net.js';
 import { attributesOf, consumeTopic, logRecordsFor, outputOffset, protocDecode, readCollectorOutput, startPeer, stopPeer, waitFor } from '../peers/peers.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin/podflow.js');
-const PODS = [
-  { ns: 'pfj-a', host: 'pfjh-a', inner: 'pfji-a', net: '10.242.1', pod: 'frontend-1' },
-  { ns: 'pfj-b', host: 'pfjh-b', inner: 'pfji-b', net: '10.242.2', pod: 'backend-1' },
-] as const;
-const CLIENT = '10.242.1.2';
-const SERVER = '10.242.2.2';
+const SUBNET = '10.244.1';
+const PODS = [{ name: 'a', host: 2, pod: 'frontend-1' }, { name: 'b', host: 3, pod: 'backend-1' }] as const;
+const CLIENT = `${SUBNET}.2`;
+const SERVER = `${SUBNET}.3`;
 const SERVER_PORT = 8080;
 const HTTP_PORT = 8081;
 const SHUTDOWN_DEADLINE_MS = 5000;
 
-const dir = mkdtempSync('/tmp/pfj-agent-');
+const dir = mkdtempSync('/tmp/pfs-agent-');
 const socket = join(dir, 'observe.sock');
 const config = join(dir, 'podflow.yaml');
 const metadata = join(dir, 'metadata.yaml');
 let metricsPort = 0;
+let net: PodNet | undefined;
 let agent: ChildProcess | undefined;
-let server: ChildProcess | undefined;
+/** Every child this file starts (agents hold BPF programs): SIGKILLed in after() if a test failed before it ended them. */
+const children = new Set<ChildProcess>();
+function tracked(child: ChildProcess): ChildProcess {
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+}
 let stdout = '';
 let stderr = '';
 
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-function quiet(cmd: string, args: string[]): void {
-  try {
-    sh(cmd, args);
-  } catch {
-    // Cleanup of something that may not exist.
-  }
-}
+/** The pods' host-side veths: the interfaces the agent attaches to and must restore. */
+const hostIfs = () => net!.hostInterfaces().map((i) => i.name);
 
 /** What the agent may change on an interface: qdiscs, TC filters, and BPF programs attached there (TC or TCX). */
 function tcState(dev: string): string {
@@ -121,59 +119,45 @@ function traffic(connections: number): void {
         s.on('error', reject);
       });
     }`;
-  sh('ip', ['netns', 'exec', PODS[0].ns, process.execPath, '--input-type=module', '-e', script]);
+  net!.exec('a', process.execPath, ['--input-type=module', '-e', script]);
 }
 
 const before_: { tc: Record<string, string>; programs: Set<number> } = { tc: {}, programs: new Set() };
 
 before(async () => {
-  for (const p of PODS) {
-    quiet('ip', ['link', 'del', p.host]);
-    quiet('ip', ['netns', 'del', p.ns]);
-    sh('ip', ['netns', 'add', p.ns]);
-    sh('ip', ['link', 'add', p.host, 'type', 'veth', 'peer', 'name', p.inner, 'netns', p.ns]);
-    sh('ip', ['addr', 'add', `${p.net}.1/24`, 'dev', p.host]);
-    sh('ip', ['link', 'set', p.host, 'up']);
-    sh('sysctl', ['-qw', `net.ipv4.conf.${p.host}.forwarding=1`]);
-    sh('ip', ['-n', p.ns, 'addr', 'add', `${p.net}.2/24`, 'dev', p.inner]);
-    sh('ip', ['-n', p.ns, 'link', 'set', p.inner, 'up']);
-    sh('ip', ['-n', p.ns, 'link', 'set', 'lo', 'up']);
-    sh('ip', ['-n', p.ns, 'route', 'add', 'default', 'via', `${p.net}.1`]);
-  }
-  server = spawn('ip', ['netns', 'exec', PODS[1].ns, process.execPath, '--input-type=module', '-e', `
+  net = new PodNet('pfs', SUBNET, PODS);
+  const server = tracked(net.spawn('b', process.execPath, ['--input-type=module', '-e', `
     import { createServer } from 'node:net';
     import { createServer as createHttpServer } from 'node:http';
     createHttpServer((req, res) => res.end('users')).listen(${HTTP_PORT}, '${SERVER}');
     createServer((s) => { s.on('data', () => {}); s.on('end', () => s.end(Buffer.alloc(50000, 98))); s.on('error', () => {}); })
-      .listen(${SERVER_PORT}, '${SERVER}', () => console.log('ready'));`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await once(server.stdout!, 'data');
-  writeFileSync(config, 'flows:\n  activeTimeout: 2s\n  idleTimeout: 1s\nlossInterval: 1s\nshutdownDeadline: 5s\n');
-  writeFileSync(metadata, `pods:\n${PODS.map((p) => `  - { name: ${p.pod}, namespace: shop, ip: ${p.net}.2 }`).join('\n')}\n`);
-  for (const p of PODS) before_.tc[p.host] = tcState(p.host);
+      .listen(${SERVER_PORT}, '${SERVER}', () => console.log('ready'));`]));
+  await PodNet.ready(server, 'the pod servers');
+  // The tcp probe sees every connection on this shared machine: a deep --last
+  // history keeps the pods' records in it while other tests make traffic.
+  writeFileSync(config, 'flows:\n  activeTimeout: 2s\n  idleTimeout: 1s\nlossInterval: 1s\nshutdownDeadline: 5s\nqueues:\n  observeHistory: 20000\n');
+  writeFileSync(metadata, `pods:\n${PODS.map((p) => `  - { name: ${p.pod}, namespace: shop, ip: ${SUBNET}.${p.host} }`).join('\n')}\n`);
+  for (const dev of hostIfs()) before_.tc[dev] = tcState(dev);
   before_.programs = loadedProgramIds();
 });
 
 after(() => {
-  agent?.kill('SIGKILL');
-  server?.kill('SIGKILL');
-  for (const p of PODS) {
-    quiet('ip', ['link', 'del', p.host]);
-    quiet('ip', ['netns', 'del', p.ns]);
-  }
+  for (const child of children) child.kill('SIGKILL');
+  net?.destroy();
   rmSync(dir, { recursive: true, force: true });
 });
 
 test('podflow run: records on stdout, metrics, status, observe; SIGTERM leaves nothing behind', { timeout: 120_000 }, async (t) => {
   // Every probe (the default), on this test's interfaces only.
-  agent = spawn(process.execPath, [bin, 'run',
+  agent = tracked(spawn(process.execPath, [bin, 'run',
     '--config', config,
-    '--interfaces', PODS.map((p) => p.host).join(','),
+    '--interfaces', hostIfs().join(','),
     // Port 0: the agent binds a free port itself (no window for another process to take it) and logs it.
     '--metrics-addr', '127.0.0.1:0',
     '--metadata-file', metadata,
     '--observe-socket', socket,
     '--duration', '100s',
-  ], { cwd: root, env: { ...process.env, PODFLOW_NODE_NAME: 'pfb-node', PODFLOW_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  ], { cwd: root, env: { ...process.env, PODFLOW_NODE_NAME: 'pfb-node', PODFLOW_LOG_LEVEL: 'debug' }, stdio: ['ignore', 'pipe', 'pipe'] }));
   agent.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
   agent.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const exited = once(agent, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -224,6 +208,10 @@ test('podflow run: records on stdout, metrics, status, observe; SIGTERM leaves n
   assert.notEqual(value('podflow_queue_depth{queue="ingest"}'), undefined);
   assert.equal(value('podflow_enrich_cache_entries{cache="pods"}'), 2, 'the two pods of the metadata file');
   assert.equal(value('podflow_ready'), 1);
+  // The rtt probe's kernel histogram (sockops) as a Prometheus histogram.
+  assert.ok(value('podflow_tcp_srtt_seconds_count')! > 0, 'smoothed RTT samples exported');
+  assert.equal(value('podflow_tcp_srtt_seconds_bucket{le="+Inf"}'), value('podflow_tcp_srtt_seconds_count'));
+  assert.equal(value('podflow_stage_failed_total{stage="enrich"}'), 0);
   assert.ok(value('process_resident_memory_bytes')! > 0, 'default process metrics');
 
   const status = podflow(['status', '--json']);
@@ -280,14 +268,14 @@ test('podflow run: records on stdout, metrics, status, observe; SIGTERM leaves n
   const after_ = loadedProgramIds();
   assert.deepEqual([...held].filter((id) => after_.has(id)), [], 'no program of the agent is still loaded');
   assert.deepEqual([...held].filter((id) => before_.programs.has(id)), [], 'the agent\'s programs were its own');
-  for (const p of PODS) assert.equal(tcState(p.host), before_.tc[p.host], `TC state of ${p.host} restored`);
+  for (const dev of hostIfs()) assert.equal(tcState(dev), before_.tc[dev], `TC state of ${dev} restored`);
   assert.equal(existsSync(socket), false, 'observe socket removed');
   assert.equal(await http('/healthz'), undefined, 'metrics server closed');
 });
 
 test('SIGINT, a SIGTERM during start-up, and a closed stdout all stop the agent cleanly', { timeout: 60_000 }, async () => {
   const args = [bin, 'run', '--probes', 'tcp,rtt', '--metrics-addr', 'off', '--observe-socket', join(dir, 'sigint.sock')];
-  const run = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const run = tracked(spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] }));
   let err = '';
   run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
   const exited = once(run, 'exit') as Promise<[number | null]>;
@@ -299,7 +287,7 @@ test('SIGINT, a SIGTERM during start-up, and a closed stdout all stop the agent 
   assert.deepEqual([...held].filter((id) => loaded.has(id)), []);
 
   // Stopped while the probes load: whatever attached is detached again.
-  const early = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+  const early = tracked(spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] }));
   let earlyErr = '';
   early.stderr!.on('data', (d: Buffer) => (earlyErr += d.toString()));
   const earlyExit = once(early, 'exit') as Promise<[number | null]>;
@@ -310,17 +298,18 @@ test('SIGINT, a SIGTERM during start-up, and a closed stdout all stop the agent 
   assert.equal(existsSync(join(dir, 'sigint.sock')), false);
 
   // `podflow run | head -1`: the reader goes away, the agent stops cleanly.
-  const piped = spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const piped = tracked(spawn(process.execPath, args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
   let pipedErr = '';
   piped.stderr!.on('data', (d: Buffer) => (pipedErr += d.toString()));
   const pipedExit = once(piped, 'exit') as Promise<[number | null]>;
   await until('the agent to run', 20_000, () => (pipedErr.includes('"msg":"agent running"') ? true : undefined));
   let firstLine = false;
   piped.stdout!.once('data', () => (firstLine = true));
-  while (!firstLine) {
+  await until('a first record line on the pipe', 20_000, () => {
+    if (firstLine) return true;
     traffic(1);
-    await sleep(200);
-  }
+    return undefined;
+  });
   piped.stdout!.destroy();
   traffic(1);
   assert.equal((await pipedExit)[0], 0, pipedErr.slice(-2000));
@@ -328,8 +317,8 @@ test('SIGINT, a SIGTERM during start-up, and a closed stdout all stop the agent 
 });
 
 test('podflow observe without an agent starts the probes itself, prints N records and detaches', { timeout: 60_000 }, async () => {
-  const observe = spawn(process.execPath, [bin, 'observe', '--last', '3', '-o', 'json', '--probes', 'tcp', '--from-ip', CLIENT, '--type', 'TCP_OPEN',
-    '--observe-socket', join(dir, 'no-agent.sock'), '--metadata-file', metadata], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const observe = tracked(spawn(process.execPath, [bin, 'observe', '--last', '3', '-o', 'json', '--probes', 'tcp', '--from-ip', CLIENT, '--type', 'TCP_OPEN',
+    '--observe-socket', join(dir, 'no-agent.sock'), '--metadata-file', metadata], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
   let out = '';
   let err = '';
   observe.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -340,10 +329,11 @@ test('podflow observe without an agent starts the probes itself, prints N record
   assert.ok(held.size >= 1, 'the observe process holds the tcp programs');
   let done = false;
   void exited.then(() => (done = true));
-  while (!done) {
+  await until('observe to print 3 records and exit', 30_000, () => {
+    if (done) return true;
     traffic(1);
-    await sleep(100);
-  }
+    return undefined;
+  });
   const [code] = await exited;
   assert.equal(code, 0, err.slice(-2000));
   const records = out.trim().split('\n').map((l) => JSON.parse(l) as { type: string; source: { ip: string; pod: { name: string } } });
@@ -363,9 +353,9 @@ test('podflow run --sink kafka: the pods\' records reach a real broker, read bac
   const kafka = await startPeer('kafka');
   try {
     const topic = `pfb.agent.${Date.now().toString(36)}`;
-    const run = spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', 'kafka',
+    const run = tracked(spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', 'kafka',
       '--kafka-brokers', kafka.bootstrap, '--kafka-topic', topic, '--metrics-addr', 'off', '--observe-socket', join(dir, 'kafka.sock'),
-      '--metadata-file', metadata, '--node-name', 'pfb-kafka-node'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      '--metadata-file', metadata, '--node-name', 'pfb-kafka-node'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
     let err = '';
     run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const exited = once(run, 'exit') as Promise<[number | null]>;
@@ -403,9 +393,9 @@ test('podflow run --sink otlp: the pods\' records reach a real OpenTelemetry Col
   try {
     const offset = await outputOffset(otelcol.output);
     const node = `pfb-otlp-${Date.now().toString(36)}`;
-    const run = spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', 'otlp',
+    const run = tracked(spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', 'otlp',
       '--otlp-endpoint', `http://${otelcol['otlp-grpc']}`, '--metrics-addr', 'off', '--observe-socket', join(dir, 'otlp.sock'),
-      '--metadata-file', metadata, '--node-name', node], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+      '--metadata-file', metadata, '--node-name', node], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
     let err = '';
     run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
     const exited = once(run, 'exit') as Promise<[number | null]>;

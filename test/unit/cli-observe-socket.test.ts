@@ -85,7 +85,7 @@ test('a slow client loses records (counted, then told with a LOSS record) and ne
   slow.pause();
   // A second client reads as fast as it can (in this busy process that is not fast either).
   let compact = '';
-  const reader = await connect({ op: 'observe', follow: true, format: 'compact', filter: { allow: [{ port: [80] }] } });
+  const reader = await connect({ op: 'observe', follow: true, format: 'human', filter: { allow: [{ port: [80] }] } });
   reader.on('data', (d: Buffer) => (compact += d.toString()));
   await sleep(100);
   const droppedBefore = server.stats().dropped;
@@ -144,15 +144,20 @@ test('-o table prints the human line\'s parts in columns, LOSS records without e
 test('connections beyond maxConnections are refused with an error and counted; a closed one frees its place', async () => {
   await until(() => server.stats().clients === 0);
   await sleep(50);
-  const held = await Promise.all(Array.from({ length: 4 }, () => connect({ op: 'observe', follow: true })));
-  await until(() => server.stats().clients === 4);
-  const refusedBefore = server.stats().refused;
-  await assert.rejects(fetchStatus(socketPath), /serves at most 4 observe connections at once \(queues\.observeClients\)/);
-  assert.equal(server.stats().refused, refusedBefore + 1);
-  held[0].destroy();
-  await until(() => server.stats().clients === 3);
-  assert.deepEqual(await fetchStatus(socketPath), status);
-  for (const s of held) s.destroy();
+  // Each held socket is destroyed whatever happens, so a failure here cannot leave clients for the next test.
+  const held: Awaited<ReturnType<typeof connect>>[] = [];
+  try {
+    for (let i = 0; i < 4; i++) held.push(await connect({ op: 'observe', follow: true }));
+    await until(() => server.stats().clients === 4);
+    const refusedBefore = server.stats().refused;
+    await assert.rejects(fetchStatus(socketPath), /serves at most 4 observe connections at once \(queues\.observeClients\)/);
+    assert.equal(server.stats().refused, refusedBefore + 1);
+    held[0].destroy();
+    await until(() => server.stats().clients === 3);
+    assert.deepEqual(await fetchStatus(socketPath), status);
+  } finally {
+    for (const s of held) s.destroy();
+  }
 });
 
 async function until(check: () => boolean): Promise<void> {

@@ -38,7 +38,7 @@ test('every probe has hook kinds, and the agent-wide kinds are always included',
   assert.deepEqual(Object.keys(PROBE_HOOK_KINDS).sort(), [...PROBE_NAMES].sort());
   for (const probe of PROBE_NAMES) assert.ok(PROBE_HOOK_KINDS[probe].length > 0, probe);
   for (const kind of AGENT_HOOK_KINDS) assert.ok(hookKindsFor([]).includes(kind), kind);
-  assert.deepEqual(hookKindsFor(['drops']), ['tracepoint', 'tp_btf', 'ringbuf_maps', 'bpffs_pin']);
+  assert.deepEqual(hookKindsFor(['drops']), ['tracepoint', 'tp_btf', 'ringbuf_maps']);
 });
 
 test('capabilitiesFor: current kernels, kernels before 5.11 and before 5.8', () => {
@@ -50,7 +50,7 @@ test('capabilitiesFor: current kernels, kernels before 5.11 and before 5.8', () 
   assert.deepEqual(capabilitiesFor(['tracepoint', 'ringbuf_maps']), ['CAP_BPF', 'CAP_PERFMON']);
   assert.deepEqual(capabilitiesFor(['proc_read', 'bpffs_pin'], { major: 4, minor: 19 }), []);
   assert.equal(kubernetesCapabilityName('CAP_NET_ADMIN'), 'NET_ADMIN');
-  assert.deepEqual(hostPathsFor(all), ['/proc', '/sys/fs/bpf', '/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/tracing']);
+  assert.deepEqual(hostPathsFor(all), ['/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/tracing']);
 });
 
 test('docs/readme/deploy.md states the same capabilities per hook kind', () => {

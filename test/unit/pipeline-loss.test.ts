@@ -94,6 +94,29 @@ test('snapshot shows stages, queue depths and capacities, and sink stats', async
   await pipeline.stop(1000);
 });
 
+test('an enricher that throws: the record goes on unenriched, counted as failed (not lost), the first error logged', async () => {
+  const sink = new CollectingSink();
+  const warnings: { obj: unknown; msg: string }[] = [];
+  const logger = { warn: (obj: unknown, msg: string) => warnings.push({ obj, msg }) } as never;
+  const enricher = { enrich: (r: FlowRecord) => { if (r.type === podflow.v1.RecordType.HTTP) throw new Error('pod index broken'); if (r.source) r.source.node = 'enriched'; } };
+  const pipeline = new Pipeline({ nodeName: 'n1', sinks: [sink], enricher, logger, lossIntervalMs: 0 });
+  await pipeline.start();
+  const input = Object.values(sampleRecords()).filter((r) => r.type !== LOSS).map(copy);
+  const failing = input.filter((r) => r.type === podflow.v1.RecordType.HTTP).length;
+  assert.ok(failing >= 1);
+  pipeline.ingest([...input, ...input.filter((r) => r.type === podflow.v1.RecordType.HTTP).map(copy)]);
+  await settle();
+  const enrich = pipeline.snapshot().stages.find((st) => st.stage === 'enrich')!;
+  assert.deepEqual(enrich, { stage: 'enrich', received: input.length + failing, emitted: input.length + failing, failed: 2 * failing, dropped: {} });
+  assert.equal(sink.records.length, input.length + failing, 'every record delivered');
+  assert.ok(sink.records.filter((r) => r.type === podflow.v1.RecordType.HTTP).every((r) => r.source?.node !== 'enriched'), 'sent unenriched');
+  assert.deepEqual(pipeline.snapshot().losses.filter((l) => l.stage === 'enrich'), [], 'not a loss');
+  assert.equal(warnings.length, 1, 'logged once');
+  assert.match(warnings[0].msg, /enricher failed on a record: passing it on unenriched/);
+  assert.equal((warnings[0].obj as { err: Error }).err.message, 'pod index broken');
+  await pipeline.stop(1000);
+});
+
 test('configuration mistakes fail at construction or start, naming the option', async () => {
   assert.throws(() => new Pipeline({ nodeName: 'n', sinks: [], ingestQueueCapacity: 0 }), /ingestQueueCapacity: 0 is not valid \(expected a positive integer\)/);
   assert.throws(() => new Pipeline({ nodeName: 'n', sinks: [new CollectingSink('a'), new CollectingSink('a')] }), /sinks: "a" is configured twice/);

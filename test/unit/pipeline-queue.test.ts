@@ -30,7 +30,7 @@ test('the sink runner batches, keeps in-flight writes bounded and drops past cap
   assert.equal(sink.maxInFlight, 1);
   assert.deepEqual(sink.batches.map((b) => b.length), [4, 4, 2]);
   assert.deepEqual(sink.records.map((r) => r.id), ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
-  assert.deepEqual(runner.counter.snapshot(), { stage: 'sink:memory', received: 15, emitted: 10, dropped: { queue_full: 5 } });
+  assert.deepEqual(runner.counter.snapshot(), { stage: 'sink:memory', received: 15, emitted: 10, failed: 0, dropped: { queue_full: 5 } });
   const snap = runner.snapshot();
   assert.equal(snap.written, 10);
   assert.equal(snap.latency.count, 3);

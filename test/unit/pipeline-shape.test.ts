@@ -59,6 +59,6 @@ test('the shaper filters, samples, redacts and counts each outcome', () => {
   const passed = inputs.filter((rec) => shaper.process(rec));
   assert.equal(passed.length, 3);
   assert.equal(inputs[5].http!.path, '/x');
-  assert.deepEqual(counter.snapshot(), { stage: 'shape', received: 6, emitted: 3, dropped: { filtered: 1, sampled: 2 } });
+  assert.deepEqual(counter.snapshot(), { stage: 'shape', received: 6, emitted: 3, failed: 0, dropped: { filtered: 1, sampled: 2 } });
   assert.deepEqual([...counter.losses()], [], 'policy drops are not losses');
 });

@@ -59,6 +59,29 @@ test('stdout sink fails its writes once the stream broke', async () => {
   await assert.rejects(sink.write(numbered(1)), /stdout: stream failed: EPIPE/);
 });
 
+test('stdout sink with a limit (standalone observe): prints that many records, reports it, prints no more', async () => {
+  let text = '';
+  const stream = new Writable({ write(chunk: Buffer, _enc, done) { text += chunk.toString(); done(); } });
+  let reached = 0;
+  const sink = new StdoutSink({ encode: (r) => `record ${r.id}`, stream, name: 'observe', limit: { count: 3, reached: () => reached++ } });
+  await sink.write(numbered(2));
+  assert.equal(reached, 0);
+  await sink.write(numbered(2));
+  assert.equal(reached, 1);
+  await sink.write(numbered(2));
+  assert.equal(text.trim().split('\n').length, 3);
+  assert.match(text, /^record \S+\n/);
+});
+
+test('stdout sink: a stream closed while a write waits for drain rejects that write (`observe | head`), it does not hang', async () => {
+  const stream = new Writable({ highWaterMark: 1, write: () => undefined }); // never takes the chunk
+  const sink = new StdoutSink({ format: 'human', productVersion: 't', stream });
+  const pending = sink.write(numbered(1));
+  await new Promise((r) => setTimeout(r, 10));
+  stream.destroy();
+  await assert.rejects(pending, /stdout: stream closed before the write drained/);
+});
+
 test('file sink rotates by size and count, never exceeding maxBytes', async () => {
   const path = join(dir, 'rotate', 'flows.jsonl');
   const sink = new FileSink({ path, format: 'json', maxBytes: 2000, maxFiles: 2, productVersion: 't' });

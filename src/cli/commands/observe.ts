@@ -4,11 +4,12 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../../agent/logger.js';
 import { OBSERVE_FORMATS, observeEncoder, TABLE_HEADER, type ObserveFormat } from '../../agent/observe-format.js';
-import { compileFilterSet, FILTER_FIELDS, filterSetFromFlags, type FilterFlag, type FilterSet } from '../../pipeline/filter.js';
+import type { PodflowConfig } from '../../config/index.js';
+import { FILTER_FIELDS, filterSetFromFlags, type FilterFlag, type FilterSet } from '../../pipeline/filter.js';
+import { StdoutSink } from '../../pipeline/sinks/stdout.js';
 import { NoAgentError, requestAgent } from '../agent-client.js';
 import { addConfigFlags, configFromFlags } from '../config-flags.js';
 import { runUntilStopped, StopSignals } from '../lifecycle.js';
-import { TerminalSink } from '../terminal-sink.js';
 
 const kebab = (field: string) => field.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
 const FILTER_FLAGS = FILTER_FIELDS.map(kebab);
@@ -16,7 +17,7 @@ const FILTER_FLAGS = FILTER_FIELDS.map(kebab);
 export function observeCommand(): Command {
   const command = new Command('observe')
     .description('print the live record stream of the agent on this node (or, with no agent running, of probes started just for this)')
-    .addOption(new Option('-o, --output <format>', 'how to print records').choices(OBSERVE_FORMATS).default('compact'))
+    .addOption(new Option('-o, --output <format>', 'how to print records').choices(OBSERVE_FORMATS).default('human'))
     .option('-f, --follow', 'keep printing new records')
     .option('--last <n>', 'print the last N records first (without --follow: then exit)', (v) => parseCount(v))
     .option('--not', 'negate the filter flag that follows')
@@ -48,8 +49,14 @@ the from-/to- forms match one side.
     const logger = createLogger(config.logLevel, config.nodeName);
     const { Agent } = await import('../../agent/agent.js');
     logger.warn({ socket: config.observeSocket }, 'no agent is running: starting the probes for this observe session');
-    const sink = observeSink(format, filter, last !== undefined && !opts.follow ? { count: last, reached: () => signals.stop(`printed ${last} records`) } : null);
-    const agent = new Agent(config, logger, { configuredSinks: false, serve: false, extraSinks: [sink] });
+    // On EPIPE (`podflow observe | head`) StdoutSink fails its writes instead of
+    // waiting for a drain that never comes, and main's onStdoutError stops the session.
+    const sink = new StdoutSink({
+      encode: observeEncoder(format),
+      name: 'observe',
+      limit: last !== undefined && !opts.follow ? { count: last, reached: () => signals.stop(`printed ${last} records`) } : undefined,
+    });
+    const agent = new Agent(withObserveFilter(config, filter), logger, { configuredSinks: false, serve: false, extraSinks: [sink] });
     await runUntilStopped(agent, { signals, durationMs: config.duration, shutdownDeadlineMs: config.shutdownDeadline, logger });
   });
 }
@@ -65,8 +72,21 @@ function filterHelp(flag: string): string {
   return `${side}${FILTER_VALUES[flag.replace(/^(from|to)-/, '')]} (repeatable)`;
 }
 
-function observeSink(format: ObserveFormat, filter: FilterSet, limit: { count: number; reached: () => void } | null) {
-  return new TerminalSink(observeEncoder(format), compileFilterSet(filter, 'observe filter'), limit);
+/**
+ * The session's pipeline filters with the observe filter, so that the shape
+ * stage drops (and counts as "filtered") what is not shown. Deny rules add up;
+ * allow rules of the config file and of the flags cannot be combined into one
+ * filter set, so that case is refused.
+ */
+function withObserveFilter(config: PodflowConfig, filter: FilterSet): PodflowConfig {
+  const configured = config.filters as FilterSet;
+  if (configured.allow.length > 0 && filter.allow.length > 0) {
+    throw new InvalidArgumentError('the config file sets filters.allow and observe filter flags select records too; expected one of the two (remove filters.allow or the filter flags)');
+  }
+  return {
+    ...config,
+    filters: { ...config.filters, allow: filter.allow.length > 0 ? filter.allow : configured.allow, deny: [...configured.deny, ...filter.deny] } as PodflowConfig['filters'],
+  };
 }
 
 function parseCount(value: string): number {

@@ -41,8 +41,8 @@ async function checkProbesHere(config: PodflowConfig): Promise<ProbeStatus[]> {
   const [{ withUnavailableProbes }, parts, { requireBpfCapability }] = await Promise.all([
     import('../../agent/agent.js'), import('../../agent/parts.js'), import('../../agent/preflight.js'),
   ]);
-  requireBpfCapability();
-  const manager = parts.createProbeManager(config, { ingest: () => {} }, null, createLogger(config.logLevel, config.nodeName));
+  requireBpfCapability(config.probes);
+  const manager = parts.createProbeManager(config, { ingest: () => {} }, parts.findCgroup2Root(), createLogger(config.logLevel, config.nodeName));
   try {
     await manager.start();
     return withUnavailableProbes(config.probes, manager.status());

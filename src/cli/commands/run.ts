@@ -1,13 +1,14 @@
 // `podflow run`: the agent.
 import { Command } from 'commander';
 import { createLogger } from '../../agent/logger.js';
+import { capabilitiesFor, hookKindsFor } from '../../capabilities.js';
 import { addConfigFlags, configFromFlags } from '../config-flags.js';
 import { runUntilStopped, StopSignals } from '../lifecycle.js';
 
 export function runCommand(): Command {
   const command = new Command('run')
     .description('run the agent: attach the probes and stream records to the sinks until SIGTERM/SIGINT or --duration')
-    .addHelpText('after', '\nRecords go to stdout (default sink), logs to stderr. Needs root (CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN).');
+    .addHelpText('after', `\nRecords go to stdout (default sink), logs to stderr. Needs root (${capabilitiesFor(hookKindsFor()).join(', ')}).`);
   addConfigFlags(command);
   return command.action(async () => {
     const signals = new StopSignals();

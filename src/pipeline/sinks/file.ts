@@ -7,12 +7,11 @@ import { mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/
 import { dirname, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
-import { createLineEncoder, LINE_FORMATS, type LineFormat } from '../../proto/line-encoding.js';
-import { ProtobufEncoder } from '../../proto/protobuf.js';
+import { createRecordEncoder, RECORD_FORMATS, type RecordFormat } from '../../proto/record-encoder.js';
 import type { FlowRecord, Sink } from '../types.js';
 
-export const FILE_FORMATS = [...LINE_FORMATS, 'protobuf'] as const;
-export type FileFormat = (typeof FILE_FORMATS)[number];
+export const FILE_FORMATS = RECORD_FORMATS;
+export type FileFormat = RecordFormat;
 
 export interface FileSinkOptions {
   path: string;
@@ -44,13 +43,11 @@ export class FileSink implements Sink {
     this.maxFiles = options.maxFiles ?? 5;
     if (!Number.isInteger(this.maxBytes) || this.maxBytes < 1) throw new Error(`file sink: maxBytes ${options.maxBytes} is not valid (expected a positive integer)`);
     if (!Number.isInteger(this.maxFiles) || this.maxFiles < 0) throw new Error(`file sink: maxFiles ${options.maxFiles} is not valid (expected an integer >= 0)`);
-    if (options.format === 'protobuf') {
-      const pb = new ProtobufEncoder();
-      this.encode = (r) => pb.encodeDelimited(r);
-    } else {
-      const line = createLineEncoder(options.format as LineFormat, options);
-      this.encode = (r) => Buffer.from(line(r) + '\n');
-    }
+    const encode = createRecordEncoder(options.format, { productVersion: options.productVersion, delimited: true });
+    this.encode = (r) => {
+      const encoded = encode(r);
+      return typeof encoded === 'string' ? Buffer.from(encoded + '\n') : encoded;
+    };
   }
 
   get ready(): boolean {

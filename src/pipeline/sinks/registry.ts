@@ -3,7 +3,7 @@
 // A sink whose module loads heavy client libraries (Kafka, OTLP) registers a
 // loader instead, so commands that never use it start fast; loadSinks() runs
 // the loaders of the sinks a configuration names before createSink().
-import type { LineFormat } from '../../proto/line-encoding.js';
+import type { LineFormat } from '../../proto/record-encoder.js';
 import type { Sink } from '../types.js';
 
 export interface SinkFactoryContext {

@@ -4,17 +4,18 @@
 // in-flight batches are ever buffered here.
 import { once } from 'node:events';
 import type { Writable } from 'node:stream';
-import { createLineEncoder, type LineEncoder, type LineFormat } from '../../proto/line-encoding.js';
+import { createRecordEncoder, type LineEncoder, type LineFormat } from '../../proto/record-encoder.js';
 import type { FlowRecord, Sink } from '../types.js';
 
-export interface StdoutSinkOptions {
-  format: LineFormat;
-  productVersion: string;
+/** A record format, or an encoder of its own (`podflow observe -o table`). */
+export type StdoutSinkOptions = ({ format: LineFormat; productVersion: string } | { encode: LineEncoder }) & {
   /** Default process.stdout. */
   stream?: Writable;
   /** Default "stdout"; another name lets two stream sinks coexist. */
   name?: string;
-}
+  /** Print at most this many records; reached() is called after each write once they are printed. */
+  limit?: { count: number; reached: () => void };
+};
 
 export class StdoutSink implements Sink {
   readonly name: string;
@@ -22,11 +23,14 @@ export class StdoutSink implements Sink {
   private readonly encode: LineEncoder;
   private tail: Promise<void> = Promise.resolve();
   private failure: Error | undefined;
+  private printed = 0;
+  /** Settles once the stream processed the last chunk handed to it (write() returning true only means buffered). */
+  private lastWrite: Promise<void> = Promise.resolve();
 
-  constructor(options: StdoutSinkOptions) {
+  constructor(private readonly options: StdoutSinkOptions) {
     this.name = options.name ?? 'stdout';
     this.stream = options.stream ?? process.stdout;
-    this.encode = createLineEncoder(options.format, options);
+    this.encode = 'encode' in options ? options.encode : createRecordEncoder(options.format, options);
     // An EPIPE (reader went away) fails the following writes instead of crashing the agent.
     this.stream.on('error', (err: Error) => {
       this.failure = err;
@@ -46,19 +50,35 @@ export class StdoutSink implements Sink {
     return result;
   }
 
-  flush(): Promise<void> {
-    return this.tail;
+  async flush(): Promise<void> {
+    await this.tail;
+    await this.lastWrite;
   }
 
   async stop(): Promise<void> {
-    await this.tail;
+    await this.flush();
   }
 
   private async writeBatch(records: readonly FlowRecord[]): Promise<void> {
     if (this.failure) throw new Error(`${this.name}: stream failed: ${this.failure.message}`);
+    const limit = this.options.limit;
     let text = '';
-    for (const record of records) text += this.encode(record) + '\n';
-    if (this.stream.write(text)) return;
+    for (const record of records) {
+      if (limit && this.printed >= limit.count) break;
+      text += this.encode(record) + '\n';
+      this.printed++;
+    }
+    if (text) await this.writeText(text);
+    if (limit && this.printed >= limit.count) limit.reached();
+  }
+
+  private async writeText(text: string): Promise<void> {
+    let taken = false;
+    // The callback also runs (with an error) when the stream is destroyed, so this never hangs.
+    this.lastWrite = new Promise<void>((resolve) => {
+      taken = this.stream.write(text, () => resolve());
+    });
+    if (taken) return;
     // Both waits are cancelled once one settles, so no listeners pile up on the stream.
     const cancel = new AbortController();
     try {
