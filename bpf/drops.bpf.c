@@ -28,8 +28,9 @@ struct {
 	__uint(max_entries, 1 << 20);
 } pf_events SEC(".maps");
 
+/* Not LRU: eviction would lose pending counts silently; windows are deleted when quiet (user space). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct pf_drop_event);	/* ts_ns and count zero */
 	__type(value, struct pf_drop_window);
@@ -109,8 +110,12 @@ int drops_tp(struct trace_event_raw_kfree_skb *ctx)
 		count = w->pending;
 	} else {
 		fresh.last_emit_ns = now;
-		if (bpf_map_update_elem(&pf_drop_windows, &key, &fresh, BPF_NOEXIST))
-			pf_count_loss(PF_LOSS_MAP_FULL);
+		/*
+		 * Not a loss when this fails: the event below is reported at once either
+		 * way; a full map (or another CPU's window) only costs rate limiting. Pending
+		 * counts live only in inserted windows, which nothing evicts.
+		 */
+		bpf_map_update_elem(&pf_drop_windows, &key, &fresh, BPF_NOEXIST);
 	}
 	e = bpf_ringbuf_reserve(&pf_events, sizeof(*e), 0);
 	if (!e) {

@@ -10,8 +10,9 @@
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
 
+/* Not LRU: an LRU map evicts undrained counters silently; a full hash refuses and is counted. */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, struct flow_key);
 	__type(value, struct pf_flow_stats);
@@ -55,19 +56,24 @@ static __always_inline void account(struct __sk_buff *skb, bool direct, __u8 dir
 	}
 	/* The clock is read once per flow and drain interval, not per packet. */
 	s = bpf_map_lookup_elem(&pf_flows, &p.key);
-	if (s) {
-		/* An empty slot: the flow was created on another CPU. */
-		if (s->packets == 0)
-			stats_start(s, skb, direction, bpf_ktime_get_ns());
-		else if (s->ifindex != skb->ifindex || s->direction != direction)
-			return; /* counted where first seen */
-		stats_add(s, skb, p.tcp_flags, p.bytes);
-		return;
+	if (!s) {
+		stats_start(&fresh, skb, direction, bpf_ktime_get_ns());
+		stats_add(&fresh, skb, p.tcp_flags, p.bytes);
+		if (pf_map_insert(&pf_flows, &p.key, &fresh) != -PF_EEXIST)
+			return;
+		/* Another CPU created the flow between lookup and insert: add to it. */
+		s = bpf_map_lookup_elem(&pf_flows, &p.key);
+		if (!s) {
+			pf_count_loss(PF_LOSS_MAP_FULL); /* drained in between: vanishingly rare */
+			return;
+		}
 	}
-	stats_start(&fresh, skb, direction, bpf_ktime_get_ns());
-	stats_add(&fresh, skb, p.tcp_flags, p.bytes);
-	if (bpf_map_update_elem(&pf_flows, &p.key, &fresh, BPF_NOEXIST))
-		pf_count_loss(PF_LOSS_MAP_FULL);
+	/* An empty slot: the flow was created on another CPU. */
+	if (s->packets == 0)
+		stats_start(s, skb, direction, bpf_ktime_get_ns());
+	else if (s->ifindex != skb->ifindex || s->direction != direction)
+		return; /* counted where first seen */
+	stats_add(s, skb, p.tcp_flags, p.bytes);
 }
 
 /* TC reads the packet directly; the socket filter through the helper. */

@@ -11,8 +11,9 @@
 
 #define RETRANSMIT_INTERVAL_NS 1000000000ULL
 
+/* Not LRU: eviction would lose pending counts silently; windows are deleted when quiet (user space). */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, __u64);	/* struct sock * */
 	__type(value, struct pf_retransmit_window);
@@ -52,8 +53,12 @@ static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 		pf_sock_tuple(sk, w->event.laddr, w->event.raddr, &w->event.lport, &w->event.rport,
 			      &w->event.ip_version);
 		w->last_emit_ns = now;
-		if (bpf_map_update_elem(&pf_retransmit_windows, &key, w, BPF_NOEXIST))
-			pf_count_loss(PF_LOSS_MAP_FULL);
+		/*
+		 * Not a loss when this fails: the event below is reported at once either
+		 * way; a full map (or another CPU's window) only costs rate limiting. Pending
+		 * counts live only in inserted windows, which nothing evicts.
+		 */
+		bpf_map_update_elem(&pf_retransmit_windows, &key, w, BPF_NOEXIST);
 		count = segs;
 		w = NULL;
 	} else {

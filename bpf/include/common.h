@@ -37,6 +37,23 @@ static __always_inline void pf_count_loss(__u32 reason)
 	pf_count(&pf_losses, reason);
 }
 
+#define PF_EEXIST 17
+
+/*
+ * Inserts a new entry into a plain (non-LRU) hash, which fails with -E2BIG
+ * when full instead of evicting silently: that is counted as map_full.
+ * Returns -PF_EEXIST when another CPU inserted the key first; the caller
+ * then adds to that entry (not a loss).
+ */
+static __always_inline long pf_map_insert(void *map, const void *key, const void *value)
+{
+	long err = bpf_map_update_elem(map, key, value, BPF_NOEXIST);
+
+	if (err && err != -PF_EEXIST)
+		pf_count_loss(PF_LOSS_MAP_FULL);
+	return err;
+}
+
 /*
  * Fills the addresses and ports of a socket, in this socket's own view. The
  * local port comes from inet_sport: skc_num is already 0 when the CLOSE

@@ -7,7 +7,7 @@
 //   CRI-O, cgroupfs             .../pod<uid>/crio-<id>
 //   Docker                      /system.slice/docker-<id>.scope, /docker/<id>
 //   Podman                      .../libpod-<id>.scope
-import { promises as fsp } from 'node:fs';
+import { promises as fsp, readFileSync } from 'node:fs';
 import path from 'node:path';
 
 export type ContainerRuntime = 'containerd' | 'cri-o' | 'docker' | 'podman' | 'unknown';
@@ -52,36 +52,14 @@ export function parseCgroupPath(cgroupPath: string): CgroupOwner | null {
 }
 
 /**
- * The container of a process from /proc/<pid>/cgroup text: the cgroup v2
- * line ("0::/path") when it names one, else the first v1 line that does.
+ * The cgroup v2 mount point from /proc/self/mounts (any mount point: /sys/fs/cgroup on unified hosts,
+ * /sys/fs/cgroup/unified on hybrid ones); null when there is none. The one finder of the root: the agent
+ * calls it once and passes the result to both the enricher and the probes (sockops, svc).
  */
-export function parseProcCgroup(text: string): CgroupOwner | null {
-  const lines = text.split('\n').filter((l) => l !== '');
-  const v2 = lines.find((l) => l.startsWith('0::'));
-  const ordered = v2 ? [v2, ...lines.filter((l) => l !== v2)] : lines;
-  let podOnly: CgroupOwner | null = null;
-  for (const line of ordered) {
-    const first = line.indexOf(':');
-    const second = line.indexOf(':', first + 1);
-    if (first < 0 || second < 0) continue;
-    const owner = parseCgroupPath(line.slice(second + 1));
-    if (owner?.containerId) return owner;
-    podOnly ??= owner;
-  }
-  return podOnly;
-}
-
-const CGROUP2_SUPER_MAGIC = 0x63677270;
-
-/** The cgroup v2 mount: /sys/fs/cgroup on unified hosts, /sys/fs/cgroup/unified on hybrid ones. */
-export async function findCgroup2Root(candidates = ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']): Promise<string | null> {
-  for (const dir of candidates) {
-    try {
-      const st = await fsp.statfs(dir);
-      if (st.type === CGROUP2_SUPER_MAGIC) return dir;
-    } catch {
-      // not mounted there
-    }
+export function findCgroup2Root(mounts: string = readFileSync('/proc/self/mounts', 'utf8')): string | null {
+  for (const line of mounts.split('\n')) {
+    const [, mountPoint, fsType] = line.split(' ');
+    if (fsType === 'cgroup2' && mountPoint) return mountPoint;
   }
   return null;
 }
@@ -101,7 +79,8 @@ export interface CgroupResolverOptions {
  * started after the last scan resolves on its next records.
  */
 export class CgroupResolver {
-  private owners = new Map<number, CgroupOwner>();
+  /** Every cgroup the last walk saw; null: not a container's or pod's (a host process), known so it costs no rescan. */
+  private owners = new Map<number, CgroupOwner | null>();
   private scanning: Promise<void> | null = null;
   private lastScanMs = 0;
   private pending: NodeJS.Timeout | null = null;
@@ -110,6 +89,7 @@ export class CgroupResolver {
 
   constructor(private readonly opts: CgroupResolverOptions) {}
 
+  /** cgroups known from the last walk, container or not. */
   get size(): number {
     return this.owners.size;
   }
@@ -119,8 +99,9 @@ export class CgroupResolver {
     if (owner === undefined) {
       this.misses++;
       this.requestRescan();
+      return undefined;
     }
-    return owner;
+    return owner ?? undefined;
   }
 
   /** Walks the tree now; concurrent callers share one walk. */
@@ -148,7 +129,7 @@ export class CgroupResolver {
   }
 
   private async walkTree(root: string): Promise<void> {
-    const found = new Map<number, CgroupOwner>();
+    const found = new Map<number, CgroupOwner | null>();
     const walk = async (dir: string, rel: string, depth: number): Promise<void> => {
       let entries;
       try {
@@ -160,14 +141,11 @@ export class CgroupResolver {
         if (!e.isDirectory()) continue;
         const childRel = `${rel}/${e.name}`;
         const child = path.join(dir, e.name);
-        const owner = parseCgroupPath(childRel);
-        if (owner) {
-          try {
-            const st = await fsp.stat(child, { bigint: true });
-            found.set(Number(st.ino), owner);
-          } catch {
-            continue;
-          }
+        try {
+          const st = await fsp.stat(child, { bigint: true });
+          found.set(Number(st.ino), parseCgroupPath(childRel));
+        } catch {
+          continue; // removed while walking
         }
         if (depth < this.opts.maxDepth) await walk(child, childRel, depth + 1);
       }

@@ -1,6 +1,6 @@
 // Names for IP ranges outside the cluster (e.g. 203.0.113.0/24 -> partner-api),
 // most specific prefix first.
-import { ipv4Key, canonicalIpv6 } from './ip.js';
+import { ipBytes, ipv4Key } from './ip.js';
 
 export interface NamedCidr {
   cidr: string;
@@ -34,27 +34,18 @@ export function parseCidr(cidr: string): { v4: V4Range | null; v6: V6Range | nul
     const size = 2 ** (32 - prefix);
     return { v4: { base: v4 - (v4 % size), size, prefix, name: '' }, v6: null };
   }
-  const v6 = canonicalIpv6(addr);
-  if (v6 === null) throw new Error(`"${cidr}": "${addr}" is not an IPv4 or IPv6 address`);
-  if (!(prefix >= 0 && prefix <= 128)) throw new Error(`"${cidr}": IPv6 prefix length must be 0..128`);
   const words = new Uint32Array(4);
-  ipv6Words(v6, words);
+  if (!ipv6Words(addr, words)) throw new Error(`"${cidr}": "${addr}" is not an IPv4 or IPv6 address`);
+  if (!(prefix >= 0 && prefix <= 128)) throw new Error(`"${cidr}": IPv6 prefix length must be 0..128`);
   return { v4: null, v6: { words, prefix, name: '' } };
 }
 
-/** Writes the 128 bits of a canonical IPv6 address into `out` (4 words); false when malformed. */
+/** Writes the 128 bits of an IPv6 address into `out` (4 words); false when `ip` is not IPv6. */
 export function ipv6Words(ip: string, out: Uint32Array): boolean {
-  out.fill(0);
-  const dbl = ip.indexOf('::');
-  const head = dbl < 0 ? ip : ip.slice(0, dbl);
-  const tail = dbl < 0 ? '' : ip.slice(dbl + 2);
-  const headParts = head === '' ? [] : head.split(':');
-  const tailParts = tail === '' ? [] : tail.split(':');
-  const groups = new Array<number>(8).fill(0);
-  if (headParts.length + tailParts.length > 8) return false;
-  for (let i = 0; i < headParts.length; i++) groups[i] = parseInt(headParts[i]!, 16);
-  for (let i = 0; i < tailParts.length; i++) groups[8 - tailParts.length + i] = parseInt(tailParts[i]!, 16);
-  for (let i = 0; i < 4; i++) out[i] = ((groups[2 * i]! << 16) | groups[2 * i + 1]!) >>> 0;
+  const parsed = ipBytes(ip);
+  if (parsed?.ipVersion !== 6) return false;
+  const b = parsed.bytes;
+  for (let i = 0; i < 4; i++) out[i] = ((b[4 * i]! << 24) | (b[4 * i + 1]! << 16) | (b[4 * i + 2]! << 8) | b[4 * i + 3]!) >>> 0;
   return true;
 }
 

@@ -12,7 +12,7 @@ import { MetadataStore } from './store.js';
 export { MetadataEnricher, type EnrichCounters } from './enricher.js';
 export { MetadataStore } from './store.js';
 export { StaticFileSource, parseMetadataFile } from './sources/static-file.js';
-export { CgroupResolver, parseCgroupPath, parseProcCgroup, findCgroup2Root } from './cgroup.js';
+export { CgroupResolver, parseCgroupPath, findCgroup2Root } from './cgroup.js';
 export { DEFAULT_LABEL_ALLOW_LIST } from './model.js';
 export type { MetadataSource } from './source.js';
 
@@ -27,7 +27,7 @@ export interface EnrichmentOptions {
   deletedPodGraceMs?: number;
   /** Configured CIDR names (in addition to the metadata file's). */
   networks?: readonly NamedCidr[];
-  /** The cgroup v2 mount for cgroup id -> container; "auto" finds it, null disables. */
+  /** The cgroup v2 mount for cgroup id -> container; "auto" finds it with findCgroup2Root(), null disables. The agent passes the root it found once, as it does to the probes. */
   cgroupRoot?: string | null | 'auto';
   log?: Log;
 }
@@ -45,7 +45,7 @@ export async function createEnricher(opts: EnrichmentOptions): Promise<MetadataE
     const { KubernetesSource } = await import('./sources/kubernetes/source.js');
     sources.push(new KubernetesSource({ store, kubeconfig: opts.kubernetes.kubeconfig, log }));
   }
-  const root = opts.cgroupRoot === undefined || opts.cgroupRoot === 'auto' ? await findCgroup2Root() : opts.cgroupRoot;
+  const root = opts.cgroupRoot === undefined || opts.cgroupRoot === 'auto' ? findCgroup2Root() : opts.cgroupRoot;
   const cgroups = root === null ? null : new CgroupResolver({ root, minRescanIntervalMs: 1000, maxDepth: 8 });
   return new MetadataEnricher({ store, sources, cgroups });
 }

@@ -39,6 +39,33 @@ export function canonicalIpv6(ip: string): string | null {
   }
 }
 
+/**
+ * The 4 or 16 bytes of an IPv4 or IPv6 address (network order, as the kernel's structs hold them);
+ * null when `ip` is neither. The one text-to-bytes parser: IPv6 goes through canonicalIpv6, so every
+ * spelling (upper case, embedded IPv4) reads the same.
+ */
+export function ipBytes(ip: string): { bytes: Uint8Array; ipVersion: 4 | 6 } | null {
+  const v4 = ipv4Key(ip);
+  if (v4 >= 0) return { bytes: Uint8Array.of(v4 >>> 24, (v4 >>> 16) & 255, (v4 >>> 8) & 255, v4 & 255), ipVersion: 4 };
+  const canonical = canonicalIpv6(ip);
+  if (canonical === null) return null;
+  // Canonical text: hex groups only, at most one "::".
+  const dbl = canonical.indexOf('::');
+  const head = dbl < 0 ? canonical : canonical.slice(0, dbl);
+  const tail = dbl < 0 ? '' : canonical.slice(dbl + 2);
+  const headParts = head === '' ? [] : head.split(':');
+  const tailParts = tail === '' ? [] : tail.split(':');
+  const bytes = new Uint8Array(16);
+  const put = (group: string, i: number): void => {
+    const g = parseInt(group, 16);
+    bytes[i * 2] = g >> 8;
+    bytes[i * 2 + 1] = g & 255;
+  };
+  headParts.forEach((g, i) => put(g, i));
+  tailParts.forEach((g, i) => put(g, 8 - tailParts.length + i));
+  return { bytes, ipVersion: 6 };
+}
+
 /** The canonical text of an IPv4 or IPv6 address, or null when `ip` is neither. */
 export function canonicalIp(ip: string): string | null {
   if (ipv4Key(ip) >= 0) return ip.split('.').map(Number).join('.');

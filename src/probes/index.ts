@@ -2,9 +2,8 @@
 // order of its plan, the reason each skipped hook failed kept for `podflow
 // probes`), the tick that drains maps and watches interfaces, and stop().
 // dns and http share one svc object (original destinations) that it owns.
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { CgroupResolver } from '../enrich/cgroup.js';
+import { findCgroup2Root } from '../enrich/cgroup.js';
 import type { LossCount } from '../pipeline/types.js';
 import { dnsPlan } from './dns/plan.js';
 import { dropsPlan } from './drops/plan.js';
@@ -15,14 +14,14 @@ import { RttProbe, rttPlan } from './rtt/plan.js';
 import { MonotonicClock } from './shared/clock.js';
 import type { ProbeContext } from './shared/context.js';
 import { InterfaceIndex } from './shared/interfaces.js';
-import { ensureKernelFilesystems, findCgroup2Root } from './shared/mounts.js';
-import { describeError as describe, type AttachedProbe, type ProbePlan } from './shared/probe.js';
+import { describeError as describe } from './shared/errors.js';
+import { ensureTracefs } from './shared/mounts.js';
+import type { AttachedProbe, ProbePlan } from './shared/probe.js';
 import { OriginalDestinations, SVC_PROGRAMS, type OriginalDestinationLookup } from './svc/original-destinations.js';
 import { tcpPlan } from './tcp/plan.js';
 import type { ProbeManager, ProbeName, ProbeOptions, ProbeStatus } from './types.js';
 
 export type { ProbeManager, ProbeOptions, ProbeStatus, RttHistogram } from './types.js';
-export { conversationId, conversationIdOf } from './shared/conversation.js';
 
 /** Where scripts/build puts the objects, relative to dist/src/probes/index.js. */
 const DEFAULT_OBJECT_DIR = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
@@ -36,21 +35,19 @@ interface ProbeState {
 }
 
 export function createProbeManager(opts: ProbeOptions): ProbeManager {
-  const cgroupRoot = opts.cgroupRoot ?? findCgroup2Root(readFileSync('/proc/self/mounts', 'utf8'));
-  // The enrich module's resolver: container ids from a cache that is rescanned asynchronously, never per record.
-  const ownCgroups = opts.cgroups === undefined && cgroupRoot !== undefined;
+  const cgroupRoot = opts.cgroupRoot === undefined ? findCgroup2Root() : opts.cgroupRoot;
   const ctx: ProbeContext = {
     nodeName: opts.nodeName,
     clock: new MonotonicClock(),
     ingress: opts.ingress,
     interfaces: new InterfaceIndex(),
-    cgroups: ownCgroups ? new CgroupResolver({ root: cgroupRoot, minRescanIntervalMs: 1000, maxDepth: 8 }) : (opts.cgroups ?? null),
     objectDir: opts.objectDir ?? DEFAULT_OBJECT_DIR,
+    log: opts.log,
   };
   // dns and http look original destinations up in the svc object, opened by start(); until then, and
   // when it could not be attached, records carry only what the packets themselves showed.
   let svc: OriginalDestinations | undefined;
-  const originalDestinations: OriginalDestinationLookup = { lookup: (ip, port, protocol) => svc?.lookup(ip, port, protocol) };
+  const originalDestinations: OriginalDestinationLookup = { lookup: (buf, addrOff, ipVersion, port, protocol) => svc?.lookup(buf, addrOff, ipVersion, port, protocol) };
   const l7 = { interfaces: opts.interfaces, originalDestinations };
   const plans: Record<Exclude<ProbeName, 'process'>, ProbePlan> = {
     flows: flowsPlan({ interfaces: opts.interfaces, activeTimeoutMs: opts.flowActiveTimeoutMs, idleTimeoutMs: opts.flowIdleTimeoutMs }),
@@ -81,6 +78,8 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     const status: ProbeStatus = { probe: plan.probe, hook: null, attached: false, skipped: [], eventsSeen: 0, eventsDroppedInKernel: 0 };
     for (const c of plan.candidates) {
       try {
+        // tracefs is a requirement of the tracepoint hooks only: when it cannot be mounted, that is their skip reason.
+        if (c.hook.startsWith('tracepoint/')) ensureTracefs();
         const attached = c.attach(ctx);
         status.hook = attached.hook;
         status.attached = true;
@@ -127,9 +126,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
   return {
     async start() {
       if (states.size > 0) throw new Error('probe manager already started; stop() it first');
-      ensureKernelFilesystems();
       ctx.interfaces.poll();
-      if (ownCgroups) await ctx.cgroups?.scan();
       lastClockRefresh = Date.now();
       if (opts.probes.includes('dns') || opts.probes.includes('http')) openOriginalDestinations();
       for (const probe of opts.probes) {
@@ -179,7 +176,6 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
       }
       svc = undefined;
       svcSkipped = undefined;
-      if (ownCgroups) ctx.cgroups?.stop();
       if (errors.length > 0) throw new AggregateError(errors, `stopping probes: ${errors.map(describe).join('; ')}`);
     },
 

@@ -1,5 +1,4 @@
 // The contract between the probes (kernel side, one folder each) and the agent.
-import type { CgroupResolver } from '../enrich/cgroup.js';
 import type { LossCount, RecordIngress } from '../pipeline/types.js';
 import type { ProbePlan } from './shared/probe.js';
 
@@ -46,13 +45,11 @@ export interface ProbeOptions {
   interfacePollMs?: number;
   /** Also report drops with reason NOT_SPECIFIED; default false. */
   reportUnspecifiedDrops?: boolean;
-  /** cgroup v2 mount for sockops, the svc programs and container ids; default: found in /proc/self/mounts. */
-  cgroupRoot?: string;
   /**
-   * cgroup id -> container id for socket records: pass the enricher's resolver to share its cache.
-   * Default: one of the manager's own over cgroupRoot, scanned at start; null: leave containerId to the enricher.
+   * cgroup v2 mount for sockops and the svc programs; default: findCgroup2Root() (src/enrich/cgroup.ts);
+   * null: none (those hooks are skipped). The agent finds it once and passes the same root to createEnricher.
    */
-  cgroups?: CgroupResolver | null;
+  cgroupRoot?: string | null;
   /** UDP and TCP ports the dns probe recognises DNS on (1 to 4); default [53]. */
   dnsPorts?: readonly number[];
   /** A DNS query without response for this long is reported with rcode TIMEOUT; default 5000. */

@@ -4,8 +4,6 @@
 // client runs inside a cgroup named the way containerd names the frontend
 // container's, so socket records resolve cgroup id -> container -> pod.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -19,18 +17,17 @@ import type { ProbeManager } from '../../src/probes/types.js';
 import { createEnricher, findCgroup2Root, type MetadataEnricher } from '../../src/enrich/index.js';
 import { TestApiServer } from '../k8s/api-server.js';
 import { fixturePod, seedCluster } from '../k8s/fixtures.js';
+import { PodNet, sh } from './pod-net.js';
 
 const { RecordType, Side } = podflow.v1;
 
-const FRONTEND = { ns: 'pfe-front', host: 'pfeh-front', inner: 'pfei-front', net: '10.235.1', ip: '10.235.1.10' };
-const BACKEND = { ns: 'pfe-back', host: 'pfeh-back', inner: 'pfei-back', net: '10.235.2', ip: '10.235.2.20' };
+// The fixture cluster's pod IPs (test/k8s/fixtures.ts), on two /24s routed by the node.
+const FRONTEND = { name: 'front', ip: '10.235.1.10' };
+const BACKEND = { name: 'back', ip: '10.235.2.20' };
 const CLUSTER_IP = '10.235.200.20';
 const FRONTEND_CONTAINER = String(fixturePod('frontend-7d9c8b6f4-x2x9k').status.containerStatuses[0].containerID).replace('containerd://', '');
 const FRONTEND_UID_ = String(fixturePod('frontend-7d9c8b6f4-x2x9k').metadata.uid).replaceAll('-', '_');
-
-function sh(cmd: string, args: string[], input?: string): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', input, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
-}
+let net: PodNet;
 
 function quiet(cmd: string, args: string[]): void {
   try {
@@ -38,23 +35,6 @@ function quiet(cmd: string, args: string[]): void {
   } catch {
     // cleanup of something that may not exist
   }
-}
-
-function addPod(p: typeof FRONTEND): void {
-  sh('ip', ['netns', 'add', p.ns]);
-  sh('ip', ['link', 'add', p.host, 'type', 'veth', 'peer', 'name', p.inner, 'netns', p.ns]);
-  sh('ip', ['addr', 'add', `${p.net}.1/24`, 'dev', p.host]);
-  sh('ip', ['link', 'set', p.host, 'up']);
-  sh('sysctl', ['-qw', `net.ipv4.conf.${p.host}.forwarding=1`]);
-  sh('ip', ['-n', p.ns, 'addr', 'add', `${p.ip}/24`, 'dev', p.inner]);
-  sh('ip', ['-n', p.ns, 'link', 'set', p.inner, 'up']);
-  sh('ip', ['-n', p.ns, 'link', 'set', 'lo', 'up']);
-  sh('ip', ['-n', p.ns, 'route', 'add', 'default', 'via', `${p.net}.1`]);
-}
-
-function removePod(p: typeof FRONTEND): void {
-  quiet('ip', ['link', 'del', p.host]);
-  quiet('ip', ['netns', 'del', p.ns]);
 }
 
 const SERVER = `
@@ -78,16 +58,6 @@ for (let i = 0; i < count; i++) {
 }
 `;
 
-async function run(child: ChildProcess): Promise<string> {
-  let out = '';
-  let err = '';
-  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number];
-  if (code !== 0) throw new Error(`exited ${code}: ${err}`);
-  return out;
-}
-
 const records: FlowRecord[] = [];
 const collector: Sink = {
   name: 'collect',
@@ -105,19 +75,16 @@ const api = new TestApiServer({ port: 19240 });
 let enricher: MetadataEnricher;
 let pipeline: Pipeline;
 let manager: ProbeManager;
-let server: ChildProcess;
 const cgroupDirs: string[] = [];
 
 before(async () => {
-  for (const p of [FRONTEND, BACKEND]) removePod(p);
-  addPod(FRONTEND);
-  addPod(BACKEND);
+  net = new PodNet('pfre', '10.235.1', [FRONTEND, BACKEND], { gateway: 1 });
   // kube-proxy's job, done with nftables inside the client pod: ClusterIP:8080 -> backend pod.
-  sh('ip', ['netns', 'exec', FRONTEND.ns, 'nft', '-f', '-'], `table ip pfe_nat {
+  net.exec(FRONTEND.name, 'nft', ['-f', '-'], `table ip pfe_nat {
   chain output { type nat hook output priority -100; ip daddr ${CLUSTER_IP} tcp dport 8080 dnat to ${BACKEND.ip}:8080; }
 }
 `);
-  const root = await findCgroup2Root();
+  const root = findCgroup2Root();
   assert.ok(root, 'cgroup v2 mount');
   const parts = [`pfe-e2e-${process.pid}`, 'kubepods.slice', 'kubepods-burstable.slice', `kubepods-burstable-pod${FRONTEND_UID_}.slice`, `cri-containerd-${FRONTEND_CONTAINER}.scope`];
   for (let i = 1; i <= parts.length; i++) {
@@ -142,7 +109,7 @@ before(async () => {
   await pipeline.start();
   manager = createProbeManager({
     probes: ['flows', 'tcp'],
-    interfaces: [FRONTEND.host, BACKEND.host],
+    interfaces: net.hostInterfaces().map((i) => i.name),
     flowActiveTimeoutMs: 2000,
     flowIdleTimeoutMs: 500,
     nodeName: 'node-a',
@@ -151,22 +118,17 @@ before(async () => {
     cgroupRoot: root,
   });
   await manager.start();
-  server = spawn('ip', ['netns', 'exec', BACKEND.ns, process.execPath, '--input-type=module', '-e', SERVER], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    server.stdout?.on('data', (d: Buffer) => d.toString().includes('ready') && resolve());
-    server.once('exit', (code) => reject(new Error(`server exited ${code}`)));
-  });
+  await PodNet.ready(net.spawn(BACKEND.name, process.execPath, ['--input-type=module', '-e', SERVER]), 'the server');
 });
 
 after(async () => {
   try {
-    server?.kill();
     await manager?.stop();
     await pipeline?.stop(2000);
     await enricher?.stop();
     await api.stop();
   } finally {
-    for (const p of [FRONTEND, BACKEND]) removePod(p);
+    net?.destroy(); // also kills the server
     for (const d of cgroupDirs.reverse()) {
       try {
         rmdirSync(d);
@@ -182,11 +144,8 @@ after(async () => {
 
 /** Runs the client in the frontend pod's netns and container cgroup; returns its local ports. */
 async function clientConnects(host: string, count: number): Promise<number[]> {
-  const procs = path.join(cgroupDirs.at(-1)!, 'cgroup.procs');
-  const child = spawn('sh', ['-c', `echo $$ > ${procs} && exec ip netns exec ${FRONTEND.ns} "$0" --input-type=module -e "$1" ${host} ${count}`, process.execPath, CLIENT], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  return (await run(child)).trim().split('\n').map(Number);
+  const out = await net.run(FRONTEND.name, process.execPath, ['--input-type=module', '-e', CLIENT, host, String(count)], cgroupDirs.at(-1));
+  return out.trim().split('\n').map(Number);
 }
 
 async function waitRecords(what: string, pick: (r: FlowRecord) => boolean, count: number): Promise<FlowRecord[]> {
@@ -243,7 +202,7 @@ test('a pod created in the API is on the next records', async () => {
   pod.status.podIP = '10.235.2.30';
   pod.status.podIPs = [{ ip: '10.235.2.30' }];
   api.create('pods', pod);
-  sh('ip', ['-n', BACKEND.ns, 'addr', 'add', '10.235.2.30/24', 'dev', BACKEND.inner]);
+  net.exec(BACKEND.name, 'ip', ['addr', 'add', '10.235.2.30/24', 'dev', 'eth0']);
   const ports = new Set(await clientConnects('10.235.2.30', 1));
   const [r] = await waitRecords('FLOW to the new pod', (x) => x.type === RecordType.FLOW && ports.has(x.source?.port ?? 0), 1);
   assert.equal(r!.destination?.pod?.name, 'backend-5c6d7f8b9-late1');

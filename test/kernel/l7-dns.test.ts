@@ -7,7 +7,9 @@ import type { FlowRecord } from '../../src/pipeline/types.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { dnsPlan } from '../../src/probes/dns/plan.js';
 import type { AttachedProbe } from '../../src/probes/shared/probe.js';
-import { DNS_CLIENT, PodNet, ms, sh, testContext, waitFor, type DnsClientResult } from './l7-net.js';
+import { DNS_CLIENT, ms, testContext, waitFor, type DnsClientResult } from './l7-net.js';
+import { PodNet, sh } from './pod-net.js';
+import { heldProgramIds } from './probes-held.js';
 
 const SUBNET = '10.237.1';
 const SERVER = `${SUBNET}.53`;
@@ -58,9 +60,11 @@ function startProbe(mode: 'tc' | 'socket_filter', timeoutMs = 5000): AttachedPro
 }
 
 /** Ids of the loaded programs whose names start with `prefix`, from bpftool (an independent reader). */
+/** Ids of the programs named <prefix>... that this process holds (other agents load the same names). */
 function programIds(prefix: string): number[] {
+  const held = heldProgramIds();
   const progs = JSON.parse(sh('bpftool', ['prog', 'show', '-j'])) as { id: number; name?: string }[];
-  return progs.filter((p) => p.name?.startsWith(prefix)).map((p) => p.id);
+  return progs.filter((p) => p.name?.startsWith(prefix) && held.has(p.id)).map((p) => p.id);
 }
 
 function stopProbe(): void {
@@ -207,7 +211,7 @@ test('the socket-filter fallback sees the same lookups', async () => {
   stopProbe();
   // The kernel frees a program after an RCU grace period: poll briefly.
   await waitFor(`programs ${ours.join(', ')} to be unloaded`, () => {
-    const left = new Set(programIds('dns_'));
+    const left = new Set((JSON.parse(sh('bpftool', ['prog', 'show', '-j'])) as { id: number }[]).map((p) => p.id));
     return ours.every((id) => !left.has(id));
   }, 3000);
 });

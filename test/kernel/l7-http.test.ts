@@ -7,7 +7,8 @@ import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { createHttpProbe } from '../../src/probes/http/plan.js';
 import type { L7PacketProbe } from '../../src/probes/shared/l7-packet-probe.js';
-import { HTTP_CLIENT, HTTP_SERVER, PodNet, ms, parseClientOutput, testContext, waitFor, type ClientResult } from './l7-net.js';
+import { HTTP_CLIENT, HTTP_SERVER, ms, parseClientOutput, testContext, waitFor, type ClientResult } from './l7-net.js';
+import { PodNet } from './pod-net.js';
 
 const SUBNET = '10.237.2';
 const SERVER = `${SUBNET}.80`;

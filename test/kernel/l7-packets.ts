@@ -1,5 +1,5 @@
 // Packet and DNS message builders for the L7 kernel tests.
-import { parseIp } from '../../src/probes/shared/ip.js';
+import { ipBytes } from '../../src/enrich/ip.js';
 
 export function ether(type: number): Buffer {
   const b = Buffer.alloc(14);
@@ -10,7 +10,7 @@ export function ether(type: number): Buffer {
 
 /** Ethernet + IPv4 or IPv6 (by the address form) + the L4 bytes. */
 export function ip(src: string, dst: string, protocol: number, l4: Buffer): Buffer {
-  const s = parseIp(src);
+  const s = ipBytes(src)!;
   if (s.ipVersion === 4) {
     const h = Buffer.alloc(20);
     h[0] = 0x45;
@@ -18,7 +18,7 @@ export function ip(src: string, dst: string, protocol: number, l4: Buffer): Buff
     h[8] = 64;
     h[9] = protocol;
     Buffer.from(s.bytes).copy(h, 12);
-    Buffer.from(parseIp(dst).bytes).copy(h, 16);
+    Buffer.from(ipBytes(dst)!.bytes).copy(h, 16);
     return Buffer.concat([ether(0x0800), h, l4]);
   }
   const h = Buffer.alloc(40);
@@ -27,7 +27,7 @@ export function ip(src: string, dst: string, protocol: number, l4: Buffer): Buff
   h[6] = protocol;
   h[7] = 64;
   Buffer.from(s.bytes).copy(h, 8);
-  Buffer.from(parseIp(dst).bytes).copy(h, 24);
+  Buffer.from(ipBytes(dst)!.bytes).copy(h, 24);
   return Buffer.concat([ether(0x86dd), h, l4]);
 }
 

@@ -12,7 +12,8 @@ import { createDnsProbe } from '../../src/probes/dns/plan.js';
 import type { L7PacketProbe } from '../../src/probes/shared/l7-packet-probe.js';
 import { createHttpProbe } from '../../src/probes/http/plan.js';
 import { OriginalDestinations } from '../../src/probes/svc/original-destinations.js';
-import { HTTP_CLIENT, HTTP_SERVER, PodNet, parseClientOutput, sh, testContext, waitFor } from './l7-net.js';
+import { HTTP_CLIENT, HTTP_SERVER, parseClientOutput, testContext, waitFor } from './l7-net.js';
+import { PodNet, sh } from './pod-net.js';
 
 const SUBNET = '10.237.3';
 const BACKEND = `${SUBNET}.80`;

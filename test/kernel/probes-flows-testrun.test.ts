@@ -5,7 +5,7 @@ import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, possibleCpus } from 'libbpf-ts';
 import { mergeCpuSlots } from '../../src/probes/flows/table.js';
-import { parseIp } from '../../src/probes/shared/ip.js';
+import { ipBytes } from '../../src/enrich/ip.js';
 import { FlowKey as K } from '../../src/probes/shared/layouts.js';
 
 const OBJECT = fileURLToPath(new URL('../../../bpf/build/flows.bpf.o', import.meta.url));
@@ -24,8 +24,8 @@ function ipv4(src: string, dst: string, protocol: number, payload: Buffer, fragO
   h.writeUInt16BE(fragOffset, 6);
   h[8] = 64;
   h[9] = protocol;
-  Buffer.from(parseIp(src).bytes).copy(h, 12);
-  Buffer.from(parseIp(dst).bytes).copy(h, 16);
+  Buffer.from(ipBytes(src)!.bytes).copy(h, 12);
+  Buffer.from(ipBytes(dst)!.bytes).copy(h, 16);
   return Buffer.concat([ether(0x0800), h, payload]);
 }
 
@@ -35,8 +35,8 @@ function ipv6(src: string, dst: string, nextHeader: number, payload: Buffer): Bu
   h.writeUInt16BE(payload.length, 4);
   h[6] = nextHeader;
   h[7] = 64;
-  Buffer.from(parseIp(src).bytes).copy(h, 8);
-  Buffer.from(parseIp(dst).bytes).copy(h, 24);
+  Buffer.from(ipBytes(src)!.bytes).copy(h, 8);
+  Buffer.from(ipBytes(dst)!.bytes).copy(h, 24);
   return Buffer.concat([ether(0x86dd), h, payload]);
 }
 
@@ -66,9 +66,9 @@ function icmpEcho(type: number, id: number): Buffer {
 
 function key(src: string, sport: number, dst: string, dport: number, protocol: number): Buffer {
   const k = Buffer.alloc(K.size);
-  const s = parseIp(src);
+  const s = ipBytes(src)!;
   Buffer.from(s.bytes).copy(k, K.saddr);
-  Buffer.from(parseIp(dst).bytes).copy(k, K.daddr);
+  Buffer.from(ipBytes(dst)!.bytes).copy(k, K.daddr);
   k.writeUInt16LE(sport, K.sport);
   k.writeUInt16LE(dport, K.dport);
   k[K.ip_version] = s.ipVersion;

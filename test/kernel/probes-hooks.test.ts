@@ -3,7 +3,6 @@
 // refused at load; both fail with typed errors the capability probe records.
 // And the flows probe's socket-filter fallback counts real traffic.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -16,38 +15,24 @@ import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import type { ProbeContext } from '../../src/probes/shared/context.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import { TCP_FENTRY, TCP_KPROBE } from '../../src/probes/tcp/plan.js';
+import { PodNet } from './pod-net.js';
 
 const BUILD = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
-const NS = 'pfc-h';
-
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function cleanup(): void {
-  spawnSync('ip', ['link', 'del', 'pfch-h']);
-  spawnSync('ip', ['netns', 'del', NS]);
-}
+let net: PodNet;
 
 const records: FlowRecord[] = [];
 
 function context(): ProbeContext {
   const interfaces = new InterfaceIndex();
   interfaces.poll();
-  return { nodeName: 'n', clock: new MonotonicClock(), ingress: { ingest: (b) => records.push(...b) }, interfaces, cgroups: null, objectDir: BUILD };
+  return { nodeName: 'n', clock: new MonotonicClock(), ingress: { ingest: (b) => records.push(...b) }, interfaces, objectDir: BUILD };
 }
 
 before(() => {
-  cleanup();
-  sh('ip', ['netns', 'add', NS]);
-  sh('ip', ['link', 'add', 'pfch-h', 'type', 'veth', 'peer', 'name', 'pfci-h', 'netns', NS]);
-  sh('ip', ['addr', 'add', '10.232.8.1/24', 'dev', 'pfch-h']);
-  sh('ip', ['link', 'set', 'pfch-h', 'up']);
-  sh('ip', ['-n', NS, 'addr', 'add', '10.232.8.2/24', 'dev', 'pfci-h']);
-  sh('ip', ['-n', NS, 'link', 'set', 'pfci-h', 'up']);
+  net = new PodNet('pfrk', '10.243.8', [{ name: 'a', host: 2 }], { gateway: 1 });
 });
 
-after(cleanup);
+after(() => net?.destroy());
 
 test('the kprobe variant of the tcp probe passes the verifier here', () => {
   const obj = BpfObject.open(`${BUILD}tcp_kprobe.bpf.o`);
@@ -73,15 +58,16 @@ test('loading the fentry variant fails with a typed LoadError (EPERM: no trampol
 
 test('the flows socket-filter fallback counts real traffic on an AF_PACKET socket', async () => {
   const ctx = context();
-  const candidate = flowsPlan({ interfaces: ['pfch-h'], activeTimeoutMs: 5000, idleTimeoutMs: 300 }).candidates.find((c) => c.hook === 'socket_filter');
+  const hostIf = net.pod('a').hostIf.name;
+  const candidate = flowsPlan({ interfaces: [hostIf], activeTimeoutMs: 5000, idleTimeoutMs: 300 }).candidates.find((c) => c.hook === 'socket_filter');
   assert.ok(candidate);
   const probe = candidate.attach(ctx);
   try {
     assert.equal(probe.hook, 'socket_filter');
-    sh('ip', ['netns', 'exec', NS, process.execPath, '--input-type=module', '-e', `
+    net.exec('a', process.execPath, ['--input-type=module', '-e', `
       import dgram from 'node:dgram';
       const s = dgram.createSocket('udp4');
-      for (let i = 0; i < 4; i++) await new Promise((r) => s.send(Buffer.alloc(72), 7779, '10.232.8.1', r));
+      for (let i = 0; i < 4; i++) await new Promise((r) => s.send(Buffer.alloc(72), 7779, '${net.gatewayOf('a')}', r));
       s.close();`]);
     const deadline = Date.now() + 3000;
     let flow: FlowRecord | undefined;
@@ -92,7 +78,7 @@ test('the flows socket-filter fallback counts real traffic on an AF_PACKET socke
     }
     assert.ok(flow, 'a FLOW record');
     assert.deepEqual([flow.traffic?.packets, flow.traffic?.bytes], [4, 4 * 100]);
-    assert.equal(flow.interface?.name, 'pfch-h');
+    assert.equal(flow.interface?.name, hostIf);
     assert.equal(flow.direction, podflow.v1.Direction.INGRESS);
     assert.equal(flow.observation?.hook, 'socket_filter');
   } finally {
@@ -101,14 +87,14 @@ test('the flows socket-filter fallback counts real traffic on an AF_PACKET socke
 });
 
 test('an interface that appears but attaches neither TC nor the socket filter is reported as an error, not a record loss', () => {
-  const candidate = flowsPlan({ interfaces: ['pfi-*'], activeTimeoutMs: 5000, idleTimeoutMs: 300 }).candidates.find((c) => c.hook === 'tc');
+  const candidate = flowsPlan({ interfaces: ['pfrk-gone*'], activeTimeoutMs: 5000, idleTimeoutMs: 300 }).candidates.find((c) => c.hook === 'tc');
   assert.ok(candidate);
   const probe = candidate.attach(context());
   try {
     // Gone before the attach (a short-lived veth): the kernel refuses both hooks on the dead ifindex.
-    const failures = probe.interfacesChanged?.([{ index: 0x7ffffff0, name: 'pfi-gone' }], []) ?? [];
+    const failures = probe.interfacesChanged?.([{ index: 0x7ffffff0, name: 'pfrk-gone' }], []) ?? [];
     assert.equal(failures.length, 1);
-    assert.match(failures[0] ?? '', /interface pfi-gone \(ifindex 2147483632\) not attached: .*; socket filter: /);
+    assert.match(failures[0] ?? '', /interface pfrk-gone \(ifindex 2147483632\) not attached: .*; socket filter: /);
     assert.deepEqual(probe.losses().filter((l) => l.stage !== 'kernel'), [], 'no loss: nothing was counted there');
   } finally {
     probe.close();
@@ -119,7 +105,7 @@ test('extra plans replace the manager\'s own and run in order, with why a hook w
   let closed = 0;
   const manager = createProbeManager({
     probes: ['dns', 'http'],
-    interfaces: ['pfc-none*'],
+    interfaces: ['pfrk-none*'],
     flowActiveTimeoutMs: 5000,
     flowIdleTimeoutMs: 1000,
     nodeName: 'n',

@@ -9,7 +9,8 @@ import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { createProbeManager } from '../../src/probes/index.js';
 import { PROBE_NAMES, type ProbeManager } from '../../src/probes/types.js';
-import { DNS_CLIENT, HTTP_CLIENT, HTTP_SERVER, PodNet, parseClientOutput, sh, waitFor, type DnsClientResult } from './l7-net.js';
+import { DNS_CLIENT, HTTP_CLIENT, HTTP_SERVER, parseClientOutput, waitFor, type DnsClientResult } from './l7-net.js';
+import { PodNet, sh } from './pod-net.js';
 
 const SUBNET = '10.240.1';
 const DNS_SERVER = `${SUBNET}.53`;
@@ -119,7 +120,6 @@ test('when the svc programs cannot attach, dns and http run without them, status
     flowIdleTimeoutMs: 1000,
     nodeName: 'pfi-node',
     cgroupRoot: '/nonexistent-pfi-cgroup',
-    cgroups: null,
     ingress: { ingest: (batch) => void records.push(...batch) },
   });
   await manager.start();

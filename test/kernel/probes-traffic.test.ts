@@ -1,9 +1,9 @@
 // The probe manager on the real kernel with real traffic between two "pods"
-// (network namespaces joined to the host by veth pairs, routed by the host):
+// (network namespaces on the node's bridge, ./pod-net.ts):
 // TCP lifecycle per side, failed connects, resets, retransmissions, drops with
 // their reason, flow counters, new interfaces, hook fallbacks, clean stop.
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, statSync } from 'node:fs';
 import { after, before, test } from 'node:test';
@@ -12,73 +12,39 @@ import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { createProbeManager } from '../../src/probes/index.js';
 import type { ProbeManager } from '../../src/probes/types.js';
+import { CgroupResolver, findCgroup2Root } from '../../src/enrich/cgroup.js';
+import { MetadataEnricher } from '../../src/enrich/enricher.js';
+import { MetadataStore } from '../../src/enrich/store.js';
+import { PodNet, sh } from './pod-net.js';
+import { heldProgramIds } from './probes-held.js';
 
 const { RecordType, Side } = podflow.v1;
 
-const PODS = [
-  { ns: 'pfc-a', host: 'pfch-a', inner: 'pfci-a', net: '10.232.1' },
-  { ns: 'pfc-b', host: 'pfch-b', inner: 'pfci-b', net: '10.232.2' },
-] as const;
-const LATE_POD = { ns: 'pfc-c', host: 'pfch-c', inner: 'pfci-c', net: '10.232.3' } as const;
-const A = '10.232.1.2';
-const B = '10.232.2.2';
-
-function sh(cmd: string, args: string[]): string {
-  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-}
-
-function quiet(cmd: string, args: string[]): void {
-  try {
-    sh(cmd, args);
-  } catch {
-    // Cleanup of something that may not exist.
-  }
-}
-
-function addPod(p: { ns: string; host: string; inner: string; net: string }): void {
-  sh('ip', ['netns', 'add', p.ns]);
-  sh('ip', ['link', 'add', p.host, 'type', 'veth', 'peer', 'name', p.inner, 'netns', p.ns]);
-  sh('ip', ['addr', 'add', `${p.net}.1/24`, 'dev', p.host]);
-  sh('ip', ['link', 'set', p.host, 'up']);
-  sh('sysctl', ['-qw', `net.ipv4.conf.${p.host}.forwarding=1`]);
-  sh('ip', ['-n', p.ns, 'addr', 'add', `${p.net}.2/24`, 'dev', p.inner]);
-  sh('ip', ['-n', p.ns, 'link', 'set', p.inner, 'up']);
-  sh('ip', ['-n', p.ns, 'link', 'set', 'lo', 'up']);
-  sh('ip', ['-n', p.ns, 'route', 'add', 'default', 'via', `${p.net}.1`]);
-}
-
-function removePod(p: { ns: string; host: string }): void {
-  quiet('ip', ['link', 'del', p.host]);
-  quiet('ip', ['netns', 'del', p.ns]);
-}
+/** The node's pods on one /24 (my range: 10.243.0.0/16), a late one added while the probes run. */
+const SUBNET = '10.243.1';
+const A = `${SUBNET}.2`;
+const B = `${SUBNET}.3`;
+const IPV6 = 'fd00:243::a';
+let net: PodNet;
+/** Host-side veths (pfr<i>h, in order of creation); the third appears while running. */
+const HOST_IFS = ['pfr0h', 'pfr1h', 'pfr2h'];
 
 /** A cgroup v2 directory named as a container runtime names a container's cgroup. */
-const CGROUP_ROOT = '/sys/fs/cgroup/unified/pfc-test';
+const CGROUP_V2 = findCgroup2Root();
+const CGROUP_ROOT = `${CGROUP_V2 ?? '/nonexistent'}/pfr-test`;
 const containerCgroup = (id: string): string => `${CGROUP_ROOT}/cri-containerd-${id}.scope`;
 const CONTAINER_IDS = ['a'.repeat(64), 'b'.repeat(64)] as const;
 
-/** The command running a Node script in a pod, optionally inside a cgroup (a "container"). */
-function nodeIn(ns: string, script: string, args: string[], cgroup?: string): [string, string[]] {
-  if (!cgroup) return ['ip', ['netns', 'exec', ns, process.execPath, '--input-type=module', '-e', script, ...args]];
-  // Joins the cgroup before entering the netns: `ip netns exec` remounts /sys without the cgroup tree.
-  return ['sh', ['-c', `echo $$ > ${cgroup}/cgroup.procs && exec ip netns exec ${ns} "$0" --input-type=module -e "$@"`, process.execPath, script, ...args]];
-}
+const nodeArgs = (script: string, args: string[]): string[] => ['--input-type=module', '-e', script, ...args];
 
 /** Runs a Node script inside a pod; resolves with its stdout once it exits 0. */
-async function runIn(ns: string, script: string, ...args: string[]): Promise<string> {
-  return runInCgroup(undefined, ns, script, ...args);
+async function runIn(pod: string, script: string, ...args: string[]): Promise<string> {
+  return net.run(pod, process.execPath, nodeArgs(script, args));
 }
 
-async function runInCgroup(cgroup: string | undefined, ns: string, script: string, ...args: string[]): Promise<string> {
-  const [cmd, argv] = nodeIn(ns, script, args, cgroup);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  const [code] = (await once(child, 'exit')) as [number];
-  if (code !== 0) throw new Error(`script in ${ns} exited ${code}: ${err}`);
-  return out;
+/** As runIn, inside a cgroup (a "container"). */
+async function runInCgroup(cgroup: string, pod: string, script: string, ...args: string[]): Promise<string> {
+  return net.run(pod, process.execPath, nodeArgs(script, args), cgroup);
 }
 
 async function stopServer(child: ChildProcess): Promise<void> {
@@ -88,22 +54,16 @@ async function stopServer(child: ChildProcess): Promise<void> {
   await exited;
 }
 
-/** Starts a long-running Node script in a pod and waits for its "ready" line. */
-async function startIn(ns: string, script: string, ...args: string[]): Promise<ChildProcess> {
-  return startInCgroup(undefined, ns, script, ...args);
+/** Starts a long-running Node script in a pod (optionally in a cgroup) and waits for its "ready" line. */
+async function startIn(pod: string, script: string, ...args: string[]): Promise<ChildProcess> {
+  const child = net.spawn(pod, process.execPath, nodeArgs(script, args));
+  await PodNet.ready(child, `server in ${pod}`);
+  return child;
 }
 
-async function startInCgroup(cgroup: string | undefined, ns: string, script: string, ...args: string[]): Promise<ChildProcess> {
-  const [cmd, argv] = nodeIn(ns, script, args, cgroup);
-  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    child.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (out.includes('ready')) resolve();
-    });
-    child.once('exit', (code) => reject(new Error(`server in ${ns} exited ${code} before it was ready`)));
-  });
+async function startInCgroup(cgroup: string, pod: string, script: string, ...args: string[]): Promise<ChildProcess> {
+  const child = net.spawn(pod, process.execPath, nodeArgs(script, args), cgroup);
+  await PodNet.ready(child, `server in ${pod}`);
   return child;
 }
 
@@ -157,9 +117,18 @@ s.close();
 
 const records: FlowRecord[] = [];
 let manager: ProbeManager;
+let cgroups: CgroupResolver | undefined;
+
+function quiet(cmd: string, args: string[]): void {
+  try {
+    sh(cmd, args);
+  } catch {
+    // Cleanup of something that may not exist.
+  }
+}
 
 function ours(r: FlowRecord): boolean {
-  return [r.source?.ip, r.destination?.ip].some((ip) => ip?.startsWith('10.232.') || ip?.startsWith('fd00:232:'));
+  return [r.source?.ip, r.destination?.ip].some((ip) => ip?.startsWith('10.243.') || ip?.startsWith('fd00:243:'));
 }
 
 async function waitFor<T>(what: string, pick: () => T[], count: number, timeoutMs = 8000): Promise<T[]> {
@@ -177,19 +146,30 @@ async function waitFor<T>(what: string, pick: () => T[], count: number, timeoutM
 const ms = (d: { seconds?: number | null; nanos?: number | null } | null | undefined): number => Number(d?.seconds ?? 0) * 1000 + (d?.nanos ?? 0) / 1e6;
 
 before(async () => {
-  for (const p of [...PODS, LATE_POD]) removePod(p);
-  for (const p of PODS) addPod(p);
-  // The "containers" exist before the probes start, as running pods do: container ids come from the
-  // cgroup cache scanned at start (a cgroup created later is resolved by the enricher from cgroupId).
+  net = new PodNet('pfr', SUBNET, [{ name: 'a', host: 2 }, { name: 'b', host: 3 }], { gateway: 1 });
+  assert.ok(CGROUP_V2, 'a cgroup v2 mount');
   for (const id of CONTAINER_IDS) mkdirSync(containerCgroup(id), { recursive: true });
+  // Container ids come from the enricher (cgroup id -> container), as in the agent: the probes carry cgroupId only.
+  cgroups = new CgroupResolver({ root: CGROUP_V2, minRescanIntervalMs: 200, maxDepth: 8 });
+  await cgroups.scan();
+  const enricher = new MetadataEnricher({ store: new MetadataStore({ deletedPodGraceMs: 1000, labelAllowList: [] }), sources: [], cgroups });
   manager = createProbeManager({
     probes: ['flows', 'tcp', 'retransmit', 'drops', 'rtt', 'process'],
-    interfaces: ['pfch-*'],
+    interfaces: HOST_IFS,
     flowActiveTimeoutMs: 5000,
     flowIdleTimeoutMs: 1000,
-    nodeName: 'pfc-node',
+    nodeName: 'pfr-node',
     interfacePollMs: 200,
-    ingress: { ingest: (batch) => records.push(...batch.filter(ours)) },
+    cgroupRoot: CGROUP_V2,
+    ingress: {
+      ingest: (batch) => {
+        for (const r of batch) {
+          if (!ours(r)) continue;
+          enricher.enrich(r);
+          records.push(r);
+        }
+      },
+    },
   });
   await manager.start();
 });
@@ -198,10 +178,10 @@ after(async () => {
   try {
     await manager.stop();
   } finally {
-    quiet('tc', ['qdisc', 'del', 'dev', 'pfch-b', 'root']);
+    cgroups?.stop();
+    net?.destroy();
     for (const id of CONTAINER_IDS) quiet('rmdir', [containerCgroup(id)]);
     quiet('rmdir', [CGROUP_ROOT]);
-    for (const p of [...PODS, LATE_POD]) removePod(p);
   }
 });
 
@@ -225,10 +205,10 @@ test('N connections between two local pods: N TCP_OPEN and N TCP_CLOSE per side,
   const SEND = 3000;
   const REPLY = 5000;
   const HOLD = 200;
-  const server = await startIn('pfc-b', SERVER, String(REPLY));
+  const server = await startIn('b', SERVER, String(REPLY));
   try {
     const started = Date.now();
-    const out = await runIn('pfc-a', CLIENT, String(N), String(SEND), String(HOLD));
+    const out = await runIn('a', CLIENT, String(N), String(SEND), String(HOLD));
     const elapsed = Date.now() - started;
     const conns = out.trim().split('\n').map((l) => l.split(' ').map(Number) as [number, number]);
     assert.equal(conns.length, N);
@@ -245,7 +225,7 @@ test('N connections between two local pods: N TCP_OPEN and N TCP_CLOSE per side,
       assert.equal(r.transport?.protocol, podflow.v1.Protocol.TCP);
       assert.equal(r.transport?.ipVersion, 4);
       assert.equal(r.observation?.probe, 'tcp');
-      assert.equal(r.nodeName, 'pfc-node');
+      assert.equal(r.nodeName, 'pfr-node');
     }
     for (const [pid, port] of conns) {
       const c = closesC.find((r) => r.source?.port === port);
@@ -271,14 +251,14 @@ test('N connections between two local pods: N TCP_OPEN and N TCP_CLOSE per side,
 });
 
 test('IPv6: a connection inside one pod gives a client and a server view with IPv6 endpoints', async () => {
-  sh('ip', ['-n', 'pfc-a', 'addr', 'add', 'fd00:232::a/128', 'dev', 'lo', 'nodad']);
-  const server = await startIn('pfc-a', SERVER, '700', 'normal', 'fd00:232::a');
+  net.exec('a', 'ip', ['addr', 'add', `${IPV6}/128`, 'dev', 'lo', 'nodad']);
+  const server = await startIn('a', SERVER, '700', 'normal', IPV6);
   try {
-    const [[, port]] = (await runIn('pfc-a', CLIENT, '1', '300', '0', 'fd00:232::a')).trim().split('\n').map((l) => l.split(' ').map(Number));
-    const closes = await waitFor('IPv6 TCP_CLOSE', () => records.filter((x) => x.type === RecordType.TCP_CLOSE && x.source?.port === port && x.source.ip === 'fd00:232::a'), 2);
+    const [[, port]] = (await runIn('a', CLIENT, '1', '300', '0', IPV6)).trim().split('\n').map((l) => l.split(' ').map(Number));
+    const closes = await waitFor('IPv6 TCP_CLOSE', () => records.filter((x) => x.type === RecordType.TCP_CLOSE && x.source?.port === port && x.source.ip === IPV6), 2);
     for (const r of closes) {
       assert.equal(r.transport?.ipVersion, 6);
-      assert.deepEqual([r.source?.ip, r.destination?.ip, r.destination?.port], ['fd00:232::a', 'fd00:232::a', 8080]);
+      assert.deepEqual([r.source?.ip, r.destination?.ip, r.destination?.port], [IPV6, IPV6, 8080]);
     }
     const client = closes.find((r) => r.observation?.side === Side.CLIENT);
     const serverView = closes.find((r) => r.observation?.side === Side.SERVER);
@@ -289,11 +269,11 @@ test('IPv6: a connection inside one pod gives a client and a server view with IP
   }
 });
 
-test('process context: the pid and command of the client, the container ids of both sides from their cgroups', async () => {
+test('process context: the pid and command of the client; the enricher names the containers of both sides from their cgroups', async () => {
   const [clientId, serverId] = CONTAINER_IDS;
-  const server = await startInCgroup(containerCgroup(serverId), 'pfc-b', SERVER, '10');
+  const server = await startInCgroup(containerCgroup(serverId), 'b', SERVER, '10');
   try {
-    const [[pid, port]] = (await runInCgroup(containerCgroup(clientId), 'pfc-a', CLIENT, '1', '10', '0')).trim().split('\n').map((l) => l.split(' ').map(Number));
+    const [[pid, port]] = (await runInCgroup(containerCgroup(clientId), 'a', CLIENT, '1', '10', '0')).trim().split('\n').map((l) => l.split(' ').map(Number));
     const opens = await waitFor('TCP_OPEN', () => records.filter((x) => x.type === RecordType.TCP_OPEN && x.source?.port === port), 2);
     const client = opens.find((r) => r.observation?.side === Side.CLIENT);
     const serverView = opens.find((r) => r.observation?.side === Side.SERVER);
@@ -309,7 +289,7 @@ test('process context: the pid and command of the client, the container ids of b
 });
 
 test('a connect to a closed port gives TCP_FAILED (REFUSED) on the client side', async () => {
-  const out = await runIn('pfc-a', CONNECT_CLOSED);
+  const out = await runIn('a', CONNECT_CLOSED);
   assert.equal(out.trim(), 'ECONNREFUSED');
   const [r] = await waitFor('TCP_FAILED', () => records.filter((x) => x.type === RecordType.TCP_FAILED && x.destination?.port === 9), 1);
   assert.equal(r?.tcp?.failure, 'REFUSED');
@@ -320,9 +300,9 @@ test('a connect to a closed port gives TCP_FAILED (REFUSED) on the client side',
 });
 
 test('a reset gives TCP_RESET, sent by the server and received by the client', async () => {
-  const server = await startIn('pfc-b', SERVER, '0', 'reset');
+  const server = await startIn('b', SERVER, '0', 'reset');
   try {
-    const [[, port]] = (await runIn('pfc-a', CLIENT, '1', '100', '0')).trim().split('\n').map((l) => l.split(' ').map(Number));
+    const [[, port]] = (await runIn('a', CLIENT, '1', '100', '0')).trim().split('\n').map((l) => l.split(' ').map(Number));
     const resets = await waitFor('TCP_RESET', () => records.filter((x) => x.type === RecordType.TCP_RESET && x.source?.port === port), 2);
     assert.deepEqual(resets.map((r) => r.observation?.side).sort(), [Side.CLIENT, Side.SERVER]);
     assert.equal(resets[0]?.conversationId, resets[1]?.conversationId);
@@ -332,10 +312,10 @@ test('a reset gives TCP_RESET, sent by the server and received by the client', a
 });
 
 test('induced loss (a small tbf queue on the veth: this kernel has no netem) gives rate-limited RETRANSMIT records', async () => {
-  const server = await startIn('pfc-b', SERVER, '10');
-  sh('tc', ['qdisc', 'add', 'dev', 'pfch-b', 'root', 'tbf', 'rate', '2mbit', 'burst', '4000', 'limit', '8000']);
+  const server = await startIn('b', SERVER, '10');
+  sh('tc', ['qdisc', 'add', 'dev', net.pod('b').hostIf.name, 'root', 'tbf', 'rate', '2mbit', 'burst', '4000', 'limit', '8000']);
   try {
-    const [[, port]] = (await runIn('pfc-a', CLIENT, '1', String(200_000), '0')).trim().split('\n').map((l) => l.split(' ').map(Number));
+    const [[, port]] = (await runIn('a', CLIENT, '1', String(200_000), '0')).trim().split('\n').map((l) => l.split(' ').map(Number));
     const deadline = Date.now() + 5000;
     let rtx: FlowRecord[] = [];
     while (Date.now() < deadline) {
@@ -359,13 +339,13 @@ test('induced loss (a small tbf queue on the veth: this kernel has no netem) giv
     assert.ok(rtx.length <= 1 + ms(close.time) / 1000 - ms(rtx[0]?.time) / 1000 + 1, 'at most one record per second');
     assert.equal(rtx[0]?.destination?.ip, B);
   } finally {
-    quiet('tc', ['qdisc', 'del', 'dev', 'pfch-b', 'root']);
+    quiet('tc', ['qdisc', 'del', 'dev', net.pod('b').hostIf.name, 'root']);
     await stopServer(server);
   }
 });
 
 test('a UDP datagram to a closed port gives DROP with reason NO_SOCKET', async () => {
-  await runIn('pfc-a', UDP_SEND, B, '9999', '1', '20');
+  await runIn('a', UDP_SEND, B, '9999', '1', '20');
   const [r] = await waitFor('DROP', () => records.filter((x) => x.type === RecordType.DROP && x.destination?.port === 9999 && x.destination.ip === B), 1);
   assert.equal(r?.drop?.reason, 'NO_SOCKET');
   assert.ok((r?.drop?.code ?? 0) > 0);
@@ -376,7 +356,7 @@ test('a UDP datagram to a closed port gives DROP with reason NO_SOCKET', async (
 });
 
 test('a drop storm is rate-limited: few DROP records whose counts add up to every packet dropped', async () => {
-  await runIn('pfc-a', UDP_SEND, B, '9998', '200', '10');
+  await runIn('a', UDP_SEND, B, '9998', '200', '10');
   const pick = () => records.filter((x) => x.type === RecordType.DROP && x.destination?.port === 9998);
   const deadline = Date.now() + 5000;
   while (pick().reduce((n, r) => n + Number(r.drop?.count ?? 0), 0) < 200 && Date.now() < deadline) await sleep(100);
@@ -388,21 +368,21 @@ test('a drop storm is rate-limited: few DROP records whose counts add up to ever
 });
 
 test('flows: UDP counters match what was sent, counted once on the node, where first seen', async () => {
-  await runIn('pfc-a', UDP_SEND, B, '7777', '10', '100');
+  await runIn('a', UDP_SEND, B, '7777', '10', '100');
   const [f] = await waitFor('FLOW', () => records.filter((x) => x.type === RecordType.FLOW && x.destination?.port === 7777), 1, 5000);
   assert.equal(f?.source?.ip, A);
   assert.equal(f?.destination?.ip, B);
   assert.deepEqual([f?.traffic?.packets, f?.traffic?.bytes], [10, 10 * (100 + 8 + 20)]);
-  assert.equal(f?.interface?.name, 'pfch-a');
+  assert.equal(f?.interface?.name, net.pod('a').hostIf.name);
   assert.equal(f?.direction, podflow.v1.Direction.INGRESS);
   assert.equal(f?.observation?.hook, 'tcx');
   assert.ok(f?.conversationId);
 });
 
 test('flows: a TCP conversation is one record with both directions, the SYN sender as source', async () => {
-  const server = await startIn('pfc-b', SERVER, '4000');
+  const server = await startIn('b', SERVER, '4000');
   try {
-    const [[, port]] = (await runIn('pfc-a', CLIENT, '1', '2000', '0')).trim().split('\n').map((l) => l.split(' ').map(Number));
+    const [[, port]] = (await runIn('a', CLIENT, '1', '2000', '0')).trim().split('\n').map((l) => l.split(' ').map(Number));
     const [f] = await waitFor('TCP FLOW', () => records.filter((x) => x.type === RecordType.FLOW && x.source?.port === port), 1, 5000);
     assert.equal(f?.destination?.port, 8080);
     const t = f?.traffic;
@@ -419,11 +399,12 @@ test('flows: a TCP conversation is one record with both directions, the SYN send
 });
 
 test('an interface that appears while running is picked up', async () => {
-  addPod(LATE_POD);
+  const late = net.add({ name: 'c', host: 4 });
+  assert.equal(late.hostIf.name, HOST_IFS[2]);
   await sleep(600);
-  await runIn(LATE_POD.ns, UDP_SEND, `${LATE_POD.net}.1`, '7778', '3', '50');
+  await runIn('c', UDP_SEND, net.gatewayOf('c'), '7778', '3', '50');
   const [f] = await waitFor('FLOW on the new veth', () => records.filter((x) => x.type === RecordType.FLOW && x.destination?.port === 7778), 1, 5000);
-  assert.equal(f?.interface?.name, LATE_POD.host);
+  assert.equal(f?.interface?.name, late.hostIf.name);
   assert.deepEqual([f?.traffic?.packets, f?.traffic?.bytes], [3, 3 * 78]);
 });
 
@@ -440,14 +421,16 @@ test('status counts events; stop() removes the TC links it created', async () =>
   // Between namespaces of one machine the smoothed RTT is small (the tbf test adds queueing delay).
   const samples = rtt?.counts.reduce((a, b) => a + b, 0) ?? 0;
   assert.ok(samples > 0 && (rtt?.counts.slice(0, 18).reduce((a, b) => a + b, 0) ?? 0) > samples * 0.9, 'RTT samples, mostly below 262 ms');
-  // Our programs by id (ids are never reused, so other engineers' programs cannot interfere).
-  // bpftool prints the BTF name when it has one, else the kernel's (cut to 15 characters).
+  // Our programs by id: the ones this process holds (ids are never reused; other engineers' agents load
+  // the same names). bpftool prints the BTF name when it has one, else the kernel's (cut to 15 characters).
   const NAMES = ['flows_tc_ingress', 'flows_tc_egress', 'tcp_state_tp', 'drops_tp', 'retransmit_btf', 'rtt_sockops'];
   const progs = (): { id: number; name?: string }[] =>
     (JSON.parse(sh('bpftool', ['prog', 'show', '-j'])) as { id: number; name?: string }[]).filter((p) => NAMES.some((n) => n.slice(0, 15) === (p.name ?? '').slice(0, 15)));
   const progIds = (): number[] => progs().map((p) => p.id);
-  const ours = progIds();
-  assert.deepEqual([...new Set(progs().map((p) => p.name?.slice(0, 15)))].sort(), NAMES.map((n) => n.slice(0, 15)).sort());
+  const held = heldProgramIds();
+  const ourProgs = progs().filter((p) => held.has(p.id));
+  const ours = ourProgs.map((p) => p.id);
+  assert.deepEqual([...new Set(ourProgs.map((p) => p.name?.slice(0, 15)))].sort(), NAMES.map((n) => n.slice(0, 15)).sort());
   const links = (JSON.parse(sh('bpftool', ['link', 'show', '-j'])) as { prog_id: number }[]).filter((l) => ours.includes(l.prog_id));
   assert.ok(links.length >= 2 * 3 + 4, `links: one per TC direction and interface, plus the tracing and cgroup links; got ${links.length}`);
   await manager.stop();

@@ -7,26 +7,31 @@ import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
-import { parseIp } from '../../src/probes/shared/ip.js';
+import { ipBytes } from '../../src/enrich/ip.js';
 import { decodeDnsEvent, type DnsMessage } from '../../src/probes/dns/decode.js';
 import { DnsEvent as L, FlowKey as T } from '../../src/probes/shared/layouts.js';
 import { DnsMatcher } from '../../src/probes/dns/matcher.js';
+import { conversationId } from '../../src/probes/shared/conversation.js';
 import { presentName, qtypeName, rcodeName } from '../../src/probes/dns/names.js';
 import { encodeDnsPorts } from '../../src/probes/dns/plan.js';
 
 const ctx = { clock: new MonotonicClock(), nodeName: 'node-a', interfaces: new InterfaceIndex() };
 
 function message(over: Partial<DnsMessage>): DnsMessage {
-  return {
+  const m: DnsMessage = {
     tsNs: 1_000_000_000, ifindex: 7, hook: 'tc', ipVersion: 4, protocol: 17,
     saddr: '10.0.0.2', daddr: '10.0.0.53', sport: 40000, dport: 53,
     id: 0x1234, response: false, rcode: 0, qtype: 1, query: 'backend.default.svc', truncated: false, answers: [],
+    conversationId: '',
     ...over,
   };
+  const [s, d] = [ipBytes(m.saddr)!, ipBytes(m.daddr)!];
+  m.conversationId = conversationId(4, m.protocol, s.bytes, 0, m.sport, d.bytes, 0, m.dport);
+  return m;
 }
 
 function response(q: DnsMessage, over: Partial<DnsMessage>): DnsMessage {
-  return message({ ...q, saddr: q.daddr, daddr: q.saddr, sport: q.dport, dport: q.sport, response: true, ...over });
+  return message({ ...q, saddr: q.daddr, daddr: q.saddr, sport: q.dport, dport: q.sport, response: true, asked: undefined, ...over });
 }
 
 test('names: qtype and rcode names, unnamed numbers in RFC 3597 form', () => {
@@ -52,8 +57,8 @@ test('presentName escapes control bytes, spaces, backslashes and high bytes as \
 test('decodeDnsEvent reads the kernel layout and refuses impossible events', () => {
   const ev = Buffer.alloc(L.size);
   ev.writeUInt32LE(5, L.ts_ns);
-  Buffer.from(parseIp('10.0.0.53').bytes).copy(ev, L.tuple + T.saddr);
-  Buffer.from(parseIp('10.0.0.2').bytes).copy(ev, L.tuple + T.daddr);
+  Buffer.from(ipBytes('10.0.0.53')!.bytes).copy(ev, L.tuple + T.saddr);
+  Buffer.from(ipBytes('10.0.0.2')!.bytes).copy(ev, L.tuple + T.daddr);
   ev.writeUInt16LE(53, L.tuple + T.sport);
   ev.writeUInt16LE(40000, L.tuple + T.dport);
   ev[L.tuple + T.ip_version] = 4;
@@ -119,14 +124,28 @@ test('a query answered from another address (DNAT) names the backend and the ori
 });
 
 test('the socket lookup supplies the original destination when the packets show none', () => {
+  // The lookup reads the client address where the event holds it, while decoding the query.
+  const ev = Buffer.alloc(L.size);
+  Buffer.from(ipBytes('10.0.0.2')!.bytes).copy(ev, L.tuple + T.saddr);
+  Buffer.from(ipBytes('10.244.1.5')!.bytes).copy(ev, L.tuple + T.daddr);
+  ev.writeUInt16LE(40000, L.tuple + T.sport);
+  ev.writeUInt16LE(53, L.tuple + T.dport);
+  ev[L.tuple + T.ip_version] = 4;
+  ev[L.tuple + T.protocol] = 17;
+  ev.writeUInt16LE(0x1234, L.id);
   const asked: unknown[] = [];
-  const sockets = { lookup: (ip: string, port: number, proto: number) => (asked.push([ip, port, proto]), { ip: '10.96.0.10', port: 53 }) };
-  const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 }, sockets);
+  const sockets = {
+    lookup: (buf: Uint8Array, off: number, ipVersion: number, port: number, proto: number) => (asked.push([[...buf.subarray(off, off + 4)], ipVersion, port, proto]), { ip: '10.96.0.10', port: 53 }),
+  };
+  const q = decodeDnsEvent(ev, 0, sockets);
+  assert.ok(q);
+  assert.deepEqual(asked, [[[10, 0, 0, 2], 4, 40000, 17]]);
+  assert.equal(q.conversationId, message({ daddr: '10.244.1.5' }).conversationId);
+  const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 });
   const out: FlowRecord[] = [];
-  const q = message({ daddr: '10.244.1.5' });
   m.add(q, out);
   m.add(response(q, { tsNs: q.tsNs + 1000 }), out);
-  assert.deepEqual(asked, [['10.0.0.2', 40000, 17]]);
+  assert.equal(asked.length, 1, 'responses look nothing up');
   assert.deepEqual(out[0]?.originalDestination, { ip: '10.96.0.10', port: 53 });
 });
 

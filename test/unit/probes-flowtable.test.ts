@@ -6,10 +6,17 @@ import type { FlowRecord } from '../../src/pipeline/types.js';
 import { FlowTable } from '../../src/probes/flows/table.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import type { ProbeContext } from '../../src/probes/shared/context.js';
-import { conversationIdOf } from '../../src/probes/shared/conversation.js';
+import { conversationId } from '../../src/probes/shared/conversation.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
-import { parseIp } from '../../src/probes/shared/ip.js';
+import { ipBytes } from '../../src/enrich/ip.js';
 import { FlowKey as K, FlowStats as S } from '../../src/probes/shared/layouts.js';
+
+/** conversationId of two endpoints given as text (address bytes through the one parser). */
+function conversationIdOf(protocol: number, ipA: string, portA: number, ipB: string, portB: number): string {
+  const a = ipBytes(ipA)!;
+  const b = ipBytes(ipB)!;
+  return conversationId(a.ipVersion, protocol, a.bytes, 0, portA, b.bytes, 0, portB);
+}
 
 const CPUS = 2;
 const STRIDE = S.size; // 32: already a multiple of 8
@@ -17,7 +24,7 @@ const STRIDE = S.size; // 32: already a multiple of 8
 function ctx(): ProbeContext {
   const interfaces = new InterfaceIndex();
   interfaces.poll();
-  return { nodeName: 'node-1', clock: new MonotonicClock(), ingress: { ingest: () => undefined }, interfaces, cgroups: null, objectDir: '' };
+  return { nodeName: 'node-1', clock: new MonotonicClock(), ingress: { ingest: () => undefined }, interfaces, objectDir: '' };
 }
 
 interface Slot {
@@ -33,9 +40,9 @@ interface Slot {
 /** One drained entry as the kernel lays it out: a key and CPUS value slots. */
 function entry(src: string, sport: number, dst: string, dport: number, protocol: number, slots: (Slot | null)[]): { key: Buffer; value: Buffer } {
   const key = Buffer.alloc(K.size);
-  const s = parseIp(src);
+  const s = ipBytes(src)!;
   Buffer.from(s.bytes).copy(key, K.saddr);
-  Buffer.from(parseIp(dst).bytes).copy(key, K.daddr);
+  Buffer.from(ipBytes(dst)!.bytes).copy(key, K.daddr);
   key.writeUInt16LE(sport, K.sport);
   key.writeUInt16LE(dport, K.dport);
   key[K.ip_version] = s.ipVersion;

@@ -53,9 +53,9 @@ for (const [struct, layout] of Object.entries(LAYOUTS) as [keyof typeof LAYOUTS,
 
 test('the tcp probe variants share one pf_sock_event layout', () => {
   const a = structsOf('tcp.bpf.o').get('pf_sock_event');
-  for (const o of ['tcp_kprobe.bpf.o', 'retransmit.bpf.o']) {
-    const shape = (t: BtfType | undefined): unknown => t?.members?.map((m) => [m.name, m.bits_offset]);
-    assert.ok(a);
+  assert.ok(a);
+  const shape = (t: BtfType | undefined): unknown => (t ? [t.size, t.members?.map((m) => [m.name, m.bits_offset])] : undefined);
+  for (const o of ['tcp_fentry.bpf.o', 'tcp_kprobe.bpf.o', 'retransmit.bpf.o']) {
     assert.deepEqual(shape(structsOf(o).get('pf_sock_event')), shape(a), o);
   }
 });

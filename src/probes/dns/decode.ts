@@ -1,7 +1,9 @@
 // Decodes struct pf_dns_event (one DNS query or response seen on the wire).
 import { readU64 } from '../shared/clock.js';
+import { conversationId } from '../shared/conversation.js';
 import { formatIp } from '../shared/ip.js';
 import { DnsEvent as L, FlowKey as T, L7_HOOK_NAMES } from '../shared/layouts.js';
+import type { Destination, OriginalDestinationLookup } from '../svc/original-destinations.js';
 import { presentName } from './names.js';
 
 /** One DNS message as the kernel saw it; addresses as text. */
@@ -22,13 +24,17 @@ export interface DnsMessage {
   query: string;
   truncated: boolean;
   answers: string[];
+  /** Of the message's own tuple (symmetric: a query and its response share it unless translated). */
+  conversationId: string;
+  /** Queries: where the client socket asked to go (svc programs), read while the address bytes are at hand. */
+  asked?: Destination;
 }
 
 const QR = 0x8000;
 const RCODE_MASK = 0x000f;
 
 /** The message at batch[off..off + DnsEvent.size); undefined when the event is not one podflow writes. */
-export function decodeDnsEvent(batch: Buffer, off: number): DnsMessage | undefined {
+export function decodeDnsEvent(batch: Buffer, off: number, sockets?: OriginalDestinationLookup): DnsMessage | undefined {
   const t = off + L.tuple;
   const ipVersion = batch[t + T.ip_version] ?? 0;
   const nameLen = batch.readUInt16LE(off + L.name_len);
@@ -41,23 +47,29 @@ export function decodeDnsEvent(batch: Buffer, off: number): DnsMessage | undefin
     if (v === 4 || v === 6) answers.push(formatIp(batch, off + L.answers + i * 16, v));
   }
   const q = off + L.qname;
+  const protocol = batch[t + T.protocol] ?? 0;
+  const sport = batch.readUInt16LE(t + T.sport);
+  const dport = batch.readUInt16LE(t + T.dport);
+  const response = (flags & QR) !== 0;
   return {
     tsNs: readU64(batch, off + L.ts_ns),
     ifindex: batch.readUInt32LE(off + L.ifindex),
     hook: L7_HOOK_NAMES[batch[off + L.hook] ?? 0] ?? 'tc',
     ipVersion,
-    protocol: batch[t + T.protocol] ?? 0,
+    protocol,
     saddr: formatIp(batch, t + T.saddr, ipVersion),
     daddr: formatIp(batch, t + T.daddr, ipVersion),
-    sport: batch.readUInt16LE(t + T.sport),
-    dport: batch.readUInt16LE(t + T.dport),
+    sport,
+    dport,
     id: batch.readUInt16LE(off + L.id),
-    response: (flags & QR) !== 0,
+    response,
     rcode: flags & RCODE_MASK,
     qtype: batch.readUInt16LE(off + L.qtype),
     // qname[0] is the first label's length byte (now '.'): the name starts after it.
     query: nameLen > 1 ? presentName(batch, q + 1, q + nameLen) : '',
     truncated: (batch[off + L.truncated] ?? 0) !== 0,
     answers,
+    conversationId: conversationId(ipVersion, protocol, batch, t + T.saddr, sport, batch, t + T.daddr, dport),
+    asked: response ? undefined : sockets?.lookup(batch, t + T.saddr, ipVersion, sport, protocol),
   };
 }

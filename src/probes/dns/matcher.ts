@@ -7,8 +7,6 @@ import { podflow } from '../../proto/gen/flow.js';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import { durationFromNs } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
-import { conversationIdOf } from '../shared/conversation.js';
-import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
 import { setOriginalDestination } from '../svc/translate.js';
 import type { DnsMessage } from './decode.js';
 import { RCODE_TIMEOUT, qtypeName, rcodeName } from './names.js';
@@ -26,20 +24,18 @@ export class DnsMatcher {
   readonly #ctx: DnsContext;
   readonly #timeoutNs: number;
   readonly #maxPending: number;
-  readonly #sockets: OriginalDestinationLookup | undefined;
   /** Insertion order is arrival order, so the oldest query is first. */
   readonly #pending = new Map<string, DnsMessage>();
   #unmatchedResponses = 0;
   #pendingFull = 0;
   #pendingAtStop = 0;
 
-  constructor(ctx: DnsContext, opts: DnsMatcherOptions, sockets?: OriginalDestinationLookup) {
+  constructor(ctx: DnsContext, opts: DnsMatcherOptions) {
     if (!(opts.timeoutMs > 0)) throw new Error(`dns timeoutMs must be > 0, got ${opts.timeoutMs}`);
     if (!Number.isInteger(opts.maxPending) || opts.maxPending < 1) throw new Error(`dns maxPending must be an integer >= 1, got ${opts.maxPending}`);
     this.#ctx = ctx;
     this.#timeoutNs = opts.timeoutMs * 1e6;
     this.#maxPending = opts.maxPending;
-    this.#sockets = sockets;
   }
 
   get pending(): number {
@@ -104,7 +100,7 @@ export class DnsMatcher {
       type: podflow.v1.RecordType.DNS,
       time: this.#ctx.clock.toTimestamp(r ? r.tsNs : q.tsNs),
       startTime: this.#ctx.clock.toTimestamp(q.tsNs),
-      conversationId: conversationIdOf(q.protocol, q.saddr, q.sport, server.ip, server.port),
+      conversationId: (r ?? q).conversationId,
       nodeName: this.#ctx.nodeName,
       source: { ip: q.saddr, port: q.sport },
       destination: server,
@@ -121,7 +117,7 @@ export class DnsMatcher {
       observation: { probe: 'dns', hook: q.hook, side: podflow.v1.Side.UNKNOWN },
     };
     if (r && record.dns) record.dns.latency = durationFromNs(Math.max(0, r.tsNs - q.tsNs));
-    setOriginalDestination(record, q.protocol, { ip: q.daddr, port: q.dport }, this.#sockets);
+    if (!setOriginalDestination(record, { ip: q.daddr, port: q.dport })) setOriginalDestination(record, q.asked);
     return record;
   }
 }

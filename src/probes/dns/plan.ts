@@ -43,14 +43,16 @@ export function encodeDnsPorts(ports: readonly number[]): Buffer {
 
 class DnsHandler implements L7Handler {
   readonly matcher: DnsMatcher;
+  readonly #sockets: OriginalDestinationLookup | undefined;
   #undecodable = 0;
 
   constructor(ctx: ProbeContext, opts: DnsOptions) {
-    this.matcher = new DnsMatcher(ctx, { timeoutMs: opts.timeoutMs ?? 5000, maxPending: opts.maxPending ?? 65536 }, opts.originalDestinations);
+    this.matcher = new DnsMatcher(ctx, { timeoutMs: opts.timeoutMs ?? 5000, maxPending: opts.maxPending ?? 65536 });
+    this.#sockets = opts.originalDestinations;
   }
 
   decode(batch: Buffer, off: number, out: FlowRecord[]): void {
-    const m = decodeDnsEvent(batch, off);
+    const m = decodeDnsEvent(batch, off, this.#sockets);
     if (m) this.matcher.add(m, out);
     else this.#undecodable++;
   }

@@ -5,7 +5,7 @@ import type { BpfObject, Link } from 'libbpf-ts';
 import { loadDropReasons } from '../shared/btf.js';
 import type { ProbeContext } from '../shared/context.js';
 import { DropEvent, DropWindow } from '../shared/layouts.js';
-import { RingBufferProbe, attachAll, loadObject, type ProbePlan } from '../shared/probe.js';
+import { RingBufferProbe, attachAll, openProbe, type ProbePlan } from '../shared/probe.js';
 import { flushQuietWindows } from '../shared/windows.js';
 import { decodeDropEvent } from './decode.js';
 
@@ -58,16 +58,12 @@ export function dropsPlan(opts: DropsOptions): ProbePlan {
         hook: HOOK,
         attach(ctx: ProbeContext) {
           const reasons = loadDropReasons(opts.btfPath);
-          const obj = loadObject(ctx, 'drops.bpf.o', ['drops_tp']);
-          try {
+          return openProbe(ctx, 'drops.bpf.o', ['drops_tp'], (obj) => {
             const value = Buffer.alloc(4);
             value.writeUInt32LE(opts.reportUnspecified ? 1 : 0);
             obj.map('pf_drops_config').update(Buffer.alloc(4), value);
             return new DropsProbe(ctx, obj, attachAll(obj, ['drops_tp']), reasons);
-          } catch (err) {
-            obj.close();
-            throw err;
-          }
+          });
         },
       },
     ],

@@ -49,11 +49,23 @@ function emptyCounters(): DirectionCounters {
   return { bytes: 0, packets: 0, firstNs: 0, lastNs: 0, ifindex: 0, direction: 0, tcpFlags: 0, syn: false };
 }
 
-/** Sums the CPU slots of one map value into `into` (reset first); lastNs: when it was drained. */
-export function mergeCpuSlots(values: Buffer, valueStride: number, cpus: number, into: DirectionCounters, lastNs: number): void {
-  Object.assign(into, emptyCounters());
+/** Zeroes the counters in place (the drain reuses one scratch object for every map entry). */
+function resetCounters(c: DirectionCounters): void {
+  c.bytes = 0;
+  c.packets = 0;
+  c.firstNs = 0;
+  c.lastNs = 0;
+  c.ifindex = 0;
+  c.direction = 0;
+  c.tcpFlags = 0;
+  c.syn = false;
+}
+
+/** Sums the CPU slots of the map value at values[base..] into `into` (reset first); lastNs: when it was drained. */
+export function mergeCpuSlots(values: Buffer, valueStride: number, cpus: number, into: DirectionCounters, lastNs: number, base = 0): void {
+  resetCounters(into);
   for (let cpu = 0; cpu < cpus; cpu++) {
-    const o = cpu * valueStride;
+    const o = base + cpu * valueStride;
     const packets = readU64(values, o + S.packets);
     if (packets === 0) continue;
     const firstNs = readU64(values, o + S.first_ns);
@@ -109,7 +121,7 @@ export class FlowTable {
     const stride = valueBufferSize / cpus;
     for (let i = 0; i < count; i++) {
       const ko = i * K.size;
-      mergeCpuSlots(values.subarray(i * valueBufferSize, (i + 1) * valueBufferSize), stride, cpus, this.#scratch, drainNs);
+      mergeCpuSlots(values, stride, cpus, this.#scratch, drainNs, i * valueBufferSize);
       if (this.#scratch.packets === 0) continue;
       this.#addDirection(keys, ko, this.#scratch, out);
     }
@@ -166,8 +178,8 @@ export class FlowTable {
         this.#conversations.delete(id);
       } else if (packets > 0 && nowNs - first >= activeNs) {
         out.push(this.#record(conv));
-        conv.forward = emptyCounters();
-        conv.reverse = emptyCounters();
+        resetCounters(conv.forward);
+        resetCounters(conv.reverse);
         conv.forward.lastNs = last; // keeps the idle clock running
       }
     }

@@ -3,7 +3,7 @@ import { podflow } from '../../proto/gen/flow.js';
 import type { FlowRecord } from '../../pipeline/types.js';
 import { durationFromNs, readU64 } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
-import { conversationIdOf } from '../shared/conversation.js';
+import { conversationId } from '../shared/conversation.js';
 import { formatIp } from '../shared/ip.js';
 import { HttpEvent as L, FlowKey as T, L7_HOOK_NAMES } from '../shared/layouts.js';
 import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
@@ -33,7 +33,7 @@ export function decodeHttpEvent(batch: Buffer, off: number, ctx: HttpContext, so
     type: podflow.v1.RecordType.HTTP,
     time: ctx.clock.toTimestamp(respNs),
     startTime: ctx.clock.toTimestamp(reqNs),
-    conversationId: conversationIdOf(TCP, client.ip, client.port, server.ip, server.port),
+    conversationId: conversationId(ipVersion, TCP, batch, t + T.saddr, client.port, batch, off + L.resp_saddr, server.port),
     nodeName: ctx.nodeName,
     source: client,
     destination: server,
@@ -50,6 +50,6 @@ export function decodeHttpEvent(batch: Buffer, off: number, ctx: HttpContext, so
     observation: { probe: 'http', hook: L7_HOOK_NAMES[batch[off + L.hook] ?? 0] ?? 'tc', side: podflow.v1.Side.UNKNOWN },
   };
   const requested = { ip: formatIp(batch, t + T.daddr, ipVersion), port: batch.readUInt16LE(t + T.dport) };
-  setOriginalDestination(record, TCP, requested, sockets);
+  if (!setOriginalDestination(record, requested) && sockets) setOriginalDestination(record, sockets.lookup(batch, t + T.saddr, ipVersion, client.port, TCP));
   return record;
 }

@@ -5,7 +5,7 @@
 import type { BpfObject, Link } from 'libbpf-ts';
 import type { ProbeContext } from '../shared/context.js';
 import { RetransmitWindow, SockEvent } from '../shared/layouts.js';
-import { RingBufferProbe, attachAll, loadObject, type HookCandidate, type ProbePlan } from '../shared/probe.js';
+import { RingBufferProbe, attachAll, openProbe, type HookCandidate, type ProbePlan } from '../shared/probe.js';
 import { decodeSockEvent } from '../shared/sock-event.js';
 import { flushQuietWindows } from '../shared/windows.js';
 
@@ -43,15 +43,7 @@ class RetransmitProbe extends RingBufferProbe {
 function candidate(hook: string, program: string): HookCandidate {
   return {
     hook,
-    attach(ctx: ProbeContext) {
-      const obj = loadObject(ctx, 'retransmit.bpf.o', [program]);
-      try {
-        return new RetransmitProbe(ctx, hook, obj, attachAll(obj, [program]));
-      } catch (err) {
-        obj.close();
-        throw err;
-      }
-    },
+    attach: (ctx: ProbeContext) => openProbe(ctx, 'retransmit.bpf.o', [program], (obj) => new RetransmitProbe(ctx, hook, obj, attachAll(obj, [program]))),
   };
 }
 

@@ -5,10 +5,10 @@ import type { BpfObject, Link } from 'libbpf-ts';
 import type { LossCount } from '../../pipeline/types.js';
 import type { RttHistogram } from '../types.js';
 import type { ProbeContext } from '../shared/context.js';
-import { attachAll, loadObject, type AttachedProbe, type HookCandidate, type ProbePlan } from '../shared/probe.js';
+import { sumPerCpu } from '../shared/counters.js';
+import { attachAll, openProbe, type AttachedProbe, type HookCandidate, type ProbePlan } from '../shared/probe.js';
 
 const BUCKETS = 32;
-
 
 export class RttProbe implements AttachedProbe {
   readonly hook: string;
@@ -24,15 +24,7 @@ export class RttProbe implements AttachedProbe {
   histogram(): RttHistogram {
     const map = this.#obj.map('pf_rtt_hist');
     const key = Buffer.alloc(4);
-    const counts: number[] = [];
-    for (let b = 0; b < BUCKETS; b++) {
-      key.writeUInt32LE(b);
-      const value = map.lookup(key);
-      let n = 0;
-      if (value) for (const cpu of map.perCpuValues(value)) n += Number(cpu.readBigUInt64LE(0));
-      counts.push(n);
-    }
-    return { counts };
+    return { counts: Array.from({ length: BUCKETS }, (_, b) => sumPerCpu(map, b, key)) };
   }
 
   eventsSeen(): number {
@@ -49,33 +41,19 @@ export class RttProbe implements AttachedProbe {
   }
 }
 
-function sockops(cgroupRoot: string | undefined): HookCandidate {
+function sockops(cgroupRoot: string | null): HookCandidate {
   return {
     hook: 'sockops',
     attach(ctx: ProbeContext) {
       if (!cgroupRoot) throw new Error('no cgroup v2 mount found in /proc/self/mounts (sockops attaches to a cgroup v2 directory)');
-      const obj = loadObject(ctx, 'rtt.bpf.o', ['rtt_sockops']);
-      try {
-        return new RttProbe('sockops', obj, [obj.program('rtt_sockops').attachCgroup(cgroupRoot)]);
-      } catch (err) {
-        obj.close();
-        throw err;
-      }
+      return openProbe(ctx, 'rtt.bpf.o', ['rtt_sockops'], (obj) => new RttProbe('sockops', obj, [obj.program('rtt_sockops').attachCgroup(cgroupRoot)]));
     },
   };
 }
 
 const TCP_PROBE: HookCandidate = {
   hook: 'tracepoint/tcp/tcp_probe',
-  attach(ctx: ProbeContext) {
-    const obj = loadObject(ctx, 'rtt.bpf.o', ['rtt_tcp_probe']);
-    try {
-      return new RttProbe('tracepoint/tcp/tcp_probe', obj, attachAll(obj, ['rtt_tcp_probe']));
-    } catch (err) {
-      obj.close();
-      throw err;
-    }
-  },
+  attach: (ctx: ProbeContext) => openProbe(ctx, 'rtt.bpf.o', ['rtt_tcp_probe'], (obj) => new RttProbe('tracepoint/tcp/tcp_probe', obj, attachAll(obj, ['rtt_tcp_probe']))),
 };
 
 /** No kernel program: RTT is only the srtt on the tcp probe's TCP_CLOSE records. */
@@ -86,6 +64,6 @@ const SRTT_AT_CLOSE: HookCandidate = {
   },
 };
 
-export function rttPlan(opts: { cgroupRoot: string | undefined }): ProbePlan {
+export function rttPlan(opts: { cgroupRoot: string | null }): ProbePlan {
   return { probe: 'rtt', candidates: [sockops(opts.cgroupRoot), TCP_PROBE, SRTT_AT_CLOSE] };
 }

@@ -1,8 +1,6 @@
 // The conversationId every record of one conversation carries, on every side,
 // direction, probe and node: a hash of the normalized 5-tuple (the lower
 // endpoint, by address bytes then port, first). One function for every probe.
-import { parseIp } from './ip.js';
-
 // cyrb53-style hash: two 32-bit lanes mixed with Math.imul, 53 bits of output.
 let h1 = 0;
 let h2 = 0;
@@ -63,12 +61,4 @@ export function conversationId(
   const f2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(f1 ^ (f1 >>> 13), 3266489909);
   const value = 4294967296 * (2097151 & f2) + (f1 >>> 0);
   return value.toString(16).padStart(14, '0');
-}
-
-/** conversationId from address text, for callers that hold strings (e.g. L7 records). */
-export function conversationIdOf(protocol: number, ipA: string, portA: number, ipB: string, portB: number): string {
-  const a = parseIp(ipA);
-  const b = parseIp(ipB);
-  if (a.ipVersion !== b.ipVersion) throw new Error(`conversation endpoints ${ipA} and ${ipB} differ in IP version`);
-  return conversationId(a.ipVersion, protocol, a.bytes, 0, portA, b.bytes, 0, portB);
 }

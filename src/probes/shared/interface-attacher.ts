@@ -5,7 +5,8 @@
 import type { Link, Program } from 'libbpf-ts';
 import type { ProbeContext } from './context.js';
 import type { NetInterface } from './interfaces.js';
-import { describeError, type AttachedProbe, type HookCandidate } from './probe.js';
+import { describeError } from './errors.js';
+import type { AttachedProbe, HookCandidate } from './probe.js';
 
 export type PacketHookMode = 'tc' | 'socket_filter';
 

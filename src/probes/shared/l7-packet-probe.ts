@@ -4,12 +4,14 @@
 // interfaces that appear later), TC where it attaches and the AF_PACKET socket
 // filter where it does not; every ring-buffer batch goes to a handler.
 import { join } from 'node:path';
-import { BpfObject, RingBufferConsumer } from 'libbpf-ts';
+import { BpfObject } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeContext } from './context.js';
+import { sumPerCpu } from './counters.js';
 import { InterfaceAttacher, InterfaceProbe, type PacketHookMode } from './interface-attacher.js';
 import { L7_COUNTERS, L7_LOSS_COUNTERS } from './layouts.js';
 import { kernelLosses, type AttachedProbe } from './probe.js';
+import { RecordStream } from './record-stream.js';
 
 export interface L7ObjectSpec {
   probe: 'dns' | 'http';
@@ -39,10 +41,8 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
   readonly #spec: L7ObjectSpec;
   readonly #handler: L7Handler;
   readonly #obj: BpfObject;
-  readonly #consumer: RingBufferConsumer;
+  readonly #stream: RecordStream;
   protected readonly attacher: InterfaceAttacher;
-  #seen = 0;
-  #short = 0;
 
   constructor(ctx: ProbeContext, spec: L7ObjectSpec, mode: PacketHookMode, handler: L7Handler) {
     super();
@@ -55,8 +55,7 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
       this.#obj.load();
       const program = (kind: string) => this.#obj.program(`${spec.prefix}_${kind}`);
       this.attacher = new InterfaceAttacher({ tcIngress: program('tc_ingress'), tcEgress: program('tc_egress'), socket: program('socket') }, spec.interfaces, mode);
-      this.#consumer = new RingBufferConsumer(this.#obj.map(`${spec.prefix}_events`), (batch, offsets, count) => this.#onBatch(batch, offsets, count));
-      this.#consumer.start();
+      this.#stream = new RecordStream(ctx, spec.probe, this.#obj.map(`${spec.prefix}_events`), spec.recordSize, (batch, off, out) => handler.decode(batch, off, out));
     } catch (err) {
       this.#obj.close();
       throw err;
@@ -66,20 +65,6 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
   /** The underlying object (tests run its programs through BPF_PROG_TEST_RUN). */
   get object(): BpfObject {
     return this.#obj;
-  }
-
-  #onBatch(batch: Buffer, offsets: Uint32Array, count: number): void {
-    const out: FlowRecord[] = [];
-    for (let i = 0; i < count; i++) {
-      const off = offsets[i] ?? 0;
-      if ((offsets[i + 1] ?? 0) - off < this.#spec.recordSize) {
-        this.#short++;
-        continue;
-      }
-      this.#handler.decode(batch, off, out);
-    }
-    this.#seen += count;
-    this.#emit(out);
   }
 
   #emit(out: FlowRecord[]): void {
@@ -94,7 +79,7 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
   }
 
   eventsSeen(): number {
-    return this.#seen;
+    return this.#stream.seen;
   }
 
   /** The l7_counters totals of this object, by name. */
@@ -103,12 +88,7 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
     const key = Buffer.alloc(4);
     const out: Record<string, number> = {};
     for (const [i, name] of L7_COUNTERS.entries()) {
-      if (!name.startsWith(`${this.#spec.probe}:`)) continue;
-      key.writeUInt32LE(i);
-      const value = map.lookup(key);
-      let n = 0;
-      if (value) for (const cpu of map.perCpuValues(value)) n += Number(cpu.readBigUInt64LE(0));
-      out[name] = n;
+      if (name.startsWith(`${this.#spec.probe}:`)) out[name] = sumPerCpu(map, i, key);
     }
     return out;
   }
@@ -119,14 +99,14 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
     return [
       ...kernelLosses(this.#obj, p),
       ...counted.map(([reason, count]) => ({ stage: 'kernel', reason, count })),
-      { stage: 'decode', reason: `${p}:short_record`, count: this.#short },
+      ...this.#stream.losses(),
       ...this.#handler.losses(),
     ];
   }
 
   close(): void {
     this.attacher.close();
-    this.#consumer.stop();
+    this.#stream.stop();
     const out: FlowRecord[] = [];
     this.#handler.stop?.(out);
     this.#emit(out);

@@ -1,11 +1,13 @@
 // The shape every probe folder exports: an attach plan (hooks in order of
 // preference) whose first candidate that loads and attaches becomes the probe.
 import { join } from 'node:path';
-import { BpfObject, RingBufferConsumer, type Link } from 'libbpf-ts';
+import { BpfObject, type Link } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeName } from '../types.js';
 import type { ProbeContext } from './context.js';
+import { sumPerCpu } from './counters.js';
 import type { NetInterface } from './interfaces.js';
+import { RecordStream } from './record-stream.js';
 
 /** A probe that attached: the manager ticks it, tells it about interfaces, and closes it. */
 export interface AttachedProbe {
@@ -33,15 +35,6 @@ export interface ProbePlan {
   readonly candidates: readonly HookCandidate[];
 }
 
-/** An error as one line for status() and logs, with its errno code when the message lacks it. */
-export function describeError(err: unknown): string {
-  if (err instanceof Error) {
-    const code = (err as { code?: unknown }).code;
-    return typeof code === 'string' && !err.message.includes(code) ? `${err.message} (${code})` : err.message;
-  }
-  return String(err);
-}
-
 const KERNEL_LOSS_REASONS = ['ringbuf_full', 'map_full', 'parse_error'] as const;
 
 /** Opens <objectDir>/<file>, loading only `programs` (the others' hooks may not exist here). */
@@ -51,6 +44,17 @@ export function loadObject(ctx: ProbeContext, file: string, programs: readonly s
     for (const p of obj.programs) p.setAutoload(programs.includes(p.name));
     obj.load();
     return obj;
+  } catch (err) {
+    obj.close();
+    throw err;
+  }
+}
+
+/** Loads `programs` of `file` and builds the probe from the object; closes the object when that fails. */
+export function openProbe<T>(ctx: ProbeContext, file: string, programs: readonly string[], build: (obj: BpfObject) => T): T {
+  const obj = loadObject(ctx, file, programs);
+  try {
+    return build(obj);
   } catch (err) {
     obj.close();
     throw err;
@@ -73,15 +77,7 @@ export function attachAll(obj: BpfObject, programs: readonly string[]): Link[] {
 export function kernelLosses(obj: BpfObject, probe: string): LossCount[] {
   const map = obj.map('pf_losses');
   const key = Buffer.alloc(4);
-  const out: LossCount[] = [];
-  for (const [i, reason] of KERNEL_LOSS_REASONS.entries()) {
-    key.writeUInt32LE(i);
-    const value = map.lookup(key);
-    let count = 0;
-    if (value) for (const cpu of map.perCpuValues(value)) count += Number(cpu.readBigUInt64LE(0));
-    out.push({ stage: 'kernel', reason: `${probe}:${reason}`, count });
-  }
-  return out;
+  return KERNEL_LOSS_REASONS.map((reason, i) => ({ stage: 'kernel', reason: `${probe}:${reason}`, count: sumPerCpu(map, i, key) }));
 }
 
 /**
@@ -93,9 +89,7 @@ export class RingBufferProbe implements AttachedProbe {
   readonly #probe: string;
   readonly #obj: BpfObject;
   readonly #links: Link[];
-  readonly #consumer: RingBufferConsumer;
-  #seen = 0;
-  #short = 0;
+  readonly #stream: RecordStream;
 
   constructor(
     ctx: ProbeContext,
@@ -104,40 +98,28 @@ export class RingBufferProbe implements AttachedProbe {
     obj: BpfObject,
     links: Link[],
     recordSize: number,
-    decode: (batch: Buffer, off: number) => FlowRecord | undefined,
+    decode: (batch: Buffer, off: number) => FlowRecord,
   ) {
     this.hook = hook;
     this.#probe = probe;
     this.#obj = obj;
     this.#links = links;
-    this.#consumer = new RingBufferConsumer(obj.map('pf_events'), (batch, offsets, count) => {
-      const records: FlowRecord[] = [];
-      for (let i = 0; i < count; i++) {
-        const off = offsets[i] ?? 0;
-        if ((offsets[i + 1] ?? 0) - off < recordSize) {
-          this.#short++;
-          continue;
-        }
-        const r = decode(batch, off);
-        if (r) records.push(r);
-      }
-      this.#seen += count;
-      if (records.length > 0) ctx.ingress.ingest(records);
+    this.#stream = new RecordStream(ctx, probe, obj.map('pf_events'), recordSize, (batch, off, out) => {
+      out.push(decode(batch, off));
     });
-    this.#consumer.start();
   }
 
   eventsSeen(): number {
-    return this.#seen;
+    return this.#stream.seen;
   }
 
   losses(): LossCount[] {
-    return [...kernelLosses(this.#obj, this.#probe), { stage: 'decode', reason: `${this.#probe}:short_record`, count: this.#short }];
+    return [...kernelLosses(this.#obj, this.#probe), ...this.#stream.losses()];
   }
 
   close(): void {
     for (const l of this.#links) l.destroy();
-    this.#consumer.stop();
+    this.#stream.stop();
     this.#obj.close();
   }
 }

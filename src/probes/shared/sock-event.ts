@@ -69,7 +69,8 @@ export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, p
   if (pid !== 0 || cgroupId !== 0) {
     const commEnd = batch.indexOf(0, off + L.comm);
     const command = batch.toString('utf8', off + L.comm, commEnd < 0 || commEnd > off + L.comm + 16 ? off + L.comm + 16 : commEnd);
-    record.process = { pid, command, cgroupId, containerId: (cgroupId !== 0 && ctx.cgroups?.resolve(cgroupId)?.containerId) || '' };
+    // The container is the enricher's to resolve from cgroupId: once per record, with its miss counting.
+    record.process = { pid, command, cgroupId, containerId: '' };
   }
   return record;
 }

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { BpfObject, type BpfMap, type Link } from 'libbpf-ts';
 import type { LossCount } from '../../pipeline/types.js';
-import { formatIp, parseIp } from '../shared/ip.js';
+import { formatIp } from '../shared/ip.js';
 import { kernelLosses } from '../shared/probe.js';
 import { SvcKey as K, SvcOrig as V } from '../shared/layouts.js';
 
@@ -15,9 +15,12 @@ export interface Destination {
   port: number;
 }
 
-/** Answers "where did the socket with this address and port ask to go?" (undefined: not known). */
+/**
+ * Answers "where did the socket with this address and port ask to go?" (undefined: not known). The
+ * client address is read where the event holds it (4 or 16 bytes at buf[addrOff..]): no text round trip.
+ */
 export interface OriginalDestinationLookup {
-  lookup(clientIp: string, clientPort: number, protocol: number): Destination | undefined;
+  lookup(buf: Uint8Array, addrOff: number, ipVersion: number, clientPort: number, protocol: number): Destination | undefined;
 }
 
 export const SVC_PROGRAMS = ['svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress'] as const;
@@ -44,10 +47,9 @@ export class OriginalDestinations implements OriginalDestinationLookup {
     }
   }
 
-  lookup(clientIp: string, clientPort: number, protocol: number): Destination | undefined {
-    const { bytes, ipVersion } = parseIp(clientIp);
+  lookup(buf: Uint8Array, addrOff: number, ipVersion: number, clientPort: number, protocol: number): Destination | undefined {
     this.#key.fill(0);
-    this.#key.set(bytes, K.addr);
+    this.#key.set(buf.subarray(addrOff, addrOff + (ipVersion === 6 ? 16 : 4)), K.addr);
     this.#key.writeUInt16LE(clientPort, K.port);
     this.#key[K.ip_version] = ipVersion;
     this.#key[K.protocol] = protocol;

@@ -3,22 +3,14 @@
 // work on every kernel with tracefs. All variants share bpf/include/tcp_lifecycle.h.
 import type { ProbeContext } from '../shared/context.js';
 import { SockEvent } from '../shared/layouts.js';
-import { RingBufferProbe, attachAll, loadObject, type HookCandidate, type ProbePlan } from '../shared/probe.js';
+import { RingBufferProbe, attachAll, openProbe, type HookCandidate, type ProbePlan } from '../shared/probe.js';
 import { decodeSockEvent } from '../shared/sock-event.js';
 
 function candidate(hook: string, file: string, programs: readonly string[]): HookCandidate {
   return {
     hook,
-    attach(ctx: ProbeContext) {
-      const obj = loadObject(ctx, file, programs);
-      try {
-        const links = attachAll(obj, programs);
-        return new RingBufferProbe(ctx, 'tcp', hook, obj, links, SockEvent.size, (b, off) => decodeSockEvent(b, off, ctx, 'tcp', hook));
-      } catch (err) {
-        obj.close();
-        throw err;
-      }
-    },
+    attach: (ctx: ProbeContext) =>
+      openProbe(ctx, file, programs, (obj) => new RingBufferProbe(ctx, 'tcp', hook, obj, attachAll(obj, programs), SockEvent.size, (b, off) => decodeSockEvent(b, off, ctx, 'tcp', hook))),
   };
 }
 

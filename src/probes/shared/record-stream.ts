@@ -1,0 +1,78 @@
+// The one batch loop of every ring-buffer probe: records shorter than the
+// struct are counted and skipped, each record is decoded into `out`, and the
+// batch goes to the ingress in one call. A decoder that throws (a malformed
+// record) costs that record, counted and logged once, never the agent: the
+// consumer's default would rethrow it as an uncaught exception.
+import { RingBufferConsumer, type BpfMap } from 'libbpf-ts';
+import type { FlowRecord, LossCount } from '../../pipeline/types.js';
+import type { ProbeContext } from './context.js';
+import { describeError } from './errors.js';
+
+/** Appends the records of the event at batch[off..] to `out` (none, one, or more). */
+export type RecordDecoder = (batch: Buffer, off: number, out: FlowRecord[]) => void;
+
+export class RecordStream {
+  readonly #ctx: ProbeContext;
+  readonly #probe: string;
+  readonly #recordSize: number;
+  readonly #decode: RecordDecoder;
+  readonly #consumer: RingBufferConsumer;
+  #seen = 0;
+  #short = 0;
+  #errors = 0;
+
+  /** Starts consuming `map` at once. */
+  constructor(ctx: ProbeContext, probe: string, map: BpfMap, recordSize: number, decode: RecordDecoder) {
+    this.#ctx = ctx;
+    this.#probe = probe;
+    this.#recordSize = recordSize;
+    this.#decode = decode;
+    this.#consumer = new RingBufferConsumer(map, (batch, offsets, count) => this.#onBatch(batch, offsets, count), {
+      onError: (err) => this.#failed(err, 1),
+    });
+    this.#consumer.start();
+  }
+
+  #onBatch(batch: Buffer, offsets: Uint32Array, count: number): void {
+    const out: FlowRecord[] = [];
+    for (let i = 0; i < count; i++) {
+      const off = offsets[i] ?? 0;
+      if ((offsets[i + 1] ?? 0) - off < this.#recordSize) {
+        this.#short++;
+        continue;
+      }
+      try {
+        this.#decode(batch, off, out);
+      } catch (err) {
+        this.#failed(err, 1);
+      }
+    }
+    this.#seen += count;
+    if (out.length > 0) this.#ctx.ingress.ingest(out);
+  }
+
+  #failed(err: unknown, records: number): void {
+    if (this.#errors === 0) this.#ctx.log?.warn({ probe: this.#probe }, `cannot decode a record (counted as decode ${this.#probe}:error, logged once): ${describeError(err)}`);
+    this.#errors += records;
+  }
+
+  get seen(): number {
+    return this.#seen;
+  }
+
+  losses(): LossCount[] {
+    const { oversized, lost } = this.#consumer.stats();
+    const p = this.#probe;
+    return [
+      { stage: 'decode', reason: `${p}:short_record`, count: this.#short },
+      { stage: 'decode', reason: `${p}:error`, count: this.#errors },
+      { stage: 'decode', reason: `${p}:oversized_record`, count: oversized },
+      { stage: 'kernel', reason: `${p}:lost`, count: lost },
+    ];
+  }
+
+  /** Joins the consumer thread; batches already handed over are still delivered. */
+  stop(): void {
+    this.#consumer.stop();
+  }
+}
