@@ -9,7 +9,7 @@
 import { KafkaSink } from '../src/pipeline/sinks/kafka-sink.js';
 import type { KafkaCompression } from '../src/pipeline/sinks/kafka-codecs.js';
 import { knownRecords } from '../test/peers/flow-fixtures.js';
-import { startPeer, stopPeer } from '../test/peers/peers.js';
+import { releasePeer, startPeer } from '../test/peers/peers.js';
 import { measure } from '../test/peers/process-usage.js';
 
 const total = Number(process.argv[2] ?? 300_000);
@@ -35,7 +35,7 @@ const result = await measure(async () => {
   await sink.flush();
 });
 await sink.stop();
-await stopPeer('kafka');
+await releasePeer('kafka');
 const delivered = sink.delivered - warm;
 const lost = sink.losses().reduce((n, l) => n + l.count, 0);
 if (delivered !== total || lost !== 0) throw new Error(`loss: ${delivered} of ${total} acknowledged, ${lost} counted lost`);

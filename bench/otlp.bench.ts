@@ -7,7 +7,7 @@
 //   node dist/bench/otlp.bench.js [records]
 import { OtlpSink, type OtlpProtocol } from '../src/pipeline/sinks/otlp-sink.js';
 import { knownRecords } from '../test/peers/flow-fixtures.js';
-import { startPeer, stopPeer } from '../test/peers/peers.js';
+import { releasePeer, startPeer } from '../test/peers/peers.js';
 import { measure } from '../test/peers/process-usage.js';
 
 const total = Number(process.argv[2] ?? 200_000);
@@ -36,7 +36,7 @@ const result = await measure(async () => {
   await sink.flush();
 });
 await sink.stop();
-await stopPeer('otelcol');
+await releasePeer('otelcol');
 const exported = sink.exported - warm;
 const lost = sink.losses().reduce((n, l) => n + l.count, 0);
 if (exported !== total || lost !== 0) throw new Error(`loss: ${exported} of ${total} exported, ${lost} counted lost`);

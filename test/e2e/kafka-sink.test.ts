@@ -9,7 +9,7 @@ import kafkajs from '../../src/pipeline/sinks/kafka-client.js';
 import type { KafkaCompression } from '../../src/pipeline/sinks/kafka-codecs.js';
 import { encodeCanonicalJson } from '../../src/proto/json.js';
 import { HTTP_RECORD_PROTOC_TEXT, httpRecord, knownRecords } from '../peers/flow-fixtures.js';
-import { consumeTopic, protocDecode, startPeer, stopPeer } from '../peers/peers.js';
+import { consumeTopic, protocDecode, releasePeer, startPeer } from '../peers/peers.js';
 
 // kafkajs's own murmur2 (the Java client's), to check the sink's faster one places keys the same way.
 const kafkajsMurmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioners/default/murmur2.js') as (key: Buffer) => number;
@@ -23,7 +23,7 @@ before(async () => {
 });
 
 after(async () => {
-  await stopPeer('kafka');
+  await releasePeer('kafka');
 });
 
 test('records reach Kafka exactly: protoc decodes them, keys keep conversations on one partition, headers name schema and type', async () => {
@@ -31,12 +31,15 @@ test('records reach Kafka exactly: protoc decodes them, keys keep conversations 
   const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic, compression: 'lz4' });
   await sink.start();
   const records = [httpRecord(NODE), ...knownRecords(NODE, 36)];
-  await sink.write(records.slice(0, 10));
-  await sink.write(records.slice(10));
-  await sink.flush();
-  assert.equal(sink.delivered, records.length);
-  assert.deepEqual(sink.losses(), []);
-  await sink.stop();
+  try {
+    await sink.write(records.slice(0, 10));
+    await sink.write(records.slice(10));
+    await sink.flush();
+    assert.equal(sink.delivered, records.length);
+    assert.deepEqual(sink.losses(), []);
+  } finally {
+    await sink.stop();
+  }
 
   const messages = await consumeTopic(kafka.bootstrap, topic);
   assert.equal(messages.length, records.length, 'exactly one message per record');
@@ -74,10 +77,12 @@ test('every compression codec is readable by the broker and by librdkafka', asyn
     const topic = `pfd.e2e.${run}.${compression}`;
     const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic, compression });
     await sink.start();
-    const records = knownRecords(NODE, 500);
-    await sink.write(records);
-    await sink.flush();
-    await sink.stop();
+    try {
+      await sink.write(knownRecords(NODE, 500));
+      await sink.flush();
+    } finally {
+      await sink.stop();
+    }
     const messages = await consumeTopic(kafka.bootstrap, topic);
     assert.equal(messages.length, 500, compression);
     const ids = new Set(messages.map((m) => m.headers['record-id']));
@@ -96,9 +101,12 @@ test('a batch larger than the topic\'s max.message.bytes is split and delivered,
   const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic, compression: 'none', lingerMs: 1_000 });
   await sink.start();
   const records = knownRecords(NODE, 2000);
-  await sink.write(records);
-  await sink.flush();
-  await sink.stop();
+  try {
+    await sink.write(records);
+    await sink.flush();
+  } finally {
+    await sink.stop();
+  }
   assert.equal(sink.delivered, 2000);
   assert.deepEqual(sink.losses(), []);
   const messages = await consumeTopic(kafka.bootstrap, topic);
@@ -111,9 +119,12 @@ test('JSON and OCSF encodings carry their content type', async () => {
   for (const encoding of ['json', 'ocsf'] as const) {
     const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic: `${topic}.${encoding}`, encoding });
     await sink.start();
-    await sink.write([record]);
-    await sink.flush();
-    await sink.stop();
+    try {
+      await sink.write([record]);
+      await sink.flush();
+    } finally {
+      await sink.stop();
+    }
     const [message] = await consumeTopic(kafka.bootstrap, `${topic}.${encoding}`);
     assert.equal(message.headers['content-type'], CONTENT_TYPES[encoding]);
     const value = JSON.parse(message.value.toString()) as Record<string, unknown>;
@@ -129,9 +140,12 @@ test('one topic per record type', async () => {
   const topic = `pfd.e2e.${run}.bytype`;
   const sink = new KafkaSink({ brokers: [kafka.bootstrap], topic, topicPerRecordType: true });
   await sink.start();
-  await sink.write([httpRecord(NODE), ...knownRecords(NODE, 9)]);
-  await sink.flush();
-  await sink.stop();
+  try {
+    await sink.write([httpRecord(NODE), ...knownRecords(NODE, 9)]);
+    await sink.flush();
+  } finally {
+    await sink.stop();
+  }
   assert.equal((await consumeTopic(kafka.bootstrap, `${topic}.http`)).length, 1);
   assert.equal((await consumeTopic(kafka.bootstrap, `${topic}.tcp_close`)).length, 1);
   assert.equal((await consumeTopic(kafka.bootstrap, `${topic}.flow`)).length, 1);
@@ -147,9 +161,12 @@ test('TLS with SASL PLAIN, SCRAM-SHA-256 and SCRAM-SHA-512 (and a client certifi
       sasl: { mechanism, username: kafka['sasl-user'], password: kafka['sasl-password'] },
     });
     await sink.start();
-    await sink.write(knownRecords(NODE, 20));
-    await sink.flush();
-    await sink.stop();
+    try {
+      await sink.write(knownRecords(NODE, 20));
+      await sink.flush();
+    } finally {
+      await sink.stop();
+    }
     assert.equal(sink.delivered, 20, mechanism);
     assert.equal((await consumeTopic(kafka.bootstrap, topic)).length, 20, mechanism);
   }

@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import { OtlpSink, type OtlpProtocol } from '../../src/pipeline/sinks/otlp-sink.js';
 import { encodeCanonicalJson } from '../../src/proto/json.js';
 import { httpRecord, knownRecords } from '../peers/flow-fixtures.js';
-import { attributesOf, logRecordsFor, metricsFor, outputOffset, readCollectorOutput, startPeer, stopPeer, waitFor } from '../peers/peers.js';
+import { attributesOf, logRecordsFor, metricsFor, outputOffset, readCollectorOutput, releasePeer, startPeer, waitFor, withPeerStopped } from '../peers/peers.js';
 
 let otelcol: Record<string, string>;
 /** Where this run's output starts in the collector's file (earlier runs appended before it). */
@@ -20,7 +20,7 @@ before(async () => {
 });
 
 after(async () => {
-  await stopPeer('otelcol');
+  await releasePeer('otelcol');
 });
 
 function sinkFor(node: string, protocol: OtlpProtocol, extra: Partial<ConstructorParameters<typeof OtlpSink>[0]> = {}): OtlpSink {
@@ -52,9 +52,12 @@ for (const protocol of ['grpc', 'http/protobuf'] as const) {
     const sink = sinkFor(node, protocol, protocol === 'grpc' ? {} : { body: 'json' });
     await sink.start();
     const records = [httpRecord(node), ...knownRecords(node, 27)];
-    await sink.write(records);
-    await sink.flush();
-    await sink.stop();
+    try {
+      await sink.write(records);
+      await sink.flush();
+    } finally {
+      await sink.stop();
+    }
     assert.deepEqual(sink.losses(), []);
 
     const logs = await logsOf(node, records.length);
@@ -121,9 +124,12 @@ test('metrics: flow bytes and packets by workload pair, RTT, DNS and HTTP histog
   const sink = sinkFor(node, 'grpc', { logs: false });
   await sink.start();
   const records = [httpRecord(node), ...knownRecords(node, 54)];
-  await sink.write(records);
-  await sink.flush();
-  await sink.stop();
+  try {
+    await sink.write(records);
+    await sink.flush();
+  } finally {
+    await sink.stop();
+  }
   const metrics = await waitFor('metrics', async () => {
     const m = metricsFor(await readCollectorOutput(otelcol.output, offset), node);
     return m.length > 0 ? m : undefined;
@@ -180,31 +186,33 @@ test('collector stopped: the sink keeps accepting, counts what it could not expo
   const node = `pfd-${run}-outage`;
   const sink = sinkFor(node, 'grpc', { timeoutMs: 2_000, metrics: false });
   await sink.start();
-  await sink.write(knownRecords(node, 100, 6, 1));
-  await sink.flush();
-  await logsOf(node, 100);
-
-  await stopPeer('otelcol');
-  await sink.write(knownRecords(node, 100, 6, 101));
-  await sink.flush();
-  assert.deepEqual(sink.losses(), [{ stage: 'sink:otlp', reason: 'export_failed', count: 100 }]);
-  assert.equal(sink.ready, false);
-
-  otelcol = await startPeer('otelcol');
-  // gRPC reconnects with its own backoff: batches written before the channel
-  // is back are counted too. Probe with small batches until one gets through.
   let seq = 201;
-  const deadline = Date.now() + 60_000;
-  while (!sink.ready) {
-    assert.ok(Date.now() < deadline, 'the sink did not resume within 60 s of the collector returning');
-    await sink.write(knownRecords(node, 10, 6, seq));
-    seq += 10;
+  try {
+    await sink.write(knownRecords(node, 100, 6, 1));
     await sink.flush();
+    await logsOf(node, 100);
+
+    otelcol = await withPeerStopped('otelcol', async () => {
+      await sink.write(knownRecords(node, 100, 6, 101));
+      await sink.flush();
+      assert.deepEqual(sink.losses(), [{ stage: 'sink:otlp', reason: 'export_failed', count: 100 }]);
+      assert.equal(sink.ready, false);
+    });
+    // gRPC reconnects with its own backoff: batches written before the channel
+    // is back are counted too. Probe with small batches until one gets through.
+    const deadline = Date.now() + 60_000;
+    while (!sink.ready) {
+      assert.ok(Date.now() < deadline, 'the sink did not resume within 60 s of the collector returning');
+      await sink.write(knownRecords(node, 10, 6, seq));
+      seq += 10;
+      await sink.flush();
+    }
+    await sink.write(knownRecords(node, 100, 6, seq));
+    await sink.flush();
+    assert.equal(sink.ready, true);
+  } finally {
+    await sink.stop();
   }
-  await sink.write(knownRecords(node, 100, 6, seq));
-  await sink.flush();
-  assert.equal(sink.ready, true);
-  await sink.stop();
   const written = seq + 100 - 1;
   const lost = sink.losses().reduce((n, l) => n + l.count, 0);
   const logs = await logsOf(node, written - lost);

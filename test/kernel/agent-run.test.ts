@@ -18,7 +18,7 @@ import { RecordType } from '../../src/pipeline/types.js';
 import { PROBE_NAMES } from '../../src/probes/types.js';
 import { decodeFlowRecord } from '../../src/proto/protobuf.js';
 import { PodNet, sh } from './pod-net.js';
-import { attributesOf, consumeTopic, logRecordsFor, outputOffset, protocDecode, readCollectorOutput, startPeer, stopPeer, waitFor } from '../peers/peers.js';
+import { attributesOf, consumeTopic, logRecordsFor, outputOffset, protocDecode, readCollectorOutput, releasePeer, startPeer, waitFor } from '../peers/peers.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin/podflow.js');
@@ -349,7 +349,6 @@ test('podflow observe without an agent starts the probes itself, prints N record
 });
 
 test('podflow run --sink kafka: the pods\' records reach a real broker, read back by kcat and decoded by protoc', { timeout: 15 * 60_000 }, async () => {
-  const wasRunning = spawnSync(join(root, 'test/peers/kafka'), ['status']).status === 0;
   const kafka = await startPeer('kafka');
   try {
     const topic = `pfb.agent.${Date.now().toString(36)}`;
@@ -383,12 +382,11 @@ test('podflow run --sink kafka: the pods\' records reach a real broker, read bac
     assert.match(text, /type: TCP_OPEN/);
     assert.match(text, /name: "frontend-1"/);
   } finally {
-    if (!wasRunning) await stopPeer('kafka');
+    await releasePeer('kafka');
   }
 });
 
 test('podflow run --sink otlp: the pods\' records reach a real OpenTelemetry Collector as log records', { timeout: 15 * 60_000 }, async () => {
-  const wasRunning = spawnSync(join(root, 'test/peers/otelcol'), ['status']).status === 0;
   const otelcol = await startPeer('otelcol');
   try {
     const offset = await outputOffset(otelcol.output);
@@ -420,6 +418,6 @@ test('podflow run --sink otlp: the pods\' records reach a real OpenTelemetry Col
       assert.equal(a['destination.k8s.pod.name'], 'backend-1');
     }
   } finally {
-    if (!wasRunning) await stopPeer('otelcol');
+    await releasePeer('otelcol');
   }
 });

@@ -1,7 +1,8 @@
 // Test-side handles on the real peers: runs test/peers/<name> start|stop and
 // reads what the broker and collector hand back (kcat, the collector's file).
 import { execFile, spawn } from 'node:child_process';
-import { open, stat } from 'node:fs/promises';
+import { mkdir, open, stat } from 'node:fs/promises';
+import type { Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 
@@ -12,10 +13,64 @@ export const PROTO_DIR = `${ROOT}proto`;
 
 export type PeerName = 'kafka' | 'otelcol';
 
-/** Starts (installing on first use) and returns the key=value lines the script printed. */
-export async function startPeer(name: PeerName): Promise<Record<string, string>> {
+// The peers are shared by every test process on this machine (developers run
+// several suites at once). Each process holds a shared "use" lock on a peer
+// from startPeer until releasePeer (or its exit); a test that takes a peer
+// down holds it exclusively for the outage, so it waits for other users to
+// finish and they wait for it to bring the peer back. Starts and stops are
+// serialised by a second lock, so two starts never launch two peers.
+const RUN_DIR = process.env.PODFLOW_PEERS_RUN ?? '/var/tmp/podflow-peers';
+const LOCK_WAIT_S = 15 * 60;
+const lockFile = (name: PeerName, what: 'use' | 'start') => `${RUN_DIR}/${name}.${what}.lock`;
+const useLocks = new Map<PeerName, HeldLock>();
+/** The pid of the peer this process launched, if it launched the running one. */
+const startedPids = new Map<PeerName, string>();
+
+interface HeldLock {
+  release(): Promise<void>;
+}
+
+/**
+ * flock(1) holding `file` until release() or this process's exit (its stdin
+ * closes, `cat` ends, the lock goes). Resolves null when `waitS` is 0 and the
+ * lock is taken.
+ */
+async function takeLock(file: string, mode: 'shared' | 'exclusive', waitS: number): Promise<HeldLock | null> {
+  await mkdir(RUN_DIR, { recursive: true });
+  const child = spawn('flock', [mode === 'shared' ? '-s' : '-x', ...(waitS > 0 ? ['-w', String(waitS)] : ['-n']), file, '-c', 'echo locked; exec cat'], {
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  const locked = await new Promise<boolean>((resolve, reject) => {
+    child.on('error', reject);
+    child.stdout.once('data', () => resolve(true));
+    void exited.then(() => resolve(false));
+  });
+  if (!locked) {
+    if (waitS === 0) return null;
+    throw new Error(`could not take the ${mode} lock ${file} within ${waitS} s: another test process holds its peer (see ps for node --test runs)`);
+  }
+  // The holder must not keep this process alive.
+  child.unref();
+  (child.stdin as unknown as Socket).unref();
+  (child.stdout as unknown as Socket).unref();
+  return {
+    release: async () => {
+      // Waiting for the holder to exit must keep this process alive.
+      child.ref();
+      (child.stdout as unknown as Socket).ref();
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+async function runScript(name: PeerName, command: 'start' | 'stop', env: Record<string, string> = {}): Promise<Record<string, string>> {
   // A first start downloads jars or builds the collector: minutes, not seconds.
-  const { stdout } = await run(`${ROOT}test/peers/${name}`, ['start'], { timeout: 15 * 60_000, maxBuffer: 16 << 20 });
+  // -o: the peer the script leaves running must not inherit (and hold) the lock.
+  const { stdout } = await run('flock', ['-o', '-w', String(LOCK_WAIT_S), lockFile(name, 'start'), `${ROOT}test/peers/${name}`, command], {
+    timeout: LOCK_WAIT_S * 1000, maxBuffer: 16 << 20, env: { ...process.env, ...env },
+  });
   const info: Record<string, string> = {};
   for (const line of stdout.split('\n')) {
     const eq = line.indexOf('=');
@@ -24,8 +79,75 @@ export async function startPeer(name: PeerName): Promise<Record<string, string>>
   return info;
 }
 
+/**
+ * Starts (installing on first use) and returns the key=value lines the script
+ * printed; holds the peer (shared) until releasePeer or this process's exit.
+ */
+export async function startPeer(name: PeerName): Promise<Record<string, string>> {
+  if (!useLocks.has(name)) useLocks.set(name, (await takeLock(lockFile(name, 'use'), 'shared', LOCK_WAIT_S))!);
+  const info = await runScript(name, 'start');
+  if (info.started === '1') startedPids.set(name, info.pid);
+  return info;
+}
+
+/** Stops the peer whoever started it (benchmarks; tests use releasePeer or withPeerStopped). */
 export async function stopPeer(name: PeerName): Promise<void> {
-  await run(`${ROOT}test/peers/${name}`, ['stop'], { timeout: 60_000 });
+  await runScript(name, 'stop');
+}
+
+/**
+ * For after(): lets go of the peer, and stops it only if this process launched
+ * it, it still runs as launched, and no other test process holds it.
+ */
+export async function releasePeer(name: PeerName): Promise<void> {
+  await useLocks.get(name)?.release();
+  useLocks.delete(name);
+  const pid = startedPids.get(name);
+  startedPids.delete(name);
+  if (pid === undefined) return;
+  const sole = await takeLock(lockFile(name, 'use'), 'exclusive', 0);
+  if (!sole) return; // still in use elsewhere: its users keep it
+  try {
+    if (await runningPid(name) === pid) await stopPeer(name);
+  } finally {
+    await sole.release();
+  }
+}
+
+async function runningPid(name: PeerName): Promise<string | undefined> {
+  try {
+    const { stdout } = await run(`${ROOT}test/peers/${name}`, ['status'], { timeout: 60_000 });
+    return /^pid=(\d+)$/m.exec(stdout)?.[1];
+  } catch {
+    return undefined; // status exits 3 when not running
+  }
+}
+
+/**
+ * An outage: stops the peer, runs `during`, and starts it again even when
+ * `during` fails (so no later test, here or in another process, finds it
+ * down). Other test processes' use of the peer is waited out first. Returns
+ * the restarted peer's connection.
+ */
+export async function withPeerStopped(name: PeerName, during: () => Promise<void>): Promise<Record<string, string>> {
+  await useLocks.get(name)?.release();
+  useLocks.delete(name);
+  const sole = (await takeLock(lockFile(name, 'use'), 'exclusive', LOCK_WAIT_S))!;
+  let info: Record<string, string>;
+  try {
+    await stopPeer(name);
+    try {
+      await during();
+    } finally {
+      // The collector's output must not be cut here: readers keep their offsets across the outage.
+      info = await runScript(name, 'start', { PODFLOW_OTELCOL_KEEP_OUTPUT: '1' });
+      if (info.started === '1') startedPids.set(name, info.pid);
+    }
+  } finally {
+    await sole.release();
+    useLocks.set(name, (await takeLock(lockFile(name, 'use'), 'shared', LOCK_WAIT_S))!);
+  }
+  return info;
 }
 
 /** Runs a command with binary stdin/stdout. */

@@ -201,10 +201,27 @@ function replaceModule(id: string, exports: unknown): void {
   require.cache[path]!.exports = exports;
 }
 
-if ((require('kafkajs/package.json') as { version: string }).version === PATCHED_VERSION && !require.cache[require.resolve('kafkajs')]) {
+const installedVersion = (require('kafkajs/package.json') as { version: string }).version;
+/** Why kafkajs's hot paths were left alone, or null when they were replaced. */
+const unpatchedReason = installedVersion !== PATCHED_VERSION
+  ? `kafkajs ${installedVersion} is installed, its encoder is replaced only for ${PATCHED_VERSION} (package.json pins it)`
+  : require.cache[require.resolve('kafkajs')]
+    ? 'kafkajs was loaded before kafka-client.js could replace its encoder'
+    : null;
+if (unpatchedReason === null) {
   const slab = new RecordSlab();
   replaceModule(RECORD_MODULE, (fields: RecordFields) => slab.record(fields));
   replaceModule(GROUPING_MODULE, groupMessagesPerPartition);
+}
+let unpatchedWarned = false;
+
+/** Says once per process, through `logger` or else the console, that the slower stock kafkajs encoder is in use. */
+export function warnIfKafkajsUnpatched(logger?: { warn(obj: object, msg: string): void }): void {
+  if (unpatchedReason === null || unpatchedWarned) return;
+  unpatchedWarned = true;
+  const msg = `kafka sink: ${unpatchedReason}; records are encoded by kafkajs's own, slower code (still correct)`;
+  if (logger) logger.warn({ kafkajsVersion: installedVersion }, msg);
+  else console.warn(msg);
 }
 
 const kafkajs = require('kafkajs') as typeof KafkaJS;

@@ -2,9 +2,8 @@
 // the key that keeps a conversation on one partition, and headers that let a
 // consumer route and decode without looking inside the value.
 import { podflow } from '../../proto/gen/flow.js';
-import { ProtobufEncoder } from '../../proto/protobuf.js';
-import { encodeCanonicalJson } from '../../proto/json.js';
-import { OcsfEncoder, OCSF_SCHEMA_VERSION } from '../../proto/ocsf.js';
+import { OCSF_SCHEMA_VERSION } from '../../proto/ocsf.js';
+import { createRecordEncoder } from '../../proto/record-encoder.js';
 import type { FlowRecord } from '../types.js';
 import { ENCODED_TAIL, RecordSlab, sizeBound } from './kafka-client.js';
 
@@ -72,7 +71,7 @@ export class KafkaMessageEncoder {
 
   constructor(private readonly options: KafkaMessageOptions) {
     this.contentType = Buffer.from(CONTENT_TYPES[options.encoding]);
-    this.encodeValue = valueEncoder(options);
+    this.encodeValue = createRecordEncoder(options.encoding, { productVersion: options.productVersion });
   }
 
   encode(record: FlowRecord): KafkaMessage {
@@ -138,23 +137,5 @@ export class KafkaMessageEncoder {
       this.topics.set(type, topic);
     }
     return topic;
-  }
-}
-
-/** The value as bytes (copied into the message slab) or as text (written into it). */
-function valueEncoder(options: KafkaMessageOptions): (record: FlowRecord) => Uint8Array | string {
-  switch (options.encoding) {
-    case 'protobuf': {
-      const protobuf = new ProtobufEncoder();
-      return (record) => protobuf.encode(record);
-    }
-    case 'json':
-      return (record) => encodeCanonicalJson(record);
-    case 'ocsf': {
-      const ocsf = new OcsfEncoder({ productVersion: options.productVersion });
-      return (record) => ocsf.encode(record);
-    }
-    default:
-      throw new Error(`unknown Kafka encoding "${String(options.encoding)}": expected one of ${KAFKA_ENCODINGS.join(', ')}`);
   }
 }

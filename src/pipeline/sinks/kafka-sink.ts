@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 import type { Kafka, Message, Producer, SASLOptions } from 'kafkajs';
 import type { FlowRecord, LossCount, LossSource, Sink } from '../types.js';
 import type { SinkFactoryContext } from './registry.js';
-import kafkajs, { ENCODED_TAIL, Murmur2Partitioner } from './kafka-client.js';
+import kafkajs, { ENCODED_TAIL, Murmur2Partitioner, warnIfKafkajsUnpatched } from './kafka-client.js';
 import { compressionType, registerKafkaCodecs, type KafkaCompression } from './kafka-codecs.js';
 import { KafkaMessageEncoder, type KafkaEncoding, type KafkaMessage } from './kafka-message.js';
 import { readTlsMaterial, type TlsFileOptions } from './kafka-tls.js';
@@ -150,6 +150,7 @@ export class KafkaSink implements Sink, LossSource {
 
   async start(): Promise<void> {
     registerKafkaCodecs();
+    warnIfKafkajsUnpatched(this.config.logger);
     const tls = this.config.tls ? await readTlsMaterial(this.name, this.config.tls) : undefined;
     const target = `${this.options.brokers.join(',')}${this.config.sasl ? ` as "${this.config.sasl.username}" (${this.config.sasl.mechanism})` : ''}`;
     this.kafka = new KafkaClient({
