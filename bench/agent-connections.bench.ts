@@ -1,0 +1,107 @@
+// Short connections per second: wrk in one pod, every request on a new TCP
+// connection (Connection: close), against a Node HTTP server in another pod,
+// side by side in one run without and with `podflow run` (all probes), rounds
+// alternating. Figures: the overhead in percent (target <= 5%) and the agent's
+// CPU per 10,000 connections/s, from /proc/<pid>/stat over the measured window.
+import { AgentProcess } from './lib/agent.js';
+import { runBench } from './lib/cleanup.js';
+import { requireTool, wrkShortConnections, type WrkResult } from './lib/load-tools.js';
+import { PodPair, spawnIn, waitForOutput } from './lib/pods.js';
+import { CpuWindow } from './lib/proc-usage.js';
+import { median, overheadPercent, printResult, round, SMOKE } from './lib/stats.js';
+
+const ROUNDS = SMOKE ? 1 : 4;
+const SECONDS = SMOKE ? 2 : 10;
+const CONNECTIONS = 32;
+const PORT = 8080;
+const METRICS_PORT = 19302;
+const TARGET_PERCENT = 5;
+
+// A plain keep-nothing HTTP/1.1 server: the load is the connections, not the handler.
+const SERVER = `
+import { createServer } from 'node:http';
+createServer((req, res) => { res.setHeader('content-type', 'text/plain'); res.end('ok\\n'); })
+  .listen(${PORT}, process.argv[1], 4096, () => console.log('listening'));`;
+
+await runBench(async (cleanup) => {
+  requireTool('wrk', 'wrk');
+  const pods = new PodPair('pfqcn', '10.241.21', '10.241.22');
+  cleanup.add(() => pods.remove());
+  pods.create();
+  // Tens of thousands of connections a run from one client address would run out of 4-tuples: ports held in
+  // TIME_WAIT stall new SYNs for a second and the rate collapses (and carries over into the next round).
+  for (const pod of [pods.client, pods.server]) pods.sysctl(pod, 'net.ipv4.tcp_max_tw_buckets', '0');
+  pods.sysctl(pods.client, 'net.ipv4.ip_local_port_range', '1024 65535');
+  const server = spawnIn(pods.server.ns, process.execPath, ['--input-type=module', '-e', SERVER, pods.server.ip]);
+  cleanup.add(() => server.kill('SIGKILL'));
+  await waitForOutput(server, 'listening');
+  const url = `http://${pods.server.ip}:${PORT}/`;
+  const run = (): WrkResult => {
+    const r = wrkShortConnections(pods.client.ns, url, SECONDS, CONNECTIONS);
+    if (r.requests === 0 || r.errors > r.requests * 0.01) throw new Error(`wrk: ${r.errors} errors in ${r.requests} requests`);
+    return r;
+  };
+
+  const without: number[] = [];
+  const withAgent: number[] = [];
+  const agentCpu: number[] = [];
+  const cpuPer10k: number[] = [];
+  let connections = 0;
+  let tcpEvents = 0;
+  let httpEvents = 0;
+  let kernelDropped = 0;
+  const measureWith = async () => {
+    const agent = await AgentProcess.start({
+      interfaces: pods.hostInterfaces, metricsPort: METRICS_PORT, nodeName: 'pfq-connections', args: ['-o', 'json'],
+      config: 'flows:\n  activeTimeout: 5s\n  idleTimeout: 2s\n',
+    });
+    cleanup.add(() => agent.kill());
+    const before = await agent.metrics();
+    const cpu = new CpuWindow(agent.pid);
+    cpu.start();
+    const r = run();
+    const used = cpu.stop();
+    // Records of the last connections are still on their way when wrk ends.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const after = await agent.metrics();
+    await agent.stop();
+    const delta = (probe: string) => AgentProcess.sum(after, 'podflow_probe_events_total', { probe }) - AgentProcess.sum(before, 'podflow_probe_events_total', { probe });
+    withAgent.push(r.requestsPerSecond);
+    agentCpu.push(used.cpuPercent);
+    cpuPer10k.push((used.cpuPercent * 10_000) / r.requestsPerSecond);
+    connections += r.requests;
+    tcpEvents += delta('tcp');
+    httpEvents += delta('http');
+    kernelDropped += AgentProcess.sum(after, 'podflow_probe_kernel_dropped_total') - AgentProcess.sum(before, 'podflow_probe_kernel_dropped_total');
+  };
+  for (let i = 0; i < ROUNDS; i++) {
+    if (i % 2 === 0) {
+      without.push(run().requestsPerSecond);
+      await measureWith();
+    } else {
+      await measureWith();
+      without.push(run().requestsPerSecond);
+    }
+    console.log(`round ${i + 1}: without ${without.at(-1)!.toFixed(0)} conn/s, with podflow ${withAgent.at(-1)!.toFixed(0)} conn/s (agent cpu ${agentCpu.at(-1)!.toFixed(1)}%)`);
+  }
+  // The connections must have reached the agent (else it was idle, not measured); what it could not take is counted.
+  if (tcpEvents === 0 || httpEvents === 0) {
+    throw new Error(`podflow saw nothing: ${tcpEvents} tcp and ${httpEvents} http events for ${connections} connections`);
+  }
+
+  const w = median(without);
+  const a = median(withAgent);
+  const overhead = overheadPercent(w, a);
+  const per10k = median(cpuPer10k);
+  console.log(`wrk, ${CONNECTIONS} concurrent, Connection: close, ${SECONDS}s x ${ROUNDS} rounds (median): without ${w.toFixed(0)} conn/s, with podflow ${a.toFixed(0)} conn/s`);
+  console.log(`  overhead ${overhead.toFixed(2)}% (target <= ${TARGET_PERCENT}%); agent cpu ${median(agentCpu).toFixed(1)}% of a core = ${per10k.toFixed(1)}% per 10,000 conn/s`);
+  console.log(`  agent events per connection: tcp ${(tcpEvents / connections).toFixed(2)}, http ${(httpEvents / connections).toFixed(2)}; kernel drops ${kernelDropped} (${(kernelDropped / connections).toFixed(2)} per connection)`);
+  printResult({
+    name: 'agent-connections', value: round(overhead), unit: '% overhead',
+    withoutConnPerSec: Math.round(w), withConnPerSec: Math.round(a), targetPercent: TARGET_PERCENT,
+    agentCpuPercent: round(median(agentCpu), 1), agentCpuPercentPer10kConnPerSec: round(per10k, 1),
+    tcpEventsPerConn: round(tcpEvents / connections), httpEventsPerConn: round(httpEvents / connections),
+    kernelDroppedPerConn: round(kernelDropped / connections),
+    concurrency: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS,
+  });
+});

@@ -1,0 +1,34 @@
+// Small statistics and the result line every benchmark ends with.
+import { loadavg } from 'node:os';
+
+export const SMOKE = process.env.BENCH_SMOKE === '1';
+
+/** The p-th percentile (0-100) by nearest rank; NaN for no values. */
+export function percentile(values: readonly number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export function median(values: readonly number[]): number {
+  return percentile(values, 50);
+}
+
+export function round(v: number, digits = 2): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/** Overhead of `with` against `without` for a higher-is-better figure, in percent (negative: faster with). */
+export function overheadPercent(without: number, withAgent: number): number {
+  return ((without - withAgent) / without) * 100;
+}
+
+export function loadAvg1(): number {
+  return round(loadavg()[0] ?? 0);
+}
+
+/** Prints the benchmark's last line: one JSON object {"name","value","unit",...} (bench/run.ts reads it). */
+export function printResult(result: { name: string; value: number; unit: string; [extra: string]: unknown }): void {
+  console.log(JSON.stringify({ ...result, loadAvg1: loadAvg1(), smoke: SMOKE }));
+}
