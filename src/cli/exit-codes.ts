@@ -1,4 +1,4 @@
-// Exit codes scripts can rely on (documented in docs/readme/cli.md).
+// Exit codes scripts can rely on (documented in README.md).
 export const EXIT = {
   /** Success, including a clean stop on SIGTERM/SIGINT or after --duration. */
   OK: 0,

@@ -23,8 +23,8 @@ test('every option is settable from the environment under a unique PODFLOW_* nam
   }
 });
 
-test('docs/readme/config.md documents every option by YAML key and variable', () => {
-  const doc = readFileSync(fileURLToPath(new URL('../../../docs/readme/config.md', import.meta.url)), 'utf8');
+test('README.md documents every option by YAML key and variable', () => {
+  const doc = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
   for (const option of OPTIONS) {
     assert.ok(doc.includes(`\`${option.path.join('.')}\``), `YAML key ${option.path.join('.')} missing`);
     assert.ok(doc.includes(`\`${envName(option.path)}\``), `${envName(option.path)} missing`);
