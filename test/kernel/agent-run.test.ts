@@ -348,25 +348,30 @@ test('podflow observe without an agent starts the probes itself, prints N record
   assert.deepEqual([...held].filter((id) => after_.has(id)), [], 'the standalone probes detached');
 });
 
+/** Runs the agent (tcp probe) with one sink while the pods open 3 connections, then stops it with SIGTERM (exit 0). */
+async function runAgentThroughTraffic(sink: 'kafka' | 'otlp', sinkArgs: string[]): Promise<void> {
+  const run = tracked(spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', sink, ...sinkArgs,
+    '--metrics-addr', 'off', '--observe-socket', join(dir, `${sink}.sock`), '--metadata-file', metadata],
+  { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
+  let err = '';
+  run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = once(run, 'exit') as Promise<[number | null]>;
+  await until(`the agent with the ${sink} sink to run`, 60_000, () => {
+    if (run.exitCode !== null) assert.fail(`the agent exited ${run.exitCode}: ${err.slice(-3000)}`);
+    return err.includes('"msg":"agent running"') ? true : undefined;
+  });
+  traffic(3);
+  await sleep(1000);
+  run.kill('SIGTERM');
+  const [code] = await exited;
+  assert.equal(code, 0, err.slice(-3000));
+}
+
 test('podflow run --sink kafka: the pods\' records reach a real broker, read back by kcat and decoded by protoc', { timeout: 15 * 60_000 }, async () => {
   const kafka = await startPeer('kafka');
   try {
     const topic = `pfb.agent.${Date.now().toString(36)}`;
-    const run = tracked(spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', 'kafka',
-      '--kafka-brokers', kafka.bootstrap, '--kafka-topic', topic, '--metrics-addr', 'off', '--observe-socket', join(dir, 'kafka.sock'),
-      '--metadata-file', metadata, '--node-name', 'pfb-kafka-node'], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
-    let err = '';
-    run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = once(run, 'exit') as Promise<[number | null]>;
-    await until('the agent with the kafka sink to run', 60_000, () => {
-      if (run.exitCode !== null) assert.fail(`the agent exited ${run.exitCode}: ${err.slice(-3000)}`);
-      return err.includes('"msg":"agent running"') ? true : undefined;
-    });
-    traffic(3);
-    await sleep(1000);
-    run.kill('SIGTERM');
-    const [code] = await exited;
-    assert.equal(code, 0, err.slice(-3000));
+    await runAgentThroughTraffic('kafka', ['--kafka-brokers', kafka.bootstrap, '--kafka-topic', topic, '--node-name', 'pfb-kafka-node']);
 
     const messages = await consumeTopic(kafka.bootstrap, topic);
     const records = messages.map((m) => decodeFlowRecord(m.value));
@@ -391,21 +396,7 @@ test('podflow run --sink otlp: the pods\' records reach a real OpenTelemetry Col
   try {
     const offset = await outputOffset(otelcol.output);
     const node = `pfb-otlp-${Date.now().toString(36)}`;
-    const run = tracked(spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', 'otlp',
-      '--otlp-endpoint', `http://${otelcol['otlp-grpc']}`, '--metrics-addr', 'off', '--observe-socket', join(dir, 'otlp.sock'),
-      '--metadata-file', metadata, '--node-name', node], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));
-    let err = '';
-    run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const exited = once(run, 'exit') as Promise<[number | null]>;
-    await until('the agent with the otlp sink to run', 60_000, () => {
-      if (run.exitCode !== null) assert.fail(`the agent exited ${run.exitCode}: ${err.slice(-3000)}`);
-      return err.includes('"msg":"agent running"') ? true : undefined;
-    });
-    traffic(3);
-    await sleep(1000);
-    run.kill('SIGTERM');
-    const [code] = await exited;
-    assert.equal(code, 0, err.slice(-3000));
+    await runAgentThroughTraffic('otlp', ['--otlp-endpoint', `http://${otelcol['otlp-grpc']}`, '--node-name', node]);
 
     const opens = await waitFor('TCP_OPEN log records of the pods', async () => {
       const logs = logRecordsFor(await readCollectorOutput(otelcol.output, offset), node)
