@@ -182,6 +182,28 @@ test('a malformed endpoint is a clear error', () => {
   assert.throws(() => sinkFor('x', 'grpc', { endpoint: 'collector:4317' }), /endpoint "collector:4317" is not a URL|must start with http/);
 });
 
+test('the queue bound: a write that would take the unexported log records past maxQueueSize is rejected whole, the rest delivered', async () => {
+  const node = `pfd-${run}-bound`;
+  const sink = sinkFor(node, 'grpc', { maxQueueSize: 100, metrics: false });
+  await sink.start();
+  try {
+    // Exports settle asynchronously: the second write finds the first 60 still in flight.
+    await sink.write(knownRecords(node, 60, 6, 1));
+    await assert.rejects(sink.write(knownRecords(node, 60, 6, 61)), /60 log records wait for the collector \(queue bound 100\); 60 records rejected/);
+    assert.equal(sink.inFlight, 60);
+    await sink.write(knownRecords(node, 40, 6, 121));
+    await sink.flush();
+    assert.equal(sink.inFlight, 0);
+  } finally {
+    await sink.stop();
+  }
+  assert.deepEqual(sink.losses(), []);
+  const logs = await logsOf(node, 100);
+  const seqs = new Set(logs.map((l) => Number(String(attributesOf(l.record.attributes)['podflow.record.id']).split('/')[2])));
+  assert.equal(logs.length, 100);
+  for (let s = 61; s <= 120; s++) assert.ok(!seqs.has(s), `rejected record ${s} was not sent`);
+});
+
 test('collector stopped: the sink keeps accepting, counts what it could not export, and resumes when the collector returns', async () => {
   const node = `pfd-${run}-outage`;
   const sink = sinkFor(node, 'grpc', { timeoutMs: 2_000, metrics: false });

@@ -2,7 +2,12 @@
 // where one exists (source.address, network.transport, k8s.pod.name under a
 // source./destination. prefix, http.request.method, dns.question.name, ...);
 // podflow.* for what has no convention. Only fields that are set appear.
-import type { AnyValueMap } from '@opentelemetry/api-logs';
+//
+// The attributes are produced as a stream of (key, value) calls rather than
+// an object: the sink's log encoder (otlp-log-encoder.ts) writes each one
+// straight into protobuf, so no per-record attribute object exists. Every key
+// appears at most once per record (label keys live under their own
+// `.k8s.pod.label.` prefix), which the streaming encoder relies on.
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { podflow } from '../../proto/gen/flow.js';
 import type { FlowRecord } from '../types.js';
@@ -23,58 +28,74 @@ const WORKLOAD_ATTRIBUTES: Record<string, string> = {
 };
 
 type Endpoint = podflow.v1.IEndpoint;
+type Pod = podflow.v1.IPod;
 type TimeLike = { seconds?: number | Long | null; nanos?: number | null } | null | undefined;
 type Long = { toNumber(): number };
 
-function num(v: number | Long | null | undefined): number {
+/** An int64 field (a number, or a protobufjs Long) as a number. */
+export function toNumber(v: number | Long | null | undefined): number {
   return typeof v === 'number' ? v : v ? v.toNumber() : 0;
 }
 
 /** Seconds of a Timestamp/Duration as a double. */
 export function seconds(t: TimeLike): number {
-  return t ? num(t.seconds) + (t.nanos ?? 0) / 1e9 : 0;
+  return t ? toNumber(t.seconds) + (t.nanos ?? 0) / 1e9 : 0;
 }
 
-/** [epoch seconds, nanos] of a Timestamp, the HrTime OpenTelemetry wants. */
-export function hrTime(t: TimeLike): [number, number] | undefined {
-  return t ? [num(t.seconds), t.nanos ?? 0] : undefined;
+/** A log attribute value as podflow produces them. */
+export type LogAttributeValue = string | number | boolean | string[];
+
+/** Receives one record's attributes, in order. */
+export interface LogAttributeSink {
+  attribute(key: string, value: LogAttributeValue): void;
+  /** Takes an endpoint's pod attributes as a whole (else they arrive one by one through attribute()). */
+  pod?(side: EndpointSide, pod: Pod): void;
 }
 
-function put(attrs: AnyValueMap, key: string, value: string | number | boolean | null | undefined | Long): void {
+function put(attrs: LogAttributeSink, key: string, value: string | number | boolean | null | undefined | Long): void {
   if (value === null || value === undefined || value === '' || value === 0 || value === false) return;
-  attrs[key] = typeof value === 'object' ? value.toNumber() : value;
+  attrs.attribute(key, typeof value === 'object' ? value.toNumber() : value);
 }
 
 /** The per-endpoint attribute names under one prefix, built once rather than per record. */
 function endpointKeys(prefix: 'source' | 'destination') {
   const k = (name: string) => `${prefix}.${name}`;
   return {
+    side: prefix,
     address: k('address'), port: k('port'), podName: k('k8s.pod.name'), namespace: k('k8s.namespace.name'),
     podUid: k('k8s.pod.uid'), container: k('k8s.container.name'), workloadKind: k('k8s.workload.kind'),
-    workload: Object.fromEntries([...Object.entries(WORKLOAD_ATTRIBUTES), ['', 'k8s.workload.name']].map(([kind, attr]) => [kind, k(attr)])),
+    workload: new Map(Object.entries(WORKLOAD_ATTRIBUTES).map(([kind, attr]) => [kind, k(attr)])),
+    workloadName: k('k8s.workload.name'),
     label: k('k8s.pod.label.'), serviceName: k('k8s.service.name'), serviceNamespace: k('k8s.service.namespace'),
     node: k('k8s.node.name'), hostNetwork: k('host_network'), network: k('network.name'),
   };
 }
 const SOURCE = endpointKeys('source');
 const DESTINATION = endpointKeys('destination');
+export type EndpointSide = typeof SOURCE.side;
 
-function endpoint(attrs: AnyValueMap, keys: typeof SOURCE, e: Endpoint | null | undefined): void {
+/** The attributes of an endpoint's pod, in order: they depend only on the pod and the side. */
+export function writePodAttributes(attrs: LogAttributeSink, side: EndpointSide, pod: Pod): void {
+  const keys = side === 'source' ? SOURCE : DESTINATION;
+  put(attrs, keys.podName, pod.name);
+  put(attrs, keys.namespace, pod.namespace);
+  put(attrs, keys.podUid, pod.uid);
+  put(attrs, keys.container, pod.container);
+  const kind = pod.workload?.kind;
+  if (kind && pod.workload?.name) {
+    put(attrs, keys.workload.get(kind) ?? keys.workloadName, pod.workload.name);
+    put(attrs, keys.workloadKind, kind);
+  }
+  if (pod.labels) for (const [k, v] of Object.entries(pod.labels)) put(attrs, keys.label + k, v);
+}
+
+function endpoint(attrs: LogAttributeSink, keys: typeof SOURCE, e: Endpoint | null | undefined): void {
   if (!e) return;
   put(attrs, keys.address, e.ip);
   put(attrs, keys.port, e.port);
-  const pod = e.pod;
-  if (pod) {
-    put(attrs, keys.podName, pod.name);
-    put(attrs, keys.namespace, pod.namespace);
-    put(attrs, keys.podUid, pod.uid);
-    put(attrs, keys.container, pod.container);
-    const kind = pod.workload?.kind;
-    if (kind && pod.workload?.name) {
-      put(attrs, keys.workload[kind] ?? keys.workload[''], pod.workload.name);
-      put(attrs, keys.workloadKind, kind);
-    }
-    if (pod.labels) for (const [k, v] of Object.entries(pod.labels)) put(attrs, keys.label + k, v);
+  if (e.pod) {
+    if (attrs.pod) attrs.pod(keys.side, e.pod);
+    else writePodAttributes(attrs, keys.side, e.pod);
   }
   if (e.service) {
     put(attrs, keys.serviceName, e.service.name);
@@ -85,8 +106,8 @@ function endpoint(attrs: AnyValueMap, keys: typeof SOURCE, e: Endpoint | null | 
   put(attrs, keys.network, e.network);
 }
 
-export function logAttributes(r: FlowRecord): AnyValueMap {
-  const attrs: AnyValueMap = {};
+/** Streams the record's log attributes into `attrs`, only those set. */
+export function writeLogAttributes(r: FlowRecord, attrs: LogAttributeSink): void {
   put(attrs, 'podflow.record.id', r.id);
   put(attrs, 'podflow.record.type', TYPE_NAMES[r.type ?? 0]);
   put(attrs, 'podflow.conversation.id', r.conversationId);
@@ -103,7 +124,7 @@ export function logAttributes(r: FlowRecord): AnyValueMap {
   }
   put(attrs, 'network.interface.name', r.interface?.name);
   put(attrs, 'network.io.direction', DIRECTION_NAMES[r.direction ?? 0]);
-  if (r.startTime) attrs['podflow.start_time'] = seconds(r.startTime);
+  if (r.startTime) attrs.attribute('podflow.start_time', seconds(r.startTime));
   const tr = r.traffic;
   if (tr) {
     put(attrs, 'podflow.traffic.bytes', tr.bytes);
@@ -114,9 +135,9 @@ export function logAttributes(r: FlowRecord): AnyValueMap {
   const tcp = r.tcp;
   if (tcp) {
     put(attrs, 'podflow.tcp.flags', tcp.flags);
-    if (tcp.srtt) attrs['podflow.tcp.srtt'] = seconds(tcp.srtt);
+    if (tcp.srtt) attrs.attribute('podflow.tcp.srtt', seconds(tcp.srtt));
     put(attrs, 'podflow.tcp.retransmits', tcp.retransmits);
-    if (tcp.duration) attrs['podflow.tcp.duration'] = seconds(tcp.duration);
+    if (tcp.duration) attrs.attribute('podflow.tcp.duration', seconds(tcp.duration));
     put(attrs, 'podflow.tcp.state', tcp.state);
     put(attrs, 'podflow.tcp.failure', tcp.failure);
   }
@@ -138,8 +159,8 @@ export function logAttributes(r: FlowRecord): AnyValueMap {
     put(attrs, 'podflow.dns.id', dns.id);
     put(attrs, 'podflow.dns.qtype', dns.qtype);
     put(attrs, 'podflow.dns.rcode', dns.rcode);
-    if (dns.answers && dns.answers.length > 0) attrs['dns.answers'] = dns.answers;
-    if (dns.latency) attrs['podflow.dns.latency'] = seconds(dns.latency);
+    if (dns.answers && dns.answers.length > 0) attrs.attribute('dns.answers', dns.answers);
+    if (dns.latency) attrs.attribute('podflow.dns.latency', seconds(dns.latency));
     put(attrs, 'podflow.dns.truncated', dns.truncated);
   }
   const http = r.http;
@@ -149,7 +170,7 @@ export function logAttributes(r: FlowRecord): AnyValueMap {
     put(attrs, 'http.response.status_code', http.status);
     put(attrs, 'server.address', http.host);
     put(attrs, 'network.protocol.version', http.version?.replace(/^HTTP\//, ''));
-    if (http.latency) attrs['podflow.http.latency'] = seconds(http.latency);
+    if (http.latency) attrs.attribute('podflow.http.latency', seconds(http.latency));
   }
   if (r.loss) {
     put(attrs, 'podflow.loss.stage', r.loss.stage);
@@ -162,7 +183,6 @@ export function logAttributes(r: FlowRecord): AnyValueMap {
     put(attrs, 'podflow.hook', o.hook);
     put(attrs, 'podflow.side', SIDE_NAMES[o.side ?? 0]);
   }
-  return attrs;
 }
 
 /**

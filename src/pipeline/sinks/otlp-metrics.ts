@@ -7,6 +7,10 @@
 // goes to the SDK's otel.metric.overflow series). With delta temporality
 // (the default) a series that stops changing is not exported again, so idle
 // series expire after one interval.
+//
+// The SDK hashes the attributes of every add() and record() (sorted keys,
+// JSON); counter increments are therefore summed per series over one write()
+// and handed to the SDK once per series by flush().
 import type { Attributes, Counter, Histogram, Meter } from '@opentelemetry/api';
 import { podflow } from '../../proto/gen/flow.js';
 import type { FlowRecord } from '../types.js';
@@ -47,6 +51,9 @@ export class FlowMetrics {
   private readonly failedConnections: Counter;
   private readonly retransmits: Counter;
   private readonly allowed: Set<string>;
+  private readonly counterIds: Map<Counter, number>;
+  /** Counter increments since the last flush(), per instrument and series. */
+  private readonly pending = new Map<string, { counter: Counter; attributes: Attributes; value: number }>();
 
   constructor(meter: Meter, allowList: readonly string[] = METRIC_ATTRIBUTES) {
     for (const a of allowList) {
@@ -68,6 +75,7 @@ export class FlowMetrics {
     });
     this.failedConnections = meter.createCounter('podflow.tcp.failed_connections', { unit: '{connection}', description: 'connect() attempts that never established' });
     this.retransmits = meter.createCounter('podflow.tcp.retransmits', { unit: '{segment}', description: 'Retransmitted TCP segments' });
+    this.counterIds = new Map([this.bytes, this.packets, this.failedConnections, this.retransmits].map((c, i) => [c, i]));
   }
 
   record(r: FlowRecord): void {
@@ -75,27 +83,23 @@ export class FlowMetrics {
       case T.FLOW: {
         const tr = r.traffic;
         if (!tr) return;
-        const attrs = this.pair(r);
-        if (tr.bytes) this.bytes.add(Number(tr.bytes), attrs);
-        if (tr.packets) this.packets.add(Number(tr.packets), attrs);
-        if (tr.bytesReceived || tr.packetsReceived) {
-          // The reverse direction of a bidirectional flow counts for the reverse pair.
-          const reverse = this.pair(r, true);
-          if (tr.bytesReceived) this.bytes.add(Number(tr.bytesReceived), reverse);
-          if (tr.packetsReceived) this.packets.add(Number(tr.packetsReceived), reverse);
-        }
+        if (tr.bytes) this.add(this.bytes, Number(tr.bytes), r);
+        if (tr.packets) this.add(this.packets, Number(tr.packets), r);
+        // The reverse direction of a bidirectional flow counts for the reverse pair.
+        if (tr.bytesReceived) this.add(this.bytes, Number(tr.bytesReceived), r, true);
+        if (tr.packetsReceived) this.add(this.packets, Number(tr.packetsReceived), r, true);
         return;
       }
       case T.TCP_CLOSE:
         if (r.tcp?.srtt) this.rtt.record(seconds(r.tcp.srtt), this.pair(r));
-        if (r.tcp?.retransmits) this.retransmits.add(r.tcp.retransmits, this.pair(r));
+        if (r.tcp?.retransmits) this.add(this.retransmits, r.tcp.retransmits, r);
         return;
       case T.TCP_FAILED:
-        this.failedConnections.add(1, this.pair(r, false, { 'podflow.tcp.failure': r.tcp?.failure || 'UNKNOWN' }));
+        this.add(this.failedConnections, 1, r, false, r.tcp?.failure || 'UNKNOWN');
         return;
       case T.RETRANSMIT:
         // A burst record carries the segments of its interval (at least one).
-        this.retransmits.add(r.tcp?.retransmits || 1, this.pair(r));
+        this.add(this.retransmits, r.tcp?.retransmits || 1, r);
         return;
       case T.DNS:
         if (r.dns?.latency) {
@@ -111,6 +115,26 @@ export class FlowMetrics {
         return;
       default:
     }
+  }
+
+  /** Hands the summed counter increments to the SDK (the sink calls it at the end of each write()). */
+  flush(): void {
+    for (const { counter, attributes, value } of this.pending.values()) counter.add(value, attributes);
+    this.pending.clear();
+  }
+
+  /** A counter increment for the record's workload pair (and `podflow.tcp.failure` when given), summed until flush(). */
+  private add(counter: Counter, value: number, r: FlowRecord, reverse = false, failure?: string): void {
+    const from = reverse ? r.destination : r.source;
+    const to = reverse ? r.source : r.destination;
+    const key = `${this.counterIds.get(counter)}\0${namespaceOf(from)}\0${workloadOf(from)}\0${namespaceOf(to)}\0${workloadOf(to)}\0${r.transport?.protocol ?? 0}\0${failure ?? ''}`;
+    const entry = this.pending.get(key);
+    if (entry) {
+      entry.value += value;
+      return;
+    }
+    const attributes = this.pair(r, reverse, failure === undefined ? undefined : { 'podflow.tcp.failure': failure });
+    this.pending.set(key, { counter, attributes, value });
   }
 
   private pair(r: FlowRecord, reverse = false, extra?: Attributes): Attributes {

@@ -1,22 +1,25 @@
 // Delivers FlowRecords to an OpenTelemetry Collector over OTLP (gRPC or
-// HTTP/protobuf) with the OpenTelemetry JS SDK: every record as one log
-// record, and metrics derived from the records (see otlp-metrics.ts).
+// HTTP/protobuf): every record as one log record, and metrics derived from
+// the records (otlp-metrics.ts, through the OpenTelemetry JS SDK).
 //
-// The SDK's batch processor drops silently when its queue is full, so this
-// sink never lets it fill: it tracks records emitted but not yet settled by
-// the exporter and rejects write() once that reaches the queue bound (the
-// pipeline counts the rejected records). Export failures, after the
-// exporter's own bounded retry with backoff, are counted here per reason; the
-// next batch is tried as usual, so delivery resumes when the collector returns.
+// Log records do not go through the SDK's LoggerProvider: write() encodes each
+// record straight into the protobuf of the next export request
+// (otlp-log-encoder.ts, the same bytes the SDK would send, at a fraction of the
+// CPU), and the SDK's OTLP transport sends the requests (otlp-log-exporter.ts).
+// A request leaves when it holds maxExportBatchSize records or
+// MAX_REQUEST_BYTES, or scheduledDelayMs after its first record.
+//
+// Log records accepted but not yet settled by the exporter are bounded by the
+// queue bound: write() rejects beyond it (the pipeline counts the rejected
+// records). Export failures, after the transport's own bounded retry, are
+// counted here per reason; the next request is tried as usual, so delivery
+// resumes when the collector returns.
 import { credentials as grpcCredentials, Metadata } from '@grpc/grpc-js';
-import type { Logger as OtelLogger } from '@opentelemetry/api-logs';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
-import { OTLPLogExporter as GrpcLogExporter } from '@opentelemetry/exporter-logs-otlp-grpc';
-import { OTLPLogExporter as HttpLogExporter } from '@opentelemetry/exporter-logs-otlp-proto';
 import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
 import { OTLPMetricExporter as HttpMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { CompressionAlgorithm } from '@opentelemetry/otlp-exporter-base';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import {
   AggregationTemporality, AggregationType, MeterProvider, PeriodicExportingMetricReader,
   type AggregationOption, type InstrumentType, type PushMetricExporter, type ResourceMetrics,
@@ -28,8 +31,17 @@ import { podflow } from '../../proto/gen/flow.js';
 import type { FlowRecord, LossCount, LossSource, Sink } from '../types.js';
 import type { SinkFactoryContext } from './registry.js';
 import { readTlsMaterial, type TlsFileOptions, type TlsMaterial } from './kafka-tls.js';
-import { eventNameOf, hrTime, logAttributes, severityOf } from './otlp-attributes.js';
+import { OtlpLogEncoder, type EncodedLogBatch } from './otlp-log-encoder.js';
+import { grpcLogExporter, httpLogExporter, type LogBatchExporter } from './otlp-log-exporter.js';
 import { FlowMetrics, METRIC_ATTRIBUTES } from './otlp-metrics.js';
+
+/**
+ * Largest export request: a collector's gRPC receiver refuses messages over
+ * 4 MiB unless configured otherwise (max_recv_msg_size_mib).
+ */
+const MAX_REQUEST_BYTES = 3 * 1024 * 1024;
+/** Export requests in flight at once; more wait (they are within the queue bound). */
+const CONCURRENT_EXPORTS = 4;
 
 export const OTLP_PROTOCOLS = ['grpc', 'http/protobuf'] as const;
 
@@ -66,7 +78,7 @@ export interface OtlpSinkOptions {
    * (serialising it roughly halves throughput); "none".
    */
   body?: 'summary' | 'json' | 'none';
-  /** Log records emitted but not yet exported; write() rejects beyond it (default 65536). */
+  /** Log records accepted but not yet exported; write() rejects beyond it (default 65536). */
   maxQueueSize?: number;
   /** Log records per export request (default 4096). */
   maxExportBatchSize?: number;
@@ -90,13 +102,22 @@ export interface OtlpSinkOptions {
 
 export class OtlpSink implements Sink, LossSource {
   readonly name: string;
-  private loggerProvider: LoggerProvider | null = null;
+  private encoder: OtlpLogEncoder | null = null;
+  private logExporter: LogBatchExporter | null = null;
   private meterProvider: MeterProvider | null = null;
-  private otelLogger: OtelLogger | null = null;
   private flowMetrics: FlowMetrics | null = null;
   private readonly lost = new Map<string, number>();
   private readonly maxQueueSize: number;
-  /** Log records handed to the SDK. */
+  private readonly maxExportBatchSize: number;
+  /** Encoded requests waiting for an export slot. */
+  private readonly waiting: EncodedLogBatch[] = [];
+  private exporting = 0;
+  private timer: NodeJS.Timeout | null = null;
+  /** Resolved when nothing is waiting or being exported. */
+  private readonly idleWaiters: (() => void)[] = [];
+  /** Set once stop() counted what was left: later export results change nothing. */
+  private closed = false;
+  /** Log records accepted by write(). */
   emitted = 0;
   /** Log records the collector acknowledged. */
   exported = 0;
@@ -108,6 +129,7 @@ export class OtlpSink implements Sink, LossSource {
   constructor(private readonly options: OtlpSinkOptions) {
     this.name = options.name ?? 'otlp';
     this.maxQueueSize = options.maxQueueSize ?? 65_536;
+    this.maxExportBatchSize = Math.min(options.maxExportBatchSize ?? 4096, this.maxQueueSize);
     let url: URL;
     try {
       url = new URL(options.endpoint);
@@ -127,10 +149,10 @@ export class OtlpSink implements Sink, LossSource {
   }
 
   get ready(): boolean {
-    return this.loggerProvider !== null || this.meterProvider !== null ? this.lastExportOk : false;
+    return this.encoder !== null || this.meterProvider !== null ? this.lastExportOk : false;
   }
 
-  /** Log records emitted but not settled (queued in the SDK or being exported). */
+  /** Log records accepted but not settled (in the next request, waiting, or being exported). */
   get inFlight(): number {
     return this.emitted - this.exported - this.failed;
   }
@@ -138,26 +160,18 @@ export class OtlpSink implements Sink, LossSource {
   async start(): Promise<void> {
     const o = this.options;
     const tls = o.tls ? await readTlsMaterial(this.name, o.tls) : undefined;
-    const resource = resourceFromAttributes({
+    const resource: Record<string, string> = {
       'service.name': 'podflow',
       'service.version': o.agentVersion,
       ...(o.instanceId ? { 'service.instance.id': o.instanceId } : {}),
       'k8s.node.name': o.nodeName,
       'host.name': o.nodeName,
       ...(o.clusterName ? { 'k8s.cluster.name': o.clusterName } : {}),
-    });
+    };
+    this.closed = false;
     if (o.logs !== false) {
-      const exporter = new CountingLogExporter(this.logExporter(tls), (count, result) => this.onExport(count, result));
-      const processor = new BatchLogRecordProcessor({
-        exporter,
-        maxQueueSize: this.maxQueueSize,
-        maxExportBatchSize: Math.min(o.maxExportBatchSize ?? 4096, this.maxQueueSize),
-        scheduledDelayMillis: o.scheduledDelayMs ?? 200,
-        // Past the exporter's own timeout, so every batch settles through its callback.
-        exportTimeoutMillis: (o.timeoutMs ?? 10_000) + 5_000,
-      });
-      this.loggerProvider = new LoggerProvider({ resource, processors: [processor] });
-      this.otelLogger = this.loggerProvider.getLogger('podflow', o.agentVersion);
+      this.logExporter = this.createLogExporter(tls);
+      this.encoder = new OtlpLogEncoder(resource, { name: 'podflow', version: o.agentVersion });
     }
     if (o.metrics !== false) {
       const limit = o.metricCardinalityLimit ?? 2000;
@@ -167,16 +181,17 @@ export class OtlpSink implements Sink, LossSource {
         exportTimeoutMillis: Math.min(o.timeoutMs ?? 10_000, o.metricsIntervalMs ?? 60_000),
         cardinalityLimits: { default: limit },
       });
-      this.meterProvider = new MeterProvider({ resource, readers: [reader] });
+      this.meterProvider = new MeterProvider({ resource: resourceFromAttributes(resource), readers: [reader] });
       this.flowMetrics = new FlowMetrics(this.meterProvider.getMeter('podflow', o.agentVersion), o.metricAttributes ?? METRIC_ATTRIBUTES);
     }
   }
 
   write(records: readonly FlowRecord[]): Promise<void> {
-    if (!this.otelLogger && !this.flowMetrics) {
+    const encoder = this.encoder;
+    if (!encoder && !this.flowMetrics) {
       return Promise.reject(new Error(`${this.name} sink: write() before start() or after stop()`));
     }
-    if (this.otelLogger && this.inFlight + records.length > this.maxQueueSize) {
+    if (encoder && this.inFlight + records.length > this.maxQueueSize) {
       return Promise.reject(new Error(
         `${this.name} sink: ${this.inFlight} log records wait for the collector (queue bound ${this.maxQueueSize}); ${records.length} records rejected`,
       ));
@@ -185,35 +200,34 @@ export class OtlpSink implements Sink, LossSource {
     const now = Date.now();
     for (const r of records) {
       this.flowMetrics?.record(r);
-      if (!this.otelLogger) continue;
-      const severity = severityOf(r);
-      this.otelLogger.emit({
-        timestamp: hrTime(r.time) ?? now,
-        observedTimestamp: now,
-        severityNumber: severity.number,
-        severityText: severity.text,
-        eventName: eventNameOf(r),
-        body: body(r),
-        attributes: logAttributes(r),
-      });
+      if (!encoder) continue;
+      encoder.add(r, body(r), now);
       this.emitted++;
+      if (encoder.count >= this.maxExportBatchSize || encoder.size >= MAX_REQUEST_BYTES) this.sendBatch();
+    }
+    this.flowMetrics?.flush();
+    if (encoder && encoder.count > 0 && this.timer === null) {
+      this.timer = setTimeout(() => this.sendBatch(), this.options.scheduledDelayMs ?? 200);
+      this.timer.unref();
     }
     return Promise.resolve();
   }
 
   async flush(): Promise<void> {
-    await Promise.all([this.loggerProvider?.forceFlush(), this.meterProvider?.forceFlush()]);
+    await Promise.all([this.flushLogs(), this.meterProvider?.forceFlush()]);
   }
 
   /** Flushes (bounded by the export timeout) and shuts the SDK down; what never left is counted ("shutdown"). */
   async stop(): Promise<void> {
-    const logs = this.loggerProvider;
+    const exporter = this.logExporter;
     const metrics = this.meterProvider;
-    this.otelLogger = null;
+    await Promise.allSettled([this.flushLogs(), metrics?.shutdown()]);
+    this.encoder = null;
+    this.logExporter = null;
     this.flowMetrics = null;
-    this.loggerProvider = null;
     this.meterProvider = null;
-    await Promise.allSettled([logs?.shutdown(), metrics?.shutdown()]);
+    await exporter?.shutdown();
+    this.closed = true;
     const left = this.inFlight;
     if (left > 0) {
       this.count('shutdown', left);
@@ -223,6 +237,44 @@ export class OtlpSink implements Sink, LossSource {
 
   losses(): LossCount[] {
     return [...this.lost].map(([reason, count]) => ({ stage: `sink:${this.name}`, reason, count }));
+  }
+
+  /** Sends the request being filled and waits until every request settled, at most the export timeout (+5 s). */
+  private async flushLogs(): Promise<void> {
+    this.sendBatch();
+    if (this.exporting === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
+      new Promise<void>((resolve) => { timer = setTimeout(resolve, (this.options.timeoutMs ?? 10_000) + 5_000); }),
+    ]);
+    clearTimeout(timer);
+  }
+
+  private sendBatch(): void {
+    if (this.timer !== null) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const batch = this.encoder?.take();
+    if (batch === undefined) return;
+    this.waiting.push(batch);
+    this.exportWaiting();
+  }
+
+  private exportWaiting(): void {
+    const exporter = this.logExporter;
+    while (exporter && this.exporting < CONCURRENT_EXPORTS && this.waiting.length > 0) {
+      const batch = this.waiting.shift()!;
+      this.exporting++;
+      exporter.export(batch, (result) => {
+        this.exporting--;
+        this.encoder?.release(batch);
+        if (!this.closed) this.onExport(batch.count, result);
+        this.exportWaiting();
+        if (this.exporting === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      });
+    }
   }
 
   private onExport(count: number, result: ExportResult): void {
@@ -250,6 +302,7 @@ export class OtlpSink implements Sink, LossSource {
   private exporterConfig(tls: TlsMaterial | undefined, path: string) {
     const o = this.options;
     const base = o.endpoint.replace(/\/+$/, '');
+    const compression = (o.compression ?? 'gzip') === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
     return {
       grpc: {
         url: base,
@@ -257,22 +310,22 @@ export class OtlpSink implements Sink, LossSource {
           ? grpcCredentials.createSsl(tls?.ca ?? null, tls?.key ?? null, tls?.cert ?? null, { rejectUnauthorized: tls?.rejectUnauthorized ?? true })
           : grpcCredentials.createInsecure(),
         metadata: metadataOf(o.headers ?? {}),
-        compression: (o.compression ?? 'gzip') as never,
+        compression,
         timeoutMillis: o.timeoutMs ?? 10_000,
       },
       http: {
         url: `${base}${path}`,
         headers: o.headers ?? {},
-        compression: (o.compression ?? 'gzip') as never,
+        compression,
         timeoutMillis: o.timeoutMs ?? 10_000,
         httpAgentOptions: tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.servername, rejectUnauthorized: tls.rejectUnauthorized, keepAlive: true } : { keepAlive: true },
       },
     };
   }
 
-  private logExporter(tls: TlsMaterial | undefined): LogRecordExporter {
+  private createLogExporter(tls: TlsMaterial | undefined): LogBatchExporter {
     const c = this.exporterConfig(tls, '/v1/logs');
-    return (this.options.protocol ?? 'grpc') === 'grpc' ? new GrpcLogExporter(c.grpc) : new HttpLogExporter(c.http);
+    return (this.options.protocol ?? 'grpc') === 'grpc' ? grpcLogExporter(c.grpc) : httpLogExporter(c.http);
   }
 
   private metricExporter(tls: TlsMaterial | undefined): PushMetricExporter {
@@ -319,29 +372,6 @@ function metadataOf(headers: Record<string, string>): Metadata {
   const metadata = new Metadata();
   for (const [k, v] of Object.entries(headers)) metadata.set(k, v);
   return metadata;
-}
-
-/** Passes batches through and reports how each one ended. */
-class CountingLogExporter implements LogRecordExporter {
-  constructor(
-    private readonly inner: LogRecordExporter,
-    private readonly settled: (count: number, result: ExportResult) => void,
-  ) {}
-
-  export(logs: ReadableLogRecord[], resultCallback: (result: ExportResult) => void): void {
-    this.inner.export(logs, (result) => {
-      this.settled(logs.length, result);
-      resultCallback(result);
-    });
-  }
-
-  forceFlush(): Promise<void> {
-    return this.inner.forceFlush?.() ?? Promise.resolve();
-  }
-
-  shutdown(): Promise<void> {
-    return this.inner.shutdown();
-  }
 }
 
 /** For sinks/index.ts: the agent maps config.otlp onto OtlpSinkOptions (src/agent/parts.ts). */

@@ -1,0 +1,393 @@
+// Encodes FlowRecords straight into an OTLP ExportLogsServiceRequest
+// (opentelemetry/proto/collector/logs/v1), one log record per FlowRecord.
+//
+// Why not the SDK's LoggerProvider: per record it builds a LogRecordImpl,
+// validates every attribute value (a recursive walk with a WeakSet), copies the
+// attributes into a new object, and its serializer walks everything twice (a
+// size estimate, then the bytes); at 100k records/s that was most of the
+// sink's CPU. Here each record is written once, as it is accepted, into the
+// batch's buffer: attributes go from the record to protobuf without an
+// intermediate object (writeLogAttributes), the Resource and the scope are
+// encoded once, the attributes of a frozen Pod the enricher shares between
+// records are encoded once per side and copied after that (keyed by object
+// identity, as src/proto/protobuf-encoder.ts does for FlowRecord), and batch
+// buffers are reused. The SDK still sends the bytes (otlp-log-exporter.ts).
+//
+// The bytes are those the SDK's ProtobufLogsSerializer writes for the same
+// log records emitted through LoggerProvider (test/unit/otlp-log-encoder.test.ts
+// compares them byte for byte): same field order, minimal varint lengths,
+// dropped_attributes_count always written, the SDK's default limit of 128
+// attributes per record (the rest counted in dropped_attributes_count), numbers
+// as int_value when integral and double_value otherwise, HrTime to nanoseconds
+// with the SDK's arithmetic.
+import type { FlowRecord } from '../types.js';
+import type { podflow } from '../../proto/gen/flow.js';
+import {
+  eventNameOf, severityOf, toNumber, writeLogAttributes, writePodAttributes, type EndpointSide, type LogAttributeSink, type LogAttributeValue,
+} from './otlp-attributes.js';
+
+/** One ExportLogsServiceRequest ready for the transport. */
+export interface EncodedLogBatch {
+  bytes: Uint8Array;
+  /** Log records in it. */
+  count: number;
+}
+
+/** A pod's attributes on one side of a record, encoded once. */
+interface PodAttributes {
+  bytes: Uint8Array;
+  count: number;
+}
+
+/** The enricher shares one frozen Pod object per pod between records (src/enrich/model.ts). */
+function frozen(pod: podflow.v1.IPod): boolean {
+  return Object.isFrozen(pod) && (pod.labels == null || Object.isFrozen(pod.labels)) && (pod.workload == null || Object.isFrozen(pod.workload));
+}
+
+/** The SDK's default LogRecordLimits.attributeCountLimit. */
+const ATTRIBUTE_COUNT_LIMIT = 128;
+const INITIAL_BUFFER = 1024 * 1024;
+/** Batch buffers kept for reuse (a few exports are in flight at once). */
+const POOLED_BUFFERS = 4;
+const MIN_INT64 = -(2 ** 63);
+const MAX_INT64 = 2 ** 63;
+
+function varintSize(v: number): number {
+  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
+}
+
+export class OtlpLogEncoder implements LogAttributeSink {
+  private buf: Buffer;
+  private pos: number;
+  private records = 0;
+  private attributeCount = 0;
+  private droppedAttributes = 0;
+  private readonly free: Buffer[] = [];
+  /** Encoded attributes of frozen pods, per side, keyed by object identity. */
+  private readonly pods = new WeakMap<object, Partial<Record<EndpointSide, PodAttributes>>>();
+  /** ResourceLogs.resource and ScopeLogs.scope, tag and length included. */
+  private readonly resourceField: Uint8Array;
+  private readonly scopeField: Uint8Array;
+  /** Bytes before the first log record: room for the request's header, written at take(). */
+  private readonly headerRoom: number;
+  /** toNanos() result. */
+  private lo = 0;
+  private hi = 0;
+  // Observed time of the current write() call, as fixed64 halves.
+  private observedMs = NaN;
+  private observedLo = 0;
+  private observedHi = 0;
+
+  constructor(resource: Readonly<Record<string, string>>, scope: { name: string; version: string }) {
+    this.buf = Buffer.allocUnsafeSlow(INITIAL_BUFFER);
+    this.pos = 0;
+    let at = this.field(0x0a); // ResourceLogs.resource
+    for (const [key, value] of Object.entries(resource)) this.keyValue(0x0a, key, value);
+    this.byte(0x10); // dropped_attributes_count, always written by the SDK
+    this.byte(0);
+    this.closeLength(at);
+    this.resourceField = Uint8Array.from(this.buf.subarray(0, this.pos));
+    this.pos = 0;
+    at = this.field(0x0a); // ScopeLogs.scope
+    this.byte(0x0a);
+    this.string(scope.name);
+    if (scope.version) {
+      this.byte(0x12);
+      this.string(scope.version);
+    }
+    this.closeLength(at);
+    this.scopeField = Uint8Array.from(this.buf.subarray(0, this.pos));
+    this.headerRoom = 2 * (1 + 5) + this.resourceField.length + this.scopeField.length;
+    this.pos = this.headerRoom;
+  }
+
+  /** Log records added since the last take(). */
+  get count(): number {
+    return this.records;
+  }
+
+  /** Encoded bytes added since the last take(). */
+  get size(): number {
+    return this.pos - this.headerRoom;
+  }
+
+  /**
+   * Appends one log record: the FlowRecord's time (else nowMs), severity by
+   * type, the body, its attributes, observed time nowMs, event name.
+   */
+  add(r: FlowRecord, body: string | undefined, nowMs: number): void {
+    const at = this.field(0x12); // ScopeLogs.log_records
+    const t = r.time;
+    this.byte(0x09); // time_unix_nano, fixed64
+    if (t) this.toNanos(toNumber(t.seconds), t.nanos ?? 0);
+    else this.millisToNanos(nowMs);
+    this.fixed64(this.lo, this.hi);
+    const severity = severityOf(r);
+    this.byte(0x10); // severity_number
+    this.varint(severity.number);
+    this.byte(0x1a); // severity_text
+    this.string(severity.text);
+    if (body !== undefined) {
+      const b = this.field(0x2a); // body: AnyValue
+      this.byte(0x0a);
+      this.string(body);
+      this.closeLength(b);
+    }
+    this.attributeCount = 0;
+    this.droppedAttributes = 0;
+    writeLogAttributes(r, this); // attributes, field 6
+    this.byte(0x38); // dropped_attributes_count
+    this.varint(this.droppedAttributes);
+    this.byte(0x59); // observed_time_unix_nano, fixed64
+    if (nowMs !== this.observedMs) {
+      this.observedMs = nowMs;
+      this.millisToNanos(nowMs);
+      this.observedLo = this.lo;
+      this.observedHi = this.hi;
+    }
+    this.fixed64(this.observedLo, this.observedHi);
+    this.byte(0x62); // event_name
+    this.string(eventNameOf(r));
+    this.closeLength(at);
+    this.records++;
+  }
+
+  /** LogRecord.attributes (field 6), up to the SDK's count limit. */
+  attribute(key: string, value: LogAttributeValue): void {
+    if (this.attributeCount >= ATTRIBUTE_COUNT_LIMIT) {
+      this.droppedAttributes++;
+      return;
+    }
+    this.attributeCount++;
+    this.keyValue(0x32, key, value);
+  }
+
+  /** An endpoint's pod attributes: copied when this frozen pod was seen on this side before. */
+  pod(side: EndpointSide, pod: podflow.v1.IPod): void {
+    const cached = this.pods.get(pod)?.[side];
+    if (cached !== undefined && this.attributeCount + cached.count <= ATTRIBUTE_COUNT_LIMIT) {
+      this.bytes(cached.bytes);
+      this.attributeCount += cached.count;
+      return;
+    }
+    const from = this.pos;
+    const count = this.attributeCount;
+    const dropped = this.droppedAttributes;
+    writePodAttributes(this, side, pod);
+    // Cached only whole: a block cut by the attribute limit depends on the record.
+    if (cached === undefined && this.droppedAttributes === dropped && frozen(pod)) {
+      const entry = this.pods.get(pod) ?? {};
+      entry[side] = { bytes: Uint8Array.from(this.buf.subarray(from, this.pos)), count: this.attributeCount - count };
+      this.pods.set(pod, entry);
+    }
+  }
+
+  /**
+   * The request holding every record added since the last call (undefined if
+   * none). Its bytes stay valid until release(); the next records go to another buffer.
+   */
+  take(): EncodedLogBatch | undefined {
+    if (this.records === 0) return undefined;
+    const records = this.pos - this.headerRoom;
+    const scopeLogs = this.scopeField.length + records;
+    const resourceLogs = this.resourceField.length + 1 + varintSize(scopeLogs) + scopeLogs;
+    // The header ends where the first record starts.
+    const start = this.headerRoom - (1 + varintSize(resourceLogs) + this.resourceField.length + 1 + varintSize(scopeLogs) + this.scopeField.length);
+    const end = this.pos;
+    this.pos = start;
+    this.byte(0x0a); // ExportLogsServiceRequest.resource_logs
+    this.varint(resourceLogs);
+    this.bytes(this.resourceField);
+    this.byte(0x12); // ResourceLogs.scope_logs
+    this.varint(scopeLogs);
+    this.bytes(this.scopeField);
+    const batch = { bytes: this.buf.subarray(start, end), count: this.records };
+    this.buf = this.free.pop() ?? Buffer.allocUnsafeSlow(Math.max(INITIAL_BUFFER, this.buf.length));
+    this.pos = this.headerRoom;
+    this.records = 0;
+    return batch;
+  }
+
+  /** Takes a batch's buffer back once the transport is done with it. */
+  release(batch: EncodedLogBatch): void {
+    const buffer = batch.bytes as Buffer;
+    if (this.free.length < POOLED_BUFFERS && buffer.buffer.byteLength >= INITIAL_BUFFER) {
+      this.free.push(Buffer.from(buffer.buffer, 0, buffer.buffer.byteLength));
+    }
+  }
+
+  // ---- protobuf writing (the SDK's ProtobufWriter semantics) ----
+
+  private room(n: number): void {
+    if (this.pos + n > this.buf.length) this.grow(n);
+  }
+
+  private grow(n: number): void {
+    // Same offsets in the bigger buffer, so reserved length bytes stay valid.
+    const next = Buffer.allocUnsafeSlow(2 * Math.max(this.buf.length, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+
+  private byte(b: number): void {
+    this.room(1);
+    this.buf[this.pos++] = b;
+  }
+
+  private bytes(b: Uint8Array): void {
+    this.room(b.length);
+    this.buf.set(b, this.pos);
+    this.pos += b.length;
+  }
+
+  /** 0 <= v < 2^32. */
+  private varint(v: number): void {
+    this.room(5);
+    const buf = this.buf;
+    let pos = this.pos;
+    while (v > 127) {
+      buf[pos++] = (v & 127) | 128;
+      v >>>= 7;
+    }
+    buf[pos++] = v;
+    this.pos = pos;
+  }
+
+  /** An integral number as int64 (negative: ten bytes of two's complement). */
+  private varint64(v: number): void {
+    if (v >= 0 && v <= 0xffffffff) return this.varint(v);
+    const abs = Math.abs(v);
+    let lo = abs >>> 0;
+    let hi = (abs / 0x100000000) >>> 0;
+    if (v < 0) {
+      lo = ~lo >>> 0;
+      hi = ~hi >>> 0;
+      lo = (lo + 1) >>> 0;
+      if (lo === 0) hi = (hi + 1) >>> 0;
+    }
+    this.room(10);
+    const buf = this.buf;
+    let pos = this.pos;
+    while (hi > 0 || lo > 127) {
+      buf[pos++] = (lo & 127) | 128;
+      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
+      hi >>>= 7;
+    }
+    buf[pos++] = lo;
+    this.pos = pos;
+  }
+
+  private fixed64(lo: number, hi: number): void {
+    this.room(8);
+    this.buf.writeUInt32LE(lo >>> 0, this.pos);
+    this.buf.writeUInt32LE(hi >>> 0, this.pos + 4);
+    this.pos += 8;
+  }
+
+  /**
+   * [seconds, nanos] (HrTime) as the halves of uint64 nanoseconds in lo and
+   * hi, computed as the SDK's writeHrTimeAsFixed64 does: seconds split at
+   * bit 16 so that every product stays an exact double.
+   */
+  private toNanos(seconds: number, nanos: number): void {
+    const fromLow = (seconds & 0xffff) * 1e9;
+    const fromHigh = ((seconds / 0x10000) >>> 0) * 1e9;
+    const low = (fromLow >>> 0) + (((fromHigh & 0xffff) * 0x10000) >>> 0) + nanos;
+    this.lo = low >>> 0;
+    this.hi = (Math.floor(fromLow / 0x100000000) + ((fromHigh / 0x10000) >>> 0) + Math.floor(low / 0x100000000)) >>> 0;
+  }
+
+  /** Epoch milliseconds, through the SDK's millisToHrTime. */
+  private millisToNanos(ms: number): void {
+    this.toNanos(Math.trunc(ms / 1000), Math.round((ms % 1000) * 1e6));
+  }
+
+  /** Length-prefixed UTF-8. */
+  private string(v: string): void {
+    const n = v.length;
+    if (n < 43) {
+      // At most 3 bytes per UTF-16 unit: the length fits one byte. ASCII is
+      // copied here (cheaper than a call into C++ for short strings).
+      this.room(1 + 3 * n);
+      const buf = this.buf;
+      const at = this.pos;
+      let pos = at + 1;
+      for (let i = 0; i < n; i++) {
+        const c = v.charCodeAt(i);
+        if (c >= 128) {
+          pos = at + 1 + buf.write(v, at + 1);
+          break;
+        }
+        buf[pos++] = c;
+      }
+      buf[at] = pos - at - 1;
+      this.pos = pos;
+      return;
+    }
+    const len = Buffer.byteLength(v);
+    this.varint(len);
+    this.room(len);
+    this.pos += this.buf.write(v, this.pos, len);
+  }
+
+  /** Tag and one reserved length byte of a sub-message; returns where the length goes. */
+  private field(tag: number): number {
+    this.room(2);
+    this.buf[this.pos++] = tag;
+    return this.pos++;
+  }
+
+  /** Writes the length of what follows `at`, moving it up when the length needs more than one byte. */
+  private closeLength(at: number): void {
+    const len = this.pos - at - 1;
+    if (len < 128) {
+      this.buf[at] = len;
+      return;
+    }
+    const size = varintSize(len);
+    this.room(size - 1);
+    this.buf.copyWithin(at + size, at + 1, this.pos);
+    const end = this.pos + size - 1;
+    this.pos = at;
+    this.varint(len);
+    this.pos = end;
+  }
+
+  private keyValue(tag: number, key: string, value: LogAttributeValue): void {
+    const at = this.field(tag);
+    this.byte(0x0a); // KeyValue.key
+    this.string(key);
+    const v = this.field(0x12); // KeyValue.value
+    this.anyValue(value);
+    this.closeLength(v);
+    this.closeLength(at);
+  }
+
+  private anyValue(value: LogAttributeValue): void {
+    if (typeof value === 'string') {
+      this.byte(0x0a); // string_value
+      this.string(value);
+    } else if (typeof value === 'number') {
+      if (Number.isInteger(value) && value >= MIN_INT64 && value < MAX_INT64) {
+        this.byte(0x18); // int_value
+        this.varint64(value);
+      } else {
+        this.byte(0x21); // double_value
+        this.room(8);
+        this.buf.writeDoubleLE(value, this.pos);
+        this.pos += 8;
+      }
+    } else if (typeof value === 'boolean') {
+      this.byte(0x10); // bool_value
+      this.byte(value ? 1 : 0);
+    } else {
+      const at = this.field(0x2a); // array_value
+      for (const item of value) {
+        const i = this.field(0x0a); // ArrayValue.values
+        this.anyValue(item);
+        this.closeLength(i);
+      }
+      this.closeLength(at);
+    }
+  }
+}

@@ -1,0 +1,41 @@
+// Sends already-encoded ExportLogsServiceRequests (otlp-log-encoder.ts) with
+// the OpenTelemetry JS SDK's own OTLP transports. The SDK's log exporters
+// (@opentelemetry/exporter-logs-otlp-grpc and -proto) are exactly these export
+// delegates with the SDK's log serializer; here the delegate gets a serializer
+// that passes our bytes through, so gRPC and HTTP/protobuf, gzip, TLS,
+// headers/metadata, timeouts, the HTTP retry with backoff, the concurrency
+// bound and the environment's OTEL_EXPORTER_OTLP_* settings all stay the SDK's.
+// The delegate layer is marked experimental by the SDK: the otlp-*-base
+// packages are pinned to one minor version in package.json.
+import { OTLPExporterBase, type OTLPExporterNodeConfigBase } from '@opentelemetry/otlp-exporter-base';
+import { convertLegacyHttpOptions, createOtlpHttpExportDelegate } from '@opentelemetry/otlp-exporter-base/node-http';
+import { convertLegacyOtlpGrpcOptions, createOtlpGrpcExportDelegate, type OTLPGRPCExporterConfigNode } from '@opentelemetry/otlp-grpc-exporter-base';
+import { ProtobufLogsSerializer, type IExporterMetricsHelper, type ISerializer, type IExportLogsServiceResponse } from '@opentelemetry/otlp-transformer';
+import type { EncodedLogBatch } from './otlp-log-encoder.js';
+
+const PASS_THROUGH: ISerializer<EncodedLogBatch, IExportLogsServiceResponse> = {
+  serializeRequest: (batch) => batch.bytes,
+  deserializeResponse: (data) => ProtobufLogsSerializer.deserializeResponse(data),
+};
+
+/** For the exporter's self-observability metrics (off: no meter provider is given). */
+const COUNT_RECORDS: IExporterMetricsHelper<EncodedLogBatch> = { name: 'log', countItems: (batch) => batch.count };
+
+export type LogBatchExporter = OTLPExporterBase<EncodedLogBatch>;
+
+export function grpcLogExporter(config: OTLPGRPCExporterConfigNode): LogBatchExporter {
+  // The service path and names of @opentelemetry/exporter-logs-otlp-grpc.
+  return new OTLPExporterBase(createOtlpGrpcExportDelegate(
+    convertLegacyOtlpGrpcOptions(config, 'LOGS'), PASS_THROUGH, 'otlp_grpc_log_exporter', COUNT_RECORDS, undefined,
+    'LogsExportService', '/opentelemetry.proto.collector.logs.v1.LogsService/Export',
+  ));
+}
+
+/** config.url is the full URL, `/v1/logs` included. */
+export function httpLogExporter(config: OTLPExporterNodeConfigBase): LogBatchExporter {
+  // As @opentelemetry/exporter-logs-otlp-proto builds its delegate.
+  return new OTLPExporterBase(createOtlpHttpExportDelegate(
+    convertLegacyHttpOptions(config, 'LOGS', 'v1/logs', { 'Content-Type': 'application/x-protobuf' }),
+    PASS_THROUGH, 'otlp_http_log_exporter', COUNT_RECORDS, undefined,
+  ));
+}
