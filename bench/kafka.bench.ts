@@ -1,5 +1,5 @@
 // Records per second through KafkaSink to the real local broker
-// (test/peers/kafka): acks=all, idempotent, lz4 (or BENCH_COMPRESSION), zero
+// (test/peers/kafka): acks=all, idempotent, zstd (or BENCH_COMPRESSION), zero
 // loss required (writes wait for buffer room instead of being rejected).
 // Records come from a pool of 30,000 (the pipeline's bounded queues never hold
 // more; a pool of every record would make the benchmark mostly garbage
@@ -13,7 +13,7 @@ import { releasePeer, startPeer } from '../test/peers/peers.js';
 import { measure } from '../test/peers/process-usage.js';
 
 const total = Number(process.argv[2] ?? 300_000);
-const compression = (process.env.BENCH_COMPRESSION ?? 'lz4') as KafkaCompression;
+const compression = (process.env.BENCH_COMPRESSION ?? 'zstd') as KafkaCompression;
 const kafka = await startPeer('kafka');
 const POOL = 30_000;
 const records = knownRecords('bench-node', Math.min(total, POOL));

@@ -2,10 +2,10 @@
 // read back with kcat and decoded with protoc: consumers nobody here wrote.
 import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
-import { after, before, test } from 'node:test';
+import { after, before, test, type TestContext } from 'node:test';
 import { KafkaSink } from '../../src/pipeline/sinks/kafka-sink.js';
 import { CONTENT_TYPES } from '../../src/pipeline/sinks/kafka-message.js';
-import kafkajs from '../../src/pipeline/sinks/kafka-client.js';
+import kafkajs, { ENCODED_TAIL, RecordSlab } from '../../src/pipeline/sinks/kafka-client.js';
 import type { KafkaCompression } from '../../src/pipeline/sinks/kafka-codecs.js';
 import { encodeCanonicalJson } from '../../src/proto/json.js';
 import { HTTP_RECORD_PROTOC_TEXT, httpRecord, knownRecords } from '../peers/flow-fixtures.js';
@@ -13,6 +13,19 @@ import { consumeTopic, protocDecode, releasePeer, startPeer } from '../peers/pee
 
 // kafkajs's own murmur2 (the Java client's), to check the sink's faster one places keys the same way.
 const kafkajsMurmur2 = createRequire(import.meta.url)('kafkajs/src/producer/partitioners/default/murmur2.js') as (key: Buffer) => number;
+
+type ProduceRequest = (args: object) => { encode(): Promise<{ buffer: Buffer }> };
+
+/** kafkajs's Produce request v3 as kafka-client.ts installed it, and kafkajs's own (evaluated afresh, then put back). */
+function produceRequests(): { ours: ProduceRequest; stock: ProduceRequest } {
+  const require = createRequire(import.meta.url);
+  const path = require.resolve('kafkajs/src/protocol/requests/produce/v3/request.js');
+  const ours = require(path) as ProduceRequest;
+  delete require.cache[path];
+  const stock = require(path) as ProduceRequest;
+  require.cache[path]!.exports = ours;
+  return { ours, stock };
+}
 
 let kafka: Record<string, string>;
 const run = Date.now().toString(36);
@@ -24,6 +37,38 @@ before(async () => {
 
 after(async () => {
   await releasePeer('kafka');
+});
+
+test('the replaced Produce request writes the bytes kafkajs\'s own writes for the same messages', async (t: TestContext) => {
+  t.mock.method(Date, 'now', () => 1_764_480_000_000);
+  const { ours, stock } = produceRequests();
+  assert.notEqual(ours, stock, 'kafka-client.ts replaced the module');
+  const slab = new RecordSlab();
+  const messages = Array.from({ length: 300 }, (_, i) => {
+    const key = Buffer.from(`conversation-${i % 7}`);
+    const value = Buffer.alloc(50 + (i % 200), i);
+    const headers = { 'record-id': `n/boot/${i}`, 'record-type': 'FLOW', node: 'n\u00e9' };
+    slab.begin(1024);
+    slab.bytes(key);
+    slab.bytes(value);
+    slab.varint(3);
+    for (const [k, v] of Object.entries(headers)) {
+      slab.bytes(k);
+      slab.bytes(v);
+    }
+    return { key, value, headers, [ENCODED_TAIL]: slab.end() };
+  });
+  for (const compression of [kafkajs.CompressionTypes.None, kafkajs.CompressionTypes.GZIP]) {
+    const args = {
+      acks: -1, timeout: 30_000, compression, producerId: 4242, producerEpoch: 3,
+      topicData: [
+        { topic: 'a', partitions: [{ partition: 0, firstSequence: 7, messages: messages.slice(0, 200) }, { partition: 2, firstSequence: 0, messages: messages.slice(200, 201) }] },
+        { topic: 'b', partitions: [{ partition: 1, firstSequence: 99, messages: messages.slice(201) }] },
+      ],
+    };
+    const [mine, theirs] = await Promise.all([ours(args).encode(), stock(args).encode()]);
+    assert.ok(mine.buffer.equals(theirs.buffer), `compression ${compression}: same request bytes`);
+  }
 });
 
 test('records reach Kafka exactly: protoc decodes them, keys keep conversations on one partition, headers name schema and type', async () => {

@@ -6,12 +6,13 @@
 //
 // When the broker is unreachable the sender retries the head batch with
 // backoff while the buffer holds new writes; once it is full, write() waits up
-// to maxBlockMs for room and then rejects, so the pipeline's queue in front of
-// this sink sheds and counts. When the broker returns, the same producer
-// resumes: nothing restarts.
+// to maxBlockMs for room and then sheds the batch's data records, counted as
+// lost ("buffer_full"). LOSS records are still taken, from a small reserve
+// beyond the buffer: they tell the consumer of every gap, this one included.
+// When the broker returns, the same producer resumes: nothing restarts.
 import type { Logger } from 'pino';
 import type { Kafka, Message, Producer, SASLOptions } from 'kafkajs';
-import type { FlowRecord, LossCount, LossSource, Sink } from '../types.js';
+import { RecordType, type FlowRecord, type LossCount, type LossSource, type Sink } from '../types.js';
 import type { SinkFactoryContext } from './registry.js';
 import kafkajs, { ENCODED_TAIL, Murmur2Partitioner, warnIfKafkajsUnpatched } from './kafka-client.js';
 import { compressionType, registerKafkaCodecs, type KafkaCompression } from './kafka-codecs.js';
@@ -37,7 +38,7 @@ export interface KafkaSinkOptions {
   topicPerRecordType?: boolean;
   /** Default "protobuf". */
   encoding?: KafkaEncoding;
-  /** Default "lz4". */
+  /** Default "zstd": about lz4's CPU per record here, and lighter for the broker (bench/kafka.bench.ts). */
   compression?: KafkaCompression;
   /**
    * A batch (one produce request) is sent once it holds this many encoded bytes
@@ -53,7 +54,7 @@ export interface KafkaSinkOptions {
   lingerMs?: number;
   /** Encoded bytes the sink holds while the broker is slow or away (default 64 MiB). */
   bufferBytes?: number;
-  /** How long write() waits for room in a full buffer before it rejects (default 0). */
+  /** How long write() waits for room in a full buffer before it sheds (default 0). */
   maxBlockMs?: number;
   /** Per request; a request that takes longer is retried (default 30 s). */
   requestTimeoutMs?: number;
@@ -69,23 +70,18 @@ export interface KafkaSinkOptions {
   logger?: Logger;
 }
 
-/** write() could not take the records; the pipeline counts them as lost. */
-export class SinkBufferFullError extends Error {
-  constructor(sink: string, records: number, bufferBytes: number) {
-    super(`${sink} sink: buffer full (${bufferBytes} bytes held while the broker is slow or unreachable); ${records} records rejected`);
-    this.name = 'SinkBufferFullError';
-  }
-}
-
 interface Pending {
   messages: KafkaMessage[];
   head: number;
   bytes: number;
 }
 
-// What a buffered message costs beyond its encoded bytes (the message and
-// headers objects, the Buffer views), so bufferBytes bounds memory, not payload.
+// What a buffered message costs beyond its encoded bytes (the message object
+// and its view; with kafkajs unpatched, headers and two more views), so
+// bufferBytes bounds memory, not payload.
 const RECORD_OVERHEAD_BYTES = 200;
+/** Room for LOSS records beyond a full buffer: a few per lossInterval, some 300 bytes each. */
+export const LOSS_RESERVE_BYTES = 256 * 1024;
 
 export class KafkaSink implements Sink, LossSource {
   readonly name: string;
@@ -119,7 +115,7 @@ export class KafkaSink implements Sink, LossSource {
       topic: config.topic ?? 'podflow.flows',
       topicPerRecordType: config.topicPerRecordType ?? false,
       encoding: config.encoding ?? 'protobuf',
-      compression: config.compression ?? 'lz4',
+      compression: config.compression ?? 'zstd',
       batchBytes: config.batchBytes ?? (config.compression === 'none' ? 1 : 4) * 1024 * 1024,
       maxBatchRecords: config.maxBatchRecords ?? 20_000,
       lingerMs: config.lingerMs ?? 20,
@@ -225,9 +221,24 @@ export class KafkaSink implements Sink, LossSource {
       return Promise.resolve();
     }
     return this.waitForRoom(bytes).then((room) => {
-      if (!room) throw new SinkBufferFullError(this.name, records.length, this.options.bufferBytes);
-      this.append(messages, bytes);
+      if (room) this.append(messages, bytes);
+      else this.shed(records, messages);
     });
+  }
+
+  /** The buffer is full: LOSS records go into the reserve, the rest is counted lost. */
+  private shed(records: readonly FlowRecord[], messages: KafkaMessage[]): void {
+    const kept: KafkaMessage[] = [];
+    let keptBytes = 0;
+    for (let i = 0; i < records.length; i++) {
+      if (records[i].type !== RecordType.LOSS) continue;
+      const size = messageBytes(messages[i]);
+      if (this.pending.bytes + keptBytes + size > this.options.bufferBytes + LOSS_RESERVE_BYTES) break;
+      kept.push(messages[i]);
+      keptBytes += size;
+    }
+    this.countLost('buffer_full', records.length - kept.length);
+    if (kept.length > 0) this.append(kept, keptBytes);
   }
 
   /** Resolves once every accepted record was acknowledged (or counted lost). */
