@@ -11,6 +11,7 @@ import type { MetadataEnricher } from '../enrich/index.js';
 import type { LossSource, Sink } from '../pipeline/types.js';
 import type { ProbeManager, ProbeName, ProbeStatus } from '../probes/types.js';
 import { OpsHttpServer } from './http-server.js';
+import { IngressPacer } from './ingress-pacer.js';
 import { createMetricsRegistry } from './metrics.js';
 import { ObserveServer } from './observe-server.js';
 import * as parts from './parts.js';
@@ -18,6 +19,9 @@ import type { AgentIntrospection, AgentStatus, Readiness } from './status.js';
 import { UnavailableError } from './errors.js';
 import { neededCapabilities, requireBpfCapability } from './preflight.js';
 import { VERSION } from './version.js';
+
+/** Of the shutdown deadline, at most this much (and at most half) is kept for the pipeline to deliver what the probes flushed. */
+const PIPELINE_SHUTDOWN_RESERVE_MS = 4000;
 
 export interface AgentOptions {
   /** Sinks besides the configured ones (e.g. `podflow observe` printing to the terminal). */
@@ -34,6 +38,7 @@ export class Agent implements AgentIntrospection {
   private probesStarted = false;
   private enricher: MetadataEnricher | null = null;
   private pipeline: Pipeline | null = null;
+  private pacer: IngressPacer | null = null;
   private sinks: Sink[] = [];
   private observe: ObserveServer | null = null;
   private http: OpsHttpServer | null = null;
@@ -98,7 +103,10 @@ export class Agent implements AgentIntrospection {
     logger.info({ sinks: this.sinks.map((s) => s.name) }, 'sinks connected');
     await this.enricher.start();
     this.checkNotStopping();
-    this.probeManager = parts.createProbeManager(config, this.pipeline, cgroupRoot, logger);
+    // The flows probe hands its bursts (expiry, shutdown flush) over as the pipeline has room.
+    this.pacer = new IngressPacer(this.pipeline);
+    this.pipeline.addLossSource(this.pacer);
+    this.probeManager = parts.createProbeManager(config, this.pacer, cgroupRoot, logger);
     await this.probeManager.start();
     this.probesStarted = true;
     const probes = this.probes();
@@ -137,6 +145,10 @@ export class Agent implements AgentIntrospection {
     };
     // Probes first: the kernel stops producing, and detaching must happen whatever else fails.
     await step('detaching probes', this.probeManager ? () => this.probeManager!.stop() : undefined);
+    // What the probes still hold (the flow table) goes in as the sinks make room, leaving the
+    // pipeline part of the deadline to deliver it; what is left then is counted.
+    const producersEnd = deadline - Math.min(this.config.shutdownDeadline / 2, PIPELINE_SHUTDOWN_RESERVE_MS);
+    await step('flushing the probes', this.pacer ? () => this.pacer!.settle(producersEnd) : undefined);
     // Drains the queues into the sinks, then flushes and stops them.
     await step('draining the pipeline', this.pipeline ? async () => {
       const report = await this.pipeline!.stop(Math.max(0, deadline - Date.now()));

@@ -136,3 +136,61 @@ test('beyond maxConversations a flow is emitted at once instead of being tracked
   table.flushAll(out);
   assert.equal(out.length, 2);
 });
+
+test('120,000 conversations drained twice each (both directions, in chunks) stay 120,000 and flush once each, in resumable steps', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 600_000, idleTimeoutMs: 300_000, maxConversations: 131072, hook: () => 'tc' });
+  const N = 120_000;
+  const out: FlowRecord[] = [];
+  const chunk = (from: number, to: number, reply: boolean, drainNs: number) => {
+    const entries = [];
+    for (let i = from; i < to; i++) {
+      const sport = 10000 + (i % 40000);
+      const dport = 7000 + Math.floor(i / 40000);
+      entries.push(reply
+        ? entry('10.242.51.2', dport, '10.242.50.2', sport, 17, [{ first: drainNs - 1, bytes: 10, packets: 1 }, null])
+        : entry('10.242.50.2', sport, '10.242.51.2', dport, 17, [{ first: drainNs - 2, bytes: 20, packets: 1 }, null]));
+    }
+    add(table, drainNs, entries, out);
+  };
+  for (let i = 0; i < N; i += 4096) chunk(i, Math.min(N, i + 4096), false, 1000 * MS);
+  for (let i = 0; i < N; i += 4096) chunk(i, Math.min(N, i + 4096), true, 2000 * MS);
+  assert.equal(out.length, 0, 'nothing expired or overflowed');
+  assert.equal(table.size, N);
+  assert.equal(table.expire(3000 * MS, out, 10), true, 'a pass over nothing due');
+  const seen = new Set<string>();
+  let steps = 0;
+  while (!table.flushAll(out, 5000)) {
+    steps++;
+    assert.ok(out.length <= 5000 * steps);
+  }
+  for (const r of out) {
+    assert.equal(r.source?.ip, '10.242.50.2', 'the side seen first initiates');
+    assert.deepEqual(r.traffic, { bytes: 20, packets: 1, bytesReceived: 10, packetsReceived: 1 });
+    seen.add(`${r.source?.port}-${r.destination?.port}`);
+  }
+  assert.equal(out.length, N);
+  assert.equal(seen.size, N);
+  assert.equal(steps, Math.ceil(N / 5000) - 1);
+  assert.equal(table.size, 0);
+});
+
+test('idle conversations leave the table in any order and the others stay findable (index deletion)', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 600_000, idleTimeoutMs: 1000, maxConversations: 4096, hook: () => 'tc' });
+  const out: FlowRecord[] = [];
+  const flow = (i: number, drainNs: number) => entry('10.242.50.2', 20000 + i, '10.242.51.2', 53, 17, [{ first: drainNs - 1, bytes: 1, packets: 1 }, null]);
+  // Even conversations are refreshed later, so only the odd ones go idle, scattered over the index.
+  add(table, 1 * MS, Array.from({ length: 3000 }, (_, i) => flow(i, 1 * MS)), out);
+  add(table, 900 * MS, Array.from({ length: 1500 }, (_, i) => flow(2 * i, 900 * MS)), out);
+  const expired: FlowRecord[] = [];
+  let steps = 0;
+  while (!table.expire(1100 * MS, expired, 100)) assert.equal(expired.length, 100 * ++steps, 'at most 100 per step');
+  assert.equal(expired.length, 1500);
+  assert.ok(expired.every((r) => (r.source?.port ?? 0) % 2 === 1), 'only the odd ones were idle');
+  assert.equal(table.size, 1500);
+  // Every remaining (even) conversation is found again: its new counters join it instead of starting a new one.
+  add(table, 1500 * MS, Array.from({ length: 1500 }, (_, i) => flow(2 * i, 1500 * MS)), out);
+  assert.equal(table.size, 1500);
+  table.flushAll(out);
+  assert.equal(out.length, 1500);
+  assert.ok(out.every((r) => r.traffic?.packets === 3 && (r.source?.port ?? 0) % 2 === 0), 'each even conversation kept all its counters');
+});

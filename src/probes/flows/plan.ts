@@ -2,12 +2,19 @@
 // kernel has them) on every selected interface, including ones that appear
 // later; an interface where TC cannot attach gets the AF_PACKET socket filter.
 // The whole probe falls back to socket filters when TC attaches nowhere.
+//
+// Expired conversations and the shutdown flush can be 100,000 records at once:
+// through a PacedIngress they are handed over in chunks as the pipeline has
+// room, and wait compactly in the FlowTable meanwhile (the kernel map is still
+// drained every tick). A plain ingress gets them all at once.
 import { possibleCpus, type BpfObject } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import { MonotonicClock } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
+import { describeError } from '../shared/errors.js';
 import { InterfaceAttacher, InterfaceProbe, packetCandidate, type PacketHookMode } from '../shared/interface-attacher.js';
 import { kernelLosses, loadObject, type AttachedProbe, type ProbePlan } from '../shared/probe.js';
+import { emitPaced, isPaced, type PacedIngress } from './paced-ingress.js';
 import { FlowTable } from './table.js';
 
 const PROGRAMS = ['flows_tc_ingress', 'flows_tc_egress', 'flows_socket'];
@@ -27,11 +34,16 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
   readonly #obj: BpfObject;
   readonly #table: FlowTable;
   protected readonly attacher: InterfaceAttacher;
+  readonly #paced: PacedIngress | null;
   #seen = 0;
+  /** The paced expiry pass in progress (it goes on as the pipeline makes room). */
+  #expiring: Promise<void> | null = null;
+  #closed = false;
 
   constructor(ctx: ProbeContext, opts: FlowsOptions, mode: PacketHookMode) {
     super();
     this.#ctx = ctx;
+    this.#paced = isPaced(ctx.ingress) ? ctx.ingress : null;
     this.#obj = loadObject(ctx, 'flows.bpf.o', PROGRAMS);
     const program = (name: string) => this.#obj.program(name);
     this.attacher = new InterfaceAttacher({ tcIngress: program('flows_tc_ingress'), tcEgress: program('flows_tc_egress'), socket: program('flows_socket') }, opts.interfaces, mode);
@@ -44,10 +56,43 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
   }
 
   tick(nowNs: number): void {
+    if (this.#closed) return;
     const out: FlowRecord[] = [];
     this.#drain(nowNs, out);
-    this.#table.expire(nowNs, out);
+    const paced = this.#paced;
+    if (!paced) {
+      this.#table.expire(nowNs, out);
+      this.#emit(out);
+      return;
+    }
+    // Conversations beyond maxConversations: the table does not keep them, so they go now.
     this.#emit(out);
+    this.#expiring ??= this.#expirePaced(paced, nowNs)
+      .catch((err: unknown) => this.#failed('expiring flows', err))
+      .finally(() => (this.#expiring = null));
+  }
+
+  #failed(what: string, err: unknown): void {
+    this.#ctx.log?.warn({ probe: 'flows' }, `${what} failed: ${describeError(err)}`);
+  }
+
+  /** One expiry pass, chunk by chunk as the pipeline has room; it stops early when the probe closes. */
+  async #expirePaced(paced: PacedIngress, nowNs: number): Promise<void> {
+    await emitPaced(paced, (out, max) => this.#counted(this.#table.expire(nowNs, out, max), out), () => this.#closed);
+  }
+
+  /** Every conversation, chunk by chunk as the pipeline has room, until the shutdown deadline. */
+  async #flushPaced(paced: PacedIngress): Promise<void> {
+    await this.#expiring;
+    if (!(await emitPaced(paced, (out, max) => this.#counted(this.#table.flushAll(out, max), out)))) {
+      paced.abandon(this.#table.clear(), 'flows:shutdown_deadline');
+    }
+  }
+
+  /** Counts the records a paced step produced (emitPaced ingests them). */
+  #counted(done: boolean, out: FlowRecord[]): boolean {
+    this.#seen += out.length;
+    return done;
   }
 
   #drain(nowNs: number, out: FlowRecord[]): void {
@@ -74,13 +119,27 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
     return kernelLosses(this.#obj, 'flows');
   }
 
+  /** Detaches, moves the kernel map's last counters into the table, then flushes it (paced: in the background, held by the ingress). */
   close(): void {
-    this.attacher.close();
+    this.#closed = true;
     const out: FlowRecord[] = [];
-    this.#drain(MonotonicClock.nowNs(), out);
-    this.#table.flushAll(out);
-    this.#emit(out);
-    this.#obj.close();
+    try {
+      this.attacher.close();
+      this.#drain(MonotonicClock.nowNs(), out);
+    } finally {
+      this.#obj.close();
+    }
+    if (this.#paced) {
+      this.#emit(out);
+      const paced = this.#paced;
+      paced.hold(this.#flushPaced(paced).catch((err: unknown) => {
+        this.#failed('flushing flows', err);
+        paced.abandon(this.#table.clear(), 'flows:flush_failed');
+      }));
+    } else {
+      this.#table.flushAll(out);
+      this.#emit(out);
+    }
   }
 }
 

@@ -5,6 +5,12 @@
 // has been idle for idleTimeout or open for activeTimeout (then it starts a new
 // interval, remembering the initiator). A record's time is the drain that last
 // found packets (the end of its interval, to the drain period).
+//
+// A node holds 100,000 conversations and more, so they live in typed arrays by
+// slot (about 130 bytes each, see ConversationSlots) instead of one object
+// graph per conversation (about 700 bytes); records are built only when
+// emitted. Emission is resumable (expire/flushAll take a maximum), so the probe
+// can hand records over as fast as the pipeline has room for them.
 import { podflow } from '../../proto/gen/flow.js';
 import type { FlowRecord } from '../../pipeline/types.js';
 import { readU64 } from '../shared/clock.js';
@@ -12,11 +18,13 @@ import type { ProbeContext } from '../shared/context.js';
 import { conversationId } from '../shared/conversation.js';
 import { formatIp } from '../shared/ip.js';
 import { FlowKey as K, FlowStats as S } from '../shared/layouts.js';
+import { ConversationIndex, keyHash } from './conversation-index.js';
 
 const IPPROTO_TCP = 6;
+const INITIAL_SLOTS = 1024;
 
 /** One direction's counters, merged over the CPUs. */
-interface DirectionCounters {
+export interface DirectionCounters {
   bytes: number;
   packets: number;
   firstNs: number;
@@ -27,26 +35,12 @@ interface DirectionCounters {
   syn: boolean;
 }
 
-interface Conversation {
-  id: string;
-  /** The initiator's key (source = initiator), copied. */
-  key: Buffer;
-  forward: DirectionCounters;
-  reverse: DirectionCounters;
-  /** True once the initiator is known from a SYN (it no longer changes). */
-  initiatorFromSyn: boolean;
-}
-
 export interface FlowTableOptions {
   activeTimeoutMs: number;
   idleTimeoutMs: number;
   /** Conversations tracked at once; beyond it, new ones are emitted at once and not remembered. */
   maxConversations: number;
   hook: () => string;
-}
-
-function emptyCounters(): DirectionCounters {
-  return { bytes: 0, packets: 0, firstNs: 0, lastNs: 0, ifindex: 0, direction: 0, tcpFlags: 0, syn: false };
 }
 
 /** Zeroes the counters in place (the drain reuses one scratch object for every map entry). */
@@ -82,137 +76,331 @@ export function mergeCpuSlots(values: Buffer, valueStride: number, cpus: number,
   into.lastNs = lastNs;
 }
 
-function addCounters(into: DirectionCounters, from: DirectionCounters): void {
-  if (from.packets === 0) return;
-  if (into.packets === 0 || from.firstNs < into.firstNs) {
-    into.firstNs = from.firstNs;
-    if (into.packets === 0) {
-      into.ifindex = from.ifindex;
-      into.direction = from.direction;
-    }
+// Per-slot columns. Direction d (FWD: the initiator's packets, REV: the replies) of slot s:
+// numbers at NUM * s + d * DIR_NUM + (BYTES | PACKETS | FIRST), small fields at SMALL * s + d * DIR_SMALL + ...
+const FWD = 0;
+const REV = 1;
+const BYTES = 0;
+const PACKETS = 1;
+const FIRST = 2;
+const DIR_NUM = 3;
+/** Both directions' numbers, then the conversation's last drain with packets. */
+const LAST = 2 * DIR_NUM;
+const NUM = LAST + 1;
+const DIRECTION = 0;
+const TCP_FLAGS = 1;
+const SYN = 2;
+const DIR_SMALL = 3;
+/** 1 once the initiator is known from a SYN (it no longer changes). */
+const FROM_SYN = 2 * DIR_SMALL;
+/** 1 while the slot holds a conversation. */
+const USED = FROM_SYN + 1;
+const SMALL = USED + 1;
+
+/**
+ * The conversations, column-wise by slot: the initiator's key (K.size bytes), 7 numbers,
+ * 2 interface indexes, 8 small fields and the index hash: 40 + 56 + 8 + 8 + 4 bytes, plus the
+ * index's 8 to 16.
+ */
+class ConversationSlots {
+  keys: Buffer;
+  nums: Float64Array;
+  ifindex: Uint32Array;
+  small: Uint8Array;
+  hashes: Uint32Array;
+
+  constructor(readonly capacity: number) {
+    this.keys = Buffer.alloc(capacity * K.size);
+    this.nums = new Float64Array(capacity * NUM);
+    this.ifindex = new Uint32Array(capacity * 2);
+    this.small = new Uint8Array(capacity * SMALL);
+    this.hashes = new Uint32Array(capacity);
   }
-  into.lastNs = Math.max(into.lastNs, from.lastNs);
-  into.bytes += from.bytes;
-  into.packets += from.packets;
-  into.tcpFlags |= from.tcpFlags;
-  into.syn ||= from.syn;
+
+  /** A copy with room for `capacity` slots. */
+  grown(capacity: number): ConversationSlots {
+    const next = new ConversationSlots(capacity);
+    this.keys.copy(next.keys);
+    next.nums.set(this.nums);
+    next.ifindex.set(this.ifindex);
+    next.small.set(this.small);
+    next.hashes.set(this.hashes);
+    return next;
+  }
 }
 
 export class FlowTable {
   readonly #ctx: ProbeContext;
   readonly #opts: FlowTableOptions;
-  readonly #conversations = new Map<string, Conversation>();
-  readonly #scratch = emptyCounters();
+  readonly #scratch: DirectionCounters = { bytes: 0, packets: 0, firstNs: 0, lastNs: 0, ifindex: 0, direction: 0, tcpFlags: 0, syn: false };
+  #slots: ConversationSlots;
+  #index: ConversationIndex;
+  /** Freed slots below #highWater, reused first. */
+  #free: number[] = [];
+  /** Slots ever used (0..#highWater-1). */
+  #highWater = 0;
+  #size = 0;
+  /** Where the current expiry pass goes on (slot); 0 when a pass is complete. */
+  #cursor = 0;
 
   constructor(ctx: ProbeContext, opts: FlowTableOptions) {
     this.#ctx = ctx;
     this.#opts = opts;
+    const initial = Math.min(INITIAL_SLOTS, opts.maxConversations);
+    this.#slots = new ConversationSlots(initial);
+    this.#index = new ConversationIndex(initial);
   }
 
   get size(): number {
-    return this.#conversations.size;
+    return this.#size;
   }
 
   /**
    * Adds `count` entries drained at drainNs (keys packed by K.size, per-CPU values by valueBufferSize).
    * The kernel keeps no last-seen time: an entry drained now had packets since the previous drain.
+   * A new conversation beyond maxConversations goes to `out` at once.
    */
   add(keys: Buffer, values: Buffer, count: number, valueBufferSize: number, cpus: number, drainNs: number, out: FlowRecord[]): void {
     const stride = valueBufferSize / cpus;
+    const c = this.#scratch;
     for (let i = 0; i < count; i++) {
-      const ko = i * K.size;
-      mergeCpuSlots(values, stride, cpus, this.#scratch, drainNs, i * valueBufferSize);
-      if (this.#scratch.packets === 0) continue;
-      this.#addDirection(keys, ko, this.#scratch, out);
+      mergeCpuSlots(values, stride, cpus, c, drainNs, i * valueBufferSize);
+      if (c.packets === 0) continue;
+      this.#addDirection(keys, i * K.size, c, out);
     }
   }
 
-  #addDirection(keys: Buffer, ko: number, counters: DirectionCounters, out: FlowRecord[]): void {
+  #addDirection(keys: Buffer, ko: number, c: DirectionCounters, out: FlowRecord[]): void {
+    const hash = keyHash(keys, ko);
+    const slots = this.#slots;
+    const found = this.#index.find(hash, slots.keys, keys, ko);
+    if (found < 0) {
+      if (this.#size >= this.#opts.maxConversations) {
+        // Not remembered: one record from a temporary slot that is given back at once.
+        const s = this.#insert(hash, keys, ko, c);
+        out.push(this.#record(s));
+        this.#remove(s);
+        return;
+      }
+      this.#insert(hash, keys, ko, c);
+      return;
+    }
+    const slot = found >> 1;
+    const sameWay = (found & 1) === 1;
+    const small = slots.small;
+    const sm = slot * SMALL;
+    const fromSyn = small[sm + FROM_SYN] === 1;
+    const fwdPackets = slots.nums[slot * NUM + PACKETS] ?? 0;
+    const fwdFirst = slots.nums[slot * NUM + FIRST] ?? 0;
+    // A SYN from the other side, or an earlier first packet before any SYN was seen, makes it the initiator.
+    if (!sameWay && !fromSyn && (c.syn || (fwdPackets > 0 && c.firstNs < fwdFirst))) {
+      keys.copy(slots.keys, slot * K.size, ko, ko + K.size);
+      this.#swapDirections(slot);
+      small[sm + FROM_SYN] = c.syn ? 1 : 0;
+      this.#addCounters(slot, FWD, c);
+    } else {
+      this.#addCounters(slot, sameWay ? FWD : REV, c);
+      if (sameWay && c.syn) small[sm + FROM_SYN] = 1;
+    }
+  }
+
+  #insert(hash: number, keys: Buffer, ko: number, c: DirectionCounters): number {
+    let slot = this.#free.pop();
+    if (slot === undefined) {
+      if (this.#highWater === this.#slots.capacity) this.#grow();
+      slot = this.#highWater++;
+    }
+    const slots = this.#slots;
+    keys.copy(slots.keys, slot * K.size, ko, ko + K.size);
+    slots.nums.fill(0, slot * NUM, slot * NUM + NUM);
+    slots.ifindex[slot * 2] = 0;
+    slots.ifindex[slot * 2 + 1] = 0;
+    slots.small.fill(0, slot * SMALL, slot * SMALL + SMALL);
+    slots.small[slot * SMALL + USED] = 1;
+    slots.small[slot * SMALL + FROM_SYN] = c.syn ? 1 : 0;
+    slots.hashes[slot] = hash;
+    this.#addCounters(slot, FWD, c);
+    this.#index.insert(hash, slot);
+    this.#size++;
+    return slot;
+  }
+
+  #grow(): void {
+    // One slot more than maxConversations: the temporary slot of a conversation not remembered.
+    const capacity = Math.min(this.#slots.capacity * 2, this.#opts.maxConversations + 1);
+    const slots = this.#slots.grown(capacity);
+    const index = new ConversationIndex(capacity);
+    for (let s = 0; s < this.#highWater; s++) if (slots.small[s * SMALL + USED] === 1) index.insert(slots.hashes[s] ?? 0, s);
+    this.#slots = slots;
+    this.#index = index;
+  }
+
+  #remove(slot: number): void {
+    const slots = this.#slots;
+    this.#index.remove(slots.hashes[slot] ?? 0, slot, slots.hashes);
+    slots.small[slot * SMALL + USED] = 0;
+    this.#free.push(slot);
+    this.#size--;
+    if (this.#size === 0) {
+      // Everything expired: start over from slot 0 so the free list does not keep its length.
+      this.#free = [];
+      this.#highWater = 0;
+      this.#cursor = 0;
+    }
+  }
+
+  #addCounters(slot: number, dir: number, c: DirectionCounters): void {
+    const nums = this.#slots.nums;
+    const small = this.#slots.small;
+    const n = slot * NUM + dir * DIR_NUM;
+    const sm = slot * SMALL + dir * DIR_SMALL;
+    const packets = nums[n + PACKETS] ?? 0;
+    if (packets === 0) {
+      nums[n + FIRST] = c.firstNs;
+      this.#slots.ifindex[slot * 2 + dir] = c.ifindex;
+      small[sm + DIRECTION] = c.direction;
+    } else if (c.firstNs < (nums[n + FIRST] ?? 0)) {
+      nums[n + FIRST] = c.firstNs;
+    }
+    nums[slot * NUM + LAST] = Math.max(nums[slot * NUM + LAST] ?? 0, c.lastNs);
+    nums[n + BYTES] = (nums[n + BYTES] ?? 0) + c.bytes;
+    nums[n + PACKETS] = packets + c.packets;
+    small[sm + TCP_FLAGS] = (small[sm + TCP_FLAGS] ?? 0) | c.tcpFlags;
+    if (c.syn) small[sm + SYN] = 1;
+  }
+
+  #swapDirections(slot: number): void {
+    const { nums, small, ifindex } = this.#slots;
+    const n = slot * NUM;
+    for (let i = 0; i < DIR_NUM; i++) {
+      const t = nums[n + i] ?? 0;
+      nums[n + i] = nums[n + DIR_NUM + i] ?? 0;
+      nums[n + DIR_NUM + i] = t;
+    }
+    const sm = slot * SMALL;
+    for (let i = 0; i < DIR_SMALL; i++) {
+      const t = small[sm + i] ?? 0;
+      small[sm + i] = small[sm + DIR_SMALL + i] ?? 0;
+      small[sm + DIR_SMALL + i] = t;
+    }
+    const t = ifindex[slot * 2] ?? 0;
+    ifindex[slot * 2] = ifindex[slot * 2 + 1] ?? 0;
+    ifindex[slot * 2 + 1] = t;
+  }
+
+  #packets(slot: number): number {
+    const nums = this.#slots.nums;
+    return (nums[slot * NUM + PACKETS] ?? 0) + (nums[slot * NUM + DIR_NUM + PACKETS] ?? 0);
+  }
+
+  /** The first packet of the interval: of either direction that has packets. */
+  #firstNs(slot: number): number {
+    const nums = this.#slots.nums;
+    const n = slot * NUM;
+    const f = (nums[n + PACKETS] ?? 0) > 0 ? (nums[n + FIRST] ?? 0) : Infinity;
+    const r = (nums[n + DIR_NUM + PACKETS] ?? 0) > 0 ? (nums[n + DIR_NUM + FIRST] ?? 0) : Infinity;
+    return Math.min(f, r);
+  }
+
+  /**
+   * Emits conversations past their idle or active timeout (nowNs: monotonic, as the kernel's), at most
+   * `max` records; returns false when it stopped at `max` (the next call goes on where this one stopped).
+   */
+  expire(nowNs: number, out: FlowRecord[], max = Infinity): boolean {
+    const idleNs = this.#opts.idleTimeoutMs * 1e6;
+    const activeNs = this.#opts.activeTimeoutMs * 1e6;
+    const small = this.#slots.small;
+    let emitted = 0;
+    for (let s = this.#cursor; s < this.#highWater; s++) {
+      if (small[s * SMALL + USED] !== 1) continue;
+      const packets = this.#packets(s);
+      const last = this.#slots.nums[s * NUM + LAST] ?? 0;
+      const idle = nowNs - last >= idleNs;
+      const active = packets > 0 && nowNs - this.#firstNs(s) >= activeNs;
+      if (!idle && !active) continue;
+      if (packets > 0 && emitted === max) {
+        this.#cursor = s;
+        return false;
+      }
+      if (packets > 0) {
+        out.push(this.#record(s));
+        emitted++;
+      }
+      if (idle) {
+        this.#remove(s);
+      } else {
+        // A new interval; the idle clock (LAST) and the initiator stay.
+        const nums = this.#slots.nums;
+        nums.fill(0, s * NUM, s * NUM + LAST);
+        small.fill(0, s * SMALL, s * SMALL + FROM_SYN);
+        this.#slots.ifindex[s * 2] = 0;
+        this.#slots.ifindex[s * 2 + 1] = 0;
+      }
+      if (this.#size === 0) break;
+    }
+    this.#cursor = 0;
+    return true;
+  }
+
+  /** Emits every conversation with counters and forgets them (on stop), at most `max` records; true once empty. */
+  flushAll(out: FlowRecord[], max = Infinity): boolean {
+    const small = this.#slots.small;
+    let emitted = 0;
+    for (let s = 0; s < this.#highWater && this.#size > 0; s++) {
+      if (small[s * SMALL + USED] !== 1) continue;
+      if (this.#packets(s) > 0) {
+        if (emitted === max) return false;
+        out.push(this.#record(s));
+        emitted++;
+      }
+      this.#remove(s);
+    }
+    return true;
+  }
+
+  /** Forgets every conversation; returns how many had counters not yet emitted (the caller counts them as lost). */
+  clear(): number {
+    let pending = 0;
+    for (let s = 0; s < this.#highWater; s++) if (this.#slots.small[s * SMALL + USED] === 1 && this.#packets(s) > 0) pending++;
+    const initial = Math.min(INITIAL_SLOTS, this.#opts.maxConversations);
+    this.#slots = new ConversationSlots(initial);
+    this.#index = new ConversationIndex(initial);
+    this.#free = [];
+    this.#highWater = 0;
+    this.#size = 0;
+    this.#cursor = 0;
+    return pending;
+  }
+
+  #record(slot: number): FlowRecord {
+    const { keys, nums, small, ifindex } = this.#slots;
+    const ko = slot * K.size;
+    const n = slot * NUM;
+    const sm = slot * SMALL;
     const ipVersion = keys[ko + K.ip_version] ?? 4;
     const protocol = keys[ko + K.protocol] ?? 0;
     const sport = keys.readUInt16LE(ko + K.sport);
     const dport = keys.readUInt16LE(ko + K.dport);
-    const id = conversationId(ipVersion, protocol, keys, ko + K.saddr, sport, keys, ko + K.daddr, dport);
-    let conv = this.#conversations.get(id);
-    if (!conv) {
-      conv = {
-        id,
-        key: Buffer.from(keys.subarray(ko, ko + K.size)),
-        forward: emptyCounters(),
-        reverse: emptyCounters(),
-        initiatorFromSyn: counters.syn,
-      };
-      addCounters(conv.forward, counters);
-      if (this.#conversations.size >= this.#opts.maxConversations) {
-        out.push(this.#record(conv));
-        return;
-      }
-      this.#conversations.set(id, conv);
-      return;
-    }
-    const sameWay = keys.compare(conv.key, 0, K.daddr + 16, ko, ko + K.daddr + 16) === 0 && conv.key.readUInt16LE(K.sport) === sport;
-    // A SYN from the other side, or an earlier first packet before any SYN was seen, makes it the initiator.
-    const otherInitiates = !sameWay && !conv.initiatorFromSyn && (counters.syn || (conv.forward.packets > 0 && counters.firstNs < conv.forward.firstNs));
-    if (otherInitiates) {
-      conv.key = Buffer.from(keys.subarray(ko, ko + K.size));
-      [conv.forward, conv.reverse] = [conv.reverse, conv.forward];
-      conv.initiatorFromSyn = counters.syn;
-      addCounters(conv.forward, counters);
-    } else {
-      addCounters(sameWay ? conv.forward : conv.reverse, counters);
-      if (sameWay && counters.syn) conv.initiatorFromSyn = true;
-    }
-  }
-
-  /** Emits conversations past their idle or active timeout (nowNs: monotonic, as the kernel's). */
-  expire(nowNs: number, out: FlowRecord[]): void {
-    const idleNs = this.#opts.idleTimeoutMs * 1e6;
-    const activeNs = this.#opts.activeTimeoutMs * 1e6;
-    for (const [id, conv] of this.#conversations) {
-      const { forward: f, reverse: r } = conv;
-      const packets = f.packets + r.packets;
-      const first = packets === 0 ? 0 : Math.min(f.packets ? f.firstNs : Infinity, r.packets ? r.firstNs : Infinity);
-      const last = Math.max(f.lastNs, r.lastNs);
-      if (nowNs - last >= idleNs) {
-        if (packets > 0) out.push(this.#record(conv));
-        this.#conversations.delete(id);
-      } else if (packets > 0 && nowNs - first >= activeNs) {
-        out.push(this.#record(conv));
-        resetCounters(conv.forward);
-        resetCounters(conv.reverse);
-        conv.forward.lastNs = last; // keeps the idle clock running
-      }
-    }
-  }
-
-  /** Emits every conversation with counters (on stop). */
-  flushAll(out: FlowRecord[]): void {
-    for (const conv of this.#conversations.values()) if (conv.forward.packets + conv.reverse.packets > 0) out.push(this.#record(conv));
-    this.#conversations.clear();
-  }
-
-  #record(conv: Conversation): FlowRecord {
-    const { key, forward: f, reverse: r } = conv;
-    const ipVersion = key[K.ip_version] ?? 4;
-    const protocol = key[K.protocol] ?? 0;
+    const fPackets = nums[n + PACKETS] ?? 0;
+    const rPackets = nums[n + DIR_NUM + PACKETS] ?? 0;
     // Where the conversation was observed: the initiator's packets if any were seen, else the replies'.
-    const seen = f.packets > 0 ? f : r;
-    const startNs = Math.min(f.packets ? f.firstNs : Infinity, r.packets ? r.firstNs : Infinity);
+    const seen = fPackets > 0 ? FWD : REV;
+    const replyDirection = small[sm + DIR_SMALL + DIRECTION] === 1 ? 2 : 1;
     const record: FlowRecord = {
       type: podflow.v1.RecordType.FLOW,
-      time: this.#ctx.clock.toTimestamp(Math.max(f.lastNs, r.lastNs)),
-      startTime: this.#ctx.clock.toTimestamp(startNs),
-      conversationId: conv.id,
+      time: this.#ctx.clock.toTimestamp(nums[n + LAST] ?? 0),
+      startTime: this.#ctx.clock.toTimestamp(this.#firstNs(slot)),
+      conversationId: conversationId(ipVersion, protocol, keys, ko + K.saddr, sport, keys, ko + K.daddr, dport),
       nodeName: this.#ctx.nodeName,
-      source: { ip: formatIp(key, K.saddr, ipVersion), port: key.readUInt16LE(K.sport) },
-      destination: { ip: formatIp(key, K.daddr, ipVersion), port: key.readUInt16LE(K.dport) },
+      source: { ip: formatIp(keys, ko + K.saddr, ipVersion), port: sport },
+      destination: { ip: formatIp(keys, ko + K.daddr, ipVersion), port: dport },
       transport: { protocol: protocol as podflow.v1.Protocol, ipVersion },
-      interface: { index: seen.ifindex, name: this.#ctx.interfaces.name(seen.ifindex) ?? '' },
-      direction: (f.packets > 0 ? f.direction : r.direction === 1 ? 2 : 1) as podflow.v1.Direction,
-      traffic: { bytes: f.bytes, packets: f.packets, bytesReceived: r.bytes, packetsReceived: r.packets },
+      interface: { index: ifindex[slot * 2 + seen] ?? 0, name: this.#ctx.interfaces.name(ifindex[slot * 2 + seen] ?? 0) ?? '' },
+      direction: (fPackets > 0 ? small[sm + DIRECTION] ?? 0 : replyDirection) as podflow.v1.Direction,
+      traffic: { bytes: nums[n + BYTES] ?? 0, packets: fPackets, bytesReceived: nums[n + DIR_NUM + BYTES] ?? 0, packetsReceived: rPackets },
       observation: { probe: 'flows', hook: this.#opts.hook(), side: podflow.v1.Side.UNKNOWN },
     };
-    if (protocol === IPPROTO_TCP) record.tcp = { flags: f.tcpFlags | r.tcpFlags };
+    if (protocol === IPPROTO_TCP) record.tcp = { flags: (small[sm + TCP_FLAGS] ?? 0) | (small[sm + DIR_SMALL + TCP_FLAGS] ?? 0) };
     return record;
   }
 }
