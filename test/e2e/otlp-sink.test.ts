@@ -7,7 +7,9 @@ import { after, before, test } from 'node:test';
 import { OtlpSink, type OtlpProtocol } from '../../src/pipeline/sinks/otlp-sink.js';
 import { encodeCanonicalJson } from '../../src/proto/json.js';
 import { httpRecord, knownRecords } from '../peers/flow-fixtures.js';
-import { attributesOf, logRecordsFor, metricsFor, outputOffset, readCollectorOutput, releasePeer, startPeer, waitFor, withPeerStopped } from '../peers/peers.js';
+import {
+  attributesOf, collectorLogCounts, logRecordsFor, metricsFor, outputOffset, readCollectorOutput, releasePeer, startPeer, waitFor, withPeerStopped,
+} from '../peers/peers.js';
 
 let otelcol: Record<string, string>;
 /** Where this run's output starts in the collector's file (earlier runs appended before it). */
@@ -21,6 +23,7 @@ before(async () => {
 
 after(async () => {
   await releasePeer('otelcol');
+  await releasePeer('otelcol-bench');
 });
 
 function sinkFor(node: string, protocol: OtlpProtocol, extra: Partial<ConstructorParameters<typeof OtlpSink>[0]> = {}): OtlpSink {
@@ -202,6 +205,28 @@ test('the queue bound: a write that would take the unexported log records past m
   const seqs = new Set(logs.map((l) => Number(String(attributesOf(l.record.attributes)['podflow.record.id']).split('/')[2])));
   assert.equal(logs.length, 100);
   for (let s = 61; s <= 120; s++) assert.ok(!seqs.has(s), `rejected record ${s} was not sent`);
+});
+
+// bench/otlp.bench.ts proves zero loss from these counts; this is what makes them trustworthy.
+test("the benchmark's lean collector (test/peers/otelcol start --bench) counts exactly the log records it received, over gRPC and HTTP", async () => {
+  const lean = await startPeer('otelcol-bench');
+  const node = `pfd-${run}-lean`;
+  const before = await collectorLogCounts(lean.metrics);
+  for (const [protocol, count] of [['grpc', 3000], ['http/protobuf', 1000]] as const) {
+    const sink = sinkFor(node, protocol, {
+      endpoint: protocol === 'grpc' ? `http://${lean['otlp-grpc']}` : lean['otlp-http'], metrics: false, maxExportBatchSize: 512,
+    });
+    await sink.start();
+    try {
+      await sink.write(knownRecords(node, count));
+      await sink.flush();
+    } finally {
+      await sink.stop();
+    }
+    assert.equal(sink.exported, count);
+  }
+  const now = await collectorLogCounts(lean.metrics);
+  assert.deepEqual({ accepted: now.accepted - before.accepted, refused: now.refused - before.refused }, { accepted: 4000, refused: 0 });
 });
 
 test('collector stopped: the sink keeps accepting, counts what it could not export, and resumes when the collector returns', async () => {

@@ -11,7 +11,13 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const PROTO_DIR = `${ROOT}proto`;
 
-export type PeerName = 'kafka' | 'otelcol';
+export type PeerName = 'kafka' | 'otelcol' | 'otelcol-bench';
+/** test/peers/<script> <command> <args>: the bench collector is a second instance of test/peers/otelcol. */
+const SCRIPTS: Record<PeerName, { script: string; args: string[] }> = {
+  kafka: { script: 'kafka', args: [] },
+  otelcol: { script: 'otelcol', args: [] },
+  'otelcol-bench': { script: 'otelcol', args: ['--bench'] },
+};
 
 // The peers are shared by every test process on this machine (developers run
 // several suites at once). Each process holds a shared "use" lock on a peer
@@ -68,7 +74,7 @@ async function takeLock(file: string, mode: 'shared' | 'exclusive', waitS: numbe
 async function runScript(name: PeerName, command: 'start' | 'stop', env: Record<string, string> = {}): Promise<Record<string, string>> {
   // A first start downloads jars or builds the collector: minutes, not seconds.
   // -o: the peer the script leaves running must not inherit (and hold) the lock.
-  const { stdout } = await run('flock', ['-o', '-w', String(LOCK_WAIT_S), lockFile(name, 'start'), `${ROOT}test/peers/${name}`, command], {
+  const { stdout } = await run('flock', ['-o', '-w', String(LOCK_WAIT_S), lockFile(name, 'start'), `${ROOT}test/peers/${SCRIPTS[name].script}`, command, ...SCRIPTS[name].args], {
     timeout: LOCK_WAIT_S * 1000, maxBuffer: 16 << 20, env: { ...process.env, ...env },
   });
   const info: Record<string, string> = {};
@@ -116,7 +122,7 @@ export async function releasePeer(name: PeerName): Promise<void> {
 
 async function runningPid(name: PeerName): Promise<string | undefined> {
   try {
-    const { stdout } = await run(`${ROOT}test/peers/${name}`, ['status'], { timeout: 60_000 });
+    const { stdout } = await run(`${ROOT}test/peers/${SCRIPTS[name].script}`, ['status', ...SCRIPTS[name].args], { timeout: 60_000 });
     return /^pid=(\d+)$/m.exec(stdout)?.[1];
   } catch {
     return undefined; // status exits 3 when not running
@@ -232,6 +238,32 @@ export async function readCollectorOutput(file: string, offset = 0): Promise<Col
   } finally {
     await handle.close();
   }
+}
+
+/** Log records the collector's receivers took in so far, summed over transports (its own telemetry). */
+export interface CollectorLogCounts {
+  /** otelcol_receiver_accepted_log_records: pushed into the pipeline. */
+  accepted: number;
+  /** otelcol_receiver_refused_log_records: turned away (the sender was told). */
+  refused: number;
+}
+
+/**
+ * Reads the bench collector's Prometheus telemetry (startPeer('otelcol-bench')
+ * prints its `metrics` URL). A counter not yet exported (nothing received) is 0.
+ */
+export async function collectorLogCounts(metricsUrl: string): Promise<CollectorLogCounts> {
+  const response = await fetch(metricsUrl);
+  if (!response.ok) throw new Error(`collector telemetry ${metricsUrl} answered HTTP ${response.status}`);
+  const text = await response.text();
+  const sum = (name: string) => {
+    // otelcol_receiver_accepted_log_records_total{receiver="otlp",transport="grpc",...} 4096
+    const line = new RegExp(`^otelcol_${name}(?:_total)?(?:\\{[^}]*\\})? (\\S+)$`, 'gm');
+    let total = 0;
+    for (const m of text.matchAll(line)) total += Number(m[1]);
+    return total;
+  };
+  return { accepted: sum('receiver_accepted_log_records'), refused: sum('receiver_refused_log_records') };
 }
 
 export interface OtlpAnyValue {

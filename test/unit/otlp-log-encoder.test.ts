@@ -165,3 +165,14 @@ test('a batch past the initial buffer grows it and stays exact', async () => {
   assert.ok(bytes.length > 1024 * 1024, `${bytes.length} bytes`);
   assertSameBytes(bytes, await sdkRequest(entries), 'large batch');
 });
+
+test('attribute keys past the encoded-key bound (5,000 distinct label keys) are still written exactly', async () => {
+  const entries = knownRecords('node-keys', 100).map((record, i) => {
+    const labels = Object.fromEntries(Array.from({ length: 50 }, (_, j) => [`key-${i}-${j}`, `v${j}`]));
+    return { record: { ...record, source: { ...record.source, pod: { name: `p${i}`, namespace: 'ns', labels } } }, body: undefined, now: 1796000000000 };
+  });
+  const encoder = new OtlpLogEncoder(RESOURCE, SCOPE);
+  // Twice: the second pass finds the first 4,096 keys encoded and writes the rest anew.
+  assertSameBytes(encoded(encoder, entries), await sdkRequest(entries), 'first pass');
+  assertSameBytes(encoded(encoder, entries), await sdkRequest(entries), 'second pass');
+});
