@@ -1,5 +1,5 @@
 // OTLP log records per second through OtlpSink to a real local collector over
-// gRPC (or BENCH_PROTOCOL=http/protobuf), gzip (or BENCH_COMPRESSION=none), the
+// HTTP/protobuf (or BENCH_PROTOCOL=grpc), gzip (or BENCH_COMPRESSION=none), the
 // default summary body (BENCH_BODY=json|none); zero loss required (the writer
 // waits for queue room). Records come from a pool of 30,000, each written with
 // a fresh id (as in kafka.bench.ts), their pods shared and frozen as the
@@ -27,7 +27,7 @@ import { collectorLogCounts, releasePeer, startPeer, type PeerName } from '../te
 import { measure } from '../test/peers/process-usage.js';
 
 const total = Number(process.argv[2] ?? 200_000);
-const protocol = (process.env.BENCH_PROTOCOL ?? 'grpc') as OtlpProtocol;
+const protocol = (process.env.BENCH_PROTOCOL ?? 'http/protobuf') as OtlpProtocol;
 const compression = (process.env.BENCH_COMPRESSION ?? 'gzip') as 'gzip' | 'none';
 const collector = process.env.BENCH_COLLECTOR ?? 'lean';
 if (collector !== 'lean' && collector !== 'file') throw new Error(`BENCH_COLLECTOR="${collector}": expected lean or file`);

@@ -396,7 +396,7 @@ test('podflow run --sink otlp: the pods\' records reach a real OpenTelemetry Col
   try {
     const offset = await outputOffset(otelcol.output);
     const node = `pfb-otlp-${Date.now().toString(36)}`;
-    await runAgentThroughTraffic('otlp', ['--otlp-endpoint', `http://${otelcol['otlp-grpc']}`, '--node-name', node]);
+    await runAgentThroughTraffic('otlp', ['--otlp-endpoint', otelcol['otlp-http'], '--node-name', node]);
 
     const opens = await waitFor('TCP_OPEN log records of the pods', async () => {
       const logs = logRecordsFor(await readCollectorOutput(otelcol.output, offset), node)

@@ -60,7 +60,7 @@ export interface OtlpSinkOptions {
   /** Collector URL: http(s)://HOST:PORT (gRPC) or the HTTP base URL; /v1/logs and /v1/metrics are appended for HTTP. */
   endpoint: string;
   name?: string;
-  /** Default "grpc". */
+  /** Default "http/protobuf", as the OTel spec recommends for exporters. */
   protocol?: OtlpProtocol;
   /** Extra request headers (gRPC metadata), e.g. an API key. */
   headers?: Record<string, string>;
@@ -139,7 +139,7 @@ export class OtlpSink implements Sink, LossSource {
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new Error(`${this.name} sink: endpoint "${options.endpoint}" must start with http:// or https://`);
     }
-    const protocol = options.protocol ?? 'grpc';
+    const protocol = options.protocol ?? 'http/protobuf';
     if (options.body !== undefined && !(options.body in BODIES)) {
       throw new Error(`${this.name} sink: unknown body "${String(options.body)}" (expected one of ${Object.keys(BODIES).join(', ')})`);
     }
