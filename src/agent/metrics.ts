@@ -54,6 +54,8 @@ export function createMetricsRegistry(agent: AgentIntrospection): Registry {
     (s) => s.pipeline.queues.map((q) => ({ labels: { queue: q.name }, value: q.depth })));
   metric('podflow_queue_capacity', 'Capacity of each bounded queue', 'gauge',
     (s) => s.pipeline.queues.map((q) => ({ labels: { queue: q.name }, value: q.capacity })));
+  metric('podflow_queue_held_bytes', 'Estimated bytes of the records each queue holds (sink queues with their in-flight writes), counted against memoryLimit', 'gauge',
+    (s) => s.pipeline.queues.map((q) => ({ labels: { queue: q.name }, value: q.bytes ?? 0 })));
   metric('podflow_tcp_srtt_seconds', 'Smoothed RTT of TCP sockets as the kernel updates it (rtt probe; log2 buckets; no _sum: the kernel keeps none)', 'histogram',
     (s) => (s.rtt ? rttHistogramValues('podflow_tcp_srtt_seconds', s.rtt.counts) : []));
   metric('podflow_sink_write_duration_seconds', 'Time a sink took to settle one write', 'histogram',

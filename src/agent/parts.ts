@@ -132,6 +132,7 @@ export function createPipeline(config: PodflowConfig, parts: { sinks: Sink[]; en
     lossQueueCapacity: config.queues.lossRecords,
     sinkBatchSize: config.queues.sinkBatch,
     sinkMaxInFlight: config.queues.sinkInFlight,
+    memoryLimitBytes: config.memoryLimit,
     lossIntervalMs: config.lossInterval,
     lossSources: parts.lossSources,
   });

@@ -2,12 +2,21 @@
 // with src/proto). Ingest never blocks: records wait in a bounded queue that
 // one event-loop task drains through enrich and shape, then fan out to one
 // bounded queue per sink (see SinkRunner), the one place that sheds when a
-// sink is slow. Every stage counts received/emitted/dropped per reason, and
-// losses reach the stream itself as LOSS records.
+// sink is slow. Memory is bounded at run time, not only by the queues'
+// capacities: every queued record reserves its estimated bytes, and a record
+// that would pass memoryLimitBytes is shed with the reason "memory_limit". The
+// sink queues share three quarters of the limit in equal parts, so a slow sink
+// sheds at its own queue without taking memory from the others; the ingest
+// queue, drained every event-loop turn, has the last quarter for one burst
+// (beyond it, ingest sheds, as it does when full). Every stage counts
+// received/emitted/dropped per reason, and losses reach the stream itself as
+// LOSS records.
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import { BoundedQueue } from './bounded-queue.js';
 import { LossReporter } from './loss-reporter.js';
+import { MemoryBudget } from './memory-budget.js';
+import { estimateRecordBytes } from './record-bytes.js';
 import { RecordIdAssigner } from './record-ids.js';
 import { Shaper, type ShapeOptions } from './shaper.js';
 import { SinkRunner, type SinkWriteEvent } from './sink-runner.js';
@@ -25,6 +34,12 @@ export interface PipelineOptions {
   /** Where the first enricher error is logged (later ones are only counted). */
   logger?: Pick<Logger, 'warn'>;
   shape?: ShapeOptions;
+  /**
+   * Bound on the estimated bytes of records held in the ingest and sink queues
+   * and in-flight sink writes (the config's memoryLimit); default: no bound
+   * beyond the queue capacities.
+   */
+  memoryLimitBytes?: number;
   /** Records accepted but not yet enriched (default 65536). */
   ingestQueueCapacity?: number;
   /** Data records waiting per sink (default 16384). */
@@ -56,6 +71,9 @@ export interface StopReport {
   sinkErrors: { sink: string; error: string }[];
 }
 
+/** The part of memoryLimitBytes the ingest queue may hold (the rest is the sink queues', in equal parts). */
+const INGEST_SHARE = 0.25;
+
 function positiveInt(name: string, value: number | undefined, fallback: number): number {
   const v = value ?? fallback;
   if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name}: ${String(value)} is not valid (expected a positive integer)`);
@@ -68,6 +86,8 @@ export class Pipeline implements RecordIngress, LossSource {
   private readonly enrichCounter = new StageCounter('enrich');
   private readonly shapeCounter = new StageCounter('shape');
   private readonly queue: BoundedQueue<FlowRecord>;
+  /** The ingest queue's share of memoryLimitBytes (each sink has its own, see SinkRunner). */
+  private readonly ingestBudget: MemoryBudget;
   private readonly shaper: Shaper;
   private readonly runners: SinkRunner[];
   private readonly reporter: LossReporter;
@@ -88,6 +108,10 @@ export class Pipeline implements RecordIngress, LossSource {
     this.ids = new RecordIdAssigner(options.nodeName, options.bootId);
     this.queue = new BoundedQueue(positiveInt('ingestQueueCapacity', options.ingestQueueCapacity, 65536));
     this.shaper = new Shaper(options.shape ?? {}, this.shapeCounter);
+    const limit = options.memoryLimitBytes ?? Infinity;
+    if (!(limit > 0)) throw new RangeError(`memoryLimitBytes: ${String(limit)} is not valid (expected a positive number of bytes)`);
+    this.ingestBudget = new MemoryBudget(limit * INGEST_SHARE);
+    const perSink = (limit - limit * INGEST_SHARE) / Math.max(1, options.sinks.length);
     const runnerOptions = {
       queueCapacity: positiveInt('sinkQueueCapacity', options.sinkQueueCapacity, 16384),
       lossQueueCapacity: positiveInt('lossQueueCapacity', options.lossQueueCapacity, 256),
@@ -95,7 +119,7 @@ export class Pipeline implements RecordIngress, LossSource {
       maxInFlight: positiveInt('sinkMaxInFlight', options.sinkMaxInFlight, 2),
       onWrite: options.onSinkWrite,
     };
-    this.runners = options.sinks.map((sink) => new SinkRunner(sink, runnerOptions));
+    this.runners = options.sinks.map((sink) => new SinkRunner(sink, { ...runnerOptions, budget: new MemoryBudget(perSink) }));
     this.reporter = new LossReporter(options.nodeName);
     this.lossSources = [...(options.lossSources ?? [])];
     this.drainChunk = positiveInt('drainChunk', options.drainChunk, 8192);
@@ -131,16 +155,26 @@ export class Pipeline implements RecordIngress, LossSource {
       return;
     }
     const queue = this.queue;
+    const budget = this.ingestBudget;
     const ids = this.ids;
     let accepted = 0;
-    for (; accepted < records.length; accepted++) {
-      const record = records[accepted];
-      if (!queue.push(record)) {
-        counter.drop('queue_full', records.length - accepted);
+    let overBudget = 0;
+    for (let i = 0; i < records.length; i++) {
+      if (queue.length === queue.capacity) {
+        counter.drop('queue_full', records.length - i);
         break;
       }
+      const record = records[i];
+      const bytes = estimateRecordBytes(record);
+      if (!budget.reserve(bytes)) {
+        overBudget++;
+        continue;
+      }
+      queue.push(record, bytes);
       record.id = ids.next();
+      accepted++;
     }
+    if (overBudget > 0) counter.drop('memory_limit', overBudget);
     counter.emitted += accepted;
     this.scheduleDrain();
   }
@@ -166,9 +200,10 @@ export class Pipeline implements RecordIngress, LossSource {
   snapshot(): PipelineSnapshot {
     return {
       stages: this.counters().map((c) => c.snapshot()),
-      queues: [{ name: 'ingest', depth: this.queue.length, capacity: this.queue.capacity }, ...this.runners.flatMap((r) => r.queueDepths())],
+      queues: [{ name: 'ingest', depth: this.queue.length, capacity: this.queue.capacity, bytes: this.queue.weight }, ...this.runners.flatMap((r) => r.queueDepths())],
       sinks: this.runners.map((r) => r.snapshot()),
       losses: this.losses(),
+      memory: { heldBytes: this.runners.reduce((n, r) => n + r.heldBytes, this.ingestBudget.held), limitBytes: this.options.memoryLimitBytes ?? null },
     };
   }
 
@@ -228,21 +263,29 @@ export class Pipeline implements RecordIngress, LossSource {
     const enricher = this.options.enricher;
     const enrichCounter = this.enrichCounter;
     const runners = this.runners;
-    for (let n = 0; n < max; n++) {
-      const record = this.queue.shift();
-      if (record === undefined) return;
+    const queue = this.queue;
+    const budget = this.ingestBudget;
+    const n = Math.min(max, queue.length);
+    // Counted per chunk: every record taken is enriched (or passed on unenriched when it throws).
+    if (enricher) {
+      enrichCounter.received += n;
+      enrichCounter.emitted += n;
+    }
+    for (let k = 0; k < n; k++) {
+      const record = queue.shift()!;
+      // Released here and reserved again by each sink queue that takes the record.
+      const bytes = queue.lastWeight;
+      budget.release(bytes);
       if (enricher) {
-        enrichCounter.received++;
         try {
           enricher.enrich(record);
         } catch (err) {
           // Metadata is an addition: the record is worth more unenriched than lost.
           if (enrichCounter.failed++ === 0) this.options.logger?.warn({ err }, 'enricher failed on a record: passing it on unenriched (further failures are only counted in podflow_stage_failed_total{stage="enrich"})');
         }
-        enrichCounter.emitted++;
       }
       if (!this.shaper.process(record)) continue;
-      for (let i = 0; i < runners.length; i++) runners[i].offer(record);
+      for (let i = 0; i < runners.length; i++) runners[i].offer(record, bytes);
     }
   }
 }

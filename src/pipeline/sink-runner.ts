@@ -1,10 +1,14 @@
 // The bounded queue in front of one sink: the single place where the pipeline
-// sheds when a sink is slow. It keeps at most maxInFlight write() calls
-// running, hands LOSS records over ahead of data records, and counts every
-// record as written or dropped (per reason) so nothing goes missing silently.
+// sheds when a sink is slow, by count ("queue_full") and by the memory bound
+// ("memory_limit": the records' estimated bytes, reserved from this sink's
+// share of the memory bound until their write settles). It keeps at most maxInFlight
+// write() calls running, hands LOSS records over ahead of data records, and
+// counts every record as written or dropped (per reason) so nothing goes
+// missing silently.
 import { performance } from 'node:perf_hooks';
 import { BoundedQueue } from './bounded-queue.js';
 import { LatencyHistogram } from './latency-histogram.js';
+import { MemoryBudget } from './memory-budget.js';
 import { StageCounter } from './stage-counter.js';
 import type { FlowRecord, Sink, SinkSnapshot } from './types.js';
 
@@ -15,6 +19,8 @@ export interface SinkRunnerOptions {
   lossQueueCapacity: number;
   batchSize: number;
   maxInFlight: number;
+  /** This sink's share of the memory bound (queued and in-flight records); default: no bound. */
+  budget?: MemoryBudget;
   onWrite?: (event: SinkWriteEvent) => void;
 }
 
@@ -29,6 +35,8 @@ export interface SinkWriteEvent {
 interface Batch {
   records: FlowRecord[];
   lossRecords: number;
+  /** Estimated bytes of its data records, reserved from the budget until it settles. */
+  bytes: number;
   /** Set when shutdown gave up on this batch and already counted it. */
   abandoned: boolean;
 }
@@ -39,6 +47,7 @@ export class SinkRunner {
   private readonly lossQueue: BoundedQueue<FlowRecord>;
   private readonly pending = new Set<Batch>();
   private readonly latency = new LatencyHistogram();
+  private readonly budget: MemoryBudget;
   private scheduled = false;
   private writeErrors = 0;
   private lossWritten = 0;
@@ -49,14 +58,21 @@ export class SinkRunner {
     this.counter = new StageCounter(`sink:${sink.name}`);
     this.queue = new BoundedQueue(options.queueCapacity);
     this.lossQueue = new BoundedQueue(options.lossQueueCapacity);
+    this.budget = options.budget ?? new MemoryBudget(Infinity);
   }
 
-  offer(record: FlowRecord): void {
+  /** A data record of about `bytes` (estimateRecordBytes) for this sink. */
+  offer(record: FlowRecord, bytes = 0): void {
     this.counter.received++;
-    if (!this.queue.push(record)) {
+    if (this.queue.length === this.queue.capacity) {
       this.counter.drop('queue_full');
       return;
     }
+    if (!this.budget.reserve(bytes)) {
+      this.counter.drop('memory_limit');
+      return;
+    }
+    this.queue.push(record, bytes);
     this.schedule();
   }
 
@@ -67,6 +83,11 @@ export class SinkRunner {
       return;
     }
     this.schedule();
+  }
+
+  /** Estimated bytes of the data records queued and in flight. */
+  get heldBytes(): number {
+    return this.budget.held;
   }
 
   get idle(): boolean {
@@ -87,12 +108,14 @@ export class SinkRunner {
 
   /** Shutdown gave up: counts queued and in-flight records as dropped with `reason`. */
   abandon(reason: string): number {
+    this.budget.release(this.queue.weight);
     let n = this.queue.clear();
     this.counter.drop(reason, n);
     this.lossDropped += this.lossQueue.clear();
     for (const batch of this.pending) {
       if (batch.abandoned) continue;
       batch.abandoned = true;
+      this.budget.release(batch.bytes);
       const data = batch.records.length - batch.lossRecords;
       this.counter.drop(reason, data);
       this.lossDropped += batch.lossRecords;
@@ -116,10 +139,10 @@ export class SinkRunner {
     };
   }
 
-  queueDepths(): { name: string; depth: number; capacity: number }[] {
+  queueDepths(): { name: string; depth: number; capacity: number; bytes: number }[] {
     return [
-      { name: this.counter.stage, depth: this.queue.length, capacity: this.queue.capacity },
-      { name: `${this.counter.stage}:loss`, depth: this.lossQueue.length, capacity: this.lossQueue.capacity },
+      { name: this.counter.stage, depth: this.queue.length, capacity: this.queue.capacity, bytes: this.budget.held },
+      { name: `${this.counter.stage}:loss`, depth: this.lossQueue.length, capacity: this.lossQueue.capacity, bytes: 0 },
     ];
   }
 
@@ -136,8 +159,9 @@ export class SinkRunner {
   private pump(): void {
     while (this.pending.size < this.options.maxInFlight && (this.lossQueue.length > 0 || this.queue.length > 0)) {
       const loss = this.lossQueue.take(this.options.batchSize);
+      const queued = this.queue.weight;
       const records = loss.length < this.options.batchSize ? loss.concat(this.queue.take(this.options.batchSize - loss.length)) : loss;
-      this.write({ records, lossRecords: loss.length, abandoned: false });
+      this.write({ records, lossRecords: loss.length, bytes: queued - this.queue.weight, abandoned: false });
     }
   }
 
@@ -160,6 +184,7 @@ export class SinkRunner {
     const seconds = (performance.now() - started) / 1000;
     this.pending.delete(batch);
     if (!batch.abandoned) {
+      this.budget.release(batch.bytes);
       const data = batch.records.length - batch.lossRecords;
       this.latency.observe(seconds);
       if (error) {

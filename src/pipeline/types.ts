@@ -85,6 +85,8 @@ export interface QueueSnapshot {
   name: string;
   depth: number;
   capacity: number;
+  /** Estimated bytes of the records held (for a sink: queued and in flight); see estimateRecordBytes. */
+  bytes?: number;
 }
 
 /** Write latency of one sink: a cumulative histogram (Prometheus style, seconds). */
@@ -117,4 +119,6 @@ export interface PipelineSnapshot {
   sinks: SinkSnapshot[];
   /** Every loss (pipeline stages and registered LossSources), running totals. */
   losses: LossCount[];
+  /** The run-time memory bound: estimated bytes held in all queues and in-flight writes, and the limit (null: none). */
+  memory?: { heldBytes: number; limitBytes: number | null };
 }

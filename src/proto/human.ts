@@ -2,6 +2,9 @@
 // record, in the spirit of `hubble observe`:
 //   12:00:01.123 default/frontend-7d9 -> default/backend-5c2 HTTP GET /api/users 200 325ms
 // Endpoints show as namespace/pod where known, IP:port otherwise. Times are UTC.
+// Socket-level records (TCP open/close/failed/reset, retransmits) say which
+// socket saw them, [client] or [server]: two local pods give one record per
+// side, and without it the two lines would look the same.
 // The parts (time, endpoint, detail) are exported for `podflow observe -o table`.
 import { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
@@ -46,6 +49,12 @@ function traffic(record: FlowRecord): string {
   return t.bytesReceived || t.packetsReceived ? `${sent} / ${humanBytes(t.bytesReceived)} ${t.packetsReceived ?? 0}pkt` : sent;
 }
 
+/** "[client]" or "[server]" for records of one socket; "" when the side is unknown. */
+function side(record: FlowRecord): string {
+  const s = record.observation?.side;
+  return s === podflow.v1.Side.CLIENT ? '[client]' : s === podflow.v1.Side.SERVER ? '[server]' : '';
+}
+
 function flags(record: FlowRecord): string {
   const names = tcpFlagNames(record.tcp?.flags);
   return names.length ? `[${names.join(',')}]` : '';
@@ -56,7 +65,7 @@ export function endpointsShowPorts(record: FlowRecord): boolean {
   return record.type !== T.HTTP && record.type !== T.DNS;
 }
 
-/** What happened, after the endpoints: "TCP open srtt 1ms", "HTTP GET /api 200 3ms", "LOSS ingest queue_full: 3 dropped". */
+/** What happened, after the endpoints: "TCP open [client] srtt 1ms", "HTTP GET /api 200 3ms", "LOSS ingest queue_full: 3 dropped". */
 export function formatDetail(record: FlowRecord): string {
   const tcp = record.tcp;
   switch (record.type) {
@@ -67,15 +76,15 @@ export function formatDetail(record: FlowRecord): string {
     case T.FLOW:
       return join('FLOW', protocol(record), traffic(record), flags(record));
     case T.TCP_OPEN:
-      return join('TCP open', tcp?.srtt && `srtt ${humanDuration(tcp.srtt)}`);
+      return join('TCP open', side(record), tcp?.srtt && `srtt ${humanDuration(tcp.srtt)}`);
     case T.TCP_CLOSE:
-      return join('TCP close', traffic(record), tcp?.duration && humanDuration(tcp.duration), tcp?.srtt && `srtt ${humanDuration(tcp.srtt)}`, tcp?.retransmits ? `${tcp.retransmits} retrans` : '');
+      return join('TCP close', side(record), traffic(record), tcp?.duration && humanDuration(tcp.duration), tcp?.srtt && `srtt ${humanDuration(tcp.srtt)}`, tcp?.retransmits ? `${tcp.retransmits} retrans` : '');
     case T.TCP_FAILED:
-      return join('TCP failed', tcp?.failure || tcp?.state);
+      return join('TCP failed', side(record), tcp?.failure || tcp?.state);
     case T.TCP_RESET:
-      return join('TCP reset', tcp?.state);
+      return join('TCP reset', side(record), tcp?.state);
     case T.RETRANSMIT:
-      return join('TCP retransmit', `${tcp?.retransmits ?? 0} segments`, tcp?.state);
+      return join('TCP retransmit', side(record), `${tcp?.retransmits ?? 0} segments`, tcp?.state);
     case T.DROP:
       return join('DROP', protocol(record), record.drop?.reason || `code ${record.drop?.code ?? 0}`, record.drop?.count ? `${record.drop.count}pkt` : '');
     case T.DNS: {

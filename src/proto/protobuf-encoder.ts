@@ -34,6 +34,8 @@ function deepFrozen(value: object): boolean {
 
 export class ProtobufEncoder {
   private buf = Buffer.allocUnsafeSlow(SLAB);
+  /** buf.buffer, kept: the getter is a call into C++, once per record otherwise. */
+  private slab: ArrayBuffer = this.buf.buffer as ArrayBuffer;
   private pos = 0;
   private start = 0;
   // Encoded field bytes (tag, length, body) of deep-frozen shared objects.
@@ -63,13 +65,14 @@ export class ProtobufEncoder {
   private begin(): void {
     if (this.buf.length - this.pos < MIN_FREE) {
       this.buf = Buffer.allocUnsafeSlow(SLAB);
+      this.slab = this.buf.buffer as ArrayBuffer;
       this.pos = 0;
     }
     this.start = this.pos;
   }
 
   private finish(): Buffer {
-    const out = Buffer.from(this.buf.buffer, this.start, this.pos - this.start);
+    const out = Buffer.from(this.slab, this.start, this.pos - this.start);
     this.start = this.pos;
     return out;
   }
@@ -85,6 +88,7 @@ export class ProtobufEncoder {
     const next = Buffer.allocUnsafeSlow(Math.max(SLAB, 2 * (this.pos + n)));
     this.buf.copy(next, this.start, this.start, this.pos);
     this.buf = next;
+    this.slab = next.buffer as ArrayBuffer;
   }
 
   // ---- wire primitives (protobufjs' Writer semantics, byte for byte) ----

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { podflow } from '../../src/proto/gen/flow.js';
 import { formatHuman } from '../../src/proto/human.js';
 import { sampleRecords } from './pipeline-fixtures.js';
 
@@ -10,14 +11,23 @@ test('an HTTP record reads like the README example', () => {
 test('every record type has its own readable line', () => {
   const lines = Object.fromEntries(Object.entries(sampleRecords()).map(([name, r]) => [name, formatHuman(r)]));
   assert.equal(lines.FLOW, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 FLOW TCP 123.5kB 90pkt / 9.9GB 70pkt [FIN,SYN,PSH,ACK]');
-  assert.equal(lines.TCP_OPEN, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP open srtt 250µs');
-  assert.equal(lines.TCP_CLOSE, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP close 4.0kB 10pkt / 8.0kB 12pkt 1001.1s srtt 2ms 2 retrans');
-  assert.equal(lines.TCP_FAILED, '12:00:01.123 default/frontend-7d9:43512 -> 203.0.113.7:443 TCP failed REFUSED');
-  assert.equal(lines.TCP_RESET, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP reset ESTABLISHED');
-  assert.equal(lines.RETRANSMIT, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP retransmit 3 segments ESTABLISHED');
+  assert.equal(lines.TCP_OPEN, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP open [client] srtt 250µs');
+  assert.equal(lines.TCP_CLOSE, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP close [client] 4.0kB 10pkt / 8.0kB 12pkt 1001.1s srtt 2ms 2 retrans');
+  assert.equal(lines.TCP_FAILED, '12:00:01.123 default/frontend-7d9:43512 -> 203.0.113.7:443 TCP failed [client] REFUSED');
+  assert.equal(lines.TCP_RESET, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP reset [client] ESTABLISHED');
+  assert.equal(lines.RETRANSMIT, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP retransmit [client] 3 segments ESTABLISHED');
   assert.equal(lines.DROP, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 DROP TCP TCP_LISTEN_OVERFLOW 2pkt');
   assert.equal(lines.DNS, '12:00:01.123 default/frontend-7d9 -> kube-system/coredns-abc DNS A backend.default.svc.cluster.local NOERROR 10.236.2.20,10.236.2.21 2ms');
   assert.equal(lines.LOSS, '12:00:01.123 LOSS sink:kafka queue_full: 120 dropped');
+});
+
+test('the two sockets of one local connection print as two distinguishable lines', () => {
+  const client = sampleRecords().TCP_OPEN;
+  const server = { ...client, observation: { ...client.observation, side: podflow.v1.Side.SERVER } };
+  assert.equal(formatHuman(client), '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP open [client] srtt 250µs');
+  assert.equal(formatHuman(server), '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP open [server] srtt 250µs');
+  const unknown = { ...client, observation: { ...client.observation, side: podflow.v1.Side.UNKNOWN } };
+  assert.equal(formatHuman(unknown), '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 TCP open srtt 250µs');
 });
 
 test('endpoints without a pod print as IP:port, IPv6 in brackets', () => {

@@ -28,6 +28,9 @@ export class RecordStream {
     this.#recordSize = recordSize;
     this.#decode = decode;
     this.#consumer = new RingBufferConsumer(map, (batch, offsets, count) => this.#onBatch(batch, offsets, count), {
+      // Our records are at most a few hundred bytes: 256 KiB batches carry ~1000 of them, and the
+      // consumer's resident pool (batches in flight x batchBytes, plus offsets) is a quarter of the 1 MiB default.
+      batchBytes: 256 * 1024,
       onError: (err) => this.#failed(err, 1),
     });
     this.#consumer.start();
