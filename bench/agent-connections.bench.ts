@@ -49,6 +49,7 @@ await runBench(async (cleanup) => {
   let connections = 0;
   let tcpEvents = 0;
   let httpEvents = 0;
+  let dropsEvents = 0;
   let kernelDropped = 0;
   const measureWith = async () => {
     const agent = await AgentProcess.start({
@@ -72,6 +73,7 @@ await runBench(async (cleanup) => {
     connections += r.requests;
     tcpEvents += delta('tcp');
     httpEvents += delta('http');
+    dropsEvents += delta('drops');
     kernelDropped += AgentProcess.sum(after, 'podflow_probe_kernel_dropped_total') - AgentProcess.sum(before, 'podflow_probe_kernel_dropped_total');
   };
   for (let i = 0; i < ROUNDS; i++) {
@@ -95,12 +97,12 @@ await runBench(async (cleanup) => {
   const per10k = median(cpuPer10k);
   console.log(`wrk, ${CONNECTIONS} concurrent, Connection: close, ${SECONDS}s x ${ROUNDS} rounds (median): without ${w.toFixed(0)} conn/s, with podflow ${a.toFixed(0)} conn/s`);
   console.log(`  overhead ${overhead.toFixed(2)}% (target <= ${TARGET_PERCENT}%); agent cpu ${median(agentCpu).toFixed(1)}% of a core = ${per10k.toFixed(1)}% per 10,000 conn/s`);
-  console.log(`  agent events per connection: tcp ${(tcpEvents / connections).toFixed(2)}, http ${(httpEvents / connections).toFixed(2)}; kernel drops ${kernelDropped} (${(kernelDropped / connections).toFixed(2)} per connection)`);
+  console.log(`  agent events per connection: tcp ${(tcpEvents / connections).toFixed(2)}, http ${(httpEvents / connections).toFixed(2)}, drops ${(dropsEvents / connections).toFixed(2)}; kernel drops ${kernelDropped} (${(kernelDropped / connections).toFixed(2)} per connection)`);
   printResult({
     name: 'agent-connections', value: round(overhead), unit: '% overhead',
     withoutConnPerSec: Math.round(w), withConnPerSec: Math.round(a), targetPercent: TARGET_PERCENT,
     agentCpuPercent: round(median(agentCpu), 1), agentCpuPercentPer10kConnPerSec: round(per10k, 1),
-    tcpEventsPerConn: round(tcpEvents / connections), httpEventsPerConn: round(httpEvents / connections),
+    tcpEventsPerConn: round(tcpEvents / connections), httpEventsPerConn: round(httpEvents / connections), dropsEventsPerConn: round(dropsEvents / connections),
     kernelDroppedPerConn: round(kernelDropped / connections),
     concurrency: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS,
   });

@@ -11,6 +11,7 @@
  * or a lying length can at worst exhaust the bound.
  */
 #include "l7.h"
+#include "svc_orig_dst.h"
 
 #define DNS_MSG_MAX 4096	/* offsets beyond this are not followed */
 #define DNS_HDR_LEN 12
@@ -24,10 +25,66 @@ _Static_assert(PF_DNS_NAME_MAX == 256, "the name copy's size mask assumes 256 by
 /* The ports DNS is recognised on (0 = unused slot); set by the loader before load. */
 const volatile __u16 dns_ports[PF_DNS_PORTS_MAX] = { 53, 0, 0, 0 };
 
+/*
+ * 4 MiB: ~10,000 events of 424 bytes, 100 ms at 50,000 DNS exchanges/s (a query
+ * and a response each), what a pause of the agent's JavaScript thread (GC, a
+ * large sink batch) must be bridged with before the kernel has to drop.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 20);
+	__uint(max_entries, 1 << 22);
 } dns_events SEC(".maps");
+
+/*
+ * A message crossing two interfaces of the node (the client pod's veth, then
+ * the server pod's) is seen twice: the later sightings are dropped here,
+ * before the name walk and the ring buffer, instead of in user space. Keyed by
+ * the client's side, so the copy after DNAT is recognised too.
+ */
+#define DNS_SIGHTING_WINDOW_NS 50000000ULL
+
+struct dns_sighting_key {
+	__u8 client_addr[16];
+	__u16 client_port;
+	__u16 id;
+	__u8 ip_version;
+	__u8 protocol;
+	__u8 response;
+	__u8 pad;
+};
+
+struct dns_sighting {
+	__u64 ts_ns;
+	__u32 ifindex;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct dns_sighting_key);
+	__type(value, struct dns_sighting);
+} dns_sightings SEC(".maps");
+
+/* Whether this message was seen on another interface of the node moments ago; remembers this sighting otherwise. */
+static __always_inline bool dns_seen_elsewhere(struct pf_parsed *p, __u16 id, bool response, __u32 ifindex, __u64 now)
+{
+	struct dns_sighting_key key = {};
+	struct dns_sighting *seen, fresh = { .ts_ns = now, .ifindex = ifindex };
+
+	__builtin_memcpy(key.client_addr, response ? p->key.daddr : p->key.saddr, 16);
+	key.client_port = response ? p->key.dport : p->key.sport;
+	key.id = id;
+	key.ip_version = p->key.ip_version;
+	key.protocol = p->key.protocol;
+	key.response = response;
+	seen = bpf_map_lookup_elem(&dns_sightings, &key);
+	if (seen && seen->ifindex != ifindex && now - seen->ts_ns < DNS_SIGHTING_WINDOW_NS)
+		return true;
+	/* LRU: a full map evicts the oldest sighting, which costs at most a duplicate event (paired away in user space). */
+	bpf_map_update_elem(&dns_sightings, &key, &fresh, BPF_ANY);
+	return false;
+}
 
 /* Puts struct pf_dns_event into the object's BTF (ring-buffer maps carry no value type) for the layout test. */
 const struct pf_dns_event *unused_dns_event __attribute__((unused));
@@ -139,6 +196,7 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 	struct pf_parsed p;
 	struct pf_dns_event *ev;
 	__u8 hdr[DNS_HDR_LEN];
+	__u64 now;
 	__u32 n;
 
 	if (l7_parse(skb, &p))
@@ -169,6 +227,11 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 		return;
 	}
 
+	now = bpf_ktime_get_ns();
+	if (dns_seen_elsewhere(&p, ((__u16)hdr[0] << 8) | hdr[1], hdr[2] & 0x80, skb->ifindex, now)) {
+		l7_count(PF_L7_DNS_SECOND_SIGHTING);
+		return;
+	}
 	ev = bpf_ringbuf_reserve(&dns_events, sizeof(*ev), 0);
 	if (!ev) {
 		pf_count_loss(PF_LOSS_RINGBUF_FULL);
@@ -176,7 +239,7 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 	}
 	__builtin_memset(ev, 0, sizeof(*ev));
 	w.ev = ev;
-	ev->ts_ns = bpf_ktime_get_ns();
+	ev->ts_ns = now;
 	ev->tuple = p.key;
 	ev->ifindex = skb->ifindex;
 	ev->direction = direction;
@@ -184,6 +247,8 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 	ev->id = ((__u16)hdr[0] << 8) | hdr[1];
 	ev->flags = ((__u16)hdr[2] << 8) | hdr[3];
 	ev->ancount = ((__u16)hdr[6] << 8) | hdr[7];
+	if (!(ev->flags & 0x8000))
+		pf_svc_original_destination(p.key.saddr, p.key.sport, p.key.ip_version, p.key.protocol, true, &ev->orig);
 
 	/* The question name: copy what is there (at most 255 bytes), then walk it in place. */
 	n = pf_min(w.len - DNS_HDR_LEN, PF_DNS_NAME_MAX - 1);

@@ -15,13 +15,27 @@
 #define IPPROTO_UDP_NUM 17
 #define DROP_INTERVAL_NS 1000000000ULL
 
-/* Key 0: non-zero to also report SKB_DROP_REASON_NOT_SPECIFIED (noisy). */
+/*
+ * The reason filter, one slot per drop reason value (reasons of other
+ * subsystems, and values past the table, share the last slot). User space
+ * sets report to 1 for each reason its allow/deny lists let through: normal
+ * teardown (QUEUE_PURGE, NOT_SPECIFIED) is not packet loss, and one DROP per
+ * closed connection would cost more than the connection itself.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
+	__uint(max_entries, PF_DROP_REASON_SLOTS);
 	__type(key, __u32);
 	__type(value, __u32);
-} pf_drops_config SEC(".maps");
+} pf_drop_reason_report SEC(".maps");
+
+/* Drops left out by the filter, per slot: policy, not loss, but never silent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, PF_DROP_REASON_SLOTS);
+	__type(key, __u32);
+	__type(value, __u64);
+} pf_drop_reason_filtered SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -80,7 +94,7 @@ static __always_inline void read_tuple(struct sk_buff *skb, struct pf_drop_event
 SEC("tracepoint/skb/kfree_skb")
 int drops_tp(struct trace_event_raw_kfree_skb *ctx)
 {
-	__u32 reason = ctx->reason, zero = 0, *report_unspecified;
+	__u32 reason = ctx->reason, slot, *report;
 	struct sk_buff *skb = ctx->skbaddr;
 	struct pf_drop_window *w, fresh = {};
 	struct pf_drop_event key = {}, *e;
@@ -90,10 +104,11 @@ int drops_tp(struct trace_event_raw_kfree_skb *ctx)
 	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED) ||
 	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_NOT_DROPPED_YET))
 		return 0;
-	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_DROP_REASON_NOT_SPECIFIED)) {
-		report_unspecified = bpf_map_lookup_elem(&pf_drops_config, &zero);
-		if (!report_unspecified || !*report_unspecified)
-			return 0;
+	slot = reason < PF_DROP_REASON_SLOTS - 1 ? reason : PF_DROP_REASON_SLOTS - 1;
+	report = bpf_map_lookup_elem(&pf_drop_reason_report, &slot);
+	if (!report || !*report) {
+		pf_count(&pf_drop_reason_filtered, slot);
+		return 0;
 	}
 	key.reason = reason;
 	key.ifindex = BPF_CORE_READ(skb, skb_iif);

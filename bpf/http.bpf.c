@@ -16,6 +16,7 @@
  * status line); user space parses them.
  */
 #include "l7.h"
+#include "svc_orig_dst.h"
 
 #define HTTP_CONNS_MAX 65536
 
@@ -155,6 +156,8 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 	ev->resp_direction = direction;
 	__builtin_memcpy(ev->resp, head, PF_HTTP_RESP_MAX);
 	ev->resp_len = head_len;
+	/* The response goes to the client: its address and port are the destination here. */
+	pf_svc_original_destination(p->key.daddr, p->key.dport, p->key.ip_version, IPPROTO_TCP, false, &ev->orig);
 	bpf_ringbuf_submit(ev, 0);
 }
 

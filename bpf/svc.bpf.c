@@ -13,9 +13,7 @@
  * that rewrite the address in connect4 run in attach order, so podflow's must
  * be attached first (or at the root cgroup before them) to see the original.
  */
-#include "common.h"
-
-#define SVC_SOCKETS_MAX 65536
+#include "svc_orig_dst.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
@@ -23,13 +21,6 @@ struct {
 	__type(key, int);
 	__type(value, struct pf_svc_orig);
 } svc_sk SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, SVC_SOCKETS_MAX);
-	__type(key, struct pf_svc_key);
-	__type(value, struct pf_svc_orig);
-} svc_orig_dst SEC(".maps");
 
 static __always_inline int svc_v4_mapped(const __u32 a[4])
 {

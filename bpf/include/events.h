@@ -125,6 +125,9 @@ struct pf_drop_event {
 	__u32 pad2;
 };
 
+/* Slots of the drops probe's reason filter: reason values below the last slot index themselves, the rest share it. */
+#define PF_DROP_REASON_SLOTS 256
+
 /* The drops rate limiter's value: at most one record per key and interval. */
 struct pf_drop_window {
 	__u64 last_emit_ns;
@@ -152,7 +155,26 @@ enum pf_l7_counter {
 	PF_L7_DNS_NAME_TRUNCATED = 1,	/* query name compressed or cut short */
 	PF_L7_HTTP_UNANSWERED = 2,	/* a request replaced by the next before any response */
 	PF_L7_HTTP_RESP_UNMATCHED = 3,	/* a status line without a waiting request (includes second sightings) */
-	PF_L7_COUNTER_MAX = 4,
+	PF_L7_DNS_SECOND_SIGHTING = 4,	/* a DNS message seen again on another interface of the node, dropped */
+	PF_L7_COUNTER_MAX = 5,
+};
+
+/* svc: a client socket's own address, the key of its original destination. */
+struct pf_svc_key {
+	__u8 addr[16];		/* IPv4 in the first 4 bytes; all zero when the socket had no address yet */
+	__u16 port;		/* host byte order */
+	__u8 ip_version;
+	__u8 protocol;
+};
+
+/* svc: the destination the client asked for at connect()/sendmsg(). */
+struct pf_svc_orig {
+	__u8 addr[16];
+	__u16 port;		/* host byte order */
+	__u8 ip_version;
+	__u8 published;		/* the socket's svc_key entry has been written */
+	__u32 pad;
+	__u64 cookie;		/* socket cookie, so a reused port is recognisable */
 };
 
 /*
@@ -177,6 +199,7 @@ struct pf_dns_event {
 	__u16 pad;
 	__u8 answers[PF_DNS_ANSWERS_MAX][16];
 	char qname[PF_DNS_NAME_MAX];
+	struct pf_svc_orig orig;	/* queries: the client socket's connect()/sendmsg() destination (svc); ip_version 0: not known */
 };
 
 /*
@@ -198,24 +221,7 @@ struct pf_http_event {
 	__u8 resp_len;		/* bytes of resp[] filled */
 	char resp[PF_HTTP_RESP_MAX];
 	char req[PF_HTTP_REQ_MAX];
-};
-
-/* svc: a client socket's own address, the key of its original destination. */
-struct pf_svc_key {
-	__u8 addr[16];		/* IPv4 in the first 4 bytes; all zero when the socket had no address yet */
-	__u16 port;		/* host byte order */
-	__u8 ip_version;
-	__u8 protocol;
-};
-
-/* svc: the destination the client asked for at connect()/sendmsg(). */
-struct pf_svc_orig {
-	__u8 addr[16];
-	__u16 port;		/* host byte order */
-	__u8 ip_version;
-	__u8 published;		/* the socket's svc_key entry has been written */
-	__u32 pad;
-	__u64 cookie;		/* socket cookie, so a reused port is recognisable */
+	struct pf_svc_orig orig;	/* the client socket's connect() destination (svc); ip_version 0: not known */
 };
 
 #endif

@@ -47,13 +47,18 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
   // dns and http look original destinations up in the svc object, opened by start(); until then, and
   // when it could not be attached, records carry only what the packets themselves showed.
   let svc: OriginalDestinations | undefined;
-  const originalDestinations: OriginalDestinationLookup = { lookup: (buf, addrOff, ipVersion, port, protocol) => svc?.lookup(buf, addrOff, ipVersion, port, protocol) };
+  const originalDestinations: OriginalDestinationLookup = {
+    lookup: (buf, addrOff, ipVersion, port, protocol) => svc?.lookup(buf, addrOff, ipVersion, port, protocol),
+    get map() {
+      return svc?.map;
+    },
+  };
   const l7 = { interfaces: opts.interfaces, originalDestinations };
   const plans: Record<Exclude<ProbeName, 'process'>, ProbePlan> = {
     flows: flowsPlan({ interfaces: opts.interfaces, activeTimeoutMs: opts.flowActiveTimeoutMs, idleTimeoutMs: opts.flowIdleTimeoutMs }),
     tcp: tcpPlan,
     retransmit: retransmitPlan,
-    drops: dropsPlan({ reportUnspecified: opts.reportUnspecifiedDrops ?? false }),
+    drops: dropsPlan({ reasons: opts.dropReasons }),
     rtt: rttPlan({ cgroupRoot }),
     dns: dnsPlan({ ...l7, ports: opts.dnsPorts ?? [53], timeoutMs: opts.dnsTimeoutMs ?? 5000 }),
     http: httpPlan(l7),
@@ -183,8 +188,10 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
       return [...states.values()].map(({ status, attached }) => {
         if (!attached) return { ...status, skipped: [...status.skipped] };
         const kernel = attached.losses().filter((l) => l.stage === 'kernel');
+        const filtered = attached.filtered?.();
         return {
           ...status,
+          ...(filtered ? { eventsFiltered: filtered } : {}),
           hook: attached.hook,
           skipped: [...status.skipped],
           eventsSeen: attached.eventsSeen(),

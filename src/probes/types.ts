@@ -18,6 +18,8 @@ export interface ProbeStatus {
   eventsSeen: number;
   /** Events the kernel side could not hand over (ring buffer full, map full), since start. */
   eventsDroppedInKernel: number;
+  /** Events the probe's kernel filter left out by configuration (policy, not loss), per reason, since start. */
+  eventsFiltered?: { reason: string; count: number }[];
   /** The last error of the probe's periodic work (map drain, interface attach), if any. */
   lastError?: string;
 }
@@ -43,8 +45,11 @@ export interface ProbeOptions {
   objectDir?: string;
   /** How often new and removed interfaces are looked for; default 1000 ms. */
   interfacePollMs?: number;
-  /** Also report drops with reason NOT_SPECIFIED; default false. */
-  reportUnspecifiedDrops?: boolean;
+  /**
+   * Which kernel drop reasons become DROP records (names of enum skb_drop_reason without SKB_DROP_REASON_):
+   * allow empty = every reason not denied; default deny: NOT_SPECIFIED and QUEUE_PURGE (normal teardown).
+   */
+  dropReasons?: { allow: readonly string[]; deny: readonly string[] };
   /**
    * cgroup v2 mount for sockops and the svc programs; default: findCgroup2Root() (src/enrich/cgroup.ts);
    * null: none (those hooks are skipped). The agent finds it once and passes the same root to createEnricher.

@@ -7,6 +7,7 @@ import type { FlowRecord } from '../../src/pipeline/types.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { dnsPlan } from '../../src/probes/dns/plan.js';
 import type { AttachedProbe } from '../../src/probes/shared/probe.js';
+import type { L7PacketProbe } from '../../src/probes/shared/l7-packet-probe.js';
 import { DNS_CLIENT, ms, testContext, waitFor, type DnsClientResult } from './l7-net.js';
 import { PodNet, sh } from './pod-net.js';
 import { heldProgramIds } from './probes-held.js';
@@ -129,6 +130,9 @@ test('A, AAAA and NXDOMAIN lookups over UDP: names, types, rcodes, answers, late
   const rnx = await recordFor(nx.id, 'nope.pfl.test');
   assert.equal(rnx.dns?.rcode, 'NXDOMAIN');
   assert.deepEqual(rnx.dns?.answers, []);
+  // Each message crossed both pods' veths: the kernel dropped the second sightings before the ring buffer.
+  const counters = (probe as L7PacketProbe).counters();
+  assert.ok((counters['dns:second_sighting'] ?? 0) >= 2 * 4, `second sightings dropped in the kernel: ${JSON.stringify(counters)}`);
 });
 
 test('DNS over TCP', async () => {

@@ -11,6 +11,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { createProbeManager } from '../../src/probes/index.js';
+import { dropsPlan } from '../../src/probes/drops/plan.js';
+import { MonotonicClock } from '../../src/probes/shared/clock.js';
+import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import type { ProbeManager } from '../../src/probes/types.js';
 import { CgroupResolver, findCgroup2Root } from '../../src/enrich/cgroup.js';
 import { MetadataEnricher } from '../../src/enrich/enricher.js';
@@ -185,12 +188,12 @@ after(async () => {
   }
 });
 
-test('hook selection: tcp falls back from fentry and kprobe to the tracepoint, with reasons', () => {
+test('hook selection: tcp falls back from fentry and kprobe to the BTF raw tracepoints, with reasons', () => {
   const status = manager.status();
   const byProbe = new Map(status.map((s) => [s.probe, s]));
   const tcp = byProbe.get('tcp');
   assert.ok(tcp?.attached);
-  assert.equal(tcp.hook, 'tracepoint/sock/inet_sock_set_state');
+  assert.equal(tcp.hook, 'tp_btf/inet_sock_set_state');
   assert.deepEqual(tcp.skipped.map((s) => s.hook), ['fentry/tcp_set_state', 'kprobe/tcp_set_state']);
   assert.match(tcp.skipped[1]?.reason ?? '', /ENOENT|No such file/);
   assert.equal(byProbe.get('flows')?.hook, 'tcx', 'TC attach as TCX links on this kernel');
@@ -324,7 +327,8 @@ test('induced loss (a small tbf queue on the veth: this kernel has no netem) giv
       await sleep(50);
     }
     assert.ok(rtx.length > 0, 'at least one RETRANSMIT record');
-    const close = records.find((x) => x.type === RecordType.TCP_CLOSE && x.source?.port === port && x.observation?.side === Side.CLIENT);
+    // Records reach the ingress a consumer linger (milliseconds) after the kernel wrote them.
+    const [close] = await waitFor('the client close', () => records.filter((x) => x.type === RecordType.TCP_CLOSE && x.source?.port === port && x.observation?.side === Side.CLIENT), 1);
     assert.ok(close, 'the client close');
     // The tail of the burst comes from the rate limiter's map once the connection is quiet for a second.
     const sum = (): number => records.filter((x) => x.type === RecordType.RETRANSMIT && x.source?.port === port).reduce((n, r) => n + (r.tcp?.retransmits ?? 0), 0);
@@ -365,6 +369,31 @@ test('a drop storm is rate-limited: few DROP records whose counts add up to ever
   assert.ok(drops.length <= 4, `${drops.length} records for 200 drops`);
   assert.equal(drops[0]?.drop?.count, 1, 'the first drop is reported at once');
   assert.ok(drops.every((r) => r.drop?.reason === 'NO_SOCKET'));
+});
+
+test('the drop reason filter: denied reasons make no DROP record and are counted per reason; the default denies normal teardown', async () => {
+  const interfaces = new InterfaceIndex();
+  interfaces.poll();
+  const own: FlowRecord[] = [];
+  const ctx = { nodeName: 'pfr-node', clock: new MonotonicClock(), ingress: { ingest: (b: FlowRecord[]) => void own.push(...b) }, interfaces, objectDir: new URL('../../../bpf/build/', import.meta.url).pathname };
+  const probe = dropsPlan({ reasons: { allow: [], deny: ['NO_SOCKET', 'SKB_DROP_REASON_QUEUE_PURGE', 'NOT_A_REASON'] } }).candidates[0]!.attach(ctx);
+  try {
+    await runIn('a', UDP_SEND, B, '9997', '25', '10');
+    const deadline = Date.now() + 5000;
+    const filtered = () => probe.filtered?.().find((f) => f.reason === 'NO_SOCKET')?.count ?? 0;
+    while (filtered() < 25 && Date.now() < deadline) await sleep(50);
+    assert.ok(filtered() >= 25, `NO_SOCKET filtered ${filtered()} times for 25 datagrams`);
+    assert.deepEqual(own.filter((r) => r.destination?.port === 9997), [], 'no DROP for a denied reason');
+    // The agent's own drops probe (default lists) reported them: the filter is per probe instance.
+    await waitFor('DROP', () => records.filter((x) => x.type === RecordType.DROP && x.destination?.port === 9997), 1);
+  } finally {
+    probe.close();
+  }
+  // Default lists: whatever the connections of the earlier tests freed with QUEUE_PURGE or NOT_SPECIFIED was counted, never reported.
+  assert.ok(!records.some((r) => r.type === RecordType.DROP && ['QUEUE_PURGE', 'NOT_SPECIFIED'].includes(r.drop?.reason ?? '')));
+  const drops = manager.status().find((s) => s.probe === 'drops');
+  assert.ok(Array.isArray(drops?.eventsFiltered));
+  assert.ok(drops.eventsFiltered.every((f) => ['QUEUE_PURGE', 'NOT_SPECIFIED'].includes(f.reason) && f.count > 0), JSON.stringify(drops.eventsFiltered));
 });
 
 test('flows: UDP counters match what was sent, counted once on the node, where first seen', async () => {
@@ -423,7 +452,7 @@ test('status counts events; stop() removes the TC links it created', async () =>
   assert.ok(samples > 0 && (rtt?.counts.slice(0, 18).reduce((a, b) => a + b, 0) ?? 0) > samples * 0.9, 'RTT samples, mostly below 262 ms');
   // Our programs by id: the ones this process holds (ids are never reused; other engineers' agents load
   // the same names). bpftool prints the BTF name when it has one, else the kernel's (cut to 15 characters).
-  const NAMES = ['flows_tc_ingress', 'flows_tc_egress', 'tcp_state_tp', 'drops_tp', 'retransmit_btf', 'rtt_sockops'];
+  const NAMES = ['flows_tc_ingress', 'flows_tc_egress', 'tcp_state_btf', 'drops_tp', 'retransmit_btf', 'rtt_sockops'];
   const progs = (): { id: number; name?: string }[] =>
     (JSON.parse(sh('bpftool', ['prog', 'show', '-j'])) as { id: number; name?: string }[]).filter((p) => NAMES.some((n) => n.slice(0, 15) === (p.name ?? '').slice(0, 15)));
   const progIds = (): number[] => progs().map((p) => p.id);

@@ -71,6 +71,8 @@ struct consumer {
 
 	struct ring *rings;
 	uint32_t nrings;
+	/* Ring buffers: after a wakeup, wait up to this long for more records before draining. */
+	uint32_t linger_ms;
 	struct perf_buffer *pb;
 	/* Our own copy of the perf map's fd: perf_buffer__free deletes the per-CPU entries through
 	 * it, and the caller's fd may by then be closed and its number reused by another map. */
@@ -196,6 +198,34 @@ static bool process_ring(struct consumer *c, struct ring *r)
 	return true;
 }
 
+/* A ring this full is drained at once, lingering or not. */
+static bool ring_filling(struct consumer *c)
+{
+	for (uint32_t i = 0; i < c->nrings; i++) {
+		struct ring *r = &c->rings[i];
+		unsigned long cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+		unsigned long prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+		if (prod - cons >= r->data_size / 4)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Waits up to linger_ms (in 1 ms steps, watching the fill level and the stop
+ * eventfd) so that the records of the next few milliseconds are drained as one
+ * batch. The kernel wakes the consumer only when a commit finds it caught up,
+ * so while it lingers producers send no wakeups: a wakeup, a batch and a
+ * JavaScript call per linger interval instead of per record.
+ */
+static void linger(struct consumer *c)
+{
+	struct pollfd stop = { .fd = c->stopfd, .events = POLLIN };
+	for (uint32_t waited = 0; waited < c->linger_ms && !ring_filling(c); waited++)
+		if (poll(&stop, 1, 1) != 0)
+			return;
+}
+
 static void *ring_thread(void *arg)
 {
 	struct consumer *c = arg;
@@ -213,6 +243,8 @@ static void *ring_thread(void *arg)
 				running = false;
 		if (n < 0 && errno != EINTR)
 			running = false;
+		if (running && c->linger_ms > 0)
+			linger(c);
 	}
 	flush_batch(c);
 	return NULL;
@@ -489,16 +521,19 @@ static bool ring_map(napi_env env, struct ring *r, int map_fd)
 	return true;
 }
 
-/* ringbufNew(mapFds[], pool[], offsets[], onReady) */
+/* ringbufNew(mapFds[], pool[], offsets[], onReady, lingerMs) */
 static napi_value ringbuf_new(napi_env env, napi_callback_info info)
 {
-	GET_ARGS(4);
-	uint32_t nfds = 0;
+	GET_ARGS(5);
+	uint32_t nfds = 0, linger_ms;
 	if (napi_get_array_length(env, argv[0], &nfds) != napi_ok || nfds == 0)
 		return throw_type(env, "libbpf-ts: expected a non-empty array of map fds");
+	if (!arg_u32(env, argv[4], &linger_ms))
+		return NULL;
 	struct consumer *c = consumer_new(env, argv[1], argv[2], argv[3]);
 	if (!c)
 		return NULL;
+	c->linger_ms = linger_ms;
 	c->rings = calloc(nfds, sizeof(*c->rings));
 	if (!c->rings) {
 		throw_errno(env, ENOMEM, "ring buffer consumer");

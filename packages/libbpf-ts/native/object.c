@@ -305,6 +305,20 @@ static napi_value map_set_max_entries(napi_env env, napi_callback_info info)
 	return undefined(env);
 }
 
+/* mapReuseFd(obj, name, fd): before load, the object uses the existing map behind fd instead of creating one. */
+static napi_value map_reuse_fd(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	struct bpf_map *m = get_map(env, argv[0], argv[1]);
+	int32_t fd;
+	if (!m || !arg_i32(env, argv[2], &fd))
+		return NULL;
+	int err = bpf_map__reuse_fd(m, fd);
+	if (err)
+		return throw_errno(env, err, "bpf_map__reuse_fd");
+	return undefined(env);
+}
+
 static napi_value prog_set_autoload(napi_env env, napi_callback_info info)
 {
 	GET_ARGS(3);
@@ -482,6 +496,7 @@ void init_object(napi_env env, napi_value exports)
 		{ "objSetGlobal", obj_set_global },
 		{ "objGetGlobal", obj_get_global },
 		{ "mapSetMaxEntries", map_set_max_entries },
+		{ "mapReuseFd", map_reuse_fd },
 		{ "progSetAutoload", prog_set_autoload },
 		{ "objLoad", obj_load },
 		{ "objProgFd", obj_prog_fd },

@@ -151,20 +151,35 @@ function mapFd(map: BpfMap, type: number, consumer: string): number {
   return map.fd;
 }
 
+export interface RingBufferOptions extends ConsumerOptions {
+  /**
+   * After a wakeup, how long the thread waits for more records before draining, in milliseconds; default 10.
+   * The kernel wakes a consumer only when it has caught up, so a fast consumer is woken (and calls
+   * JavaScript) once per record; lingering makes that once per interval, at the price of this much latency.
+   * The wait ends early when a ring is a quarter full. 0: drain at every wakeup.
+   */
+  lingerMs?: number;
+}
+
 /** Consumes one or more BPF_MAP_TYPE_RINGBUF maps on one native thread. */
 export class RingBufferConsumer extends BatchConsumer {
   readonly #maps: BpfMap[];
+  readonly #lingerMs: number;
 
-  constructor(maps: BpfMap | readonly BpfMap[], onBatch: BatchHandler, opts: ConsumerOptions = {}) {
+  constructor(maps: BpfMap | readonly BpfMap[], onBatch: BatchHandler, opts: RingBufferOptions = {}) {
     super(onBatch, opts);
     this.#maps = Array.isArray(maps) ? [...maps] : [maps as BpfMap];
     if (this.#maps.length === 0) throw new BpfError('RingBufferConsumer needs at least one map', constants.errno.EINVAL);
+    this.#lingerMs = opts.lingerMs ?? 10;
+    if (!Number.isInteger(this.#lingerMs) || this.#lingerMs < 0 || this.#lingerMs > 1000) {
+      throw new BpfError(`lingerMs must be an integer in 0..1000, got ${this.#lingerMs}`, constants.errno.EINVAL);
+    }
   }
 
   protected create(onReady: (index: number, count: number, bytes: number) => void): ConsumerHandle {
     const fds = this.#maps.map((m) => mapFd(m, MapType.RINGBUF, 'RingBufferConsumer'));
     try {
-      return native().ringbufNew(fds, this.pool, this.offsets, onReady);
+      return native().ringbufNew(fds, this.pool, this.offsets, onReady, this.#lingerMs);
     } catch (err) {
       throw new BpfError(`cannot start ring buffer consumer on ${this.#maps.map((m) => m.name).join(', ')}: ${nativeReason(err)}`, nativeErrno(err));
     }

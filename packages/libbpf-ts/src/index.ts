@@ -6,7 +6,7 @@ export { Link, PacketSocketLink } from './link.js';
 export type { TcDirection, TcOptions } from './tc.js';
 export {
   RingBufferConsumer, PerfBufferConsumer,
-  type BatchHandler, type ConsumerOptions, type ConsumerStats, type PerfBufferOptions,
+  type BatchHandler, type ConsumerOptions, type ConsumerStats, type PerfBufferOptions, type RingBufferOptions,
 } from './consumer.js';
 export { features, Helper, type FeatureResult, type HelperName } from './features.js';
 export { BpfError, LoadError, AttachError, MapError, NotSupportedError, errnoCode } from './errors.js';

@@ -128,6 +128,26 @@ export class BpfMap {
     return this;
   }
 
+  /**
+   * Before load: the object uses `existing` (a loaded map, e.g. of another object) instead of creating
+   * this one, so both objects' programs share it. Type, key and value sizes and max entries must match
+   * (checked here). The object takes its own reference: `existing` may be closed later.
+   */
+  reuse(existing: BpfMap): this {
+    if (!this.#owner) throw new MapError(this.name, 'reuse', constants.errno.EINVAL, 'only maps of an unloaded BpfObject can reuse another map');
+    this.#owner.requireNotLoaded(`reuse map ${this.name}`);
+    if (existing.type !== this.type || existing.keySize !== this.keySize || existing.valueSize !== this.valueSize || existing.maxEntries !== this.maxEntries) {
+      throw new MapError(this.name, 'reuse', constants.errno.EINVAL,
+        `'${existing.name}' (${existing.typeName}, key ${existing.keySize}, value ${existing.valueSize}, ${existing.maxEntries} entries) does not match (${this.typeName}, key ${this.keySize}, value ${this.valueSize}, ${this.maxEntries} entries)`);
+    }
+    try {
+      native().mapReuseFd(this.#owner.handle(), this.name, existing.fd);
+    } catch (err) {
+      throw new MapError(this.name, 'reuse', nativeErrno(err), nativeReason(err));
+    }
+    return this;
+  }
+
   /** The value stored under key, copied into `out` (or a new Buffer); undefined when absent. */
   lookup(key: Buffer | null, out?: Buffer): Buffer | undefined {
     this.#checkKey('lookup', key);

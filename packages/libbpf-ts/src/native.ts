@@ -68,6 +68,7 @@ export interface NativeAddon {
   objSetGlobal(obj: ObjectHandle, mapName: string, offset: number, value: Buffer): void;
   objGetGlobal(obj: ObjectHandle, mapName: string, offset: number, size: number): Buffer;
   mapSetMaxEntries(obj: ObjectHandle, map: string, n: number): void;
+  mapReuseFd(obj: ObjectHandle, name: string, fd: number): void;
   progSetAutoload(obj: ObjectHandle, prog: string, autoload: boolean): void;
   objLoad(obj: ObjectHandle): void;
   objProgFd(obj: ObjectHandle, prog: string): number;
@@ -115,7 +116,7 @@ export interface NativeAddon {
   probeHelper(progType: number, helper: number): number;
   ifNameToIndex(name: string): number;
 
-  ringbufNew(mapFds: number[], pool: Buffer[], offsets: Uint32Array[], onReady: NativeBatchReady): ConsumerHandle;
+  ringbufNew(mapFds: number[], pool: Buffer[], offsets: Uint32Array[], onReady: NativeBatchReady, lingerMs: number): ConsumerHandle;
   perfbufNew(mapFd: number, pageCount: number, pool: Buffer[], offsets: Uint32Array[], onReady: NativeBatchReady): ConsumerHandle;
   consumerStart(c: ConsumerHandle): void;
   consumerRelease(c: ConsumerHandle, index: number): void;

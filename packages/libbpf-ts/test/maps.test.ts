@@ -224,3 +224,25 @@ test('resize before load; after load it is refused', () => {
     o.close();
   }
 });
+
+test('reuse(): a second object shares the first one\'s map; a map of another shape is refused before load', () => {
+  const first = BpfObject.open(objectPath('maps'));
+  const second = BpfObject.open(objectPath('maps'));
+  try {
+    first.load();
+    assert.throws(() => second.map('percpu').reuse(first.map('hash')), (e: unknown) =>
+      e instanceof MapError && /'hash' \(HASH, key 4, value 8, 4096 entries\) does not match \(PERCPU_ARRAY/.test(e.message));
+    second.map('hash').reuse(first.map('hash'));
+    second.load();
+    const key = Buffer.alloc(4);
+    key.writeUInt32LE(7);
+    const value = Buffer.alloc(8);
+    value.writeBigUInt64LE(42n);
+    first.map('hash').update(key, value);
+    assert.equal(second.map('hash').lookup(key)?.readBigUInt64LE(), 42n);
+    assert.throws(() => second.map('hash').reuse(first.map('hash')), /reuse map hash/);
+  } finally {
+    second.close();
+    first.close();
+  }
+});

@@ -242,11 +242,33 @@ test('handler errors go to onError and release the batch', async (t) => {
   assert.equal(global64(obj, 'dropped'), 0);
 });
 
+test('records trickling in one by one are lingered for and arrive as one batch, not one call each', async (t) => {
+  const obj = producer(t, 'ringbuf', 1);
+  const prog = obj.program('lbt_rb_produce');
+  const calls: number[] = [];
+  const consumer = new RingBufferConsumer(obj.map('events'), (_batch, _offsets, count) => {
+    calls.push(count);
+  }, { lingerMs: 200 }).start();
+  try {
+    // 50 single records, each its own commit that finds the consumer caught up (a wakeup each without lingering).
+    for (let i = 0; i < 50; i++) {
+      prog.testRun({ data: PACKET });
+      await sleep(1);
+    }
+    await until(() => calls.reduce((a, b) => a + b, 0) === 50, '50 records');
+  } finally {
+    consumer.stop();
+  }
+  assert.ok(calls.length <= 2, `${calls.length} calls for 50 records: ${calls.join(', ')}`);
+  assert.equal(global64(obj, 'dropped'), 0);
+});
+
 test('consumer misuse gives clear errors', (t) => {
   const obj = producer(t, 'ringbuf', 1);
   assert.throws(() => new RingBufferConsumer(obj.map('ringbuf.bss'), () => {}).start(), (e: unknown) =>
     e instanceof BpfError && /needs a BPF_MAP_TYPE_RINGBUF map; 'ringbuf.bss' is ARRAY/.test(e.message));
   assert.throws(() => new RingBufferConsumer(obj.map('events'), () => {}, { maxBatchesInFlight: 0 }), /maxBatchesInFlight/);
+  assert.throws(() => new RingBufferConsumer(obj.map('events'), () => {}, { lingerMs: -1 }), /lingerMs must be an integer in 0\.\.1000, got -1/);
   const c = new RingBufferConsumer(obj.map('events'), () => {}).start();
   assert.throws(() => c.start(), /already running/);
   c.stop();

@@ -24,7 +24,10 @@ export interface DnsOptions {
   timeoutMs?: number;
   /** Queries waiting for a response at most; default 65536. */
   maxPending?: number;
-  /** Where records find the socket's original destination (service translation). */
+  /**
+   * Service translation: the dns program reads a query's socket destination from this svc object's map in
+   * the kernel (the object shares it); without it records carry what the packets showed.
+   */
   originalDestinations?: OriginalDestinationLookup;
 }
 
@@ -43,16 +46,14 @@ export function encodeDnsPorts(ports: readonly number[]): Buffer {
 
 class DnsHandler implements L7Handler {
   readonly matcher: DnsMatcher;
-  readonly #sockets: OriginalDestinationLookup | undefined;
   #undecodable = 0;
 
   constructor(ctx: ProbeContext, opts: DnsOptions) {
     this.matcher = new DnsMatcher(ctx, { timeoutMs: opts.timeoutMs ?? 5000, maxPending: opts.maxPending ?? 65536 });
-    this.#sockets = opts.originalDestinations;
   }
 
   decode(batch: Buffer, off: number, out: FlowRecord[]): void {
-    const m = decodeDnsEvent(batch, off, this.#sockets);
+    const m = decodeDnsEvent(batch, off);
     if (m) this.matcher.add(m, out);
     else this.#undecodable++;
   }
@@ -81,7 +82,11 @@ export function createDnsProbe(ctx: ProbeContext, opts: DnsOptions, mode: Packet
       prefix: 'dns',
       recordSize: DnsEvent.size,
       interfaces: opts.interfaces,
-      configure: (obj: BpfObject) => obj.setGlobal('dns_ports', ports),
+      configure: (obj: BpfObject) => {
+        obj.setGlobal('dns_ports', ports);
+        const svc = opts.originalDestinations?.map;
+        if (svc) obj.map('svc_orig_dst').reuse(svc);
+      },
     },
     mode,
     new DnsHandler(ctx, opts),

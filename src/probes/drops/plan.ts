@@ -8,6 +8,7 @@ import { DropEvent, DropWindow } from '../shared/layouts.js';
 import { RingBufferProbe, attachAll, openProbe, type ProbePlan } from '../shared/probe.js';
 import { flushQuietWindows } from '../shared/windows.js';
 import { decodeDropEvent } from './decode.js';
+import { DEFAULT_DENIED_DROP_REASONS, DropReasonFilter, type DropReasonLists } from './reasons.js';
 
 const HOOK = 'tracepoint/skb/kfree_skb';
 /** As DROP_INTERVAL_NS in bpf/drops.bpf.c. */
@@ -17,13 +18,19 @@ class DropsProbe extends RingBufferProbe {
   readonly #ctx: ProbeContext;
   readonly #obj: BpfObject;
   readonly #reasons: ReadonlyMap<number, string>;
+  readonly #filter: DropReasonFilter;
   #tails = 0;
 
-  constructor(ctx: ProbeContext, obj: BpfObject, links: Link[], reasons: ReadonlyMap<number, string>) {
+  constructor(ctx: ProbeContext, obj: BpfObject, links: Link[], reasons: ReadonlyMap<number, string>, filter: DropReasonFilter) {
     super(ctx, 'drops', HOOK, obj, links, DropEvent.size, (b, off) => decodeDropEvent(b, off, ctx, reasons, HOOK));
     this.#ctx = ctx;
     this.#obj = obj;
     this.#reasons = reasons;
+    this.#filter = filter;
+  }
+
+  filtered(): { reason: string; count: number }[] {
+    return this.#filter.filtered();
   }
 
   tick(nowNs: number): void {
@@ -44,8 +51,8 @@ class DropsProbe extends RingBufferProbe {
 }
 
 export interface DropsOptions {
-  /** Also report SKB_DROP_REASON_NOT_SPECIFIED (frequent and rarely useful). */
-  reportUnspecified: boolean;
+  /** Which reasons become DROP records; default: every reason but DEFAULT_DENIED_DROP_REASONS. */
+  reasons?: DropReasonLists;
   /** Where the kernel's BTF is read from. */
   btfPath?: string;
 }
@@ -59,10 +66,12 @@ export function dropsPlan(opts: DropsOptions): ProbePlan {
         attach(ctx: ProbeContext) {
           const reasons = loadDropReasons(opts.btfPath);
           return openProbe(ctx, 'drops.bpf.o', ['drops_tp'], (obj) => {
-            const value = Buffer.alloc(4);
-            value.writeUInt32LE(opts.reportUnspecified ? 1 : 0);
-            obj.map('pf_drops_config').update(Buffer.alloc(4), value);
-            return new DropsProbe(ctx, obj, attachAll(obj, ['drops_tp']), reasons);
+            // Before attach: no drop passes before the filter is in place.
+            const filter = new DropReasonFilter(obj, reasons, opts.reasons ?? { allow: [], deny: DEFAULT_DENIED_DROP_REASONS });
+            if (filter.unknown.length > 0) {
+              ctx.log?.warn({ probe: 'drops', reasons: filter.unknown }, 'drop reasons in drops.allowReasons/denyReasons that this kernel does not have are ignored');
+            }
+            return new DropsProbe(ctx, obj, attachAll(obj, ['drops_tp']), reasons, filter);
           });
         },
       },

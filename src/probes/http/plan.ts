@@ -13,22 +13,23 @@ import { decodeHttpEvent } from './decode.js';
 export interface HttpOptions {
   /** Interface names or prefix patterns ending in '*'; empty = every interface but loopback. */
   interfaces: readonly string[];
-  /** Where records find the socket's original destination (service translation). */
+  /**
+   * Service translation: the http program reads the client socket's original destination from this svc
+   * object's map in the kernel (the object shares it); without it records carry what the packets showed.
+   */
   originalDestinations?: OriginalDestinationLookup;
 }
 
 class HttpHandler implements L7Handler {
   readonly #ctx: ProbeContext;
-  readonly #sockets: OriginalDestinationLookup | undefined;
   #malformed = 0;
 
-  constructor(ctx: ProbeContext, opts: HttpOptions) {
+  constructor(ctx: ProbeContext) {
     this.#ctx = ctx;
-    this.#sockets = opts.originalDestinations;
   }
 
   decode(batch: Buffer, off: number, out: FlowRecord[]): void {
-    const r = decodeHttpEvent(batch, off, this.#ctx, this.#sockets);
+    const r = decodeHttpEvent(batch, off, this.#ctx);
     if (r) out.push(r);
     else this.#malformed++;
   }
@@ -42,9 +43,15 @@ class HttpHandler implements L7Handler {
 export function createHttpProbe(ctx: ProbeContext, opts: HttpOptions, mode: PacketHookMode): L7PacketProbe {
   return new L7PacketProbe(
     ctx,
-    { probe: 'http', file: 'http.bpf.o', prefix: 'http', recordSize: HttpEvent.size, interfaces: opts.interfaces },
+    {
+      probe: 'http', file: 'http.bpf.o', prefix: 'http', recordSize: HttpEvent.size, interfaces: opts.interfaces,
+      configure: (obj) => {
+        const svc = opts.originalDestinations?.map;
+        if (svc) obj.map('svc_orig_dst').reuse(svc);
+      },
+    },
     mode,
-    new HttpHandler(ctx, opts),
+    new HttpHandler(ctx),
   );
 }
 

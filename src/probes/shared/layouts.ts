@@ -82,7 +82,7 @@ export const DropWindow = {
 
 /** struct pf_dns_event (dns ring buffer). */
 export const DnsEvent = {
-  size: 392,
+  size: 424,
   ts_ns: 0,
   tuple: 8,
   ifindex: 48,
@@ -98,11 +98,13 @@ export const DnsEvent = {
   answer_version: 66,
   answers: 72,
   qname: 136,
+  /** struct pf_svc_orig (SvcOrig offsets), queries only: the client socket's connect()/sendmsg() destination. */
+  orig: 392,
 } as const;
 
 /** struct pf_http_event (http ring buffer). */
 export const HttpEvent = {
-  size: 360,
+  size: 392,
   req_ns: 0,
   resp_ns: 8,
   req_tuple: 16,
@@ -117,6 +119,8 @@ export const HttpEvent = {
   resp_len: 87,
   resp: 88,
   req: 104,
+  /** struct pf_svc_orig (SvcOrig offsets): the client socket's connect() destination. */
+  orig: 360,
 } as const;
 
 /** struct pf_svc_key (svc_orig_dst map key). */
@@ -142,7 +146,7 @@ export const SvcOrig = {
 export const L7_HOOK_NAMES = ['tc', 'socket_filter'] as const;
 
 /** enum pf_l7_counter, in index order: the l7_counters per-CPU array of the dns and http objects. */
-export const L7_COUNTERS = ['dns:malformed', 'dns:name_truncated', 'http:unanswered_request', 'http:unmatched_response'] as const;
+export const L7_COUNTERS = ['dns:malformed', 'dns:name_truncated', 'http:unanswered_request', 'http:unmatched_response', 'dns:second_sighting'] as const;
 
 /**
  * The counters that are lost records (reported as losses, stage "kernel"): a

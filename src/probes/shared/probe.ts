@@ -17,6 +17,8 @@ export interface AttachedProbe {
   /** Interfaces that appeared or went away (TC and socket probes attach per interface); returns why any could not be attached. */
   interfacesChanged?(added: readonly NetInterface[], removed: readonly NetInterface[]): string[];
   eventsSeen(): number;
+  /** Running totals of the events the probe's kernel filter left out by configuration, per reason. */
+  filtered?(): { reason: string; count: number }[];
   /** Running totals: stage "kernel" (counted by the BPF programs) and "decode". */
   losses(): LossCount[];
   /** Detaches and closes everything this probe created (after emitting what it still holds). */

@@ -21,6 +21,8 @@ export interface Destination {
  */
 export interface OriginalDestinationLookup {
   lookup(buf: Uint8Array, addrOff: number, ipVersion: number, clientPort: number, protocol: number): Destination | undefined;
+  /** The svc_orig_dst map itself, for kernel programs that read it (http); undefined while svc is not attached. */
+  readonly map?: BpfMap | undefined;
 }
 
 export const SVC_PROGRAMS = ['svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress'] as const;
@@ -45,6 +47,10 @@ export class OriginalDestinations implements OriginalDestinationLookup {
       this.close();
       throw err;
     }
+  }
+
+  get map(): BpfMap {
+    return this.#map;
   }
 
   lookup(buf: Uint8Array, addrOff: number, ipVersion: number, clientPort: number, protocol: number): Destination | undefined {

@@ -1,6 +1,7 @@
 // tcp: TCP_OPEN/CLOSE/FAILED/RESET per socket, with process context. Preferred
-// hooks in order: fentry (cheapest), kprobe, then the stable tracepoints, which
-// work on every kernel with tracefs. All variants share bpf/include/tcp_lifecycle.h.
+// hooks in order: fentry (cheapest), kprobe, the tracepoints as BTF raw
+// tracepoints, then as classic tracepoints, which work on every kernel with tracefs. All variants share bpf/include/tcp_lifecycle.h.
+import { NotSupportedError, features, type FeatureResult } from 'libbpf-ts';
 import type { ProbeContext } from '../shared/context.js';
 import { SockEvent } from '../shared/layouts.js';
 import { RingBufferProbe, attachAll, openProbe, type HookCandidate, type ProbePlan } from '../shared/probe.js';
@@ -16,6 +17,26 @@ function candidate(hook: string, file: string, programs: readonly string[]): Hoo
 
 export const TCP_FENTRY = candidate('fentry/tcp_set_state', 'tcp_fentry.bpf.o', ['tcp_set_state_fentry', 'tcp_reset_fentry', 'tcp_send_active_reset_fentry', 'tcp_destroy_fentry']);
 export const TCP_KPROBE = candidate('kprobe/tcp_set_state', 'tcp_kprobe.bpf.o', ['tcp_set_state_kprobe', 'tcp_reset_kprobe', 'tcp_send_active_reset_kprobe', 'tcp_destroy_kprobe']);
+/** The same tracepoints as BTF raw tracepoints: no trace record formatted per hit. */
+export const TCP_TP_BTF = candidate('tp_btf/inet_sock_set_state', 'tcp.bpf.o', ['tcp_state_btf', 'tcp_send_reset_btf', 'tcp_receive_reset_btf', 'tcp_destroy_btf']);
 export const TCP_TRACEPOINT = candidate('tracepoint/sock/inet_sock_set_state', 'tcp.bpf.o', ['tcp_state_tp', 'tcp_send_reset_tp', 'tcp_receive_reset_tp', 'tcp_destroy_tp']);
 
-export const tcpPlan: ProbePlan = { probe: 'tcp', candidates: [TCP_FENTRY, TCP_KPROBE, TCP_TRACEPOINT] };
+/**
+ * Tries a function-hook variant only where the kernel has the hook kind: the (cached) check loads one
+ * tiny program, where the variant would load and verify its whole object before its attach fails.
+ */
+function whereSupported(c: HookCandidate, kind: string, check: () => FeatureResult): HookCandidate {
+  return {
+    hook: c.hook,
+    attach(ctx: ProbeContext) {
+      const result = check();
+      if (!result.supported) throw new NotSupportedError(kind, result.reason);
+      return c.attach(ctx);
+    },
+  };
+}
+
+export const tcpPlan: ProbePlan = {
+  probe: 'tcp',
+  candidates: [whereSupported(TCP_FENTRY, 'fentry', () => features.canAttachFentry()), whereSupported(TCP_KPROBE, 'kprobe', () => features.canAttachKprobe()), TCP_TP_BTF, TCP_TRACEPOINT],
+};
