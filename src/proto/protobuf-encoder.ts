@@ -18,6 +18,7 @@
 import protobuf from 'protobufjs/minimal.js';
 import type { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
+import { ProtoWriter } from './proto-writer.js';
 
 type Int64 = number | protobuf.Long | string | null | undefined;
 type Timestamp = { seconds?: Int64; nanos?: number | null };
@@ -32,15 +33,14 @@ function deepFrozen(value: object): boolean {
   return true;
 }
 
-export class ProtobufEncoder {
-  private buf = Buffer.allocUnsafeSlow(SLAB);
-  /** buf.buffer, kept: the getter is a call into C++, once per record otherwise. */
-  private slab: ArrayBuffer = this.buf.buffer as ArrayBuffer;
-  private pos = 0;
-  private start = 0;
+export class ProtobufEncoder extends ProtoWriter {
   // Encoded field bytes (tag, length, body) of deep-frozen shared objects.
   private readonly pods = new WeakMap<object, Uint8Array>();
   private readonly services = new WeakMap<object, Uint8Array>();
+
+  constructor() {
+    super(SLAB);
+  }
 
   /**
    * The message bytes: a view of this encoder's current slab that later calls
@@ -77,75 +77,17 @@ export class ProtobufEncoder {
     return out;
   }
 
-  /** Room for n more bytes; the growth itself is out of line. */
-  private room(n: number): void {
-    if (this.pos + n > this.buf.length) this.grow(n);
-  }
-
-  private grow(n: number): void {
-    // The record outgrew the slab: move it to a bigger one at the same offset,
-    // so the positions of open length prefixes stay valid.
-    const next = Buffer.allocUnsafeSlow(Math.max(SLAB, 2 * (this.pos + n)));
-    this.buf.copy(next, this.start, this.start, this.pos);
-    this.buf = next;
-    this.slab = next.buffer as ArrayBuffer;
-  }
-
   // ---- wire primitives (protobufjs' Writer semantics, byte for byte) ----
   // Each field writer checks room once and writes its tag itself: helper calls
   // nested in helpers stop being inlined in a function as large as flowRecord.
   // Tags of scalar fields are one byte (fields 1 to 15: all of them today; the
   // reflection test fails for a scalar field whose tag would need two).
 
-  /** v < 2^32 as a varint at pos (room checked by the caller); returns the position after it. */
-  private static varint32At(buf: Buffer, pos: number, v: number): number {
-    while (v > 127) {
-      buf[pos++] = (v & 127) | 128;
-      v >>>= 7;
-    }
-    buf[pos++] = v;
-    return pos;
-  }
-
-  private varint32(v: number): void {
-    this.room(5);
-    this.pos = ProtobufEncoder.varint32At(this.buf, this.pos, v);
-  }
-
-  /** A number as 64-bit two's complement: protobufjs' LongBits.fromNumber without the object. */
-  private number64(v: number): void {
-    const negative = v < 0;
-    if (negative) v = -v;
-    let lo = v >>> 0;
-    let hi = ((v - lo) / 4294967296) >>> 0;
-    if (negative) {
-      hi = ~hi >>> 0;
-      lo = ~lo >>> 0;
-      if (++lo > 4294967295) {
-        lo = 0;
-        if (++hi > 4294967295) hi = 0;
-      }
-    }
-    this.varint64(lo, hi);
-  }
-
-  private varint64(lo: number, hi: number): void {
-    this.room(10);
-    const buf = this.buf;
-    let pos = this.pos;
-    while (hi) {
-      buf[pos++] = (lo & 127) | 128;
-      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-      hi >>>= 7;
-    }
-    this.pos = ProtobufEncoder.varint32At(buf, pos, lo);
-  }
-
   private uint32(tag: number, v: number | null | undefined): void {
     if (v == null || v === 0) return;
     this.room(6);
     this.buf[this.pos] = tag;
-    this.pos = ProtobufEncoder.varint32At(this.buf, this.pos + 1, v >>> 0);
+    this.pos = ProtoWriter.varint32At(this.buf, this.pos + 1, v >>> 0);
   }
 
   /** int32 and enums: negative values take ten bytes. */
@@ -159,7 +101,7 @@ export class ProtobufEncoder {
     }
     this.room(6);
     this.buf[this.pos] = tag;
-    this.pos = ProtobufEncoder.varint32At(this.buf, this.pos + 1, v);
+    this.pos = ProtoWriter.varint32At(this.buf, this.pos + 1, v);
   }
 
   /** uint64 and int64 (the same on the wire); numbers without allocating. */
@@ -190,55 +132,6 @@ export class ProtobufEncoder {
     this.room(1);
     this.buf[this.pos++] = tag;
     this.stringValue(v);
-  }
-
-  /** Length-prefixed UTF-8, also for empty strings (map entries, repeated). */
-  private stringValue(v: string): void {
-    const n = v.length;
-    if (n >= 43) return this.longString(v);
-    // At most 3 bytes per UTF-16 unit: the length fits one byte. ASCII is
-    // copied here (cheaper than a call into C++ for short strings).
-    this.room(1 + 3 * n);
-    const buf = this.buf;
-    const at = this.pos;
-    let pos = at + 1;
-    for (let i = 0; i < n; i++) {
-      const c = v.charCodeAt(i);
-      if (c >= 128) {
-        pos = at + 1 + buf.write(v, at + 1);
-        break;
-      }
-      buf[pos++] = c;
-    }
-    buf[at] = pos - at - 1;
-    this.pos = pos;
-  }
-
-  private longString(v: string): void {
-    const len = Buffer.byteLength(v);
-    this.varint32(len);
-    this.room(len);
-    this.pos += this.buf.write(v, this.pos, len);
-  }
-
-  /** Reserves one length byte; returns where it is. */
-  private openLength(): number {
-    this.room(1);
-    return this.pos++;
-  }
-
-  /** Writes the length of what follows `at`, moving it up when the length needs more than one byte. */
-  private closeLength(at: number): void {
-    const len = this.pos - at - 1;
-    if (len < 128) {
-      this.buf[at] = len;
-      return;
-    }
-    const size = len < 16384 ? 2 : len < 2097152 ? 3 : len < 268435456 ? 4 : 5;
-    this.room(size - 1);
-    this.buf.copyWithin(at + size, at + 1, this.pos);
-    ProtobufEncoder.varint32At(this.buf, at, len);
-    this.pos = at + size + len;
   }
 
   // ---- messages (field numbers from proto/podflow/v1/flow.proto) ----
@@ -313,13 +206,6 @@ export class ProtobufEncoder {
       this.closeLength(at);
     }
     if (r.originalDestination != null) this.endpoint(162, r.originalDestination); // 20
-  }
-
-  /** Tag (one or two bytes) and reserved length byte of a sub-message field. */
-  private field(tag: number): number {
-    this.room(3);
-    this.pos = ProtobufEncoder.varint32At(this.buf, this.pos, tag);
-    return this.pos++;
   }
 
   private timestamp(tag: number, t: Timestamp): void {

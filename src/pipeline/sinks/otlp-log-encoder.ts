@@ -21,6 +21,7 @@
 // as int_value when integral and double_value otherwise, HrTime to nanoseconds
 // with the SDK's arithmetic.
 import type { FlowRecord } from '../types.js';
+import { ProtoWriter, varintSize } from '../../proto/proto-writer.js';
 import type { podflow } from '../../proto/gen/flow.js';
 import {
   eventNameOf, severityOf, toNumber, writeLogAttributes, writePodAttributes, type EndpointSide, type LogAttributeSink, type LogAttributeValue,
@@ -58,13 +59,8 @@ const ENCODED_KEYS = 4096;
 const MIN_INT64 = -(2 ** 63);
 const MAX_INT64 = 2 ** 63;
 
-function varintSize(v: number): number {
-  return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
-}
 
-export class OtlpLogEncoder implements LogAttributeSink {
-  private buf: Buffer;
-  private pos: number;
+export class OtlpLogEncoder extends ProtoWriter implements LogAttributeSink {
   private records = 0;
   private attributeCount = 0;
   private droppedAttributes = 0;
@@ -87,8 +83,7 @@ export class OtlpLogEncoder implements LogAttributeSink {
   private observedHi = 0;
 
   constructor(resource: Readonly<Record<string, string>>, scope: { name: string; version: string }) {
-    this.buf = Buffer.allocUnsafeSlow(INITIAL_BUFFER);
-    this.pos = 0;
+    super(INITIAL_BUFFER);
     let at = this.field(0x0a); // ResourceLogs.resource
     for (const [key, value] of Object.entries(resource)) this.keyValue(0x0a, key, value);
     this.byte(0x10); // dropped_attributes_count, always written by the SDK
@@ -98,10 +93,10 @@ export class OtlpLogEncoder implements LogAttributeSink {
     this.pos = 0;
     at = this.field(0x0a); // ScopeLogs.scope
     this.byte(0x0a);
-    this.string(scope.name);
+    this.stringValue(scope.name);
     if (scope.version) {
       this.byte(0x12);
-      this.string(scope.version);
+      this.stringValue(scope.version);
     }
     this.closeLength(at);
     this.scopeField = Uint8Array.from(this.buf.subarray(0, this.pos));
@@ -132,20 +127,20 @@ export class OtlpLogEncoder implements LogAttributeSink {
     this.fixed64(this.lo, this.hi);
     const severity = severityOf(r);
     this.byte(0x10); // severity_number
-    this.varint(severity.number);
+    this.varint32(severity.number);
     this.byte(0x1a); // severity_text
-    this.string(severity.text);
+    this.stringValue(severity.text);
     if (body !== undefined) {
       const b = this.field(0x2a); // body: AnyValue
       this.byte(0x0a);
-      this.string(body);
+      this.stringValue(body);
       this.closeLength(b);
     }
     this.attributeCount = 0;
     this.droppedAttributes = 0;
     writeLogAttributes(r, this); // attributes, field 6
     this.byte(0x38); // dropped_attributes_count
-    this.varint(this.droppedAttributes);
+    this.varint32(this.droppedAttributes);
     this.byte(0x59); // observed_time_unix_nano, fixed64
     if (nowMs !== this.observedMs) {
       this.observedMs = nowMs;
@@ -155,7 +150,7 @@ export class OtlpLogEncoder implements LogAttributeSink {
     }
     this.fixed64(this.observedLo, this.observedHi);
     this.byte(0x62); // event_name
-    this.string(eventNameOf(r));
+    this.stringValue(eventNameOf(r));
     this.closeLength(at);
     this.records++;
   }
@@ -204,10 +199,10 @@ export class OtlpLogEncoder implements LogAttributeSink {
     const end = this.pos;
     this.pos = start;
     this.byte(0x0a); // ExportLogsServiceRequest.resource_logs
-    this.varint(resourceLogs);
+    this.varint32(resourceLogs);
     this.bytes(this.resourceField);
     this.byte(0x12); // ResourceLogs.scope_logs
-    this.varint(scopeLogs);
+    this.varint32(scopeLogs);
     this.bytes(this.scopeField);
     const batch = { bytes: this.buf.subarray(start, end), count: this.records };
     this.buf = this.free.pop() ?? Buffer.allocUnsafeSlow(Math.max(INITIAL_BUFFER, this.buf.length));
@@ -226,63 +221,9 @@ export class OtlpLogEncoder implements LogAttributeSink {
 
   // ---- protobuf writing (the SDK's ProtobufWriter semantics) ----
 
-  private room(n: number): void {
-    if (this.pos + n > this.buf.length) this.grow(n);
-  }
-
-  private grow(n: number): void {
-    // Same offsets in the bigger buffer, so reserved length bytes stay valid.
-    const next = Buffer.allocUnsafeSlow(2 * Math.max(this.buf.length, this.pos + n));
-    this.buf.copy(next, 0, 0, this.pos);
-    this.buf = next;
-  }
-
   private byte(b: number): void {
     this.room(1);
     this.buf[this.pos++] = b;
-  }
-
-  private bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
-  }
-
-  /** 0 <= v < 2^32. */
-  private varint(v: number): void {
-    this.room(5);
-    const buf = this.buf;
-    let pos = this.pos;
-    while (v > 127) {
-      buf[pos++] = (v & 127) | 128;
-      v >>>= 7;
-    }
-    buf[pos++] = v;
-    this.pos = pos;
-  }
-
-  /** An integral number as int64 (negative: ten bytes of two's complement). */
-  private varint64(v: number): void {
-    if (v >= 0 && v <= 0xffffffff) return this.varint(v);
-    const abs = Math.abs(v);
-    let lo = abs >>> 0;
-    let hi = (abs / 0x100000000) >>> 0;
-    if (v < 0) {
-      lo = ~lo >>> 0;
-      hi = ~hi >>> 0;
-      lo = (lo + 1) >>> 0;
-      if (lo === 0) hi = (hi + 1) >>> 0;
-    }
-    this.room(10);
-    const buf = this.buf;
-    let pos = this.pos;
-    while (hi > 0 || lo > 127) {
-      buf[pos++] = (lo & 127) | 128;
-      lo = ((lo >>> 7) | (hi << 25)) >>> 0;
-      hi >>>= 7;
-    }
-    buf[pos++] = lo;
-    this.pos = pos;
   }
 
   private fixed64(lo: number, hi: number): void {
@@ -310,57 +251,6 @@ export class OtlpLogEncoder implements LogAttributeSink {
     this.toNanos(Math.trunc(ms / 1000), Math.round((ms % 1000) * 1e6));
   }
 
-  /** Length-prefixed UTF-8. */
-  private string(v: string): void {
-    const n = v.length;
-    if (n < 43) {
-      // At most 3 bytes per UTF-16 unit: the length fits one byte. ASCII is
-      // copied here (cheaper than a call into C++ for short strings).
-      this.room(1 + 3 * n);
-      const buf = this.buf;
-      const at = this.pos;
-      let pos = at + 1;
-      for (let i = 0; i < n; i++) {
-        const c = v.charCodeAt(i);
-        if (c >= 128) {
-          pos = at + 1 + buf.write(v, at + 1);
-          break;
-        }
-        buf[pos++] = c;
-      }
-      buf[at] = pos - at - 1;
-      this.pos = pos;
-      return;
-    }
-    const len = Buffer.byteLength(v);
-    this.varint(len);
-    this.room(len);
-    this.pos += this.buf.write(v, this.pos, len);
-  }
-
-  /** Tag and one reserved length byte of a sub-message; returns where the length goes. */
-  private field(tag: number): number {
-    this.room(2);
-    this.buf[this.pos++] = tag;
-    return this.pos++;
-  }
-
-  /** Writes the length of what follows `at`, moving it up when the length needs more than one byte. */
-  private closeLength(at: number): void {
-    const len = this.pos - at - 1;
-    if (len < 128) {
-      this.buf[at] = len;
-      return;
-    }
-    const size = varintSize(len);
-    this.room(size - 1);
-    this.buf.copyWithin(at + size, at + 1, this.pos);
-    const end = this.pos + size - 1;
-    this.pos = at;
-    this.varint(len);
-    this.pos = end;
-  }
-
   private keyValue(tag: number, key: string, value: LogAttributeValue): void {
     const at = this.field(tag);
     const encoded = this.keys.get(key);
@@ -369,7 +259,7 @@ export class OtlpLogEncoder implements LogAttributeSink {
     } else {
       const from = this.pos;
       this.byte(0x0a); // KeyValue.key
-      this.string(key);
+      this.stringValue(key);
       if (this.keys.size < ENCODED_KEYS) this.keys.set(key, Uint8Array.from(this.buf.subarray(from, this.pos)));
     }
     const v = this.field(0x12); // KeyValue.value
@@ -381,11 +271,11 @@ export class OtlpLogEncoder implements LogAttributeSink {
   private anyValue(value: LogAttributeValue): void {
     if (typeof value === 'string') {
       this.byte(0x0a); // string_value
-      this.string(value);
+      this.stringValue(value);
     } else if (typeof value === 'number') {
       if (Number.isInteger(value) && value >= MIN_INT64 && value < MAX_INT64) {
         this.byte(0x18); // int_value
-        this.varint64(value);
+        this.number64(value);
       } else {
         this.byte(0x21); // double_value
         this.room(8);
