@@ -13,7 +13,9 @@
 // enough that no GC runs during its window, so the heap growth is exactly what
 // was allocated (less what building the records allocates, measured apart);
 // ArrayBuffer memory (the encoded bytes, in 64 KiB slabs outside the JS heap)
-// is reported apart.
+// is reported apart. The encoders alone are measured apart too: protobuf, and
+// canonical JSON as one string per record (Kafka/OTLP JSON) and as a batch of
+// lines in one Buffer (`podflow run -o json` on stdout).
 // Run: node dist/bench/pipeline.bench.js   (last line: one JSON result object)
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +27,7 @@ import { createEnricher } from '../src/enrich/index.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import type { Enricher, FlowRecord, Sink } from '../src/pipeline/types.js';
 import { podflow } from '../src/proto/gen/flow.js';
+import { encodeCanonicalJson, JsonEncoder } from '../src/proto/json.js';
 import { ProtobufEncoder } from '../src/proto/protobuf.js';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
@@ -290,10 +293,24 @@ async function main(): Promise<void> {
   const encodePerCpuSecond = Math.round(encodeN / cpuSeconds(() => {
     for (let i = 0; i < encodeN; i++) held[i & 1023] = encoder.encode(burst[i % BURST]);
   }));
+  const jsonN = SMOKE ? 50_000 : 1_000_000;
+  const lines: string[] = new Array(1024);
+  let jsonBytes = 0;
+  const jsonPerCpuSecond = Math.round(jsonN / cpuSeconds(() => {
+    for (let i = 0; i < jsonN; i++) jsonBytes += (lines[i & 1023] = encodeCanonicalJson(burst[i % BURST])).length;
+  }));
+  // Batches as the stdout sink gets them from the pipeline (sinkBatchSize 1024).
+  const batches = Array.from({ length: BURST / 1024 }, (_, b) => burst.slice(b * 1024, (b + 1) * 1024));
+  const json = new JsonEncoder();
+  const chunks: Buffer[] = new Array(16);
+  const jsonLinesPerCpuSecond = Math.round(jsonN / cpuSeconds(() => {
+    for (let i = 0; i < jsonN / 1024; i++) chunks[i & 15] = json.encodeLines(batches[i % batches.length]);
+  }));
   const perSecond = Math.round(records / seconds);
   const perCpuSecond = Math.round(records / ((cpu.user + cpu.system) / 1e6));
   console.log(`records: ${records} in ${seconds.toFixed(2)} s: ${perSecond} records/s (CPU ${(((cpu.user + cpu.system) / 1e6 / seconds) * 100).toFixed(0)}% of one core), ${((sink.bytes - bytesBefore) / records).toFixed(0)} protobuf bytes/record, dropped ${drops}`);
   console.log(`per CPU-second: ${perCpuSecond} records (building them as the decoders do: ${buildNs.toFixed(0)} ns/record of it); protobuf encode alone: ${encodePerCpuSecond} records per CPU-second`);
+  console.log(`canonical JSON alone (${(jsonBytes / jsonN).toFixed(0)} bytes/record): ${jsonPerCpuSecond} records per CPU-second as strings, ${jsonLinesPerCpuSecond} as batches of 1024 lines in one Buffer`);
 
   const child = spawnSync(process.execPath, ['--expose-gc', '--max-semi-space-size=512', '--min-semi-space-size=512', fileURLToPath(import.meta.url), '--allocation'], { env: process.env, encoding: 'utf8' });
   if (child.status !== 0) throw new Error(`allocation run failed: ${child.stderr}`);
@@ -307,6 +324,8 @@ async function main(): Promise<void> {
     target: 1_000_000,
     wallRecordsPerSecond: perSecond,
     encodeOnlyPerCpuSecond: encodePerCpuSecond,
+    jsonEncodeOnlyPerCpuSecond: jsonPerCpuSecond,
+    jsonLinesOnlyPerCpuSecond: jsonLinesPerCpuSecond,
     recordBuildNsPerRecord: Math.round(buildNs),
     heapBytesPerRecord: Math.round(alloc.bytesPerRecord),
     decodedRecordHeapBytes: Math.round(alloc.decodedRecordBytes),

@@ -1,4 +1,4 @@
-// Small value formatters shared by the human and OCSF encodings.
+// Small helpers shared by the record encodings.
 import type { google } from './gen/flow.js';
 
 type TimeLike = google.protobuf.ITimestamp | google.protobuf.IDuration | null | undefined;
@@ -41,4 +41,11 @@ export function tcpFlagNames(flags: number | null | undefined): string[] {
 export function hostPort(ip: string | null | undefined, port: number | null | undefined): string {
   const host = ip ? (ip.includes(':') ? `[${ip}]` : ip) : '?';
   return port ? `${host}:${port}` : host;
+}
+
+/** True when the object and everything it holds are frozen: its encoding can be cached by identity. */
+export function deepFrozen(value: object): boolean {
+  if (!Object.isFrozen(value)) return false;
+  for (const v of Object.values(value)) if (typeof v === 'object' && v !== null && !deepFrozen(v)) return false;
+  return true;
 }

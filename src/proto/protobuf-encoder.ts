@@ -19,6 +19,7 @@ import protobuf from 'protobufjs/minimal.js';
 import type { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
 import { ProtoWriter } from './proto-writer.js';
+import { deepFrozen } from './format-util.js';
 
 type Int64 = number | protobuf.Long | string | null | undefined;
 type Timestamp = { seconds?: Int64; nanos?: number | null };
@@ -26,12 +27,6 @@ type Timestamp = { seconds?: Int64; nanos?: number | null };
 const SLAB = 64 * 1024;
 /** A record starts in a new slab when less than this is left (records rarely exceed it). */
 const MIN_FREE = 4 * 1024;
-
-function deepFrozen(value: object): boolean {
-  if (!Object.isFrozen(value)) return false;
-  for (const v of Object.values(value)) if (typeof v === 'object' && v !== null && !deepFrozen(v)) return false;
-  return true;
-}
 
 export class ProtobufEncoder extends ProtoWriter {
   // Encoded field bytes (tag, length, body) of deep-frozen shared objects.

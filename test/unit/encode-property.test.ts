@@ -1,13 +1,14 @@
 // Property tests: every encoder takes any valid record without throwing, the
 // protobuf bytes are those of the generated protobufjs code and decode back to
-// the record, and the canonical JSON of random records equals what Python's
-// json_format makes of the same bytes.
+// the record, the canonical JSON of random records equals what Python's
+// json_format makes of the same bytes, and its text is compact JSON escaped as
+// JSON.stringify escapes it, the same on the cached and batch paths.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import { podflow } from '../../src/proto/gen/flow.js';
 import { formatHuman } from '../../src/proto/human.js';
-import { toCanonicalJson } from '../../src/proto/json.js';
+import { encodeCanonicalJson, JsonEncoder, toCanonicalJson } from '../../src/proto/json.js';
 import { OcsfEncoder } from '../../src/proto/ocsf.js';
 import { decodeFlowRecord, ProtobufEncoder } from '../../src/proto/protobuf.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
@@ -63,6 +64,7 @@ const record: fc.Arbitrary<FlowRecord> = fc.record(
 
 test('no encoder throws on any valid record, and protobuf round-trips', () => {
   const pb = new ProtobufEncoder();
+  const json = new JsonEncoder();
   const ocsf = new OcsfEncoder({ productVersion: 'test' });
   fc.assert(
     fc.property(record, (r) => {
@@ -77,7 +79,10 @@ test('no encoder throws on any valid record, and protobuf round-trips', () => {
       assert.deepEqual(Buffer.from(pb.encode(frozen)), Buffer.from(bytes));
       // Defaults vanish on the wire; the canonical JSON of both sides must agree.
       assert.deepEqual(toCanonicalJson(back), toCanonicalJson(r));
-      assert.equal(typeof JSON.stringify(toCanonicalJson(r)), 'string');
+      const jsonLine = encodeCanonicalJson(r);
+      assert.equal(JSON.stringify(JSON.parse(jsonLine)), jsonLine);
+      assert.equal(json.encode(frozen), jsonLine);
+      assert.equal(json.encodeLines([frozen, r, frozen]).toString(), `${jsonLine}\n${jsonLine}\n${jsonLine}\n`);
       assert.equal(typeof JSON.stringify(ocsf.toOcsf(r)), 'string');
       const line = formatHuman(r);
       assert.equal(typeof line, 'string');
@@ -94,4 +99,18 @@ test('canonical JSON of random records equals json_format.MessageToDict of the s
   const reference = jsonFormatReference(nonEmpty.map((r) => pb.encode(r)));
   assert.equal(reference.length, nonEmpty.length);
   nonEmpty.forEach((r, i) => assert.deepEqual(toCanonicalJson(r), reference[i], `record ${i}`));
+});
+
+test('any UTF-16 text, lone surrogates and control characters included, is escaped as JSON.stringify escapes it', () => {
+  const units = fc.array(fc.nat({ max: 0xffff }), { maxLength: 10 }).map((codes) => String.fromCharCode(...codes));
+  fc.assert(
+    fc.property(units, units, (a, b) => {
+      const q = (s: string): string => (s === '' ? '' : JSON.stringify(s));
+      const line = encodeCanonicalJson({ id: a, http: { path: b }, source: { pod: { labels: { [a]: b } } } });
+      const id = a === '' ? '' : `"id":${q(a)},`;
+      const path = b === '' ? '{}' : `{"path":${q(b)}}`;
+      assert.equal(line, `{${id}"source":{"pod":{"labels":{${JSON.stringify(a)}:${JSON.stringify(b)}}}},"http":${path}}`);
+    }),
+    { numRuns: 2000 },
+  );
 });
