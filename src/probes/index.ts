@@ -17,7 +17,7 @@ import { InterfaceIndex } from './shared/interfaces.js';
 import { describeError as describe } from './shared/errors.js';
 import { ensureTracefs } from './shared/mounts.js';
 import type { AttachedProbe, ProbePlan } from './shared/probe.js';
-import { OriginalDestinations, SVC_PROGRAMS, type OriginalDestinationLookup } from './svc/original-destinations.js';
+import { OriginalDestinations, SVC_PROGRAMS, type OriginalDestinationMap } from './svc/original-destinations.js';
 import { tcpPlan } from './tcp/plan.js';
 import type { ProbeManager, ProbeName, ProbeOptions, ProbeStatus } from './types.js';
 
@@ -44,11 +44,10 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     objectDir: opts.objectDir ?? DEFAULT_OBJECT_DIR,
     log: opts.log,
   };
-  // dns and http look original destinations up in the svc object, opened by start(); until then, and
-  // when it could not be attached, records carry only what the packets themselves showed.
+  // dns and http reuse the svc object's map, opened by start() before they load; when it could not be
+  // attached, records carry only what the packets themselves showed.
   let svc: OriginalDestinations | undefined;
-  const originalDestinations: OriginalDestinationLookup = {
-    lookup: (buf, addrOff, ipVersion, port, protocol) => svc?.lookup(buf, addrOff, ipVersion, port, protocol),
+  const originalDestinations: OriginalDestinationMap = {
     get map() {
       return svc?.map;
     },

@@ -9,7 +9,7 @@ import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import { ipBytes } from '../../src/enrich/ip.js';
 import { decodeDnsEvent, type DnsMessage } from '../../src/probes/dns/decode.js';
-import { DnsEvent as L, FlowKey as T } from '../../src/probes/shared/layouts.js';
+import { DnsEvent as L, FlowKey as T, SvcOrig as O } from '../../src/probes/shared/layouts.js';
 import { DnsMatcher } from '../../src/probes/dns/matcher.js';
 import { conversationId } from '../../src/probes/shared/conversation.js';
 import { presentName, qtypeName, rcodeName } from '../../src/probes/dns/names.js';
@@ -123,30 +123,58 @@ test('a query answered from another address (DNAT) names the backend and the ori
   assert.equal(out[0]?.dns?.rcode, 'NXDOMAIN');
 });
 
-test('the socket lookup supplies the original destination when the packets show none', () => {
-  // The lookup reads the client address where the event holds it, while decoding the query.
+/** A query event from 10.0.0.2:40000 to `daddr`:53 over UDP; `orig` as the kernel writes it from the svc map. */
+function queryEvent(daddr: string, orig?: { ip: string; port: number }): Buffer {
   const ev = Buffer.alloc(L.size);
   Buffer.from(ipBytes('10.0.0.2')!.bytes).copy(ev, L.tuple + T.saddr);
-  Buffer.from(ipBytes('10.244.1.5')!.bytes).copy(ev, L.tuple + T.daddr);
+  Buffer.from(ipBytes(daddr)!.bytes).copy(ev, L.tuple + T.daddr);
   ev.writeUInt16LE(40000, L.tuple + T.sport);
   ev.writeUInt16LE(53, L.tuple + T.dport);
   ev[L.tuple + T.ip_version] = 4;
   ev[L.tuple + T.protocol] = 17;
   ev.writeUInt16LE(0x1234, L.id);
-  const asked: unknown[] = [];
-  const sockets = {
-    lookup: (buf: Uint8Array, off: number, ipVersion: number, port: number, proto: number) => (asked.push([[...buf.subarray(off, off + 4)], ipVersion, port, proto]), { ip: '10.96.0.10', port: 53 }),
-  };
-  const q = decodeDnsEvent(ev, 0, sockets);
+  if (orig) {
+    const a = ipBytes(orig.ip)!;
+    Buffer.from(a.bytes).copy(ev, L.orig + O.addr);
+    ev.writeUInt16LE(orig.port, L.orig + O.port);
+    ev[L.orig + O.ip_version] = a.ipVersion;
+  }
+  return ev;
+}
+
+test('the original destination the kernel wrote into a query (orig) becomes the record\'s originalDestination', () => {
+  const q = decodeDnsEvent(queryEvent('10.244.1.5', { ip: '10.96.0.10', port: 53 }), 0);
   assert.ok(q);
-  assert.deepEqual(asked, [[[10, 0, 0, 2], 4, 40000, 17]]);
+  assert.deepEqual(q.asked, { ip: '10.96.0.10', port: 53 });
   assert.equal(q.conversationId, message({ daddr: '10.244.1.5' }).conversationId);
   const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 });
   const out: FlowRecord[] = [];
   m.add(q, out);
   m.add(response(q, { tsNs: q.tsNs + 1000 }), out);
-  assert.equal(asked.length, 1, 'responses look nothing up');
+  assert.deepEqual(out[0]?.destination, { ip: '10.244.1.5', port: 53 });
   assert.deepEqual(out[0]?.originalDestination, { ip: '10.96.0.10', port: 53 });
+
+  // An IPv6 socket destination is read as one (the kernel writes 16 bytes and version 6).
+  assert.deepEqual(decodeDnsEvent(queryEvent('10.244.1.5', { ip: 'fd00:96::a', port: 5353 }), 0)?.asked, { ip: 'fd00:96::a', port: 5353 });
+});
+
+test('orig absent, not a version, on a response, or the destination itself: no originalDestination', () => {
+  assert.equal(decodeDnsEvent(queryEvent('10.244.1.5'), 0)?.asked, undefined, 'svc had nothing for the socket: orig all zero');
+  const bad = queryEvent('10.244.1.5', { ip: '10.96.0.10', port: 53 });
+  bad[L.orig + O.ip_version] = 5;
+  assert.equal(decodeDnsEvent(bad, 0)?.asked, undefined);
+  const resp = queryEvent('10.244.1.5', { ip: '10.96.0.10', port: 53 });
+  resp.writeUInt16LE(0x8180, L.flags);
+  assert.equal(decodeDnsEvent(resp, 0)?.asked, undefined, 'only queries carry the socket destination');
+
+  const q = decodeDnsEvent(queryEvent('10.244.1.5', { ip: '10.244.1.5', port: 53 }), 0);
+  assert.ok(q);
+  const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 });
+  const out: FlowRecord[] = [];
+  m.add(q, out);
+  m.add(response(q, { tsNs: q.tsNs + 1000 }), out);
+  assert.equal(out.length, 1);
+  assert.equal(out[0]?.originalDestination, undefined, 'the socket asked for the backend it reached');
 });
 
 test('queries without a response time out with rcode TIMEOUT; the pending set is bounded', () => {

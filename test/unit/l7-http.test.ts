@@ -1,8 +1,14 @@
-// Parsing the request and status-line prefixes the http programs copy.
+// Parsing the request and status-line prefixes the http programs copy, and
+// decoding an exchange with the original destination the kernel wrote into it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { ipBytes } from '../../src/enrich/ip.js';
+import { decodeHttpEvent } from '../../src/probes/http/decode.js';
 import { parseRequestHead, parseStatusLine } from '../../src/probes/http/parse.js';
+import { MonotonicClock } from '../../src/probes/shared/clock.js';
+import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
+import { FlowKey as T, HttpEvent as L, SvcOrig as O } from '../../src/probes/shared/layouts.js';
 
 const req = (s: string) => {
   const b = Buffer.from(s, 'latin1');
@@ -55,4 +61,50 @@ test('random bytes never give a request with unprintable fields or a status outs
     }),
     { numRuns: 2000 },
   );
+});
+
+const ctx = { clock: new MonotonicClock(), nodeName: 'node-a', interfaces: new InterfaceIndex() };
+
+/** An exchange 10.0.0.2:41000 -> `requested`:8080, answered by 10.244.1.5:8080; `orig` as the kernel writes it. */
+function exchange(requested: string, orig?: { ip: string; port: number }): Buffer {
+  const ev = Buffer.alloc(L.size);
+  const t = L.req_tuple;
+  Buffer.from(ipBytes('10.0.0.2')!.bytes).copy(ev, t + T.saddr);
+  Buffer.from(ipBytes(requested)!.bytes).copy(ev, t + T.daddr);
+  ev.writeUInt16LE(41000, t + T.sport);
+  ev.writeUInt16LE(8080, t + T.dport);
+  ev[t + T.ip_version] = 4;
+  ev[t + T.protocol] = 6;
+  Buffer.from(ipBytes('10.244.1.5')!.bytes).copy(ev, L.resp_saddr);
+  ev.writeUInt16LE(8080, L.resp_sport);
+  ev.writeUInt32LE(1_000_000, L.req_ns);
+  ev.writeUInt32LE(3_000_000, L.resp_ns);
+  const head = Buffer.from('GET /x HTTP/1.1\r\nHost: web\r\n', 'latin1');
+  head.copy(ev, L.req);
+  ev.writeUInt16LE(head.length, L.req_len);
+  const line = Buffer.from('HTTP/1.1 200 OK', 'latin1');
+  line.copy(ev, L.resp);
+  ev[L.resp_len] = line.length;
+  if (orig) {
+    const a = ipBytes(orig.ip)!;
+    Buffer.from(a.bytes).copy(ev, L.orig + O.addr);
+    ev.writeUInt16LE(orig.port, L.orig + O.port);
+    ev[L.orig + O.ip_version] = a.ipVersion;
+  }
+  return ev;
+}
+
+test('an exchange carries the socket\'s original destination the kernel wrote (orig) when the packets show none', () => {
+  // DNAT before the packet was seen: request and response both show the backend; orig has the virtual IP.
+  const r = decodeHttpEvent(exchange('10.244.1.5', { ip: '10.96.0.80', port: 80 }), 0, ctx);
+  assert.equal(r?.http?.status, 200);
+  assert.deepEqual(r?.destination, { ip: '10.244.1.5', port: 8080 });
+  assert.deepEqual(r?.originalDestination, { ip: '10.96.0.80', port: 80 });
+  assert.equal(decodeHttpEvent(exchange('10.244.1.5'), 0, ctx)?.originalDestination, undefined, 'orig all zero: none');
+  assert.equal(decodeHttpEvent(exchange('10.244.1.5', { ip: '10.244.1.5', port: 8080 }), 0, ctx)?.originalDestination, undefined, 'orig is the backend itself');
+});
+
+test('a request seen going to the virtual IP names it, whatever orig says', () => {
+  const r = decodeHttpEvent(exchange('10.96.0.81', { ip: '10.96.0.80', port: 80 }), 0, ctx);
+  assert.deepEqual(r?.originalDestination, { ip: '10.96.0.81', port: 8080 });
 });

@@ -30,7 +30,6 @@ const WHERE: Record<keyof typeof LAYOUTS, string> = {
   pf_retransmit_window: 'retransmit.bpf.o',
   pf_dns_event: 'dns.bpf.o',
   pf_http_event: 'http.bpf.o',
-  pf_svc_key: 'svc.bpf.o',
   pf_svc_orig: 'svc.bpf.o',
 };
 

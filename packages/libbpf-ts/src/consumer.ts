@@ -13,8 +13,8 @@ import { native, type ConsumerHandle } from './native.js';
 
 /**
  * Receives `count` records packed back to back in `batch`: record i is
- * batch.subarray(offsets[i], offsets[i + 1]) (offsets has count + 1 valid entries).
- * The batch Buffer and offsets are reused once onBatch returns (or its Promise settles):
+ * batch.subarray(offsets[i], offsets[i + 1]) (offsets has count + 1 entries).
+ * The memory behind batch and offsets is reused once onBatch returns (or its Promise settles):
  * copy what you keep.
  */
 export type BatchHandler = (batch: Buffer, offsets: Uint32Array, count: number) => void | Promise<void>;
@@ -63,9 +63,14 @@ abstract class BatchConsumer {
     }
     this.#onBatch = onBatch;
     this.#onError = opts.onError ?? ((err) => queueMicrotask(() => { throw err; }));
-    this.pool = Array.from({ length: inFlight }, () => Buffer.alloc(batchBytes));
+    // Not zero-filled: each is a fresh allocation whose pages stay non-resident until the thread writes
+    // them (a zero fill, or calloc from a heap grown past glibc's raised mmap threshold, would touch every
+    // page up front). Only written bytes are handed out: batch[0, bytes) is packed back to back and
+    // offsets[0, count] are the thread's.
+    this.pool = Array.from({ length: inFlight }, () => Buffer.allocUnsafeSlow(batchBytes));
     // One offset per record of at least 8 bytes (the ring buffer's granularity) plus the end offset.
-    this.offsets = Array.from({ length: inFlight }, () => new Uint32Array(Math.floor(batchBytes / 8) + 1));
+    const offsetCount = Math.floor(batchBytes / 8) + 1;
+    this.offsets = Array.from({ length: inFlight }, () => new Uint32Array(Buffer.allocUnsafeSlow(offsetCount * 4).buffer, 0, offsetCount));
   }
 
   protected abstract create(onReady: (index: number, count: number, bytes: number) => void): ConsumerHandle;
@@ -124,7 +129,7 @@ abstract class BatchConsumer {
     if (!handle) return;
     let result: void | Promise<void>;
     try {
-      result = this.#onBatch(this.pool[index]!.subarray(0, bytes), this.offsets[index]!, count);
+      result = this.#onBatch(this.pool[index]!.subarray(0, bytes), this.offsets[index]!.subarray(0, count + 1), count);
     } catch (err) {
       native().consumerRelease(handle, index);
       this.#onError(err);

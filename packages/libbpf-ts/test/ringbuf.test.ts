@@ -276,6 +276,39 @@ test('consumer misuse gives clear errors', (t) => {
   new RingBufferConsumer(obj.map('events'), () => {}, { batchBytes: 5001 }).start().stop();
 });
 
+test('batch memory is resident only where records were written; only written bytes and offsets are handed over', async (t) => {
+  // As in an agent: a CO-RE object's load reads the kernel's BTF (megabytes) and frees it, which would raise
+  // glibc's mmap threshold above the batch size (the addon fixes it) and put zero-filled batches in the heap.
+  const core = BpfObject.open(objectPath('hooks'));
+  try {
+    core.load();
+  } finally {
+    core.close();
+  }
+  const obj = producer(t, 'ringbuf', 10);
+  const batches: { bytes: number; offsets: number[]; count: number }[] = [];
+  const rssBefore = rssBytes();
+  // 64 x 256 KiB of batches and 64 x 128 KiB of offsets: touched up front, RSS would grow by 24 MiB.
+  const consumer = new RingBufferConsumer(obj.map('events'), (batch, offsets, count) => {
+    batches.push({ bytes: batch.length, offsets: [...offsets], count });
+  }, { maxBatchesInFlight: 64, batchBytes: 256 << 10, lingerMs: 0 }).start();
+  try {
+    const allocated = rssBytes() - rssBefore;
+    assert.ok(allocated < 4 << 20, `RSS grew by ${allocated} bytes for untouched batches`);
+    await obj.program('lbt_rb_produce').testRunAsync({ data: PACKET });
+    await until(() => batches.reduce((a, b) => a + b.count, 0) === 10, '10 records');
+    const used = rssBytes() - rssBefore;
+    assert.ok(used < 4 << 20, `RSS grew by ${used} bytes after 10 records`);
+  } finally {
+    consumer.stop();
+  }
+  for (const b of batches) {
+    assert.equal(b.offsets.length, b.count + 1, 'offsets: one per record and the end, nothing past it');
+    assert.equal(b.offsets[b.count], b.bytes, 'the batch ends where the last record does');
+    b.offsets.slice(1).forEach((o, i) => assert.equal(o - b.offsets[i]!, 64));
+  }
+});
+
 test('unref() lets the process exit while a consumer runs; without it the consumer keeps it alive', async () => {
   const index = new URL('../index.js', import.meta.url).href;
   const script = (unref: boolean) => `import('${index}').then(({ BpfObject, RingBufferConsumer }) => {

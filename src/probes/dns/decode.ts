@@ -2,8 +2,9 @@
 import { readU64 } from '../shared/clock.js';
 import { conversationId } from '../shared/conversation.js';
 import { formatIp } from '../shared/ip.js';
-import { DnsEvent as L, FlowKey as T, SvcOrig as O, L7_HOOK_NAMES } from '../shared/layouts.js';
-import type { Destination, OriginalDestinationLookup } from '../svc/original-destinations.js';
+import { DnsEvent as L, FlowKey as T, L7_HOOK_NAMES } from '../shared/layouts.js';
+import type { Destination } from '../svc/original-destinations.js';
+import { readOriginalDestination } from '../svc/translate.js';
 import { presentName } from './names.js';
 
 /** One DNS message as the kernel saw it; addresses as text. */
@@ -26,27 +27,18 @@ export interface DnsMessage {
   answers: string[];
   /** Of the message's own tuple (symmetric: a query and its response share it unless translated). */
   conversationId: string;
-  /** Queries: where the client socket asked to go (svc programs), read while the address bytes are at hand. */
+  /** Queries: where the client socket asked to go, as the kernel read it from the svc map (`orig`). */
   asked?: Destination;
 }
 
 const QR = 0x8000;
 const RCODE_MASK = 0x000f;
 
-/** A query's socket destination as the kernel read it from the svc map; undefined when not known. */
-function kernelAsked(batch: Buffer, off: number): Destination | undefined {
-  const o = off + L.orig;
-  const v = batch[o + O.ip_version] ?? 0;
-  if (v !== 4 && v !== 6) return undefined;
-  return { ip: formatIp(batch, o + O.addr, v), port: batch.readUInt16LE(o + O.port) };
-}
-
 /**
  * The message at batch[off..off + DnsEvent.size); undefined when the event is not one podflow writes.
- * A query's original destination is the one the kernel read (the dns object shares svc's map), else
- * what `sockets` answers.
+ * A query's original destination is the one the kernel read (the dns object shares svc's map).
  */
-export function decodeDnsEvent(batch: Buffer, off: number, sockets?: OriginalDestinationLookup): DnsMessage | undefined {
+export function decodeDnsEvent(batch: Buffer, off: number): DnsMessage | undefined {
   const t = off + L.tuple;
   const ipVersion = batch[t + T.ip_version] ?? 0;
   const nameLen = batch.readUInt16LE(off + L.name_len);
@@ -82,6 +74,6 @@ export function decodeDnsEvent(batch: Buffer, off: number, sockets?: OriginalDes
     truncated: (batch[off + L.truncated] ?? 0) !== 0,
     answers,
     conversationId: conversationId(ipVersion, protocol, batch, t + T.saddr, sport, batch, t + T.daddr, dport),
-    asked: response ? undefined : kernelAsked(batch, off) ?? sockets?.lookup(batch, t + T.saddr, ipVersion, sport, protocol),
+    asked: response ? undefined : readOriginalDestination(batch, off + L.orig),
   };
 }

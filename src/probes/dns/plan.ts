@@ -5,7 +5,7 @@ import type { BpfObject } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeContext } from '../shared/context.js';
 import type { ProbePlan } from '../shared/probe.js';
-import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
+import type { OriginalDestinationMap } from '../svc/original-destinations.js';
 import { decodeDnsEvent } from './decode.js';
 import { DnsEvent } from '../shared/layouts.js';
 import { DnsMatcher } from './matcher.js';
@@ -28,7 +28,7 @@ export interface DnsOptions {
    * Service translation: the dns program reads a query's socket destination from this svc object's map in
    * the kernel (the object shares it); without it records carry what the packets showed.
    */
-  originalDestinations?: OriginalDestinationLookup;
+  originalDestinations?: OriginalDestinationMap;
 }
 
 /** The dns_ports global: each port as u16, unused slots 0. Throws naming the bad value. */

@@ -5,22 +5,13 @@ import { durationFromNs, readU64 } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
 import { conversationId } from '../shared/conversation.js';
 import { formatIp } from '../shared/ip.js';
-import { HttpEvent as L, FlowKey as T, SvcOrig as O, L7_HOOK_NAMES } from '../shared/layouts.js';
-import type { Destination } from '../svc/original-destinations.js';
-import { setOriginalDestination } from '../svc/translate.js';
+import { HttpEvent as L, FlowKey as T, L7_HOOK_NAMES } from '../shared/layouts.js';
+import { readOriginalDestination, setOriginalDestination } from '../svc/translate.js';
 import { parseRequestHead, parseStatusLine } from './parse.js';
 
 export type HttpContext = Pick<ProbeContext, 'clock' | 'nodeName' | 'interfaces'>;
 
 const TCP = 6;
-
-/** The client socket's connect() destination the kernel read from the svc map; undefined when not known. */
-function socketDestination(batch: Buffer, off: number): Destination | undefined {
-  const o = off + L.orig;
-  const v = batch[o + O.ip_version] ?? 0;
-  if (v !== 4 && v !== 6) return undefined;
-  return { ip: formatIp(batch, o + O.addr, v), port: batch.readUInt16LE(o + O.port) };
-}
 
 /** The exchange at batch[off..]; undefined when either half is not well-formed HTTP/1.x. */
 export function decodeHttpEvent(batch: Buffer, off: number, ctx: HttpContext): FlowRecord | undefined {
@@ -58,6 +49,6 @@ export function decodeHttpEvent(batch: Buffer, off: number, ctx: HttpContext): F
     observation: { probe: 'http', hook: L7_HOOK_NAMES[batch[off + L.hook] ?? 0] ?? 'tc', side: podflow.v1.Side.UNKNOWN },
   };
   const requested = { ip: formatIp(batch, t + T.daddr, ipVersion), port: batch.readUInt16LE(t + T.dport) };
-  if (!setOriginalDestination(record, requested)) setOriginalDestination(record, socketDestination(batch, off));
+  if (!setOriginalDestination(record, requested)) setOriginalDestination(record, readOriginalDestination(batch, off + L.orig));
   return record;
 }

@@ -4,7 +4,7 @@
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeContext } from '../shared/context.js';
 import type { ProbePlan } from '../shared/probe.js';
-import type { OriginalDestinationLookup } from '../svc/original-destinations.js';
+import type { OriginalDestinationMap } from '../svc/original-destinations.js';
 import { HttpEvent } from '../shared/layouts.js';
 import { packetCandidate, type PacketHookMode } from '../shared/interface-attacher.js';
 import { L7PacketProbe, type L7Handler } from '../shared/l7-packet-probe.js';
@@ -17,7 +17,7 @@ export interface HttpOptions {
    * Service translation: the http program reads the client socket's original destination from this svc
    * object's map in the kernel (the object shares it); without it records carry what the packets showed.
    */
-  originalDestinations?: OriginalDestinationLookup;
+  originalDestinations?: OriginalDestinationMap;
 }
 
 class HttpHandler implements L7Handler {

@@ -123,15 +123,6 @@ export const HttpEvent = {
   orig: 360,
 } as const;
 
-/** struct pf_svc_key (svc_orig_dst map key). */
-export const SvcKey = {
-  size: 20,
-  addr: 0,
-  port: 16,
-  ip_version: 18,
-  protocol: 19,
-} as const;
-
 /** struct pf_svc_orig (svc_orig_dst map value). */
 export const SvcOrig = {
   size: 32,
@@ -166,6 +157,5 @@ export const LAYOUTS = {
   pf_retransmit_window: RetransmitWindow,
   pf_dns_event: DnsEvent,
   pf_http_event: HttpEvent,
-  pf_svc_key: SvcKey,
   pf_svc_orig: SvcOrig,
 } as const;

@@ -1,6 +1,18 @@
 // Deciding a record's originalDestination.
 import type { FlowRecord } from '../../pipeline/types.js';
+import { formatIp } from '../shared/ip.js';
+import { SvcOrig as O } from '../shared/layouts.js';
 import type { Destination } from './original-destinations.js';
+
+/**
+ * The struct pf_svc_orig at buf[off..] that a dns or http program filled from the svc map: the client
+ * socket's connect()/sendmsg() destination; undefined when the map had none (ip_version 0).
+ */
+export function readOriginalDestination(buf: Buffer, off: number): Destination | undefined {
+  const v = buf[off + O.ip_version] ?? 0;
+  if (v !== 4 && v !== 6) return undefined;
+  return { ip: formatIp(buf, off + O.addr, v), port: buf.readUInt16LE(off + O.port) };
+}
 
 /**
  * Sets record.originalDestination to `asked` when the client asked for something other than
