@@ -26,7 +26,8 @@ import { knownRecords } from '../test/peers/flow-fixtures.js';
 import { collectorLogCounts, releasePeer, startPeer, type PeerName } from '../test/peers/peers.js';
 import { measure } from '../test/peers/process-usage.js';
 
-const total = Number(process.argv[2] ?? 200_000);
+// A million records: several seconds of steady state, so connecting and warming up do not dominate.
+const total = Number(process.argv[2] ?? 1_000_000);
 const protocol = (process.env.BENCH_PROTOCOL ?? 'http/protobuf') as OtlpProtocol;
 const compression = (process.env.BENCH_COMPRESSION ?? 'gzip') as 'gzip' | 'none';
 const collector = process.env.BENCH_COLLECTOR ?? 'lean';
