@@ -16,13 +16,13 @@ const FIRST_POLL_MS = 2;
 const MAX_POLL_MS = 100;
 
 export class IngressPacer implements PacedIngress, LossSource {
-  readonly #pipeline: Pick<Pipeline, 'ingest' | 'snapshot'>;
+  readonly #pipeline: Pick<Pipeline, 'ingest' | 'queues'>;
   /** Date.now() by which producers must have handed everything over; Infinity until shutdown. */
   #producersEnd = Infinity;
   readonly #held = new Set<Promise<void>>();
   readonly #abandoned = new Map<string, number>();
 
-  constructor(pipeline: Pick<Pipeline, 'ingest' | 'snapshot'>) {
+  constructor(pipeline: Pick<Pipeline, 'ingest' | 'queues'>) {
     this.#pipeline = pipeline;
   }
 
@@ -40,7 +40,7 @@ export class IngressPacer implements PacedIngress, LossSource {
     let sinkFree = Infinity;
     let smallest = Infinity;
     let empty = true;
-    for (const q of this.#pipeline.snapshot().queues) {
+    for (const q of this.#pipeline.queues()) {
       if (q.name.endsWith(':loss')) continue;
       if (q.depth > 0) empty = false;
       smallest = Math.min(smallest, q.capacity);
@@ -59,8 +59,9 @@ export class IngressPacer implements PacedIngress, LossSource {
       let pollMs = FIRST_POLL_MS;
       const poll = () => {
         const { room, smallest, empty } = this.#queues();
-        // A chunk larger than half the smallest queue would never fit while the sinks keep some records queued.
-        if (room >= Math.min(records, Math.floor(smallest / 2)) || empty) return resolve(true);
+        // A chunk larger than half the smallest queue would never fit while the sinks keep some records queued;
+        // at least one record of room, else a producer would be told to go on with nothing to hand over.
+        if (room >= Math.max(1, Math.min(records, Math.floor(smallest / 2))) || empty) return resolve(true);
         const left = this.#producersEnd - Date.now();
         if (left <= 0) return resolve(false);
         setTimeout(poll, Math.min(pollMs, left));

@@ -21,7 +21,7 @@ import { RecordIdAssigner } from './record-ids.js';
 import { Shaper, type ShapeOptions } from './shaper.js';
 import { SinkRunner, type SinkWriteEvent } from './sink-runner.js';
 import { StageCounter } from './stage-counter.js';
-import type { Enricher, FlowRecord, LossCount, LossSource, PipelineSnapshot, RecordIngress, Sink } from './types.js';
+import type { Enricher, FlowRecord, LossCount, LossSource, PipelineSnapshot, QueueSnapshot, RecordIngress, Sink } from './types.js';
 
 export interface PipelineOptions {
   /** Stamped on LOSS records and the first part of every record id. */
@@ -197,10 +197,15 @@ export class Pipeline implements RecordIngress, LossSource {
     return out;
   }
 
+  /** The queues' depths alone: cheap enough for a producer pacing itself (snapshot() also reads every loss source). */
+  queues(): QueueSnapshot[] {
+    return [{ name: 'ingest', depth: this.queue.length, capacity: this.queue.capacity, bytes: this.queue.weight }, ...this.runners.flatMap((r) => r.queueDepths())];
+  }
+
   snapshot(): PipelineSnapshot {
     return {
       stages: this.counters().map((c) => c.snapshot()),
-      queues: [{ name: 'ingest', depth: this.queue.length, capacity: this.queue.capacity, bytes: this.queue.weight }, ...this.runners.flatMap((r) => r.queueDepths())],
+      queues: this.queues(),
       sinks: this.runners.map((r) => r.snapshot()),
       losses: this.losses(),
       memory: { heldBytes: this.runners.reduce((n, r) => n + r.heldBytes, this.ingestBudget.held), limitBytes: this.options.memoryLimitBytes ?? null },

@@ -172,7 +172,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
         s.attached = null;
       }
       states.clear();
-      // After the probes: their last records may still have looked destinations up.
+      // After the probes: their objects reuse svc's map.
       try {
         svc?.close();
       } catch (err) {

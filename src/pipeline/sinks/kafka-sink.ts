@@ -221,6 +221,9 @@ export class KafkaSink implements Sink, LossSource {
       return Promise.resolve();
     }
     return this.waitForRoom(bytes).then((room) => {
+      // Stopped while waiting: the write fails and its caller counts it (the pipeline's runner has
+      // already counted it as shutdown_deadline if it gave up on it); counting it here too would count it twice.
+      if (this.stopping) throw new Error(`${this.name} sink: stopped before the buffer had room for ${records.length} records`);
       if (room) this.append(messages, bytes);
       else this.shed(records, messages);
     });

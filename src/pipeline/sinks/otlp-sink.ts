@@ -108,6 +108,7 @@ export class OtlpSink implements Sink, LossSource {
   private flowMetrics: FlowMetrics | null = null;
   private readonly lost = new Map<string, number>();
   private readonly maxQueueSize: number;
+  private readonly protocol: OtlpProtocol;
   private readonly maxExportBatchSize: number;
   /** Encoded requests waiting for an export slot. */
   private readonly waiting: EncodedLogBatch[] = [];
@@ -140,6 +141,7 @@ export class OtlpSink implements Sink, LossSource {
       throw new Error(`${this.name} sink: endpoint "${options.endpoint}" must start with http:// or https://`);
     }
     const protocol = options.protocol ?? 'http/protobuf';
+    this.protocol = protocol;
     if (options.body !== undefined && !(options.body in BODIES)) {
       throw new Error(`${this.name} sink: unknown body "${String(options.body)}" (expected one of ${Object.keys(BODIES).join(', ')})`);
     }
@@ -325,13 +327,13 @@ export class OtlpSink implements Sink, LossSource {
 
   private createLogExporter(tls: TlsMaterial | undefined): LogBatchExporter {
     const c = this.exporterConfig(tls, '/v1/logs');
-    return (this.options.protocol ?? 'grpc') === 'grpc' ? grpcLogExporter(c.grpc) : httpLogExporter(c.http);
+    return this.protocol === 'grpc' ? grpcLogExporter(c.grpc) : httpLogExporter(c.http);
   }
 
   private metricExporter(tls: TlsMaterial | undefined): PushMetricExporter {
     const c = this.exporterConfig(tls, '/v1/metrics');
     const temporality = this.options.metricTemporality === 'cumulative' ? AggregationTemporality.CUMULATIVE : AggregationTemporality.DELTA;
-    return (this.options.protocol ?? 'grpc') === 'grpc'
+    return this.protocol === 'grpc'
       ? new GrpcMetricExporter({ ...c.grpc, temporalityPreference: temporality })
       : new HttpMetricExporter({ ...c.http, temporalityPreference: temporality });
   }

@@ -126,6 +126,9 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
     try {
       this.attacher.close();
       this.#drain(MonotonicClock.nowNs(), out);
+    } catch (err) {
+      // What the table and `out` already hold is still flushed (or counted) below.
+      this.#failed('the last drain of the flow map', err);
     } finally {
       this.#obj.close();
     }
