@@ -22,7 +22,7 @@
 // JSON.stringify writes them, as a generic converter would.
 import reflectRoot from './gen/flow.reflect.js';
 import type { podflow } from './gen/flow.js';
-import { deepFrozen } from './format-util.js';
+import { SlabWriter } from './slab-writer.js';
 import type { FlowRecord } from '../pipeline/types.js';
 
 type Int64 = number | { low: number; high: number; unsigned?: boolean } | string | bigint | null | undefined;
@@ -67,10 +67,7 @@ function num(value: unknown): number {
   return Number(value) || 0;
 }
 
-export class JsonEncoder {
-  private buf = Buffer.allocUnsafeSlow(SLAB);
-  private pos = 0;
-  private start = 0;
+export class JsonEncoder extends SlabWriter {
   /** Bytes per line of the last batch: the room the next batch reserves up front. */
   private lineBytes = 1024;
   /** `"2025-11-30T12:00:01` of the last Timestamp's seconds: records of a batch mostly share them. */
@@ -79,6 +76,10 @@ export class JsonEncoder {
   // `,"pod":{...}` bytes of deep-frozen shared objects.
   private readonly pods = new WeakMap<object, Uint8Array>();
   private readonly services = new WeakMap<object, Uint8Array>();
+
+  constructor() {
+    super(SLAB);
+  }
 
   /** One line of canonical JSON, without the newline. */
   encode(record: FlowRecord): string {
@@ -112,22 +113,9 @@ export class JsonEncoder {
 
   private begin(need: number): void {
     if (this.buf.length - this.pos < need) {
-      this.buf = Buffer.allocUnsafeSlow(Math.max(SLAB, need));
-      this.pos = 0;
+      this.replace(Math.max(SLAB, need));
     }
     this.start = this.pos;
-  }
-
-  /** Room for n more bytes; the growth itself is out of line. */
-  private room(n: number): void {
-    if (this.pos + n > this.buf.length) this.grow(n);
-  }
-
-  private grow(n: number): void {
-    // Moved to a bigger slab at the same offset, so the positions of open objects stay valid.
-    const next = Buffer.allocUnsafeSlow(Math.max(SLAB, 2 * (this.pos + n)));
-    this.buf.copy(next, this.start, this.start, this.pos);
-    this.buf = next;
   }
 
   // ---- text primitives ----
@@ -388,18 +376,12 @@ export class JsonEncoder {
 
   /** A sub-message field whose deep-frozen value is written once per object. */
   private shared<T extends object>(cache: WeakMap<object, Uint8Array>, key: string, value: T, body: (value: T) => void): void {
-    const bytes = cache.get(value);
-    if (bytes !== undefined) {
-      this.room(bytes.length);
-      this.buf.set(bytes, this.pos);
-      this.pos += bytes.length;
-      return;
-    }
+    if (this.copyCached(cache, value)) return;
     const from = this.pos;
     const at = this.open(key);
     body.call(this, value);
     this.close(at);
-    if (deepFrozen(value)) cache.set(value, new Uint8Array(this.buf.subarray(from, this.pos)));
+    this.remember(cache, value, from);
   }
 
   private pod(p: podflow.v1.IPod): void {

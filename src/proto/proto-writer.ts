@@ -3,38 +3,14 @@
 // fields written straight into one growable Buffer, and sub-messages that
 // reserve one length byte and are moved up in the rare case their body reaches
 // 128 bytes. Byte for byte what protobufjs' Writer writes for the same values.
+import { SlabWriter } from './slab-writer.js';
 
 /** Bytes of v < 2^32 as a varint. */
 export function varintSize(v: number): number {
   return v < 0x80 ? 1 : v < 0x4000 ? 2 : v < 0x200000 ? 3 : v < 0x10000000 ? 4 : 5;
 }
 
-export class ProtoWriter {
-  protected buf: Buffer;
-  /** buf.buffer, kept: the getter is a call into C++, once per record otherwise. */
-  protected slab: ArrayBuffer;
-  protected pos = 0;
-  /** Where the message being written starts: growing keeps [start, pos) at the same offsets. */
-  protected start = 0;
-
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafeSlow(size);
-    this.slab = this.buf.buffer as ArrayBuffer;
-  }
-
-  /** Room for n more bytes; the growth itself is out of line. */
-  protected room(n: number): void {
-    if (this.pos + n > this.buf.length) this.grow(n);
-  }
-
-  private grow(n: number): void {
-    // Same offsets in the bigger buffer, so the positions of open length prefixes stay valid.
-    const next = Buffer.allocUnsafeSlow(2 * Math.max(this.buf.length, this.pos + n));
-    this.buf.copy(next, this.start, this.start, this.pos);
-    this.buf = next;
-    this.slab = next.buffer as ArrayBuffer;
-  }
-
+export class ProtoWriter extends SlabWriter {
   /** v < 2^32 as a varint at pos (room checked by the caller); returns the position after it. */
   protected static varint32At(buf: Buffer, pos: number, v: number): number {
     while (v > 127) {
@@ -77,12 +53,6 @@ export class ProtoWriter {
       hi >>>= 7;
     }
     this.pos = ProtoWriter.varint32At(buf, pos, lo);
-  }
-
-  protected bytes(b: Uint8Array): void {
-    this.room(b.length);
-    this.buf.set(b, this.pos);
-    this.pos += b.length;
   }
 
   /** Length-prefixed UTF-8, also for empty strings (map entries, repeated). */

@@ -19,7 +19,6 @@ import protobuf from 'protobufjs/minimal.js';
 import type { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
 import { ProtoWriter } from './proto-writer.js';
-import { deepFrozen } from './format-util.js';
 
 type Int64 = number | protobuf.Long | string | null | undefined;
 type Timestamp = { seconds?: Int64; nanos?: number | null };
@@ -59,9 +58,7 @@ export class ProtobufEncoder extends ProtoWriter {
 
   private begin(): void {
     if (this.buf.length - this.pos < MIN_FREE) {
-      this.buf = Buffer.allocUnsafeSlow(SLAB);
-      this.slab = this.buf.buffer as ArrayBuffer;
-      this.pos = 0;
+      this.replace(SLAB);
     }
     this.start = this.pos;
   }
@@ -224,18 +221,12 @@ export class ProtobufEncoder extends ProtoWriter {
 
   /** A sub-message field whose deep-frozen value is encoded once per object. */
   private shared<T extends object>(cache: WeakMap<object, Uint8Array>, tag: number, value: T, body: (value: T) => void): void {
-    const bytes = cache.get(value);
-    if (bytes !== undefined) {
-      this.room(bytes.length);
-      this.buf.set(bytes, this.pos);
-      this.pos += bytes.length;
-      return;
-    }
+    if (this.copyCached(cache, value)) return;
     const from = this.pos;
     const at = this.field(tag);
     body.call(this, value);
     this.closeLength(at);
-    if (deepFrozen(value)) cache.set(value, new Uint8Array(this.buf.subarray(from, this.pos)));
+    this.remember(cache, value, from);
   }
 
   private pod(p: podflow.v1.IPod): void {
