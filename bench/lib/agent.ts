@@ -48,7 +48,9 @@ export class AgentProcess {
     const dir = mkdtempSync(path.join(tmpdir(), 'pfq-agent-'));
     const config = path.join(dir, 'podflow.yaml');
     writeFileSync(config, opts.config ?? '{}\n');
-    const child = spawn(process.execPath, [BIN, 'run',
+    // Node flags for the agent alone (e.g. --cpu-prof, which NODE_OPTIONS refuses), split on spaces.
+    const nodeArgs = process.env.BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
+    const child = spawn(process.execPath, [...nodeArgs, BIN, 'run',
       '--config', config,
       '--interfaces', opts.interfaces.join(','),
       '--metrics-addr', `127.0.0.1:${opts.metricsPort}`,
