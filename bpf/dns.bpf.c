@@ -199,7 +199,7 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 	__u64 now;
 	__u32 n;
 
-	if (l7_parse(skb, &p))
+	if (l7_parse(skb, tc, &p))
 		return;
 	if (!dns_port(p.key.sport) && !dns_port(p.key.dport))
 		return;

@@ -169,7 +169,7 @@ static __always_inline void http_handle(struct __sk_buff *skb, bool tc, __u8 dir
 	__u8 head_len;
 	__u64 w;
 
-	if (l7_parse(skb, &p) || p.key.protocol != IPPROTO_TCP || p.payload_len < 8)
+	if (l7_parse(skb, tc, &p) || p.key.protocol != IPPROTO_TCP || p.payload_len < 8)
 		return;
 	/* Every method and "HTTP/1." fit in 8 bytes; the status code needs 12. */
 	head_len = p.payload_len < sizeof(head) ? 8 : sizeof(head);

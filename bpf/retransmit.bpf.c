@@ -50,8 +50,8 @@ static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 			return;
 		__builtin_memset(w, 0, sizeof(*w));
 		w->event.kind = PF_RETRANSMIT;
-		pf_sock_tuple(sk, w->event.laddr, w->event.raddr, &w->event.lport, &w->event.rport,
-			      &w->event.ip_version);
+		pf_sock_tuple(sk, false, NULL, w->event.laddr, w->event.raddr, &w->event.lport,
+			      &w->event.rport, &w->event.ip_version);
 		w->last_emit_ns = now;
 		/*
 		 * Not a loss when this fails: the event below is reported at once either
@@ -67,7 +67,7 @@ static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 			return;
 		count = w->pending;
 	}
-	e = pf_reserve(sk, PF_RETRANSMIT, BPF_CORE_READ(sk, __sk_common.skc_state));
+	e = pf_reserve(sk, false, NULL, PF_RETRANSMIT, BPF_CORE_READ(sk, __sk_common.skc_state));
 	if (!e)
 		return; /* still pending in the window: reported later */
 	e->retransmits = count;

@@ -110,6 +110,43 @@ int svc_sendmsg6(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+#define SVC_ETH_P_IP 0x0800
+#define SVC_ETH_P_IPV6 0x86DD
+#define SVC_TCP_FLAG_SYN 0x02
+
+/*
+ * A TCP segment without SYN: a connect()ed TCP socket's first packet is its
+ * SYN (publishing happens there), so the others need no socket storage lookup;
+ * that is most of a connection's packets. The headers of a locally sent
+ * packet are in the linear part, which cgroup_skb reads directly (from the
+ * network header); anything not recognised here takes the full path.
+ */
+static __always_inline bool svc_tcp_without_syn(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *end = (void *)(long)skb->data_end;
+	__u8 *tcp;
+
+	if (skb->protocol == bpf_htons(SVC_ETH_P_IP)) {
+		struct iphdr *ip = data;
+
+		if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_TCP)
+			return false;
+		tcp = data + ((ip->ihl * 4) & 0x3c);
+	} else if (skb->protocol == bpf_htons(SVC_ETH_P_IPV6)) {
+		struct ipv6hdr *ip6 = data;
+
+		if ((void *)(ip6 + 1) > end || ip6->nexthdr != IPPROTO_TCP)
+			return false;
+		tcp = (__u8 *)(ip6 + 1);
+	} else {
+		return false;
+	}
+	if ((void *)(tcp + 14) > end)
+		return false;
+	return !(tcp[13] & SVC_TCP_FLAG_SYN);
+}
+
 /* Publishes a socket's remembered destination under its own address once its first packet leaves. */
 SEC("cgroup_skb/egress")
 int svc_egress(struct __sk_buff *skb)
@@ -119,7 +156,7 @@ int svc_egress(struct __sk_buff *skb)
 	struct bpf_sock *sk = skb->sk;
 	__u32 ip6[4];
 
-	if (!sk)
+	if (!sk || svc_tcp_without_syn(skb))
 		return 1;
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)

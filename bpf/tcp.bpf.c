@@ -16,21 +16,21 @@ int tcp_state_tp(struct trace_event_raw_inet_sock_set_state *ctx)
 {
 	if (ctx->protocol != IPPROTO_TCP_NUM)
 		return 0;
-	pf_tcp_state_change((struct sock *)ctx->skaddr, ctx->oldstate, ctx->newstate);
+	pf_tcp_state_change((struct sock *)ctx->skaddr, false, ctx->oldstate, ctx->newstate);
 	return 0;
 }
 
 SEC("tracepoint/tcp/tcp_send_reset")
 int tcp_send_reset_tp(struct trace_event_raw_tcp_send_reset *ctx)
 {
-	pf_tcp_reset((struct sock *)ctx->skaddr);
+	pf_tcp_reset((struct sock *)ctx->skaddr, false);
 	return 0;
 }
 
 SEC("tracepoint/tcp/tcp_receive_reset")
 int tcp_receive_reset_tp(struct trace_event_raw_tcp_event_sk *ctx)
 {
-	pf_tcp_reset((struct sock *)ctx->skaddr);
+	pf_tcp_reset((struct sock *)ctx->skaddr, false);
 	return 0;
 }
 
@@ -44,9 +44,9 @@ int tcp_destroy_tp(struct trace_event_raw_tcp_event_sk *ctx)
 SEC("tp_btf/inet_sock_set_state")
 int BPF_PROG(tcp_state_btf, struct sock *sk, int oldstate, int newstate)
 {
-	if (BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP_NUM)
+	if (sk->sk_protocol != IPPROTO_TCP_NUM)
 		return 0;
-	pf_tcp_state_change(sk, oldstate, newstate);
+	pf_tcp_state_change(sk, true, oldstate, newstate);
 	return 0;
 }
 
@@ -54,14 +54,14 @@ int BPF_PROG(tcp_state_btf, struct sock *sk, int oldstate, int newstate)
 SEC("tp_btf/tcp_send_reset")
 int BPF_PROG(tcp_send_reset_btf, struct sock *sk)
 {
-	pf_tcp_reset(sk);
+	pf_tcp_reset(sk, true);
 	return 0;
 }
 
 SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(tcp_receive_reset_btf, struct sock *sk)
 {
-	pf_tcp_reset(sk);
+	pf_tcp_reset(sk, true);
 	return 0;
 }
 

@@ -5,6 +5,6 @@
  */
 #include "tcp_function_hooks.h"
 
-PF_TCP_FUNCTION_HOOKS(fentry, BPF_PROG)
+PF_TCP_FUNCTION_HOOKS(fentry, BPF_PROG, true)
 
 char LICENSE[] SEC("license") = "GPL";

@@ -6,6 +6,6 @@
  */
 #include "tcp_function_hooks.h"
 
-PF_TCP_FUNCTION_HOOKS(kprobe, BPF_KPROBE)
+PF_TCP_FUNCTION_HOOKS(kprobe, BPF_KPROBE, false)
 
 char LICENSE[] SEC("license") = "GPL";

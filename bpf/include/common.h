@@ -55,32 +55,63 @@ static __always_inline long pf_map_insert(void *map, const void *key, const void
 }
 
 /*
+ * Reads a kernel field chain (BPF_CORE_READ's arguments). `direct` (a constant
+ * after inlining) is for programs given BTF-typed pointers (tp_btf, fentry):
+ * they load the field itself (a plain load the verifier guards, CO-RE
+ * relocated through vmlinux.h), where the others pay a bpf_probe_read_kernel
+ * call per field, which the tcp probe made ten times per event.
+ */
+#define PF_KREAD(direct, src, ...) ((direct) ? ___arrow((src), __VA_ARGS__) : BPF_CORE_READ((src), __VA_ARGS__))
+
+/*
+ * The verifier types a BTF pointer by its declared struct: a cast of the hook's
+ * struct sock * to a tcp_sock gives no direct access to the TCP fields. tp is
+ * the socket as the kernel's checked tcp_sock (direct programs), or NULL: the
+ * field is then read through the helper.
+ */
+static __always_inline struct tcp_sock *pf_tcp_sk(struct sock *sk, bool direct)
+{
+	return direct ? bpf_skc_to_tcp_sock(sk) : NULL;
+}
+
+#define PF_TCP_READ(tp, sk, ...) ((tp) ? ___arrow((tp), __VA_ARGS__) : BPF_CORE_READ((struct tcp_sock *)(sk), __VA_ARGS__))
+
+/* Copies an address field of a socket (sizeof(dst) bytes), as PF_KREAD reads. */
+#define PF_KREAD_INTO(direct, dst, sk, field)						\
+	do {										\
+		if (direct)								\
+			__builtin_memcpy((dst), &(sk)->field, sizeof(*(dst)));		\
+		else									\
+			BPF_CORE_READ_INTO((dst), (sk), field);				\
+	} while (0)
+
+/*
  * Fills the addresses and ports of a socket, in this socket's own view. The
  * local port comes from inet_sport: skc_num is already 0 when the CLOSE
- * state change is traced (the port was released just before).
+ * state change is traced (the port was released just before). tp: see pf_tcp_sk.
  */
-static __always_inline void pf_sock_tuple(struct sock *sk, __u8 laddr[16], __u8 raddr[16],
-					  __u16 *lport, __u16 *rport, __u8 *ip_version)
+static __always_inline void pf_sock_tuple(struct sock *sk, bool direct, struct tcp_sock *tp, __u8 laddr[16],
+					  __u8 raddr[16], __u16 *lport, __u16 *rport, __u8 *ip_version)
 {
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 family = PF_KREAD(direct, sk, __sk_common.skc_family);
 
-	*lport = bpf_ntohs(BPF_CORE_READ((struct inet_sock *)sk, inet_sport));
-	*rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	*lport = bpf_ntohs(PF_TCP_READ(tp, sk, inet_conn.icsk_inet.inet_sport));
+	*rport = bpf_ntohs(PF_KREAD(direct, sk, __sk_common.skc_dport));
 	if (family == AF_INET6) {
 		*ip_version = 6;
-		BPF_CORE_READ_INTO((struct in6_addr *)laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO((struct in6_addr *)raddr, sk, __sk_common.skc_v6_daddr);
+		PF_KREAD_INTO(direct, (struct in6_addr *)laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		PF_KREAD_INTO(direct, (struct in6_addr *)raddr, sk, __sk_common.skc_v6_daddr);
 	} else {
 		*ip_version = 4;
-		BPF_CORE_READ_INTO((__u32 *)laddr, sk, __sk_common.skc_rcv_saddr);
-		BPF_CORE_READ_INTO((__u32 *)raddr, sk, __sk_common.skc_daddr);
+		PF_KREAD_INTO(direct, (__u32 *)laddr, sk, __sk_common.skc_rcv_saddr);
+		PF_KREAD_INTO(direct, (__u32 *)raddr, sk, __sk_common.skc_daddr);
 	}
 }
 
 /* The cgroup v2 id of the socket (set at creation, inherited by accepted children). */
-static __always_inline __u64 pf_sock_cgroup_id(struct sock *sk)
+static __always_inline __u64 pf_sock_cgroup_id(struct sock *sk, bool direct)
 {
-	return BPF_CORE_READ(sk, sk_cgrp_data.cgroup, kn, id);
+	return PF_KREAD(direct, sk, sk_cgrp_data.cgroup, kn, id);
 }
 
 #endif

@@ -23,10 +23,11 @@
 #define PACKET_OUTGOING 4
 
 /*
- * How a program reads the packet. TC programs may read it directly (the
- * helper calls would double the flows program's cost per packet); socket
- * filters cannot, and use the helper, which finds the network header by
- * itself. `direct` is a constant after inlining.
+ * How a program reads the packet. TC programs read the headers directly (the
+ * helper calls would double a program's cost per packet), through the helper
+ * only where they lie beyond the skb's linear part; socket filters cannot, and
+ * use the helper, which finds the network header by itself. `direct` is a
+ * constant after inlining.
  */
 struct pf_packet {
 	struct __sk_buff *skb;
@@ -66,10 +67,11 @@ static __always_inline long pf_load(struct pf_packet *pkt, __u32 off, void *to, 
 	if (pkt->direct) {
 		void *p = pkt->l3 + (off & 0x7f);
 
-		if (p + len > pkt->end)
-			return -1;
-		__builtin_memcpy(to, p, len);
-		return 0;
+		if (p + len <= pkt->end) {
+			__builtin_memcpy(to, p, len);
+			return 0;
+		}
+		return bpf_skb_load_bytes(pkt->skb, ETH_HLEN + off, to, len);
 	}
 	return bpf_skb_load_bytes_relative(pkt->skb, off, to, len, BPF_HDR_START_NET);
 }

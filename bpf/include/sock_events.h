@@ -13,7 +13,9 @@ struct {
 /* Keeps the struct in every object's BTF, for the layout test. */
 const struct pf_sock_event *unused_sock_event __attribute__((unused));
 
-static __always_inline struct pf_sock_event *pf_reserve(struct sock *sk, __u8 kind, __u8 state)
+/* direct: the program holds a BTF-typed sk (see PF_KREAD); tp: see pf_tcp_sk. */
+static __always_inline struct pf_sock_event *pf_reserve(struct sock *sk, bool direct, struct tcp_sock *tp, __u8 kind,
+							__u8 state)
 {
 	struct pf_sock_event *e = bpf_ringbuf_reserve(&pf_events, sizeof(*e), 0);
 
@@ -25,7 +27,7 @@ static __always_inline struct pf_sock_event *pf_reserve(struct sock *sk, __u8 ki
 	e->ts_ns = bpf_ktime_get_ns();
 	e->kind = kind;
 	e->state = state;
-	pf_sock_tuple(sk, e->laddr, e->raddr, &e->lport, &e->rport, &e->ip_version);
+	pf_sock_tuple(sk, direct, tp, e->laddr, e->raddr, &e->lport, &e->rport, &e->ip_version);
 	return e;
 }
 
@@ -36,25 +38,26 @@ static __always_inline struct pf_sock_event *pf_reserve(struct sock *sk, __u8 ki
  * Payload bytes each way. bytes_acked and bytes_received count sequence
  * numbers, so the SYN of an active open and each FIN are taken off.
  */
-static __always_inline void pf_fill_counters(struct pf_sock_event *e, struct sock *sk, bool active_open)
+static __always_inline void pf_fill_counters(struct pf_sock_event *e, struct sock *sk, bool direct, struct tcp_sock *tp,
+					     bool active_open)
 {
-	struct tcp_sock *tp = (struct tcp_sock *)sk;
-	__u8 shutdown = BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
-	__u64 acked = BPF_CORE_READ(tp, bytes_acked);
-	__u64 received = BPF_CORE_READ(tp, bytes_received);
+	__u8 shutdown = direct ? BPF_CORE_READ_BITFIELD(sk, sk_shutdown) : BPF_CORE_READ_BITFIELD_PROBED(sk, sk_shutdown);
+	__u64 acked = PF_TCP_READ(tp, sk, bytes_acked);
+	__u64 received = PF_TCP_READ(tp, sk, bytes_received);
 
 	if (active_open && acked > 0)
 		acked--;
-	if ((shutdown & PF_SEND_SHUTDOWN) && acked > 0 && BPF_CORE_READ(tp, snd_una) == BPF_CORE_READ(tp, write_seq))
+	if ((shutdown & PF_SEND_SHUTDOWN) && acked > 0 &&
+	    PF_TCP_READ(tp, sk, snd_una) == PF_TCP_READ(tp, sk, write_seq))
 		acked--;
 	if ((shutdown & PF_RCV_SHUTDOWN) && received > 0)
 		received--;
 	e->bytes_sent = acked;
 	e->bytes_received = received;
-	e->segs_out = BPF_CORE_READ(tp, segs_out);
-	e->segs_in = BPF_CORE_READ(tp, segs_in);
-	e->srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
-	e->retransmits = BPF_CORE_READ(tp, total_retrans);
+	e->segs_out = PF_TCP_READ(tp, sk, segs_out);
+	e->segs_in = PF_TCP_READ(tp, sk, segs_in);
+	e->srtt_us = PF_TCP_READ(tp, sk, srtt_us) >> 3;
+	e->retransmits = PF_TCP_READ(tp, sk, total_retrans);
 }
 
 #endif

@@ -11,24 +11,27 @@
 #include "tcp_lifecycle.h"
 #include <bpf/bpf_tracing.h>
 
-/* KIND: fentry or kprobe; ARGS: BPF_PROG or BPF_KPROBE (both take name, typed arguments). */
-#define PF_TCP_FUNCTION_HOOKS(KIND, ARGS)						\
+/*
+ * KIND: fentry or kprobe; ARGS: BPF_PROG or BPF_KPROBE (both take name, typed
+ * arguments); DIRECT: whether sk is BTF-typed (fentry) and read without helpers.
+ */
+#define PF_TCP_FUNCTION_HOOKS(KIND, ARGS, DIRECT)						\
 	SEC(#KIND "/tcp_set_state")							\
 	int ARGS(tcp_set_state_##KIND, struct sock *sk, int state)			\
 	{										\
-		pf_tcp_state_change(sk, BPF_CORE_READ(sk, __sk_common.skc_state), state); \
+		pf_tcp_state_change(sk, DIRECT, PF_KREAD(DIRECT, sk, __sk_common.skc_state), state); \
 		return 0;								\
 	}										\
 	SEC(#KIND "/tcp_reset")								\
 	int ARGS(tcp_reset_##KIND, struct sock *sk)					\
 	{										\
-		pf_tcp_reset(sk);							\
+		pf_tcp_reset(sk, DIRECT);						\
 		return 0;								\
 	}										\
 	SEC(#KIND "/tcp_send_active_reset")						\
 	int ARGS(tcp_send_active_reset_##KIND, struct sock *sk)				\
 	{										\
-		pf_tcp_reset(sk);							\
+		pf_tcp_reset(sk, DIRECT);						\
 		return 0;								\
 	}										\
 	SEC(#KIND "/tcp_v4_destroy_sock")						\

@@ -48,20 +48,21 @@ static __always_inline void pf_fill_info(struct pf_sock_event *e, struct pf_sock
 	__builtin_memcpy(e->comm, info->comm, sizeof(e->comm));
 }
 
-static __always_inline void pf_emit(struct sock *sk, __u8 kind, __u8 state, struct pf_sock_info *info)
+static __always_inline void pf_emit(struct sock *sk, bool direct, __u8 kind, __u8 state, struct pf_sock_info *info)
 {
-	struct pf_sock_event *e = pf_reserve(sk, kind, state);
+	struct tcp_sock *tp = pf_tcp_sk(sk, direct);
+	struct pf_sock_event *e = pf_reserve(sk, direct, tp, kind, state);
 
 	if (!e)
 		return;
 	if (info)
 		pf_fill_info(e, info);
 	if (kind == PF_TCP_CLOSE)
-		pf_fill_counters(e, sk, info && info->side == PF_SIDE_CLIENT);
+		pf_fill_counters(e, sk, direct, tp, info && info->side == PF_SIDE_CLIENT);
 	if (kind == PF_TCP_OPEN || kind == PF_TCP_CLOSE)
-		e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+		e->srtt_us = PF_TCP_READ(tp, sk, srtt_us) >> 3;
 	if (kind == PF_TCP_FAILED)
-		e->error = BPF_CORE_READ(sk, sk_err);
+		e->error = PF_KREAD(direct, sk, sk_err);
 	bpf_ringbuf_submit(e, 0);
 }
 
@@ -71,7 +72,8 @@ static __always_inline void pf_remember(__u64 key, struct pf_sock_info *info)
 		pf_count_loss(PF_LOSS_MAP_FULL);
 }
 
-static __always_inline void pf_tcp_state_change(struct sock *sk, int oldstate, int newstate)
+/* direct: the hook gives a BTF-typed sk (tp_btf, fentry; see PF_KREAD). */
+static __always_inline void pf_tcp_state_change(struct sock *sk, bool direct, int oldstate, int newstate)
 {
 	__u64 key = (__u64)sk;
 	struct pf_sock_info *info, fresh = {};
@@ -92,13 +94,13 @@ static __always_inline void pf_tcp_state_change(struct sock *sk, int oldstate, i
 		if (!info) {
 			/* Passive open (softirq, no process): the socket's cgroup is the server's. */
 			fresh.side = oldstate == PF_TCP_SYN_SENT ? PF_SIDE_CLIENT : PF_SIDE_SERVER;
-			fresh.cgroup_id = pf_sock_cgroup_id(sk);
+			fresh.cgroup_id = pf_sock_cgroup_id(sk, direct);
 			info = &fresh;
 		}
 		info->start_ns = bpf_ktime_get_ns();
 		if (info == &fresh)
 			pf_remember(key, &fresh);
-		pf_emit(sk, PF_TCP_OPEN, newstate, info);
+		pf_emit(sk, direct, PF_TCP_OPEN, newstate, info);
 		return;
 	}
 	if (newstate != PF_TCP_CLOSE_STATE)
@@ -107,13 +109,13 @@ static __always_inline void pf_tcp_state_change(struct sock *sk, int oldstate, i
 	if (info && info->closed)
 		return;
 	if (oldstate == PF_TCP_SYN_SENT)
-		pf_emit(sk, PF_TCP_FAILED, oldstate, info);
+		pf_emit(sk, direct, PF_TCP_FAILED, oldstate, info);
 	else if (info && info->start_ns)
-		pf_emit(sk, PF_TCP_CLOSE, oldstate, info);
+		pf_emit(sk, direct, PF_TCP_CLOSE, oldstate, info);
 	else if (!info && oldstate != PF_TCP_LISTEN && oldstate != PF_TCP_SYN_RECV &&
 		 oldstate != PF_TCP_NEW_SYN_RECV)
 		/* Established before podflow started: a close without its open. */
-		pf_emit(sk, PF_TCP_CLOSE, oldstate, NULL);
+		pf_emit(sk, direct, PF_TCP_CLOSE, oldstate, NULL);
 	if (info)
 		info->closed = 1;
 }
@@ -127,7 +129,7 @@ static __always_inline void pf_tcp_destroy(struct sock *sk)
 }
 
 /* A reset sent or received on a socket podflow saw establish (refused connects are TCP_FAILED). */
-static __always_inline void pf_tcp_reset(struct sock *sk)
+static __always_inline void pf_tcp_reset(struct sock *sk, bool direct)
 {
 	__u64 key = (__u64)sk;
 	struct pf_sock_info *info;
@@ -137,7 +139,7 @@ static __always_inline void pf_tcp_reset(struct sock *sk)
 	info = bpf_map_lookup_elem(&pf_socks, &key);
 	if (info && !info->start_ns)
 		return;
-	pf_emit(sk, PF_TCP_RESET, BPF_CORE_READ(sk, __sk_common.skc_state), info);
+	pf_emit(sk, direct, PF_TCP_RESET, PF_KREAD(direct, sk, __sk_common.skc_state), info);
 }
 
 #endif
