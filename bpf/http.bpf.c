@@ -12,6 +12,17 @@
  * another interface of the node harmless: the request's sequence number is
  * already recorded, the response finds the exchange closed.
  *
+ * An exchange's entry is deleted once it is over: when its response has been
+ * seen (the event is out), or when the connection ends without one (a FIN from
+ * the server, a RST from either side: counted as unanswered). Every sighting
+ * of a request comes before the server has it, so before the response: after
+ * the response nothing of that request is left to recognise. Pipelining breaks
+ * that (the second request's later sighting can follow the first response): a
+ * connection seen pipelining keeps its entry, answered, until it ends. The map
+ * then holds the exchanges waiting for a response, not every client port ever
+ * seen, and evicts only when as many wait at once as it holds (uncounted: see
+ * the map).
+ *
  * Only bounded prefixes are copied (request line and, when it fits, Host; the
  * status line); user space parses them.
  */
@@ -38,9 +49,19 @@ struct http_conn {
 	struct pf_http_event ev;	/* the request half, filled when the request is seen */
 	__u32 req_seq;			/* TCP sequence number of the request's first segment */
 	__u8 state;			/* enum http_conn_state */
-	__u8 pad[3];
+	__u8 pipelined;			/* a request came while another waited: keep the entry after answers */
+	__u8 pad[2];
 };
 
+/*
+ * LRU, so that exchanges whose end this node never sees (the response or the
+ * FIN take another path, the peer vanished) cannot fill it for good. With the
+ * others deleted it is full only with HTTP_CONNS_MAX (or what the loader set)
+ * exchanges waiting, or lost that way, at once; the eviction then is not
+ * counted: an LRU update reports no eviction, and the kernel's element count
+ * (the bpf_map_sum_elem_count kfunc) sums a per-CPU counter over every CPU,
+ * which per request would cost more than the lookup it guards.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, HTTP_CONNS_MAX);
@@ -92,6 +113,7 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 	struct http_conn_key key = {};
 	struct http_conn *c, *old;
 	__u32 zero = 0, n;
+	__u8 pipelined = 0;
 
 	__builtin_memcpy(key.client_addr, p->key.saddr, 16);
 	key.client_port = p->key.sport;
@@ -103,11 +125,13 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 			return;
 		if (old->state == HTTP_WAITING)
 			l7_count(PF_L7_HTTP_UNANSWERED);
+		pipelined = old->pipelined || old->state == HTTP_WAITING;
 	}
 	c = bpf_map_lookup_elem(&http_scratch, &zero);
 	if (!c)
 		return;
 	__builtin_memset(c, 0, sizeof(*c));
+	c->pipelined = pipelined;
 	c->ev.req_ns = bpf_ktime_get_ns();
 	c->ev.req_tuple = p->key;
 	c->ev.req_ifindex = skb->ifindex;
@@ -125,6 +149,13 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 	}
 	if (bpf_map_update_elem(&http_conns, &key, c, BPF_ANY))
 		pf_count_loss(PF_LOSS_MAP_FULL);
+}
+
+/* The response is out: the exchange's entry goes, unless the connection pipelines (see the top). */
+static __always_inline void http_answered(struct http_conn *c, struct http_conn_key *key)
+{
+	if (!c->pipelined)
+		bpf_map_delete_elem(&http_conns, key);
 }
 
 static __always_inline void http_response(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction,
@@ -146,6 +177,7 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 	ev = bpf_ringbuf_reserve(&http_events, sizeof(*ev), 0);
 	if (!ev) {
 		pf_count_loss(PF_LOSS_RINGBUF_FULL);
+		http_answered(c, &key);
 		return;
 	}
 	__builtin_memcpy(ev, &c->ev, sizeof(*ev));
@@ -159,6 +191,40 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 	/* The response goes to the client: its address and port are the destination here. */
 	pf_svc_original_destination(p->key.daddr, p->key.dport, p->key.ip_version, IPPROTO_TCP, false, &ev->orig);
 	bpf_ringbuf_submit(ev, 0);
+	http_answered(c, &key);
+}
+
+#define HTTP_TCP_FIN 0x01
+#define HTTP_TCP_RST 0x04
+
+/* Forgets the exchange of this client address and port, if any; one still waiting was never answered. */
+static __always_inline void http_forget(const __u8 addr[16], __u16 port, __u8 ip_version)
+{
+	struct http_conn_key key = {};
+	struct http_conn *c;
+
+	__builtin_memcpy(key.client_addr, addr, 16);
+	key.client_port = port;
+	key.ip_version = ip_version;
+	c = bpf_map_lookup_elem(&http_conns, &key);
+	if (!c)
+		return;
+	if (c->state == HTTP_WAITING)
+		l7_count(PF_L7_HTTP_UNANSWERED);
+	bpf_map_delete_elem(&http_conns, &key);
+}
+
+/*
+ * The connection ends: a FIN from the server (its destination is the client)
+ * means no response is coming; a RST from either side ends it too. A FIN from
+ * the client is only a half-close (the server may still answer): its
+ * destination, the server, is no client key, so the lookup misses.
+ */
+static __always_inline void http_connection_end(struct pf_parsed *p)
+{
+	http_forget(p->key.daddr, p->key.dport, p->key.ip_version);
+	if (p->tcp_flags & HTTP_TCP_RST)
+		http_forget(p->key.saddr, p->key.sport, p->key.ip_version);
 }
 
 static __always_inline void http_handle(struct __sk_buff *skb, bool tc, __u8 direction)
@@ -169,17 +235,20 @@ static __always_inline void http_handle(struct __sk_buff *skb, bool tc, __u8 dir
 	__u8 head_len;
 	__u64 w;
 
-	if (l7_parse(skb, tc, &p) || p.key.protocol != IPPROTO_TCP || p.payload_len < 8)
+	if (l7_parse(skb, tc, &p) || p.key.protocol != IPPROTO_TCP)
 		return;
 	/* Every method and "HTTP/1." fit in 8 bytes; the status code needs 12. */
 	head_len = p.payload_len < sizeof(head) ? 8 : sizeof(head);
-	if (bpf_skb_load_bytes(skb, p.payload_off, head, head_len))
-		return;
-	__builtin_memcpy(&w, head, sizeof(w));
-	if (http_is_request(w))
-		http_request(skb, &p, direction, hook);
-	else if (http_is_response(w))
-		http_response(skb, &p, direction, head, head_len);
+	if (p.payload_len >= 8 && !bpf_skb_load_bytes(skb, p.payload_off, head, head_len)) {
+		__builtin_memcpy(&w, head, sizeof(w));
+		if (http_is_request(w))
+			http_request(skb, &p, direction, hook);
+		else if (http_is_response(w))
+			http_response(skb, &p, direction, head, head_len);
+	}
+	/* After the payload: a response can carry the server's FIN. */
+	if (p.tcp_flags & (HTTP_TCP_FIN | HTTP_TCP_RST))
+		http_connection_end(&p);
 }
 
 PF_PACKET_PROGRAMS(http, http_handle)

@@ -8,6 +8,11 @@
  * svc_orig_dst: when the stored destination differs from the one they saw
  * (after kube-proxy DNAT), they carry it as originalDestination.
  *
+ * The entry lives as long as the socket: it is deleted when the socket is
+ * released (cgroup/sock_release, at close(): replies that still arrive then
+ * have no reader), or replaced when the socket republishes under another
+ * address (an unconnected UDP socket connect()ed later).
+ *
  * The cgroup hooks see the socket's view, which netfilter DNAT elsewhere on
  * the path (the node's PREROUTING) does not change; cgroup socket-LB programs
  * that rewrite the address in connect4 run in attach order, so podflow's must
@@ -15,11 +20,19 @@
  */
 #include "svc_orig_dst.h"
 
+/* What svc keeps per socket: the destination asked for, and where it is published in svc_orig_dst. */
+struct svc_socket {
+	struct pf_svc_orig orig;
+	struct pf_svc_key key;		/* where orig is published, while keyed */
+	__u8 keyed;			/* key holds an entry of svc_orig_dst */
+	__u8 pad[7];
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct pf_svc_orig);
+	__type(value, struct svc_socket);
 } svc_sk SEC(".maps");
 
 static __always_inline int svc_v4_mapped(const __u32 a[4])
@@ -50,10 +63,31 @@ static __always_inline int svc_same_addr(const __u8 a[16], const __u8 b[16])
 	return a0 == b0 && a1 == b1;
 }
 
+static __always_inline int svc_same_key(const struct pf_svc_key *a, const struct pf_svc_key *b)
+{
+	return a->port == b->port && a->ip_version == b->ip_version && a->protocol == b->protocol &&
+	       svc_same_addr(a->addr, b->addr);
+}
+
+/*
+ * Deletes the socket's published entry; only if it still holds this socket's
+ * destination (the cookie): sockets sharing an address and port
+ * (SO_REUSEPORT) overwrite each other's, and the last one's must stay.
+ */
+static __always_inline void svc_unpublish(struct svc_socket *s)
+{
+	struct pf_svc_orig *o = bpf_map_lookup_elem(&svc_orig_dst, &s->key);
+
+	if (o && o->cookie == s->orig.cookie)
+		bpf_map_delete_elem(&svc_orig_dst, &s->key);
+	s->keyed = 0;
+}
+
 /* Records the destination asked for; a new destination republishes it. */
 static __always_inline void svc_remember(struct bpf_sock_addr *ctx, int v6)
 {
 	struct pf_svc_orig want = {}, *o;
+	struct svc_socket *s;
 	__u32 ip6[4];
 
 	if (!ctx->sk)
@@ -71,11 +105,12 @@ static __always_inline void svc_remember(struct bpf_sock_addr *ctx, int v6)
 		__builtin_memcpy(want.addr, &ip4, 4);
 		want.ip_version = 4;
 	}
-	o = bpf_sk_storage_get(&svc_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!o) {
+	s = bpf_sk_storage_get(&svc_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!s) {
 		pf_count_loss(PF_LOSS_MAP_FULL);
 		return;
 	}
+	o = &s->orig;
 	if (o->ip_version == want.ip_version && o->port == want.port && svc_same_addr(o->addr, want.addr))
 		return;
 	want.cookie = bpf_get_socket_cookie(ctx);
@@ -152,7 +187,7 @@ SEC("cgroup_skb/egress")
 int svc_egress(struct __sk_buff *skb)
 {
 	struct pf_svc_key key = {};
-	struct pf_svc_orig *o;
+	struct svc_socket *s;
 	struct bpf_sock *sk = skb->sk;
 	__u32 ip6[4];
 
@@ -161,8 +196,8 @@ int svc_egress(struct __sk_buff *skb)
 	sk = bpf_sk_fullsock(sk);
 	if (!sk)
 		return 1;
-	o = bpf_sk_storage_get(&svc_sk, sk, 0, 0);
-	if (!o || o->published)
+	s = bpf_sk_storage_get(&svc_sk, sk, 0, 0);
+	if (!s || s->orig.published)
 		return 1;
 	key.port = sk->src_port;
 	key.protocol = sk->protocol;
@@ -178,12 +213,28 @@ int svc_egress(struct __sk_buff *skb)
 		__builtin_memcpy(key.addr, &ip4, 4);
 		key.ip_version = 4;
 	}
-	if (bpf_map_update_elem(&svc_orig_dst, &key, o, BPF_ANY)) {
+	/* Republished under another address: the old entry is this socket's, and stale. */
+	if (s->keyed && !svc_same_key(&s->key, &key))
+		svc_unpublish(s);
+	if (bpf_map_update_elem(&svc_orig_dst, &key, &s->orig, BPF_ANY)) {
 		pf_count_loss(PF_LOSS_MAP_FULL);
 		return 1;
 	}
-	o->published = 1;
+	s->orig.published = 1;
+	s->key = key;
+	s->keyed = 1;
 	return 1; /* allow */
+}
+
+/* The socket is closed: its original destination goes with it. */
+SEC("cgroup/sock_release")
+int svc_release(struct bpf_sock *ctx)
+{
+	struct svc_socket *s = bpf_sk_storage_get(&svc_sk, ctx, 0, 0);
+
+	if (s && s->keyed)
+		svc_unpublish(s);
+	return 1;
 }
 
 char LICENSE[] SEC("license") = "GPL";

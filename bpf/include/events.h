@@ -153,7 +153,7 @@ enum pf_l7_hook {
 enum pf_l7_counter {
 	PF_L7_DNS_MALFORMED = 0,	/* on a DNS port but not a standard query/response with one well-formed question */
 	PF_L7_DNS_NAME_TRUNCATED = 1,	/* query name compressed or cut short */
-	PF_L7_HTTP_UNANSWERED = 2,	/* a request replaced by the next before any response */
+	PF_L7_HTTP_UNANSWERED = 2,	/* a request with no response: replaced by the next, or its connection ended first */
 	PF_L7_HTTP_RESP_UNMATCHED = 3,	/* a status line without a waiting request (includes second sightings) */
 	PF_L7_DNS_SECOND_SIGHTING = 4,	/* a DNS message seen again on another interface of the node, dropped */
 	PF_L7_COUNTER_MAX = 5,

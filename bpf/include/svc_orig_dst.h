@@ -13,8 +13,14 @@
 
 #define SVC_SOCKETS_MAX 65536
 
+/*
+ * One entry per live client socket that has sent (svc.bpf.c deletes it when
+ * the socket is released). A plain hash: a full map refuses the insert, which
+ * svc counts as map_full, where an LRU would silently evict the destination of
+ * a socket still in use. The loader may resize it.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, SVC_SOCKETS_MAX);
 	__type(key, struct pf_svc_key);
 	__type(value, struct pf_svc_orig);

@@ -85,7 +85,7 @@ export function createDnsProbe(ctx: ProbeContext, opts: DnsOptions, mode: Packet
       configure: (obj: BpfObject) => {
         obj.setGlobal('dns_ports', ports);
         const svc = opts.originalDestinations?.map;
-        if (svc) obj.map('svc_orig_dst').reuse(svc);
+        if (svc) obj.map('svc_orig_dst').resize(svc.maxEntries).reuse(svc);
       },
     },
     mode,

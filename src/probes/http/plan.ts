@@ -18,6 +18,11 @@ export interface HttpOptions {
    * object's map in the kernel (the object shares it); without it records carry what the packets showed.
    */
   originalDestinations?: OriginalDestinationMap;
+  /**
+   * Exchanges waiting for their response tracked at once (the kernel's http_conns map); default 65536.
+   * Beyond it the oldest is evicted, uncounted (see bpf/http.bpf.c).
+   */
+  maxPendingExchanges?: number;
 }
 
 class HttpHandler implements L7Handler {
@@ -46,8 +51,9 @@ export function createHttpProbe(ctx: ProbeContext, opts: HttpOptions, mode: Pack
     {
       probe: 'http', file: 'http.bpf.o', prefix: 'http', recordSize: HttpEvent.size, interfaces: opts.interfaces,
       configure: (obj) => {
+        if (opts.maxPendingExchanges !== undefined) obj.map('http_conns').resize(opts.maxPendingExchanges);
         const svc = opts.originalDestinations?.map;
-        if (svc) obj.map('svc_orig_dst').reuse(svc);
+        if (svc) obj.map('svc_orig_dst').resize(svc.maxEntries).reuse(svc);
       },
     },
     mode,

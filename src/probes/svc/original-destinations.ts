@@ -24,7 +24,10 @@ export interface OriginalDestinationMap {
   readonly map?: BpfMap | undefined;
 }
 
-export const SVC_PROGRAMS = ['svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress'] as const;
+export const SVC_PROGRAMS = ['svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress', 'svc_release'] as const;
+
+/** Client sockets whose original destination is held at once (svc_orig_dst's size, SVC_SOCKETS_MAX). */
+export const SVC_SOCKETS_DEFAULT = 65536;
 
 /** The svc object loaded and attached to one cgroup v2 directory. */
 export class OriginalDestinations implements OriginalDestinationMap {
@@ -32,10 +35,14 @@ export class OriginalDestinations implements OriginalDestinationMap {
   readonly #links: Link[] = [];
   readonly #map: BpfMap;
 
-  /** Loads <objectDir>/svc.bpf.o and attaches its programs to cgroupPath; throws LoadError/AttachError. */
-  constructor(objectDir: string, cgroupPath: string) {
+  /**
+   * Loads <objectDir>/svc.bpf.o and attaches its programs to cgroupPath; throws LoadError/AttachError.
+   * maxSockets: live client sockets held at once; a socket publishing beyond it is counted as svc:map_full.
+   */
+  constructor(objectDir: string, cgroupPath: string, maxSockets = SVC_SOCKETS_DEFAULT) {
     this.#obj = BpfObject.open(join(objectDir, 'svc.bpf.o'));
     try {
+      this.#obj.map('svc_orig_dst').resize(maxSockets);
       this.#obj.load();
       for (const p of SVC_PROGRAMS) this.#links.push(this.#obj.program(p).attachCgroup(cgroupPath));
       this.#map = this.#obj.map('svc_orig_dst');

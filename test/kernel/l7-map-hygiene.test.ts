@@ -1,0 +1,206 @@
+// The per-connection maps of the L7 programs hold live connections only: with
+// http_conns and svc_orig_dst loaded at 256 entries, thousands of short
+// connections (to a virtual IP, DNAT'ed to the backend) keep both near the
+// number of connections open at once, leave them empty afterwards, and every
+// exchange still arrives complete with its original destination. Before, every
+// client port stayed in both maps until an LRU eviction, which could also take
+// the entry of an exchange still waiting for its response. Crafted packets
+// (BPF_PROG_TEST_RUN) check the orders real traffic does not show reliably.
+import assert from 'node:assert/strict';
+import { mkdirSync, rmdirSync } from 'node:fs';
+import { after, before, test } from 'node:test';
+import type { BpfMap } from 'libbpf-ts';
+import { podflow } from '../../src/proto/gen/flow.js';
+import { newEndpoint } from '../../src/pipeline/record-factory.js';
+import { createHttpProbe } from '../../src/probes/http/plan.js';
+import type { L7PacketProbe } from '../../src/probes/shared/l7-packet-probe.js';
+import { OriginalDestinations } from '../../src/probes/svc/original-destinations.js';
+import { testContext, waitFor } from './l7-net.js';
+import { ip, tcp } from './l7-packets.js';
+import { PodNet, sh } from './pod-net.js';
+
+const SUBNET = '10.253.7';
+const BACKEND = `${SUBNET}.80`;
+const VIP = '10.253.200.10';
+const CGROUP = `/sys/fs/cgroup/unified/pfb2-${process.pid}`;
+const MAP_SIZE = 256;
+const CONNECTIONS = 3000;
+const CONCURRENCY = 8;
+
+/** Answers 200 with a body; /close ends the connection without a response (FIN), /reset with a RST. */
+const SERVER = `
+const http = require('node:http');
+const [host, port] = process.argv.slice(1);
+http.createServer((req, res) => {
+  if (req.url === '/close') return void req.socket.end();
+  if (req.url === '/reset') return void req.socket.resetAndDestroy();
+  res.end('ok\\n');
+}).listen(Number(port), host, 1024, () => console.log('ready'));
+`;
+
+/** n connections, c at a time, one request each (Connection: close) to GET /hyg/<i>; prints the statuses seen. */
+const CLIENT = `
+const http = require('node:http');
+const [host, port, n, c, ...paths] = process.argv.slice(1);
+const get = (path) => new Promise((resolve) => {
+  const req = http.get({ host, port: Number(port), path, agent: false, headers: { connection: 'close' } }, (res) => {
+    res.resume();
+    res.on('end', () => resolve(res.statusCode));
+  });
+  req.on('error', (e) => resolve(e.code));
+});
+(async () => {
+  const seen = {};
+  const count = (s) => void (seen[s] = (seen[s] ?? 0) + 1);
+  for (const p of paths) count(await get(p));
+  let next = 0;
+  await Promise.all(Array.from({ length: Number(c) }, async () => {
+    while (next < Number(n)) count(await get('/hyg/' + next++));
+  }));
+  console.log(JSON.stringify(seen));
+})();
+`;
+
+let net: PodNet;
+let ctx: ReturnType<typeof testContext>;
+let svc: OriginalDestinations | undefined;
+let http: L7PacketProbe | undefined;
+
+/**
+ * Distinct keys seen in one pass. Under churn a pass restarts from the table's start when its current key is
+ * deleted, and counts entries that lived at different moments of it: an upper bound of those live at once.
+ */
+const entries = (map: BpfMap): number => new Set([...map.keys()].map((k) => k.toString('hex'))).size;
+
+before(async () => {
+  net = new PodNet('pfb2', SUBNET, [
+    { name: 'srv', host: 80 },
+    { name: 'cli', host: 2 },
+  ]);
+  net.exec('cli', 'ip', ['route', 'add', '10.253.200.0/24', 'dev', 'eth0']);
+  sh('sh', ['-c', `printf '%s\\n' "$1" | ip netns exec ${net.pod('cli').netns} nft -f -`, 'sh', `table ip pfb2_svc {
+  chain out {
+    type nat hook output priority -100;
+    ip daddr ${VIP} tcp dport 80 dnat to ${BACKEND}:8080
+  }
+}`]);
+  // No TIME_WAIT: the client's ports come back quickly, as under real churn.
+  net.exec('cli', 'sysctl', ['-qw', 'net.ipv4.tcp_max_tw_buckets=0']);
+  ctx = testContext();
+  mkdirSync(CGROUP);
+  svc = new OriginalDestinations(ctx.objectDir, CGROUP, MAP_SIZE);
+  await PodNet.ready(net.spawn('srv', process.execPath, ['-e', SERVER, BACKEND, '8080']), 'the HTTP server');
+  http = createHttpProbe(ctx, { interfaces: [], originalDestinations: svc, maxPendingExchanges: MAP_SIZE }, 'tc');
+  http.attachInitial(net.hostInterfaces());
+});
+
+after(() => {
+  http?.close();
+  svc?.close();
+  net?.destroy();
+  try {
+    rmdirSync(CGROUP);
+  } catch {
+    // Still has a process (killed by destroy, may take a moment) or never made.
+  }
+});
+
+test(`${CONNECTIONS} connections through maps of ${MAP_SIZE}: entries stay near the open connections, records complete`, async (t) => {
+  assert.ok(http && svc);
+  const conns = http.object.map('http_conns');
+  assert.equal(conns.maxEntries, MAP_SIZE);
+  assert.equal(svc.map.maxEntries, MAP_SIZE);
+  let most = { http: 0, svc: 0 };
+  const sampler = setInterval(() => {
+    most = { http: Math.max(most.http, entries(conns)), svc: Math.max(most.svc, entries(svc!.map)) };
+  }, 10);
+  let out: string;
+  try {
+    out = await net.run('cli', process.execPath, ['-e', CLIENT, VIP, '80', String(CONNECTIONS), String(CONCURRENCY)], CGROUP);
+  } finally {
+    clearInterval(sampler);
+  }
+  assert.deepEqual(JSON.parse(out), { 200: CONNECTIONS });
+  t.diagnostic(`most entries at once: http_conns ${most.http}, svc_orig_dst ${most.svc}`);
+  // An exchange is held from request to response; a socket from its SYN until Node closes its fd, a few event-loop
+  // turns after the response, while the worker's next connection is already open: a few per worker (and a pass
+  // of entries() may see a worker's entry and the next one).
+  assert.ok(most.http > 0 && most.http <= CONCURRENCY * 2, `http_conns held up to ${most.http} entries`);
+  assert.ok(most.svc > 0 && most.svc <= CONCURRENCY * 4, `svc_orig_dst held up to ${most.svc} entries`);
+
+  const ours = () => ctx.records.filter((r) => r.type === podflow.v1.RecordType.HTTP && r.http?.path?.startsWith('/hyg/'));
+  await waitFor(`${CONNECTIONS} HTTP records`, () => ours().length >= CONNECTIONS, 10000);
+  assert.equal(new Set(ours().map((r) => r.http?.path)).size, CONNECTIONS);
+  for (const r of ours()) {
+    assert.equal(r.http?.status, 200);
+    assert.equal(r.http?.method, 'GET');
+    assert.deepEqual(r.destination, newEndpoint(BACKEND, 8080));
+    assert.deepEqual(r.originalDestination, newEndpoint(VIP, 80));
+  }
+  assert.equal(entries(conns), 0);
+  await waitFor('svc_orig_dst to empty', () => entries(svc!.map) === 0);
+  assert.deepEqual(svc.losses().filter((l) => l.count > 0), []);
+  assert.equal(http.counters()['http:unanswered_request'], 0);
+});
+
+test('a connection ended by the server without a response (FIN, RST) leaves no entry, counted as unanswered', async () => {
+  assert.ok(http);
+  const unansweredBefore = http.counters()['http:unanswered_request'] ?? 0;
+  const out = await net.run('cli', process.execPath, ['-e', CLIENT, VIP, '80', '0', '1', '/close', '/reset'], CGROUP);
+  assert.deepEqual(JSON.parse(out), { ECONNRESET: 2 });
+  await waitFor('both unanswered requests counted', () => (http!.counters()['http:unanswered_request'] ?? 0) - unansweredBefore === 2);
+  assert.equal(entries(http.object.map('http_conns')), 0);
+  assert.ok(!ctx.records.some((r) => r.http?.path === '/close' || r.http?.path === '/reset'));
+});
+
+/** Runs the http program on crafted packets in the order given; returns once no record arrived for 100 ms. */
+async function replay(probe: L7PacketProbe, records: unknown[], packets: Buffer[]): Promise<void> {
+  for (const data of packets) probe.object.program('http_tc_ingress').testRun({ data });
+  // The ring buffer's consumer delivers asynchronously.
+  for (let seen = records.length, quiet = 0; quiet < 5; seen = records.length) {
+    await new Promise((r) => setTimeout(r, 20));
+    quiet = records.length === seen ? quiet + 1 : 0;
+  }
+}
+
+const C = '10.253.9.2';
+const S = '10.253.9.3';
+const request = (port: number, seq: number, path: string) => ip(C, S, 6, tcp(port, 80, seq, Buffer.from(`GET ${path} HTTP/1.1\r\n\r\n`)));
+const response = (port: number, seq: number, status: string) => ip(S, C, 6, tcp(80, port, seq, Buffer.from(`HTTP/1.1 ${status}\r\n`)));
+const serverFin = (port: number, seq: number) => ip(S, C, 6, tcp(80, port, seq, Buffer.alloc(0), 0x11));
+
+test('keep-alive exchanges, each packet seen twice: one record each, the entry gone once answered', async () => {
+  const ctx = testContext();
+  const probe = createHttpProbe(ctx, { interfaces: [] }, 'tc');
+  try {
+    const port = 41001;
+    const [q1, r1, q2, r2] = [request(port, 1, '/k1'), response(port, 1, '200 OK'), request(port, 40, '/k2'), response(port, 30, '404 Not Found')];
+    await replay(probe, ctx.records, [q1, q1, r1]);
+    assert.equal(entries(probe.object.map('http_conns')), 0);
+    await replay(probe, ctx.records, [r1, q2, q2, r2, r2]);
+    assert.deepEqual(ctx.records.map((r) => [r.http?.path, r.http?.status]), [['/k1', 200], ['/k2', 404]]);
+    assert.equal(entries(probe.object.map('http_conns')), 0);
+    assert.equal(probe.counters()['http:unanswered_request'], 0);
+  } finally {
+    probe.close();
+  }
+});
+
+test('pipelined requests: no duplicate record when the second request is seen again after the first response', async () => {
+  const ctx = testContext();
+  const probe = createHttpProbe(ctx, { interfaces: [] }, 'tc');
+  try {
+    const port = 41002;
+    const [q1, q2, r1, r2] = [request(port, 1, '/p1'), request(port, 40, '/p2'), response(port, 1, '200 OK'), response(port, 30, '200 OK')];
+    // The second request passes the first interface before the first response, the second after it.
+    await replay(probe, ctx.records, [q1, q1, q2, r1, q2, r1, r2, r2]);
+    assert.equal(ctx.records.length, 1, 'pipelining is not paired, but gives no duplicate');
+    assert.equal(probe.counters()['http:unanswered_request'], 1);
+    assert.equal(entries(probe.object.map('http_conns')), 1, 'a pipelining connection keeps its entry until it ends');
+    await replay(probe, ctx.records, [serverFin(port, 60)]);
+    assert.equal(entries(probe.object.map('http_conns')), 0);
+    assert.equal(probe.counters()['http:unanswered_request'], 1, 'an answered exchange ending is no loss');
+  } finally {
+    probe.close();
+  }
+});
