@@ -1,7 +1,10 @@
 // Turns running loss totals into LOSS records: for each (stage, reason) whose
 // total grew since the previous report, one record carrying the difference.
 import { podflow } from '../proto/gen/flow.js';
+import { newRecord } from './record-factory.js';
 import type { FlowRecord, LossCount } from './types.js';
+
+const OBSERVATION = Object.freeze({ probe: 'agent', hook: 'pipeline', side: podflow.v1.Side.UNKNOWN });
 
 export class LossReporter {
   private readonly reported = new Map<string, number>();
@@ -17,13 +20,11 @@ export class LossReporter {
       const delta = count - (this.reported.get(key) ?? 0);
       if (delta <= 0) continue;
       this.reported.set(key, count);
-      out.push({
-        type: podflow.v1.RecordType.LOSS,
-        time,
-        nodeName: this.nodeName,
-        loss: { stage, reason, count: delta },
-        observation: { probe: 'agent', hook: 'pipeline' },
-      });
+      const record = newRecord(podflow.v1.RecordType.LOSS, this.nodeName);
+      record.time = time;
+      record.loss = { stage, reason, count: delta };
+      record.observation = OBSERVATION;
+      out.push(record);
     }
     return out;
   }

@@ -11,6 +11,7 @@ import type { L7PacketProbe } from '../../src/probes/shared/l7-packet-probe.js';
 import { DNS_CLIENT, ms, testContext, waitFor, type DnsClientResult } from './l7-net.js';
 import { PodNet, sh } from './pod-net.js';
 import { heldProgramIds } from './probes-held.js';
+import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 const SUBNET = '10.237.1';
 const SERVER = `${SUBNET}.53`;
@@ -112,7 +113,7 @@ test('A, AAAA and NXDOMAIN lookups over UDP: names, types, rcodes, answers, late
   assert.equal(ra.type, podflow.v1.RecordType.DNS);
   assert.deepEqual({ qtype: ra.dns?.qtype, rcode: ra.dns?.rcode, answers: ra.dns?.answers, truncated: ra.dns?.truncated }, { qtype: 'A', rcode: 'NOERROR', answers: [`${SUBNET}.81`], truncated: false });
   assert.equal(ra.source?.ip, `${SUBNET}.2`);
-  assert.deepEqual(ra.destination, { ip: SERVER, port: 53 });
+  assert.deepEqual(ra.destination, newEndpoint(SERVER, 53));
   assert.equal(ra.transport?.protocol, podflow.v1.Protocol.UDP);
   assert.equal(ra.observation?.probe, 'dns');
   assert.equal(ra.observation?.hook, 'tc');
@@ -180,7 +181,7 @@ test('a server answering after an injected delay shows that delay', async () => 
   assert.ok(held.ms >= 149, `the relay held the query ${held.ms} ms`);
   assert.ok(latency >= held.ms - 0.5, `latency ${latency} ms, but the server side alone took ${held.ms} ms`);
   assert.ok(latency >= 149, `latency ${latency} ms with a 150 ms delay`);
-  assert.deepEqual(r.destination, { ip: DELAYED, port: 53 });
+  assert.deepEqual(r.destination, newEndpoint(DELAYED, 53));
   relay.kill();
 });
 

@@ -9,6 +9,7 @@ import { createHttpProbe } from '../../src/probes/http/plan.js';
 import type { L7PacketProbe } from '../../src/probes/shared/l7-packet-probe.js';
 import { HTTP_CLIENT, HTTP_SERVER, ms, parseClientOutput, testContext, waitFor, type ClientResult } from './l7-net.js';
 import { PodNet } from './pod-net.js';
+import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 const SUBNET = '10.237.2';
 const SERVER = `${SUBNET}.80`;
@@ -85,8 +86,8 @@ test('keep-alive exchanges: method, raw path, status, host and latency of each, 
       [res.method, res.path, res.status, 'backend.pfl.test', 'HTTP/1.1'],
     );
     assertLatency(rec, res, i);
-    assert.deepEqual(rec.source, { ip: `${SUBNET}.2`, port: res.localPort });
-    assert.deepEqual(rec.destination, { ip: SERVER, port: 8080 });
+    assert.deepEqual(rec.source, newEndpoint(`${SUBNET}.2`, res.localPort));
+    assert.deepEqual(rec.destination, newEndpoint(SERVER, 8080));
     assert.equal(rec.transport?.protocol, podflow.v1.Protocol.TCP);
     assert.deepEqual(rec.observation, { probe: 'http', hook: 'tc', side: podflow.v1.Side.UNKNOWN });
     assert.ok(rec.conversationId);

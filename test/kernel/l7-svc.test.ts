@@ -14,6 +14,7 @@ import { createHttpProbe } from '../../src/probes/http/plan.js';
 import { OriginalDestinations } from '../../src/probes/svc/original-destinations.js';
 import { HTTP_CLIENT, HTTP_SERVER, parseClientOutput, testContext, waitFor } from './l7-net.js';
 import { PodNet, sh } from './pod-net.js';
+import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 const SUBNET = '10.237.3';
 const BACKEND = `${SUBNET}.80`;
@@ -92,9 +93,9 @@ test('HTTP to a virtual IP: the backend as destination, the virtual IP as origin
   const ours = () => ctx.records.filter((r) => r.type === podflow.v1.RecordType.HTTP && r.source?.port === res?.localPort);
   await waitFor('the HTTP record', () => ours().length > 0);
   const r = ours()[0];
-  assert.deepEqual(r?.destination, { ip: BACKEND, port: 8080 });
-  assert.deepEqual(r?.originalDestination, { ip: VIP, port: 80 });
-  assert.deepEqual(r?.source, { ip: `${SUBNET}.2`, port: res?.localPort });
+  assert.deepEqual(r?.destination, newEndpoint(BACKEND, 8080));
+  assert.deepEqual(r?.originalDestination, newEndpoint(VIP, 80));
+  assert.deepEqual(r?.source, newEndpoint(`${SUBNET}.2`, res?.localPort ?? -1));
 });
 
 test('DNS to a virtual IP over connected UDP (dig) and unconnected UDP (sendmsg)', async () => {
@@ -103,15 +104,15 @@ test('DNS to a virtual IP over connected UDP (dig) and unconnected UDP (sendmsg)
   assert.match(digOut, /status: NOERROR/, digOut);
   await waitFor(`the dig record (id ${id})`, () => ctx.records.some((r) => r.dns?.id === id && r.dns.query === 'web.pfl.test'));
   const d = ctx.records.find((r) => r.dns?.id === id && r.dns.query === 'web.pfl.test');
-  assert.deepEqual(d?.destination, { ip: BACKEND, port: 53 });
-  assert.deepEqual(d?.originalDestination, { ip: VIP, port: 53 });
+  assert.deepEqual(d?.destination, newEndpoint(BACKEND, 53));
+  assert.deepEqual(d?.originalDestination, newEndpoint(VIP, 53));
   assert.equal(d?.dns?.rcode, 'NOERROR');
 
   const port = Number((await net.run('cli', process.execPath, ['-e', UDP_QUERY, VIP, 'web.pfl.test'], CGROUP)).trim());
   await waitFor('the sendmsg record', () => ctx.records.some((r) => r.type === podflow.v1.RecordType.DNS && r.source?.port === port));
   const u = ctx.records.find((r) => r.type === podflow.v1.RecordType.DNS && r.source?.port === port);
-  assert.deepEqual(u?.destination, { ip: BACKEND, port: 53 });
-  assert.deepEqual(u?.originalDestination, { ip: VIP, port: 53 });
+  assert.deepEqual(u?.destination, newEndpoint(BACKEND, 53));
+  assert.deepEqual(u?.originalDestination, newEndpoint(VIP, 53));
 });
 
 test('a client outside the watched cgroup, or talking to the backend directly, gets no original destination', async () => {
@@ -120,8 +121,8 @@ test('a client outside the watched cgroup, or talking to the backend directly, g
   const find = (port: number | undefined) => ctx.records.find((r) => r.type === podflow.v1.RecordType.HTTP && r.source?.port === port);
   await waitFor('both records', () => !!find(direct?.localPort) && !!find(outside?.localPort));
   await sleep(50);
-  assert.deepEqual(find(direct?.localPort)?.destination, { ip: BACKEND, port: 8080 });
+  assert.deepEqual(find(direct?.localPort)?.destination, newEndpoint(BACKEND, 8080));
   assert.equal(find(direct?.localPort)?.originalDestination, undefined);
-  assert.deepEqual(find(outside?.localPort)?.destination, { ip: BACKEND, port: 8080 });
+  assert.deepEqual(find(outside?.localPort)?.destination, newEndpoint(BACKEND, 8080));
   assert.equal(find(outside?.localPort)?.originalDestination, undefined);
 });

@@ -17,6 +17,7 @@ import { encodeDnsPorts } from '../../src/probes/dns/plan.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import { dnsMessage, ip, tcp, tcpDns, udp, wireName } from './l7-packets.js';
+import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 const BUILD = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
 const ctx = { clock: new MonotonicClock(), nodeName: 'n', interfaces: new InterfaceIndex() };
@@ -231,8 +232,8 @@ test('http: one event per exchange, keep-alive pairs each request with the next 
     ['GET', '/api/users?id=1', 200, 'backend', 'HTTP/1.1'],
     ['DELETE', '/api/users/1', 404, 'backend', 'HTTP/1.1'],
   ]);
-  assert.deepEqual(records[0]?.source, { ip: '10.237.0.2', port: 50000 });
-  assert.deepEqual(records[0]?.destination, { ip: '10.237.0.3', port: 80 });
+  assert.deepEqual(records[0]?.source, newEndpoint('10.237.0.2', 50000));
+  assert.deepEqual(records[0]?.destination, newEndpoint('10.237.0.3', 80));
   assert.equal(records[0]?.originalDestination, undefined);
 });
 
@@ -241,8 +242,8 @@ test('http: a request seen before DNAT and its response after it name both ends'
   const events = await http.run('http_tc_ingress', req as Buffer, resp as Buffer);
   const r = decodeHttpEvent(events[0] ?? Buffer.alloc(0), 0, ctx);
   assert.equal(r?.http?.status, 500);
-  assert.deepEqual(r?.destination, { ip: '10.237.0.3', port: 80 });
-  assert.deepEqual(r?.originalDestination, { ip: '10.238.0.10', port: 80 });
+  assert.deepEqual(r?.destination, newEndpoint('10.237.0.3', 80));
+  assert.deepEqual(r?.originalDestination, newEndpoint('10.238.0.10', 80));
 });
 
 test('http: responses without a request, unanswered requests and random payloads', async () => {

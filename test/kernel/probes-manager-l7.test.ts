@@ -11,6 +11,7 @@ import { createProbeManager } from '../../src/probes/index.js';
 import { PROBE_NAMES, type ProbeManager } from '../../src/probes/types.js';
 import { DNS_CLIENT, HTTP_CLIENT, HTTP_SERVER, parseClientOutput, waitFor, type DnsClientResult } from './l7-net.js';
 import { PodNet, sh } from './pod-net.js';
+import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 const SUBNET = '10.240.1';
 const DNS_SERVER = `${SUBNET}.53`;
@@ -92,7 +93,7 @@ test('all probes on: dns and http attach with svc, give DNS and HTTP records fro
   await waitFor('the HTTP record', () => records.some((r) => r.type === podflow.v1.RecordType.HTTP && r.source?.port === exchange?.localPort));
   const http = records.find((r) => r.type === podflow.v1.RecordType.HTTP && r.source?.port === exchange?.localPort);
   assert.deepEqual([http?.http?.method, http?.http?.path, http?.http?.status, http?.http?.host], ['GET', '/api/users?id=7', 200, 'backend.pfl.test']);
-  assert.deepEqual(http?.destination, { ip: WEB, port: 8080 });
+  assert.deepEqual(http?.destination, newEndpoint(WEB, 8080));
 
   const running = new Map(manager.status().map((s) => [s.probe, s]));
   assert.ok((running.get('dns')?.eventsSeen ?? 0) >= 2, 'dns counted the query and the response');

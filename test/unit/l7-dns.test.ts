@@ -14,6 +14,7 @@ import { DnsMatcher } from '../../src/probes/dns/matcher.js';
 import { conversationId } from '../../src/probes/shared/conversation.js';
 import { presentName, qtypeName, rcodeName } from '../../src/probes/dns/names.js';
 import { encodeDnsPorts } from '../../src/probes/dns/plan.js';
+import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 const ctx = { clock: new MonotonicClock(), nodeName: 'node-a', interfaces: new InterfaceIndex() };
 
@@ -101,8 +102,8 @@ test('a query and its response make one record with latency, answers and rcode n
   const r = out[0];
   assert.equal(r?.type, podflow.v1.RecordType.DNS);
   assert.deepEqual(r?.dns, { id: 0x1234, query: 'backend.default.svc', qtype: 'A', rcode: 'NOERROR', answers: ['10.1.2.3'], truncated: false, latency: { seconds: 0, nanos: 12_500_000 } });
-  assert.deepEqual(r?.source, { ip: '10.0.0.2', port: 40000 });
-  assert.deepEqual(r?.destination, { ip: '10.0.0.53', port: 53 });
+  assert.deepEqual(r?.source, newEndpoint('10.0.0.2', 40000));
+  assert.deepEqual(r?.destination, newEndpoint('10.0.0.53', 53));
   assert.equal(r?.interface?.index, 7);
   assert.deepEqual(r?.observation, { probe: 'dns', hook: 'tc', side: podflow.v1.Side.UNKNOWN });
   assert.equal(r?.originalDestination, undefined);
@@ -119,7 +120,7 @@ test('a query answered from another address (DNAT) names the backend and the ori
   m.add(q, out);
   m.add(response(q, { saddr: '10.244.1.5', tsNs: q.tsNs + 1000, rcode: 3 }), out);
   assert.equal(out[0]?.destination?.ip, '10.244.1.5');
-  assert.deepEqual(out[0]?.originalDestination, { ip: '10.96.0.10', port: 53 });
+  assert.deepEqual(out[0]?.originalDestination, newEndpoint('10.96.0.10', 53));
   assert.equal(out[0]?.dns?.rcode, 'NXDOMAIN');
 });
 
@@ -151,8 +152,8 @@ test('the original destination the kernel wrote into a query (orig) becomes the 
   const out: FlowRecord[] = [];
   m.add(q, out);
   m.add(response(q, { tsNs: q.tsNs + 1000 }), out);
-  assert.deepEqual(out[0]?.destination, { ip: '10.244.1.5', port: 53 });
-  assert.deepEqual(out[0]?.originalDestination, { ip: '10.96.0.10', port: 53 });
+  assert.deepEqual(out[0]?.destination, newEndpoint('10.244.1.5', 53));
+  assert.deepEqual(out[0]?.originalDestination, newEndpoint('10.96.0.10', 53));
 
   // An IPv6 socket destination is read as one (the kernel writes 16 bytes and version 6).
   assert.deepEqual(decodeDnsEvent(queryEvent('10.244.1.5', { ip: 'fd00:96::a', port: 5353 }), 0)?.asked, { ip: 'fd00:96::a', port: 5353 });

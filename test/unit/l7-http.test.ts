@@ -9,6 +9,7 @@ import { parseRequestHead, parseStatusLine } from '../../src/probes/http/parse.j
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import { FlowKey as T, HttpEvent as L, SvcOrig as O } from '../../src/probes/shared/layouts.js';
+import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 const req = (s: string) => {
   const b = Buffer.from(s, 'latin1');
@@ -98,13 +99,13 @@ test('an exchange carries the socket\'s original destination the kernel wrote (o
   // DNAT before the packet was seen: request and response both show the backend; orig has the virtual IP.
   const r = decodeHttpEvent(exchange('10.244.1.5', { ip: '10.96.0.80', port: 80 }), 0, ctx);
   assert.equal(r?.http?.status, 200);
-  assert.deepEqual(r?.destination, { ip: '10.244.1.5', port: 8080 });
-  assert.deepEqual(r?.originalDestination, { ip: '10.96.0.80', port: 80 });
+  assert.deepEqual(r?.destination, newEndpoint('10.244.1.5', 8080));
+  assert.deepEqual(r?.originalDestination, newEndpoint('10.96.0.80', 80));
   assert.equal(decodeHttpEvent(exchange('10.244.1.5'), 0, ctx)?.originalDestination, undefined, 'orig all zero: none');
   assert.equal(decodeHttpEvent(exchange('10.244.1.5', { ip: '10.244.1.5', port: 8080 }), 0, ctx)?.originalDestination, undefined, 'orig is the backend itself');
 });
 
 test('a request seen going to the virtual IP names it, whatever orig says', () => {
   const r = decodeHttpEvent(exchange('10.96.0.81', { ip: '10.96.0.80', port: 80 }), 0, ctx);
-  assert.deepEqual(r?.originalDestination, { ip: '10.96.0.81', port: 8080 });
+  assert.deepEqual(r?.originalDestination, newEndpoint('10.96.0.81', 8080));
 });

@@ -10,6 +10,7 @@ import { conversationId } from '../../src/probes/shared/conversation.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import { ipBytes } from '../../src/enrich/ip.js';
 import { FlowKey as K, FlowStats as S } from '../../src/probes/shared/layouts.js';
+import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 /** conversationId of two endpoints given as text (address bytes through the one parser). */
 function conversationIdOf(protocol: number, ipA: string, portA: number, ipB: string, portB: number): string {
@@ -87,8 +88,8 @@ test('both directions become one FLOW with the SYN sender as source, CPUs summed
   const r = out[0];
   assert.ok(r);
   assert.equal(r.type, podflow.v1.RecordType.FLOW);
-  assert.deepEqual(r.source, { ip: '10.232.1.2', port: 40000 });
-  assert.deepEqual(r.destination, { ip: '10.232.2.2', port: 80 });
+  assert.deepEqual(r.source, newEndpoint('10.232.1.2', 40000));
+  assert.deepEqual(r.destination, newEndpoint('10.232.2.2', 80));
   assert.deepEqual(r.traffic, { bytes: 400, packets: 4, bytesReceived: 500, packetsReceived: 5 });
   assert.deepEqual(r.interface?.index, 5, 'first seen (earliest CPU slot) of the initiator direction');
   assert.equal(r.direction, podflow.v1.Direction.INGRESS);

@@ -3,9 +3,13 @@ import { readU64 } from '../shared/clock.js';
 import { conversationId } from '../shared/conversation.js';
 import { formatIp } from '../shared/ip.js';
 import { DnsEvent as L, FlowKey as T, L7_HOOK_NAMES } from '../shared/layouts.js';
+import { TextCache } from '../shared/text-cache.js';
 import type { Destination } from '../svc/original-destinations.js';
 import { readOriginalDestination } from '../svc/translate.js';
 import { presentName } from './names.js';
+
+/** Names as presented: a node asks for the same few names again and again (queries and their responses). */
+const names = new TextCache(1024, 255, presentName);
 
 /** One DNS message as the kernel saw it; addresses as text. */
 export interface DnsMessage {
@@ -70,7 +74,7 @@ export function decodeDnsEvent(batch: Buffer, off: number): DnsMessage | undefin
     rcode: flags & RCODE_MASK,
     qtype: batch.readUInt16LE(off + L.qtype),
     // qname[0] is the first label's length byte (now '.'): the name starts after it.
-    query: nameLen > 1 ? presentName(batch, q + 1, q + nameLen) : '',
+    query: nameLen > 1 ? names.text(batch, q + 1, q + nameLen) : '',
     truncated: (batch[off + L.truncated] ?? 0) !== 0,
     answers,
     conversationId: conversationId(ipVersion, protocol, batch, t + T.saddr, sport, batch, t + T.daddr, dport),

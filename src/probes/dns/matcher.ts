@@ -4,6 +4,7 @@
 // with the response seen after it (from the backend); the same packet seen on a
 // second interface of the node is recognised and ignored.
 import { podflow } from '../../proto/gen/flow.js';
+import { newDns, newEndpoint, newRecord, Observations, transportOf } from '../../pipeline/record-factory.js';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import { durationFromNs } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
@@ -24,6 +25,7 @@ export class DnsMatcher {
   readonly #ctx: DnsContext;
   readonly #timeoutNs: number;
   readonly #maxPending: number;
+  readonly #observations = new Observations('dns');
   /** Insertion order is arrival order, so the oldest query is first. */
   readonly #pending = new Map<string, DnsMessage>();
   #unmatchedResponses = 0;
@@ -95,28 +97,25 @@ export class DnsMatcher {
   }
 
   #record(q: DnsMessage, r: DnsMessage | undefined): FlowRecord {
-    const server = r ? { ip: r.saddr, port: r.sport } : { ip: q.daddr, port: q.dport };
-    const record: FlowRecord = {
-      type: podflow.v1.RecordType.DNS,
-      time: this.#ctx.clock.toTimestamp(r ? r.tsNs : q.tsNs),
-      startTime: this.#ctx.clock.toTimestamp(q.tsNs),
-      conversationId: (r ?? q).conversationId,
-      nodeName: this.#ctx.nodeName,
-      source: { ip: q.saddr, port: q.sport },
-      destination: server,
-      transport: { protocol: q.protocol as podflow.v1.Protocol, ipVersion: q.ipVersion },
-      interface: { index: q.ifindex, name: this.#ctx.interfaces.name(q.ifindex) ?? '' },
-      dns: {
-        id: q.id,
-        query: (r && !r.truncated ? r : q).query,
-        qtype: qtypeName(q.qtype || (r?.qtype ?? 0)),
-        rcode: r ? rcodeName(r.rcode) : RCODE_TIMEOUT,
-        answers: r ? r.answers : [],
-        truncated: q.truncated && (r?.truncated ?? true),
-      },
-      observation: { probe: 'dns', hook: q.hook, side: podflow.v1.Side.UNKNOWN },
-    };
-    if (r && record.dns) record.dns.latency = durationFromNs(Math.max(0, r.tsNs - q.tsNs));
+    const record = newRecord(podflow.v1.RecordType.DNS, this.#ctx.nodeName);
+    record.time = this.#ctx.clock.toTimestamp(r ? r.tsNs : q.tsNs);
+    record.startTime = this.#ctx.clock.toTimestamp(q.tsNs);
+    record.conversationId = (r ?? q).conversationId;
+    record.source = newEndpoint(q.saddr, q.sport);
+    record.destination = r ? newEndpoint(r.saddr, r.sport) : newEndpoint(q.daddr, q.dport);
+    record.transport = transportOf(q.protocol, q.ipVersion);
+    record.interface = this.#ctx.interfaces.message(q.ifindex);
+    const dns = newDns(
+      q.id,
+      (r && !r.truncated ? r : q).query,
+      qtypeName(q.qtype || (r?.qtype ?? 0)),
+      r ? rcodeName(r.rcode) : RCODE_TIMEOUT,
+      r ? r.answers : [],
+      q.truncated && (r?.truncated ?? true),
+    );
+    if (r) dns.latency = durationFromNs(Math.max(0, r.tsNs - q.tsNs));
+    record.dns = dns;
+    record.observation = this.#observations.of(q.hook);
     if (!setOriginalDestination(record, { ip: q.daddr, port: q.dport })) setOriginalDestination(record, q.asked);
     return record;
   }

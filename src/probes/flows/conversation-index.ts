@@ -5,38 +5,51 @@
 // conversation land on the same probe sequence.
 import { FlowKey as K } from '../shared/layouts.js';
 
+/**
+ * The 32 bits at b[o..o+4) (as a signed number: only compared and hashed).
+ * Byte reads: Buffer's readUInt32LE validates its offset on every call, and
+ * the index reads a key many times per drained entry.
+ */
+function u32(b: Buffer, o: number): number {
+  return b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24);
+}
+
+function u16(b: Buffer, o: number): number {
+  return b[o]! | (b[o + 1]! << 8);
+}
+
 function endpointHash(b: Buffer, addr: number, port: number): number {
-  let h = Math.imul(b.readUInt32LE(addr) ^ 0x9e3779b9, 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 15) ^ b.readUInt32LE(addr + 4), 0xc2b2ae35);
-  h = Math.imul(h ^ (h >>> 13) ^ b.readUInt32LE(addr + 8), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 15) ^ b.readUInt32LE(addr + 12), 0xc2b2ae35);
+  let h = Math.imul(u32(b, addr) ^ 0x9e3779b9, 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 15) ^ u32(b, addr + 4), 0xc2b2ae35);
+  h = Math.imul(h ^ (h >>> 13) ^ u32(b, addr + 8), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 15) ^ u32(b, addr + 12), 0xc2b2ae35);
   h = Math.imul(h ^ (h >>> 13) ^ port, 0x85ebca6b);
   return h ^ (h >>> 16);
 }
 
 /** A hash of the key at keys[ko..] that is the same for the key of the other direction. */
 export function keyHash(keys: Buffer, ko: number): number {
-  const a = endpointHash(keys, ko + K.saddr, keys.readUInt16LE(ko + K.sport));
-  const b = endpointHash(keys, ko + K.daddr, keys.readUInt16LE(ko + K.dport));
-  let h = (a + b + Math.imul(keys.readUInt16LE(ko + K.ip_version), 0x27d4eb2f)) | 0;
+  const a = endpointHash(keys, ko + K.saddr, u16(keys, ko + K.sport));
+  const b = endpointHash(keys, ko + K.daddr, u16(keys, ko + K.dport));
+  let h = (a + b + Math.imul(u16(keys, ko + K.ip_version), 0x27d4eb2f)) | 0;
   h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
   return (h ^ (h >>> 15)) >>> 0;
 }
 
 /** Both keys are the same direction of the same flow (addresses, ports, IP version and protocol). */
 export function sameKey(a: Buffer, ao: number, b: Buffer, bo: number): boolean {
-  for (let i = 0; i < K.ip_version; i += 4) if (a.readUInt32LE(ao + i) !== b.readUInt32LE(bo + i)) return false;
-  return a.readUInt16LE(ao + K.ip_version) === b.readUInt16LE(bo + K.ip_version);
+  for (let i = 0; i < K.ip_version; i += 4) if (u32(a, ao + i) !== u32(b, bo + i)) return false;
+  return u16(a, ao + K.ip_version) === u16(b, bo + K.ip_version);
 }
 
 /** The keys are the two directions of one flow. */
 export function swappedKey(a: Buffer, ao: number, b: Buffer, bo: number): boolean {
   for (let i = 0; i < 16; i += 4) {
-    if (a.readUInt32LE(ao + K.saddr + i) !== b.readUInt32LE(bo + K.daddr + i)) return false;
-    if (a.readUInt32LE(ao + K.daddr + i) !== b.readUInt32LE(bo + K.saddr + i)) return false;
+    if (u32(a, ao + K.saddr + i) !== u32(b, bo + K.daddr + i)) return false;
+    if (u32(a, ao + K.daddr + i) !== u32(b, bo + K.saddr + i)) return false;
   }
-  return a.readUInt16LE(ao + K.sport) === b.readUInt16LE(bo + K.dport) && a.readUInt16LE(ao + K.dport) === b.readUInt16LE(bo + K.sport) &&
-    a.readUInt16LE(ao + K.ip_version) === b.readUInt16LE(bo + K.ip_version);
+  return u16(a, ao + K.sport) === u16(b, bo + K.dport) && u16(a, ao + K.dport) === u16(b, bo + K.sport) &&
+    u16(a, ao + K.ip_version) === u16(b, bo + K.ip_version);
 }
 
 export class ConversationIndex {

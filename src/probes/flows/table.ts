@@ -12,6 +12,7 @@
 // emitted. Emission is resumable (expire/flushAll take a maximum), so the probe
 // can hand records over as fast as the pipeline has room for them.
 import { podflow } from '../../proto/gen/flow.js';
+import { newEndpoint, newRecord, newTcp, Observations, transportOf } from '../../pipeline/record-factory.js';
 import type { FlowRecord } from '../../pipeline/types.js';
 import { readU64 } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
@@ -41,6 +42,16 @@ export interface FlowTableOptions {
   /** Conversations tracked at once; beyond it, new ones are emitted at once and not remembered. */
   maxConversations: number;
   hook: () => string;
+}
+
+/** Copies one flow key (byte by byte: Buffer#copy goes through argument checks and C++, per drained entry). */
+function copyKey(from: Buffer, at: number, to: Buffer, to0: number): void {
+  for (let i = 0; i < K.size; i++) to[to0 + i] = from[at + i]!;
+}
+
+/** Zeroes `n` entries from `at` (a loop: TypedArray#fill is a builtin call, costly for a few entries per slot). */
+function zero(a: Float64Array | Uint8Array, at: number, n: number): void {
+  for (let i = at; i < at + n; i++) a[i] = 0;
 }
 
 /** Zeroes the counters in place (the drain reuses one scratch object for every map entry). */
@@ -132,6 +143,7 @@ class ConversationSlots {
 export class FlowTable {
   readonly #ctx: ProbeContext;
   readonly #opts: FlowTableOptions;
+  readonly #observations = new Observations('flows');
   readonly #scratch: DirectionCounters = { bytes: 0, packets: 0, firstNs: 0, lastNs: 0, ifindex: 0, direction: 0, tcpFlags: 0, syn: false };
   #slots: ConversationSlots;
   #index: ConversationIndex;
@@ -194,7 +206,7 @@ export class FlowTable {
     const fwdFirst = slots.nums[slot * NUM + FIRST] ?? 0;
     // A SYN from the other side, or an earlier first packet before any SYN was seen, makes it the initiator.
     if (!sameWay && !fromSyn && (c.syn || (fwdPackets > 0 && c.firstNs < fwdFirst))) {
-      keys.copy(slots.keys, slot * K.size, ko, ko + K.size);
+      copyKey(keys, ko, slots.keys, slot * K.size);
       this.#swapDirections(slot);
       small[sm + FROM_SYN] = c.syn ? 1 : 0;
       this.#addCounters(slot, FWD, c);
@@ -211,11 +223,11 @@ export class FlowTable {
       slot = this.#highWater++;
     }
     const slots = this.#slots;
-    keys.copy(slots.keys, slot * K.size, ko, ko + K.size);
-    slots.nums.fill(0, slot * NUM, slot * NUM + NUM);
+    copyKey(keys, ko, slots.keys, slot * K.size);
+    zero(slots.nums, slot * NUM, NUM);
     slots.ifindex[slot * 2] = 0;
     slots.ifindex[slot * 2 + 1] = 0;
-    slots.small.fill(0, slot * SMALL, slot * SMALL + SMALL);
+    zero(slots.small, slot * SMALL, SMALL);
     slots.small[slot * SMALL + USED] = 1;
     slots.small[slot * SMALL + FROM_SYN] = c.syn ? 1 : 0;
     slots.hashes[slot] = hash;
@@ -331,8 +343,8 @@ export class FlowTable {
       } else {
         // A new interval; the idle clock (LAST) and the initiator stay.
         const nums = this.#slots.nums;
-        nums.fill(0, s * NUM, s * NUM + LAST);
-        small.fill(0, s * SMALL, s * SMALL + FROM_SYN);
+        zero(nums, s * NUM, LAST);
+        zero(small, s * SMALL, FROM_SYN);
         this.#slots.ifindex[s * 2] = 0;
         this.#slots.ifindex[s * 2 + 1] = 0;
       }
@@ -386,21 +398,22 @@ export class FlowTable {
     // Where the conversation was observed: the initiator's packets if any were seen, else the replies'.
     const seen = fPackets > 0 ? FWD : REV;
     const replyDirection = small[sm + DIR_SMALL + DIRECTION] === 1 ? 2 : 1;
-    const record: FlowRecord = {
-      type: podflow.v1.RecordType.FLOW,
-      time: this.#ctx.clock.toTimestamp(nums[n + LAST] ?? 0),
-      startTime: this.#ctx.clock.toTimestamp(this.#firstNs(slot)),
-      conversationId: conversationId(ipVersion, protocol, keys, ko + K.saddr, sport, keys, ko + K.daddr, dport),
-      nodeName: this.#ctx.nodeName,
-      source: { ip: formatIp(keys, ko + K.saddr, ipVersion), port: sport },
-      destination: { ip: formatIp(keys, ko + K.daddr, ipVersion), port: dport },
-      transport: { protocol: protocol as podflow.v1.Protocol, ipVersion },
-      interface: { index: ifindex[slot * 2 + seen] ?? 0, name: this.#ctx.interfaces.name(ifindex[slot * 2 + seen] ?? 0) ?? '' },
-      direction: (fPackets > 0 ? small[sm + DIRECTION] ?? 0 : replyDirection) as podflow.v1.Direction,
-      traffic: { bytes: nums[n + BYTES] ?? 0, packets: fPackets, bytesReceived: nums[n + DIR_NUM + BYTES] ?? 0, packetsReceived: rPackets },
-      observation: { probe: 'flows', hook: this.#opts.hook(), side: podflow.v1.Side.UNKNOWN },
-    };
-    if (protocol === IPPROTO_TCP) record.tcp = { flags: (small[sm + TCP_FLAGS] ?? 0) | (small[sm + DIR_SMALL + TCP_FLAGS] ?? 0) };
+    const record = newRecord(podflow.v1.RecordType.FLOW, this.#ctx.nodeName);
+    record.time = this.#ctx.clock.toTimestamp(nums[n + LAST] ?? 0);
+    record.startTime = this.#ctx.clock.toTimestamp(this.#firstNs(slot));
+    record.conversationId = conversationId(ipVersion, protocol, keys, ko + K.saddr, sport, keys, ko + K.daddr, dport);
+    record.source = newEndpoint(formatIp(keys, ko + K.saddr, ipVersion), sport);
+    record.destination = newEndpoint(formatIp(keys, ko + K.daddr, ipVersion), dport);
+    record.transport = transportOf(protocol, ipVersion);
+    record.interface = this.#ctx.interfaces.message(ifindex[slot * 2 + seen] ?? 0);
+    record.direction = (fPackets > 0 ? small[sm + DIRECTION] ?? 0 : replyDirection) as podflow.v1.Direction;
+    record.traffic = { bytes: nums[n + BYTES] ?? 0, packets: fPackets, bytesReceived: nums[n + DIR_NUM + BYTES] ?? 0, packetsReceived: rPackets };
+    if (protocol === IPPROTO_TCP) {
+      const tcp = newTcp();
+      tcp.flags = (small[sm + TCP_FLAGS] ?? 0) | (small[sm + DIR_SMALL + TCP_FLAGS] ?? 0);
+      record.tcp = tcp;
+    }
+    record.observation = this.#observations.of(this.#opts.hook());
     return record;
   }
 }

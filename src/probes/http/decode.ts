@@ -1,5 +1,6 @@
 // Decodes struct pf_http_event (one request/response exchange) into an HTTP record.
 import { podflow } from '../../proto/gen/flow.js';
+import { newEndpoint, newRecord, Observations, transportOf } from '../../pipeline/record-factory.js';
 import type { FlowRecord } from '../../pipeline/types.js';
 import { durationFromNs, readU64 } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
@@ -12,6 +13,7 @@ import { parseRequestHead, parseStatusLine } from './parse.js';
 export type HttpContext = Pick<ProbeContext, 'clock' | 'nodeName' | 'interfaces'>;
 
 const TCP = 6;
+const observations = new Observations('http');
 
 /** The exchange at batch[off..]; undefined when either half is not well-formed HTTP/1.x. */
 export function decodeHttpEvent(batch: Buffer, off: number, ctx: HttpContext): FlowRecord | undefined {
@@ -25,29 +27,25 @@ export function decodeHttpEvent(batch: Buffer, off: number, ctx: HttpContext): F
   if (!req || !resp) return undefined;
   const reqNs = readU64(batch, off + L.req_ns);
   const respNs = readU64(batch, off + L.resp_ns);
-  const client = { ip: formatIp(batch, t + T.saddr, ipVersion), port: batch.readUInt16LE(t + T.sport) };
-  const server = { ip: formatIp(batch, off + L.resp_saddr, ipVersion), port: batch.readUInt16LE(off + L.resp_sport) };
-  const ifindex = batch.readUInt32LE(off + L.req_ifindex);
-  const record: FlowRecord = {
-    type: podflow.v1.RecordType.HTTP,
-    time: ctx.clock.toTimestamp(respNs),
-    startTime: ctx.clock.toTimestamp(reqNs),
-    conversationId: conversationId(ipVersion, TCP, batch, t + T.saddr, client.port, batch, off + L.resp_saddr, server.port),
-    nodeName: ctx.nodeName,
-    source: client,
-    destination: server,
-    transport: { protocol: podflow.v1.Protocol.TCP, ipVersion },
-    interface: { index: ifindex, name: ctx.interfaces.name(ifindex) ?? '' },
-    http: {
-      method: req.method,
-      path: req.path,
-      status: resp.status,
-      latency: durationFromNs(Math.max(0, respNs - reqNs)),
-      host: req.host,
-      version: req.version || resp.version,
-    },
-    observation: { probe: 'http', hook: L7_HOOK_NAMES[batch[off + L.hook] ?? 0] ?? 'tc', side: podflow.v1.Side.UNKNOWN },
+  const client = newEndpoint(formatIp(batch, t + T.saddr, ipVersion), batch.readUInt16LE(t + T.sport));
+  const server = newEndpoint(formatIp(batch, off + L.resp_saddr, ipVersion), batch.readUInt16LE(off + L.resp_sport));
+  const record = newRecord(podflow.v1.RecordType.HTTP, ctx.nodeName);
+  record.time = ctx.clock.toTimestamp(respNs);
+  record.startTime = ctx.clock.toTimestamp(reqNs);
+  record.conversationId = conversationId(ipVersion, TCP, batch, t + T.saddr, client.port!, batch, off + L.resp_saddr, server.port!);
+  record.source = client;
+  record.destination = server;
+  record.transport = transportOf(TCP, ipVersion);
+  record.interface = ctx.interfaces.message(batch.readUInt32LE(off + L.req_ifindex));
+  record.http = {
+    method: req.method,
+    path: req.path,
+    status: resp.status,
+    latency: durationFromNs(Math.max(0, respNs - reqNs)),
+    host: req.host,
+    version: req.version || resp.version,
   };
+  record.observation = observations.of(L7_HOOK_NAMES[batch[off + L.hook] ?? 0] ?? 'tc');
   const requested = { ip: formatIp(batch, t + T.daddr, ipVersion), port: batch.readUInt16LE(t + T.dport) };
   if (!setOriginalDestination(record, requested)) setOriginalDestination(record, readOriginalDestination(batch, off + L.orig));
   return record;

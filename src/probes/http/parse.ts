@@ -1,6 +1,7 @@
 // Parses the bounded prefixes the http programs copy: a request's first bytes
 // (request line, maybe the Host header) and a response's status line. Anything
 // that is not well-formed HTTP/1.x gives undefined: no record from garbage.
+import { TextCache } from '../shared/text-cache.js';
 
 export interface RequestHead {
   method: string;
@@ -12,10 +13,18 @@ export interface RequestHead {
   host: string;
 }
 
-const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH']);
+// Methods, versions and the Host header are matched on the bytes and named by
+// these constants: no string is made per request for what is one of a few values.
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const;
+const METHOD_BYTES = METHODS.map((m) => Buffer.from(m, 'latin1'));
+const HTTP_1 = Buffer.from('HTTP/1.', 'latin1');
+const HOST = Buffer.from('host:', 'latin1');
+/** Paths and hosts: a service is asked for the same few again and again. */
+const texts = new TextCache(1024, 256, (buf, start, end) => buf.toString('latin1', start, end));
 const SP = 0x20;
 const CR = 0x0d;
 const LF = 0x0a;
+const TAB = 0x09;
 
 function printable(buf: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {
@@ -25,22 +34,37 @@ function printable(buf: Buffer, start: number, end: number): boolean {
   return true;
 }
 
+/** buf[i, i + bytes.length) equals `bytes`, ASCII letters in any case when `anyCase`. */
+function bytesAt(buf: Buffer, i: number, bytes: Buffer, anyCase: boolean): boolean {
+  for (let k = 0; k < bytes.length; k++) {
+    const b = buf[i + k] ?? -1;
+    if (b !== bytes[k] && !(anyCase && (b | 0x20) === bytes[k] && b >= 0x41 && b <= 0x5a)) return false;
+  }
+  return true;
+}
+
 function versionAt(buf: Buffer, i: number, end: number): string | undefined {
-  if (end - i < 8) return undefined;
-  const v = buf.toString('latin1', i, i + 8);
-  return v === 'HTTP/1.1' || v === 'HTTP/1.0' ? v : undefined;
+  if (end - i < 8 || !bytesAt(buf, i, HTTP_1, false)) return undefined;
+  const minor = buf[i + 7];
+  return minor === 0x31 ? 'HTTP/1.1' : minor === 0x30 ? 'HTTP/1.0' : undefined;
+}
+
+/** The method whose bytes are buf[start, sp); undefined when it is none of METHODS. */
+function methodAt(buf: Buffer, start: number, sp: number): string | undefined {
+  for (let m = 0; m < METHODS.length; m++) if (METHOD_BYTES[m]!.length === sp - start && bytesAt(buf, start, METHOD_BYTES[m]!, false)) return METHODS[m];
+  return undefined;
 }
 
 /** The request line (and Host) in buf[start, end); undefined when it is not an HTTP/1.x request. */
 export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead | undefined {
   const sp1 = buf.indexOf(SP, start);
   if (sp1 < 0 || sp1 >= end || sp1 - start > 7) return undefined;
-  const method = buf.toString('latin1', start, sp1);
-  if (!METHODS.has(method)) return undefined;
+  const method = methodAt(buf, start, sp1);
+  if (method === undefined) return undefined;
   let pathEnd = sp1 + 1;
   while (pathEnd < end && buf[pathEnd] !== SP && buf[pathEnd] !== CR) pathEnd++;
   if (pathEnd === sp1 + 1 || !printable(buf, sp1 + 1, pathEnd)) return undefined;
-  const path = buf.toString('latin1', sp1 + 1, pathEnd);
+  const path = texts.text(buf, sp1 + 1, pathEnd);
   if (pathEnd === end) return { method, path, version: '', host: '' };
   if (buf[pathEnd] !== SP) return undefined;
   const version = versionAt(buf, pathEnd + 1, end);
@@ -55,12 +79,23 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   return { method, path, version, host: findHost(buf, lineEnd, end) };
 }
 
-/** The value of a complete Host header line in buf[from, end), '' when there is none. */
+/**
+ * The value of the first complete Host header line in buf[from, end) ("\r\nHost:", any case, to the
+ * next "\r\n", blanks around the value trimmed), '' when there is none or it is not printable ASCII.
+ * A candidate line with a lone CR or LF is not a header line: the search goes on after it.
+ */
 function findHost(buf: Buffer, from: number, end: number): string {
-  const text = buf.toString('latin1', from, end);
-  const m = /\r\nhost:[ \t]*([^\r\n]*?)[ \t]*\r\n/i.exec(text);
-  const host = m?.[1] ?? '';
-  return host && /^[\x21-\x7e]+$/.test(host) ? host : '';
+  for (let i = from; i + 1 + HOST.length < end; i++) {
+    if (buf[i] !== CR || buf[i + 1] !== LF || !bytesAt(buf, i + 2, HOST, true)) continue;
+    let v = i + 2 + HOST.length;
+    while (v < end && (buf[v] === SP || buf[v] === TAB)) v++;
+    let e = v;
+    while (e < end && buf[e] !== CR && buf[e] !== LF) e++;
+    if (e + 1 >= end || buf[e] !== CR || buf[e + 1] !== LF) continue;
+    while (e > v && (buf[e - 1] === SP || buf[e - 1] === TAB)) e--;
+    return e > v && printable(buf, v, e) ? texts.text(buf, v, e) : '';
+  }
+  return '';
 }
 
 export interface StatusLine {

@@ -11,6 +11,8 @@ export interface NetInterface {
 export class InterfaceIndex {
   readonly #root: string;
   #byIndex = new Map<number, string>();
+  /** The records' frozen Interface messages by index, rebuilt after each poll (names may change). */
+  #messages = new Map<number, Readonly<NetInterface>>();
 
   constructor(root = '/sys/class/net') {
     this.#root = root;
@@ -18,6 +20,16 @@ export class InterfaceIndex {
 
   name(index: number): string | undefined {
     return this.#byIndex.get(index);
+  }
+
+  /** The frozen {index, name} records carry for `index` (name '' when unknown): one object per interface. */
+  message(index: number): Readonly<NetInterface> {
+    let m = this.#messages.get(index);
+    if (m === undefined) {
+      m = Object.freeze({ index, name: this.#byIndex.get(index) ?? '' });
+      this.#messages.set(index, m);
+    }
+    return m;
   }
 
   list(): NetInterface[] {
@@ -39,6 +51,7 @@ export class InterfaceIndex {
     for (const [index, name] of next) if (this.#byIndex.get(index) !== name) added.push({ index, name });
     for (const [index, name] of this.#byIndex) if (next.get(index) !== name) removed.push({ index, name });
     this.#byIndex = next;
+    this.#messages = new Map();
     return { added, removed };
   }
 }

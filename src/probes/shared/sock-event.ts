@@ -1,5 +1,6 @@
 // Decodes struct pf_sock_event (tcp and retransmit probes) into FlowRecords.
 import { podflow } from '../../proto/gen/flow.js';
+import { newEndpoint, newRecord, newTcp, Observations, transportOf } from '../../pipeline/record-factory.js';
 import type { FlowRecord } from '../../pipeline/types.js';
 import { durationFromNs, readU64 } from './clock.js';
 import type { ProbeContext } from './context.js';
@@ -7,9 +8,27 @@ import { conversationId } from './conversation.js';
 import { formatIp } from './ip.js';
 import { SockEvent as L } from './layouts.js';
 import { connectFailure, tcpStateName } from './names.js';
+import { TextCache } from './text-cache.js';
 
-const { RecordType, Side, Protocol } = podflow.v1;
+const { RecordType, Side } = podflow.v1;
 const IPPROTO_TCP = 6;
+/** Process names (task comm: up to 16 bytes, NUL-terminated unless full): a node's connections come from a few processes. */
+const commands = new TextCache(256, 16, (buf, start, end) => buf.toString('utf8', start, end));
+
+function commAt(buf: Buffer, at: number): string {
+  let end = at;
+  while (end < at + 16 && buf[end] !== 0) end++;
+  return commands.text(buf, at, end);
+}
+
+/** The tcp and retransmit probes' observations (a probe decodes with one or two hooks). */
+const observations = new Map<string, Observations>();
+
+function observationsOf(probe: string): Observations {
+  let o = observations.get(probe);
+  if (o === undefined) observations.set(probe, (o = new Observations(probe)));
+  return o;
+}
 
 /** The record of the event at batch[off..off+SockEvent.size); tsNs overrides its time. */
 export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, probe: string, hook: string, tsNs = readU64(batch, off + L.ts_ns)): FlowRecord {
@@ -19,27 +38,26 @@ export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, p
   const startNs = readU64(batch, off + L.start_ns);
   const lport = batch.readUInt16LE(off + L.lport);
   const rport = batch.readUInt16LE(off + L.rport);
-  const local = { ip: formatIp(batch, off + L.laddr, ipVersion), port: lport };
-  const remote = { ip: formatIp(batch, off + L.raddr, ipVersion), port: rport };
+  const local = newEndpoint(formatIp(batch, off + L.laddr, ipVersion), lport);
+  const remote = newEndpoint(formatIp(batch, off + L.raddr, ipVersion), rport);
   const serverView = side === Side.SERVER;
 
-  const record: FlowRecord = {
-    type: kind as podflow.v1.RecordType,
-    time: ctx.clock.toTimestamp(tsNs),
-    conversationId: conversationId(ipVersion, IPPROTO_TCP, batch, off + L.laddr, lport, batch, off + L.raddr, rport),
-    nodeName: ctx.nodeName,
-    // The initiator is the source: the peer when this socket is the server's.
-    source: serverView ? remote : local,
-    destination: serverView ? local : remote,
-    transport: { protocol: Protocol.TCP, ipVersion },
-    observation: { probe, hook, side: side as podflow.v1.Side },
-  };
+  const record = newRecord(kind as podflow.v1.RecordType, ctx.nodeName);
+  record.time = ctx.clock.toTimestamp(tsNs);
+  record.conversationId = conversationId(ipVersion, IPPROTO_TCP, batch, off + L.laddr, lport, batch, off + L.raddr, rport);
+  // The initiator is the source: the peer when this socket is the server's.
+  record.source = serverView ? remote : local;
+  record.destination = serverView ? local : remote;
+  record.transport = transportOf(IPPROTO_TCP, ipVersion);
+  record.observation = observationsOf(probe).of(hook, side as podflow.v1.Side);
 
   const srttUs = batch.readUInt32LE(off + L.srtt_us);
-  const state = tcpStateName(batch[off + L.state] ?? 0);
+  const tcp = newTcp();
+  tcp.state = tcpStateName(batch[off + L.state] ?? 0);
+  record.tcp = tcp;
   switch (kind) {
     case RecordType.TCP_OPEN:
-      record.tcp = { state, srtt: durationFromNs(srttUs * 1000) };
+      tcp.srtt = durationFromNs(srttUs * 1000);
       break;
     case RecordType.TCP_CLOSE:
       record.traffic = {
@@ -48,27 +66,26 @@ export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, p
         bytesReceived: readU64(batch, off + L.bytes_received),
         packetsReceived: batch.readUInt32LE(off + L.segs_in),
       };
-      record.tcp = { state, srtt: durationFromNs(srttUs * 1000), retransmits: batch.readUInt32LE(off + L.retransmits) };
+      tcp.srtt = durationFromNs(srttUs * 1000);
+      tcp.retransmits = batch.readUInt32LE(off + L.retransmits);
       if (startNs > 0) {
         record.startTime = ctx.clock.toTimestamp(startNs);
-        record.tcp.duration = durationFromNs(tsNs - startNs);
+        tcp.duration = durationFromNs(tsNs - startNs);
       }
       break;
     case RecordType.TCP_FAILED:
-      record.tcp = { state, failure: connectFailure(batch.readInt32LE(off + L.error)) };
+      tcp.failure = connectFailure(batch.readInt32LE(off + L.error));
       break;
     case RecordType.RETRANSMIT:
-      record.tcp = { state, srtt: durationFromNs(srttUs * 1000), retransmits: batch.readUInt32LE(off + L.retransmits) };
+      tcp.srtt = durationFromNs(srttUs * 1000);
+      tcp.retransmits = batch.readUInt32LE(off + L.retransmits);
       break;
-    default:
-      record.tcp = { state };
   }
 
   const pid = batch.readUInt32LE(off + L.pid);
   const cgroupId = readU64(batch, off + L.cgroup_id);
   if (pid !== 0 || cgroupId !== 0) {
-    const commEnd = batch.indexOf(0, off + L.comm);
-    const command = batch.toString('utf8', off + L.comm, commEnd < 0 || commEnd > off + L.comm + 16 ? off + L.comm + 16 : commEnd);
+    const command = commAt(batch, off + L.comm);
     // The container is the enricher's to resolve from cgroupId: once per record, with its miss counting.
     record.process = { pid, command, cgroupId, containerId: '' };
   }

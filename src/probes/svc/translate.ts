@@ -1,4 +1,5 @@
 // Deciding a record's originalDestination.
+import { newEndpoint } from '../../pipeline/record-factory.js';
 import type { FlowRecord } from '../../pipeline/types.js';
 import { formatIp } from '../shared/ip.js';
 import { SvcOrig as O } from '../shared/layouts.js';
@@ -24,6 +25,6 @@ export function readOriginalDestination(buf: Buffer, off: number): Destination |
 export function setOriginalDestination(record: FlowRecord, asked: Destination | undefined): boolean {
   const dst = record.destination;
   if (!asked || !record.source?.ip || !dst?.ip || (asked.ip === dst.ip && asked.port === (dst.port ?? 0))) return false;
-  record.originalDestination = { ip: asked.ip, port: asked.port };
+  record.originalDestination = newEndpoint(asked.ip, asked.port);
   return true;
 }
