@@ -12,9 +12,14 @@
 //   string that needs escaping (control characters, `"`, `\`, lone surrogates)
 //   or holds non-ASCII text goes through JSON.stringify, whose escaping is the
 //   reference;
-// - frozen metadata objects the enricher shares between records (Pod,
-//   Service) are written once and their bytes copied after that, keyed by
-//   object identity (as ProtobufEncoder does);
+// - field names are bytes made once (`,"name":`), enum fields the bytes of
+//   key and value together;
+// - deep-frozen sub-messages shared between records (the enricher's Pod and
+//   Service, the decoders' Transport, Interface and Observation) are written
+//   once and their bytes copied after that, keyed by object identity (as
+//   ProtobufEncoder does);
+// - the date and time of a Timestamp are kept per field and written again
+//   while the seconds stay the same (time and startTime mostly differ);
 // - a batch of lines is laid out in one slab and returned as one view of it.
 // Field names are written by hand below; test/unit/encode-json.test.ts walks
 // the schema's reflection and fails when a field is missing or out of order.
@@ -22,13 +27,18 @@
 // JSON.stringify writes them, as a generic converter would.
 import reflectRoot from './gen/flow.reflect.js';
 import type { podflow } from './gen/flow.js';
-import { SlabWriter } from './slab-writer.js';
+import { Chunk, SlabWriter } from './slab-writer.js';
 import type { FlowRecord } from '../pipeline/types.js';
 
 type Int64 = number | { low: number; high: number; unsigned?: boolean } | string | bigint | null | undefined;
 type TimeLike = { seconds?: Int64; nanos?: number | null };
-/** Enum value -> its name as a JSON string. */
-type EnumNames = Readonly<Record<string, string>>;
+/** `,"name":`: how every field starts (the first comma of an object becomes `{` when it closes). */
+type Key = Chunk;
+/** An enum field: its key, and by value id the key and the name as a JSON string together. */
+interface EnumField {
+  key: Key;
+  values: Readonly<Record<string, Chunk>>;
+}
 
 const SLAB = 256 * 1024;
 /** A record starts in a new slab when less than this is left (records rarely exceed it). */
@@ -40,16 +50,32 @@ const MIN_SECONDS = -62135596800;
 const MAX_SECONDS = 253402300799;
 const QUOTE = 0x22;
 
-function enumNames(name: string): EnumNames {
-  const names: Record<string, string> = Object.create(null) as Record<string, string>;
-  for (const [id, value] of Object.entries(reflectRoot.lookupEnum(name).valuesById)) names[id] = JSON.stringify(value);
-  return names;
+const ascii = (text: string): Chunk => new Chunk(Uint8Array.from(text, (c) => c.charCodeAt(0)));
+
+function key(name: string): Key {
+  return ascii(`,"${name}":`);
 }
 
-const RECORD_TYPE = enumNames('podflow.v1.RecordType');
-const PROTOCOL = enumNames('podflow.v1.Protocol');
-const DIRECTION = enumNames('podflow.v1.Direction');
-const SIDE = enumNames('podflow.v1.Side');
+function enumField(name: string, enumName: string): EnumField {
+  const values: Record<string, Chunk> = Object.create(null) as Record<string, Chunk>;
+  for (const [id, value] of Object.entries(reflectRoot.lookupEnum(enumName).valuesById)) values[id] = ascii(`,"${name}":${JSON.stringify(value)}`);
+  return { key: key(name), values };
+}
+
+const NAMES = [
+  'id', 'time', 'startTime', 'conversationId', 'nodeName', 'source', 'destination', 'transport', 'interface', 'traffic', 'tcp', 'process',
+  'drop', 'dns', 'http', 'loss', 'observation', 'originalDestination', 'ipVersion', 'name', 'index', 'bytes', 'packets', 'bytesReceived',
+  'packetsReceived', 'pid', 'command', 'cgroupId', 'containerId', 'reason', 'code', 'count', 'stage', 'probe', 'hook', 'ip', 'port', 'pod',
+  'service', 'node', 'hostNetwork', 'network', 'namespace', 'uid', 'labels', 'workload', 'kind', 'container', 'flags', 'srtt',
+  'retransmits', 'duration', 'state', 'failure', 'query', 'qtype', 'rcode', 'answers', 'latency', 'truncated', 'method', 'path', 'status',
+  'host', 'version',
+] as const;
+/** Field keys by JSON name (one entry for a name several messages use). */
+const K = Object.fromEntries(NAMES.map((name) => [name, key(name)])) as Readonly<Record<(typeof NAMES)[number], Key>>;
+const TYPE = enumField('type', 'podflow.v1.RecordType');
+const PROTOCOL = enumField('protocol', 'podflow.v1.Protocol');
+const DIRECTION = enumField('direction', 'podflow.v1.Direction');
+const SIDE = enumField('side', 'podflow.v1.Side');
 
 /** What the canonical mapping omits (for values of the declared type, and what a generic converter treats alike). */
 function isDefault(value: unknown): boolean {
@@ -67,15 +93,24 @@ function num(value: unknown): number {
   return Number(value) || 0;
 }
 
+/** `"2025-11-30T12:00:01` (the text of a Timestamp before its fraction) of `seconds`. */
+class DateText {
+  seconds = NaN;
+  text = new Chunk(new Uint8Array(0));
+}
+
 export class JsonEncoder extends SlabWriter {
   /** Bytes per line of the last batch: the room the next batch reserves up front. */
   private lineBytes = 1024;
-  /** `"2025-11-30T12:00:01` of the last Timestamp's seconds: records of a batch mostly share them. */
-  private dateSeconds = NaN;
-  private date = '';
-  // `,"pod":{...}` bytes of deep-frozen shared objects.
-  private readonly pods = new WeakMap<object, Uint8Array>();
-  private readonly services = new WeakMap<object, Uint8Array>();
+  // The date and time of the last seconds of each Timestamp field: the records of a batch mostly share them.
+  private readonly time = new DateText();
+  private readonly startTime = new DateText();
+  // `,"pod":{...}` bytes of deep-frozen shared objects, one cache per field.
+  private readonly pods = new WeakMap<object, Chunk>();
+  private readonly services = new WeakMap<object, Chunk>();
+  private readonly transports = new WeakMap<object, Chunk>();
+  private readonly interfaces = new WeakMap<object, Chunk>();
+  private readonly observations = new WeakMap<object, Chunk>();
 
   constructor() {
     super(SLAB);
@@ -104,7 +139,7 @@ export class JsonEncoder extends SlabWriter {
       this.room(1);
       this.buf[this.pos++] = 0x0a;
     }
-    const out = this.buf.subarray(this.start, this.pos);
+    const out = this.view(this.start, this.pos);
     // Bounded: one batch of huge records must not make the next reserve megabytes per line.
     if (count > 0) this.lineBytes = Math.min(MAX_LINE_ESTIMATE, out.length / count);
     this.start = this.pos;
@@ -120,7 +155,7 @@ export class JsonEncoder extends SlabWriter {
 
   // ---- text primitives ----
 
-  /** ASCII text as is (keys, punctuation, enum names). */
+  /** ASCII text as is (numbers as text, punctuation). */
   private raw(s: string): void {
     const n = s.length;
     this.room(n);
@@ -128,6 +163,11 @@ export class JsonEncoder extends SlabWriter {
     let pos = this.pos;
     for (let i = 0; i < n; i++) buf[pos++] = s.charCodeAt(i);
     this.pos = pos;
+  }
+
+  private byte(b: number): void {
+    this.room(1);
+    this.buf[this.pos++] = b;
   }
 
   /** Any value as JSON.stringify writes it: the slow path. */
@@ -190,21 +230,19 @@ export class JsonEncoder extends SlabWriter {
 
   // ---- fields: each writes `,"name":value`, or nothing at its default ----
 
-  private string(key: string, v: string | null | undefined): void {
+  private string(key: Key, v: string | null | undefined): void {
     if (typeof v !== 'string') {
       if (isDefault(v)) return;
-      this.raw(key);
+      this.chunk(key);
       return this.json(v);
     }
     if (v === '') return;
-    // Key and value in one pass: the commonest field of a record.
-    const k = key.length;
+    this.chunk(key);
+    // The commonest field of a record: the value is copied here while it is plain ASCII.
     const n = v.length;
-    this.room(k + n + 2);
+    this.room(n + 2);
     const buf = this.buf;
     let pos = this.pos;
-    for (let i = 0; i < k; i++) buf[pos++] = key.charCodeAt(i);
-    this.pos = pos;
     buf[pos++] = QUOTE;
     for (let i = 0; i < n; i++) {
       const c = v.charCodeAt(i);
@@ -223,58 +261,56 @@ export class JsonEncoder extends SlabWriter {
   }
 
   /** uint32 and int32. */
-  private uint(key: string, v: number | null | undefined): void {
+  private uint(key: Key, v: number | null | undefined): void {
     if (typeof v === 'number') {
       if (v === 0) return;
-      this.raw(key);
+      this.chunk(key);
       this.number(v);
     } else if (!isDefault(v)) {
-      this.raw(key);
+      this.chunk(key);
       this.json(v);
     }
   }
 
   /** uint64 and int64: a decimal string. */
-  private int64(key: string, v: Int64): void {
+  private int64(key: Key, v: Int64): void {
     if (typeof v === 'number') {
       if (v === 0) return;
-      this.raw(key);
-      this.room(1);
-      this.buf[this.pos++] = QUOTE;
+      this.chunk(key);
+      this.byte(QUOTE);
       if (v > 0 && Number.isSafeInteger(v)) this.digits(v);
       else this.raw(String(v));
-      this.room(1);
-      this.buf[this.pos++] = QUOTE;
+      this.byte(QUOTE);
     } else if (!isDefault(v)) {
       const n = num(v);
       if (n === 0) return;
-      this.raw(key);
+      this.chunk(key);
       this.raw(`"${String(n)}"`);
     }
   }
 
-  private enum(key: string, v: number | null | undefined, names: EnumNames): void {
+  private enum(field: EnumField, v: number | null | undefined): void {
     if (v == null || isDefault(v)) return;
-    this.raw(key);
-    const name = names[v];
-    if (name !== undefined) this.raw(name);
-    else if (typeof v === 'number') this.number(v);
+    const named = field.values[v];
+    if (named !== undefined) return this.chunk(named);
+    this.chunk(field.key);
+    if (typeof v === 'number') this.number(v);
     else this.json(v);
   }
 
-  private bool(key: string, v: boolean | null | undefined): void {
+  private bool(key: Key, v: boolean | null | undefined): void {
     if (v === true) {
-      this.raw(key);
+      this.chunk(key);
       this.raw('true');
     } else if (!isDefault(v)) {
-      this.raw(key);
+      this.chunk(key);
       this.json(v);
     }
   }
 
   /** Writes the key of a sub-message; returns where its body starts. */
-  private open(key: string): number {
-    this.raw(key);
+  private open(key: Key): number {
+    this.chunk(key);
     return this.pos;
   }
 
@@ -282,100 +318,80 @@ export class JsonEncoder extends SlabWriter {
   private close(at: number): void {
     if (this.pos === at) return this.raw('{}');
     this.buf[at] = 0x7b;
-    this.room(1);
-    this.buf[this.pos++] = 0x7d;
+    this.byte(0x7d);
   }
 
   // ---- messages, in schema order (proto/podflow/v1/flow.proto) ----
 
   private flowRecord(r: FlowRecord): void {
     const at = this.pos;
-    this.string(',"id":', r.id);
-    if (r.time != null) this.timestamp(',"time":', r.time);
-    if (r.startTime != null) this.timestamp(',"startTime":', r.startTime);
-    this.string(',"conversationId":', r.conversationId);
-    this.enum(',"type":', r.type, RECORD_TYPE);
-    this.string(',"nodeName":', r.nodeName);
-    if (r.source != null) this.endpoint(',"source":', r.source);
-    if (r.destination != null) this.endpoint(',"destination":', r.destination);
-    const t = r.transport;
-    if (t != null) {
-      const body = this.open(',"transport":');
-      this.enum(',"protocol":', t.protocol, PROTOCOL);
-      this.uint(',"ipVersion":', t.ipVersion);
-      this.close(body);
-    }
-    const i = r.interface;
-    if (i != null) {
-      const body = this.open(',"interface":');
-      this.string(',"name":', i.name);
-      this.uint(',"index":', i.index);
-      this.close(body);
-    }
-    this.enum(',"direction":', r.direction, DIRECTION);
+    this.string(K.id, r.id);
+    if (r.time != null) this.timestamp(K.time, r.time, this.time);
+    if (r.startTime != null) this.timestamp(K.startTime, r.startTime, this.startTime);
+    this.string(K.conversationId, r.conversationId);
+    this.enum(TYPE, r.type);
+    this.string(K.nodeName, r.nodeName);
+    if (r.source != null) this.endpoint(K.source, r.source);
+    if (r.destination != null) this.endpoint(K.destination, r.destination);
+    if (r.transport != null) this.shared(this.transports, K.transport, r.transport, this.transport);
+    if (r.interface != null) this.shared(this.interfaces, K.interface, r.interface, this.interface);
+    this.enum(DIRECTION, r.direction);
     const tr = r.traffic;
     if (tr != null) {
-      const body = this.open(',"traffic":');
-      this.int64(',"bytes":', tr.bytes);
-      this.int64(',"packets":', tr.packets);
-      this.int64(',"bytesReceived":', tr.bytesReceived);
-      this.int64(',"packetsReceived":', tr.packetsReceived);
+      const body = this.open(K.traffic);
+      this.int64(K.bytes, tr.bytes);
+      this.int64(K.packets, tr.packets);
+      this.int64(K.bytesReceived, tr.bytesReceived);
+      this.int64(K.packetsReceived, tr.packetsReceived);
       this.close(body);
     }
     if (r.tcp != null) this.tcp(r.tcp);
     const p = r.process;
     if (p != null) {
-      const body = this.open(',"process":');
-      this.uint(',"pid":', p.pid);
-      this.string(',"command":', p.command);
-      this.int64(',"cgroupId":', p.cgroupId);
-      this.string(',"containerId":', p.containerId);
+      const body = this.open(K.process);
+      this.uint(K.pid, p.pid);
+      this.string(K.command, p.command);
+      this.int64(K.cgroupId, p.cgroupId);
+      this.string(K.containerId, p.containerId);
       this.close(body);
     }
     const d = r.drop;
     if (d != null) {
-      const body = this.open(',"drop":');
-      this.string(',"reason":', d.reason);
-      this.uint(',"code":', d.code);
-      this.int64(',"count":', d.count);
+      const body = this.open(K.drop);
+      this.string(K.reason, d.reason);
+      this.uint(K.code, d.code);
+      this.int64(K.count, d.count);
       this.close(body);
     }
     if (r.dns != null) this.dns(r.dns);
     if (r.http != null) this.http(r.http);
     const l = r.loss;
     if (l != null) {
-      const body = this.open(',"loss":');
-      this.string(',"stage":', l.stage);
-      this.string(',"reason":', l.reason);
-      this.int64(',"count":', l.count);
+      const body = this.open(K.loss);
+      this.string(K.stage, l.stage);
+      this.string(K.reason, l.reason);
+      this.int64(K.count, l.count);
       this.close(body);
     }
-    const o = r.observation;
-    if (o != null) {
-      const body = this.open(',"observation":');
-      this.string(',"probe":', o.probe);
-      this.string(',"hook":', o.hook);
-      this.enum(',"side":', o.side, SIDE);
-      this.close(body);
-    }
-    if (r.originalDestination != null) this.endpoint(',"originalDestination":', r.originalDestination);
+    if (r.observation != null) this.shared(this.observations, K.observation, r.observation, this.observation);
+    if (r.originalDestination != null) this.endpoint(K.originalDestination, r.originalDestination);
     this.close(at);
   }
 
-  private endpoint(key: string, e: podflow.v1.IEndpoint): void {
+  private endpoint(key: Key, e: podflow.v1.IEndpoint): void {
     const at = this.open(key);
-    this.string(',"ip":', e.ip);
-    this.uint(',"port":', e.port);
-    if (e.pod != null) this.shared(this.pods, ',"pod":', e.pod, this.pod);
-    if (e.service != null) this.shared(this.services, ',"service":', e.service, this.service);
-    this.string(',"node":', e.node);
-    this.bool(',"hostNetwork":', e.hostNetwork);
-    this.string(',"network":', e.network);
+    this.string(K.ip, e.ip);
+    this.uint(K.port, e.port);
+    if (e.pod != null) this.shared(this.pods, K.pod, e.pod, this.pod);
+    if (e.service != null) this.shared(this.services, K.service, e.service, this.service);
+    this.string(K.node, e.node);
+    this.bool(K.hostNetwork, e.hostNetwork);
+    this.string(K.network, e.network);
     this.close(at);
   }
 
   /** A sub-message field whose deep-frozen value is written once per object. */
-  private shared<T extends object>(cache: WeakMap<object, Uint8Array>, key: string, value: T, body: (value: T) => void): void {
+  private shared<T extends object>(cache: WeakMap<object, Chunk>, key: Key, value: T, body: (value: T) => void): void {
     if (this.copyCached(cache, value)) return;
     const from = this.pos;
     const at = this.open(key);
@@ -384,20 +400,36 @@ export class JsonEncoder extends SlabWriter {
     this.remember(cache, value, from);
   }
 
+  private transport(t: podflow.v1.ITransport): void {
+    this.enum(PROTOCOL, t.protocol);
+    this.uint(K.ipVersion, t.ipVersion);
+  }
+
+  private interface(i: podflow.v1.IInterface): void {
+    this.string(K.name, i.name);
+    this.uint(K.index, i.index);
+  }
+
+  private observation(o: podflow.v1.IObservation): void {
+    this.string(K.probe, o.probe);
+    this.string(K.hook, o.hook);
+    this.enum(SIDE, o.side);
+  }
+
   private pod(p: podflow.v1.IPod): void {
-    this.string(',"name":', p.name);
-    this.string(',"namespace":', p.namespace);
-    this.string(',"uid":', p.uid);
+    this.string(K.name, p.name);
+    this.string(K.namespace, p.namespace);
+    this.string(K.uid, p.uid);
     const labels = p.labels;
     if (labels != null) {
       // Map entries in the object's key order; values keep their default ("").
       const keys = Object.keys(labels);
       if (keys.length > 0) {
-        const at = this.open(',"labels":');
+        const at = this.open(K.labels);
         for (const key of keys) {
-          this.raw(',');
+          this.byte(0x2c);
           this.stringValue(key);
-          this.raw(':');
+          this.byte(0x3a);
           this.stringElement(labels[key]);
         }
         this.close(at);
@@ -405,76 +437,79 @@ export class JsonEncoder extends SlabWriter {
     }
     const w = p.workload;
     if (w != null) {
-      const at = this.open(',"workload":');
-      this.string(',"kind":', w.kind);
-      this.string(',"name":', w.name);
+      const at = this.open(K.workload);
+      this.string(K.kind, w.kind);
+      this.string(K.name, w.name);
       this.close(at);
     }
-    this.string(',"container":', p.container);
+    this.string(K.container, p.container);
   }
 
   private service(s: podflow.v1.IService): void {
-    this.string(',"name":', s.name);
-    this.string(',"namespace":', s.namespace);
+    this.string(K.name, s.name);
+    this.string(K.namespace, s.namespace);
   }
 
   private tcp(t: podflow.v1.ITcp): void {
-    const at = this.open(',"tcp":');
-    this.uint(',"flags":', t.flags);
-    if (t.srtt != null) this.duration(',"srtt":', t.srtt);
-    this.uint(',"retransmits":', t.retransmits);
-    if (t.duration != null) this.duration(',"duration":', t.duration);
-    this.string(',"state":', t.state);
-    this.string(',"failure":', t.failure);
+    const at = this.open(K.tcp);
+    this.uint(K.flags, t.flags);
+    if (t.srtt != null) this.duration(K.srtt, t.srtt);
+    this.uint(K.retransmits, t.retransmits);
+    if (t.duration != null) this.duration(K.duration, t.duration);
+    this.string(K.state, t.state);
+    this.string(K.failure, t.failure);
     this.close(at);
   }
 
   private dns(d: podflow.v1.IDns): void {
-    const at = this.open(',"dns":');
-    this.uint(',"id":', d.id);
-    this.string(',"query":', d.query);
-    this.string(',"qtype":', d.qtype);
-    this.string(',"rcode":', d.rcode);
+    const at = this.open(K.dns);
+    this.uint(K.id, d.id);
+    this.string(K.query, d.query);
+    this.string(K.qtype, d.qtype);
+    this.string(K.rcode, d.rcode);
     const answers = d.answers;
     if (Array.isArray(answers) && answers.length > 0) {
-      this.raw(',"answers":[');
+      this.chunk(K.answers);
+      this.byte(0x5b);
       for (let i = 0; i < answers.length; i++) {
-        if (i > 0) this.raw(',');
+        if (i > 0) this.byte(0x2c);
         this.stringElement(answers[i]);
       }
-      this.raw(']');
+      this.byte(0x5d);
     }
-    if (d.latency != null) this.duration(',"latency":', d.latency);
-    this.bool(',"truncated":', d.truncated);
+    if (d.latency != null) this.duration(K.latency, d.latency);
+    this.bool(K.truncated, d.truncated);
     this.close(at);
   }
 
   private http(h: podflow.v1.IHttp): void {
-    const at = this.open(',"http":');
-    this.string(',"method":', h.method);
-    this.string(',"path":', h.path);
-    this.uint(',"status":', h.status);
-    if (h.latency != null) this.duration(',"latency":', h.latency);
-    this.string(',"host":', h.host);
-    this.string(',"version":', h.version);
+    const at = this.open(K.http);
+    this.string(K.method, h.method);
+    this.string(K.path, h.path);
+    this.uint(K.status, h.status);
+    if (h.latency != null) this.duration(K.latency, h.latency);
+    this.string(K.host, h.host);
+    this.string(K.version, h.version);
     this.close(at);
   }
 
   // ---- well-known types ----
 
-  /** "2025-11-30T12:00:01.123Z": seconds clamped to years 0001..9999 (NaN reads as 0). */
-  private timestamp(key: string, t: TimeLike): void {
-    this.raw(key);
+  /** "2025-11-30T12:00:01.123Z": seconds clamped to years 0001..9999 (NaN reads as 0); `date` is this field's last date. */
+  private timestamp(key: Key, t: TimeLike, date: DateText): void {
+    this.chunk(key);
     const s = Math.min(MAX_SECONDS, Math.max(MIN_SECONDS, Math.trunc(num(t.seconds ?? 0)) || 0));
     const nanos = Math.min(999999999, Math.max(0, Math.trunc(num(t.nanos ?? 0)) || 0));
-    if (s === this.dateSeconds) this.raw(this.date);
-    else this.dateTime(s);
+    if (s === date.seconds) this.chunk(date.text);
+    else this.dateTime(s, date);
     this.fraction(nanos);
-    this.raw('Z"');
+    this.room(2);
+    this.buf[this.pos++] = 0x5a; // Z
+    this.buf[this.pos++] = QUOTE;
   }
 
-  /** `"YYYY-MM-DDTHH:MM:SS` of seconds since the epoch, kept for the next Timestamp. */
-  private dateTime(s: number): void {
+  /** `"YYYY-MM-DDTHH:MM:SS` of seconds since the epoch, kept in `date` for the next Timestamp of the field. */
+  private dateTime(s: number, date: DateText): void {
     const days = Math.floor(s / 86400);
     const secondOfDay = s - days * 86400;
     // Civil date from days since 1970-01-01 (H. Hinnant's civil_from_days).
@@ -500,27 +535,30 @@ export class JsonEncoder extends SlabWriter {
     this.padded(Math.floor(secondOfDay / 60) % 60, 2);
     this.raw(':');
     this.padded(secondOfDay % 60, 2);
-    this.dateSeconds = s;
-    this.date = this.buf.toString('latin1', from, this.pos);
+    date.seconds = s;
+    date.text = new Chunk(this.buf.subarray(from, this.pos));
   }
 
   /** "1.500s", "-0.000001s" (NaN reads as 0). */
-  private duration(key: string, t: TimeLike): void {
-    this.raw(key);
+  private duration(key: Key, t: TimeLike): void {
+    this.chunk(key);
     const s = Math.trunc(num(t.seconds ?? 0)) || 0;
     const n = Math.trunc(num(t.nanos ?? 0)) || 0;
-    this.raw(s < 0 || n < 0 ? '"-' : '"');
+    this.byte(QUOTE);
+    if (s < 0 || n < 0) this.byte(0x2d);
     const abs = Math.abs(s);
     if (Number.isSafeInteger(abs)) this.digits(abs);
     else this.raw(String(abs));
     this.fraction(Math.min(999999999, Math.abs(n)));
-    this.raw('s"');
+    this.room(2);
+    this.buf[this.pos++] = 0x73; // s
+    this.buf[this.pos++] = QUOTE;
   }
 
   /** Fraction digits the way the canonical mapping writes them: none, 3, 6 or 9. */
   private fraction(nanos: number): void {
     if (nanos === 0) return;
-    this.raw('.');
+    this.byte(0x2e);
     if (nanos % 1000000 === 0) this.padded(nanos / 1000000, 3);
     else if (nanos % 1000 === 0) this.padded(nanos / 1000, 6);
     else this.padded(nanos, 9);

@@ -55,15 +55,19 @@ export class ProtoWriter extends SlabWriter {
     this.pos = ProtoWriter.varint32At(buf, pos, lo);
   }
 
-  /** Length-prefixed UTF-8, also for empty strings (map entries, repeated). */
-  protected stringValue(v: string): void {
+  /**
+   * A string field: its one-byte tag (fields 1 to 15), then length-prefixed
+   * UTF-8, also for empty strings (map entries, repeated).
+   */
+  protected stringField(tag: number, v: string): void {
     const n = v.length;
-    if (n >= 43) return this.longString(v);
+    if (n >= 43) return this.longString(tag, v);
     // At most 3 bytes per UTF-16 unit: the length fits one byte. ASCII is
     // copied here (cheaper than a call into C++ for short strings).
-    this.room(1 + 3 * n);
+    this.room(2 + 3 * n);
     const buf = this.buf;
-    const at = this.pos;
+    buf[this.pos] = tag;
+    const at = this.pos + 1;
     let pos = at + 1;
     for (let i = 0; i < n; i++) {
       const c = v.charCodeAt(i);
@@ -77,8 +81,10 @@ export class ProtoWriter extends SlabWriter {
     this.pos = pos;
   }
 
-  private longString(v: string): void {
+  private longString(tag: number, v: string): void {
     const len = Buffer.byteLength(v);
+    this.room(1);
+    this.buf[this.pos++] = tag;
     this.varint32(len);
     this.room(len);
     this.pos += this.buf.write(v, this.pos, len);

@@ -7,8 +7,9 @@
 //   (no Writer calls, no fork/ldelim state, no LongBits objects);
 // - a sub-message reserves one length byte and is moved up in the rare case its
 //   body reaches 128 bytes;
-// - frozen metadata objects the enricher shares between records (Pod, Service)
-//   are encoded once and copied after that, keyed by object identity;
+// - deep-frozen sub-messages shared between records (the enricher's Pod and
+//   Service, the decoders' Observation) are encoded once and copied after
+//   that, keyed by object identity;
 // - records are laid out one after another in 64 KiB slabs and returned as
 //   views of them, so a record costs one small view object and no copy.
 // Field numbers are written by hand below, as in the generated code; the
@@ -19,6 +20,7 @@ import protobuf from 'protobufjs/minimal.js';
 import type { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
 import { ProtoWriter } from './proto-writer.js';
+import type { Chunk } from './slab-writer.js';
 
 type Int64 = number | protobuf.Long | string | null | undefined;
 type Timestamp = { seconds?: Int64; nanos?: number | null };
@@ -28,9 +30,10 @@ const SLAB = 64 * 1024;
 const MIN_FREE = 4 * 1024;
 
 export class ProtobufEncoder extends ProtoWriter {
-  // Encoded field bytes (tag, length, body) of deep-frozen shared objects.
-  private readonly pods = new WeakMap<object, Uint8Array>();
-  private readonly services = new WeakMap<object, Uint8Array>();
+  // Encoded field bytes (tag, length, body) of deep-frozen shared objects, one cache per field.
+  private readonly pods = new WeakMap<object, Chunk>();
+  private readonly services = new WeakMap<object, Chunk>();
+  private readonly observations = new WeakMap<object, Chunk>();
 
   constructor() {
     super(SLAB);
@@ -64,7 +67,7 @@ export class ProtobufEncoder extends ProtoWriter {
   }
 
   private finish(): Buffer {
-    const out = Buffer.from(this.slab, this.start, this.pos - this.start);
+    const out = this.view(this.start, this.pos);
     this.start = this.pos;
     return out;
   }
@@ -121,9 +124,7 @@ export class ProtobufEncoder extends ProtoWriter {
 
   private string(tag: number, v: string | null | undefined): void {
     if (v == null || v === '') return;
-    this.room(1);
-    this.buf[this.pos++] = tag;
-    this.stringValue(v);
+    this.stringField(tag, v);
   }
 
   // ---- messages (field numbers from proto/podflow/v1/flow.proto) ----
@@ -137,7 +138,7 @@ export class ProtobufEncoder extends ProtoWriter {
     this.string(50, r.nodeName); // 6
     if (r.source != null) this.endpoint(58, r.source); // 7
     if (r.destination != null) this.endpoint(66, r.destination); // 8
-    const t = r.transport; // 9
+    const t = r.transport; // 9 (a cache would cost more than these few bytes)
     if (t != null) {
       const at = this.field(74);
       this.int32(8, t.protocol);
@@ -189,15 +190,14 @@ export class ProtobufEncoder extends ProtoWriter {
       this.int64(24, l.count);
       this.closeLength(at);
     }
-    const o = r.observation; // 19
-    if (o != null) {
-      const at = this.field(154);
-      this.string(10, o.probe);
-      this.string(18, o.hook);
-      this.int32(24, o.side);
-      this.closeLength(at);
-    }
+    if (r.observation != null) this.shared(this.observations, 154, r.observation, this.observation); // 19
     if (r.originalDestination != null) this.endpoint(162, r.originalDestination); // 20
+  }
+
+  private observation(o: podflow.v1.IObservation): void {
+    this.string(10, o.probe);
+    this.string(18, o.hook);
+    this.int32(24, o.side);
   }
 
   private timestamp(tag: number, t: Timestamp): void {
@@ -220,7 +220,7 @@ export class ProtobufEncoder extends ProtoWriter {
   }
 
   /** A sub-message field whose deep-frozen value is encoded once per object. */
-  private shared<T extends object>(cache: WeakMap<object, Uint8Array>, tag: number, value: T, body: (value: T) => void): void {
+  private shared<T extends object>(cache: WeakMap<object, Chunk>, tag: number, value: T, body: (value: T) => void): void {
     if (this.copyCached(cache, value)) return;
     const from = this.pos;
     const at = this.field(tag);
@@ -237,10 +237,8 @@ export class ProtobufEncoder extends ProtoWriter {
     if (labels != null) {
       for (const key of Object.keys(labels)) {
         const at = this.field(34);
-        this.varint32(10);
-        this.stringValue(key);
-        this.varint32(18);
-        this.stringValue(labels[key]);
+        this.stringField(10, key);
+        this.stringField(18, labels[key]);
         this.closeLength(at);
       }
     }
@@ -279,8 +277,7 @@ export class ProtobufEncoder extends ProtoWriter {
     const answers = d.answers; // 5: repeated, empty strings included
     if (answers != null) {
       for (let i = 0; i < answers.length; i++) {
-        this.varint32(42);
-        this.stringValue(answers[i]);
+        this.stringField(42, answers[i]);
       }
     }
     if (d.latency != null) this.timestamp(50, d.latency); // 6

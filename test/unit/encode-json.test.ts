@@ -135,6 +135,22 @@ test('shared frozen pods and services are written from the cache; other objects 
   assert.equal(encoder.encode({ destination: { ip: '10.0.0.1', pod: frozen } }), encoder.encode({ destination: { ip: '10.0.0.1', pod: frozen } }));
 });
 
+test('frozen transports, interfaces and observations shared between records are written from the cache', () => {
+  const transport = Object.freeze({ protocol: 6, ipVersion: 4 });
+  const iface = Object.freeze({ name: 'eth0', index: 2 });
+  const observation = Object.freeze({ probe: 'tcp', hook: 'hoök "x"', side: 2 });
+  const encoder = new JsonEncoder();
+  const expected = '{"transport":{"protocol":"TCP","ipVersion":4},"interface":{"name":"eth0","index":2},"observation":{"probe":"tcp","hook":"hoök \\"x\\"","side":"SERVER"}}';
+  for (let i = 0; i < 3; i++) {
+    assert.equal(encoder.encode({ transport, interface: iface, observation }), expected);
+    assert.equal(encoder.encodeLines([{ transport, interface: iface, observation }]).toString(), `${expected}\n`);
+  }
+  // Empty frozen messages are cached as `{}`.
+  const empty = Object.freeze({});
+  assert.equal(encoder.encode({ transport: empty, observation: empty }), '{"transport":{},"observation":{}}');
+  assert.equal(encoder.encode({ transport: empty, observation: empty }), '{"transport":{},"observation":{}}');
+});
+
 test('a batch of lines is one Buffer of the single-record lines, and later batches never overwrite it', () => {
   const records = Object.values(sampleRecords());
   const expected = records.map((r) => encodeCanonicalJson(r) + '\n').join('');

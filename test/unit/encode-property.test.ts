@@ -72,9 +72,13 @@ test('no encoder throws on any valid record, and protobuf round-trips', () => {
       // The specialised encoder writes exactly what the generated code writes.
       assert.deepEqual(Buffer.from(bytes), Buffer.from(podflow.v1.FlowRecord.encode(r).finish()));
       const back = decodeFlowRecord(bytes);
-      // The same record with frozen pods takes the cached path: identical bytes.
+      // The same record with frozen shared sub-messages (as the enricher and the decoders share them) takes the cached paths: identical bytes.
       const frozen = structuredClone(r);
-      for (const e of [frozen.source, frozen.destination, frozen.originalDestination]) if (e?.pod) frozenPod(e.pod);
+      for (const e of [frozen.source, frozen.destination, frozen.originalDestination]) {
+        if (e?.pod) frozenPod(e.pod);
+        if (e?.service) Object.freeze(e.service);
+      }
+      for (const m of [frozen.transport, frozen.interface, frozen.observation]) if (m) Object.freeze(m);
       assert.deepEqual(Buffer.from(pb.encode(frozen)), Buffer.from(bytes));
       assert.deepEqual(Buffer.from(pb.encode(frozen)), Buffer.from(bytes));
       // Defaults vanish on the wire; the canonical JSON of both sides must agree.

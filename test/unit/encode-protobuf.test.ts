@@ -159,6 +159,22 @@ test('long strings, non-ASCII, negative and large numbers, and records larger th
   assert.equal(Buffer.from(first).toString('hex'), copy);
 });
 
+test('frozen observations shared between records are encoded once, as the generated code encodes them', () => {
+  const encoder = new ProtobufEncoder();
+  const observation = Object.freeze({ probe: 'tcp', hook: 'tracepoint/sock/inet_sock_set_state', side: 1 });
+  const record: FlowRecord = { conversationId: 'c', observation, originalDestination: { ip: '10.0.0.1' } };
+  for (let i = 0; i < 3; i++) assert.equal(Buffer.from(encoder.encode(record)).toString('hex'), generated(record));
+  const empty: FlowRecord = { observation: Object.freeze({}) };
+  for (let i = 0; i < 2; i++) assert.equal(Buffer.from(encoder.encode(empty)).toString('hex'), generated(empty));
+});
+
+test('the bytes come back as a Buffer', () => {
+  const bytes = new ProtobufEncoder().encode(sampleRecords().HTTP);
+  assert.ok(Buffer.isBuffer(bytes));
+  assert.equal(bytes.toString('hex'), Buffer.from(podflow.v1.FlowRecord.encode(sampleRecords().HTTP).finish()).toString('hex'));
+  assert.equal(Buffer.concat([bytes, bytes]).length, 2 * bytes.length);
+});
+
 test('a frozen pod is encoded once; a pod that is not frozen is encoded every time', () => {
   const encoder = new ProtobufEncoder();
   const pod = frozenPod({ name: 'a', namespace: 'b', labels: { app: 'x' } });

@@ -92,11 +92,9 @@ export class OtlpLogEncoder extends ProtoWriter implements LogAttributeSink {
     this.resourceField = Uint8Array.from(this.buf.subarray(0, this.pos));
     this.pos = 0;
     at = this.field(0x0a); // ScopeLogs.scope
-    this.byte(0x0a);
-    this.stringValue(scope.name);
+    this.stringField(0x0a, scope.name); // InstrumentationScope.name
     if (scope.version) {
-      this.byte(0x12);
-      this.stringValue(scope.version);
+      this.stringField(0x12, scope.version); // InstrumentationScope.version
     }
     this.closeLength(at);
     this.scopeField = Uint8Array.from(this.buf.subarray(0, this.pos));
@@ -128,12 +126,10 @@ export class OtlpLogEncoder extends ProtoWriter implements LogAttributeSink {
     const severity = severityOf(r);
     this.byte(0x10); // severity_number
     this.varint32(severity.number);
-    this.byte(0x1a); // severity_text
-    this.stringValue(severity.text);
+    this.stringField(0x1a, severity.text); // severity_text
     if (body !== undefined) {
       const b = this.field(0x2a); // body: AnyValue
-      this.byte(0x0a);
-      this.stringValue(body);
+      this.stringField(0x0a, body); // string_value
       this.closeLength(b);
     }
     this.attributeCount = 0;
@@ -149,8 +145,7 @@ export class OtlpLogEncoder extends ProtoWriter implements LogAttributeSink {
       this.observedHi = this.hi;
     }
     this.fixed64(this.observedLo, this.observedHi);
-    this.byte(0x62); // event_name
-    this.stringValue(eventNameOf(r));
+    this.stringField(0x62, eventNameOf(r)); // event_name
     this.closeLength(at);
     this.records++;
   }
@@ -205,7 +200,7 @@ export class OtlpLogEncoder extends ProtoWriter implements LogAttributeSink {
     this.varint32(scopeLogs);
     this.bytes(this.scopeField);
     const batch = { bytes: this.buf.subarray(start, end), count: this.records };
-    this.buf = this.free.pop() ?? Buffer.allocUnsafeSlow(Math.max(INITIAL_BUFFER, this.buf.length));
+    this.use(this.free.pop() ?? Buffer.allocUnsafeSlow(Math.max(INITIAL_BUFFER, this.buf.length)));
     this.pos = this.headerRoom;
     this.records = 0;
     return batch;
@@ -258,8 +253,7 @@ export class OtlpLogEncoder extends ProtoWriter implements LogAttributeSink {
       this.bytes(encoded);
     } else {
       const from = this.pos;
-      this.byte(0x0a); // KeyValue.key
-      this.stringValue(key);
+      this.stringField(0x0a, key); // KeyValue.key
       if (this.keys.size < ENCODED_KEYS) this.keys.set(key, Uint8Array.from(this.buf.subarray(from, this.pos)));
     }
     const v = this.field(0x12); // KeyValue.value
@@ -270,8 +264,7 @@ export class OtlpLogEncoder extends ProtoWriter implements LogAttributeSink {
 
   private anyValue(value: LogAttributeValue): void {
     if (typeof value === 'string') {
-      this.byte(0x0a); // string_value
-      this.stringValue(value);
+      this.stringField(0x0a, value); // string_value
     } else if (typeof value === 'number') {
       if (Number.isInteger(value) && value >= MIN_INT64 && value < MAX_INT64) {
         this.byte(0x18); // int_value
