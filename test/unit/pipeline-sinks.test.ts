@@ -50,6 +50,30 @@ test('stdout sink: one line per record; write() waits for the stream to drain', 
   assert.match(text, /^\d\d:\d\d:\d\d\.\d{3} default\/frontend-7d9 -> default\/backend-5c2 HTTP GET \/api\/users 200 325ms\n/);
 });
 
+test('stdout sink -o json: a chunk the stream still holds is never overwritten by the next batch (its slab is reused only after the write callback)', async () => {
+  const held: Buffer[] = [];
+  const written: string[] = [];
+  // Keeps each chunk without copying and writes it out a little later, as a slow pipe does: what it writes is
+  // the chunk's content when its write completes.
+  const stream = new Writable({
+    highWaterMark: 1 << 30,
+    write(chunk: Buffer, _enc, done) {
+      held.push(chunk);
+      setTimeout(() => {
+        written.push(chunk.toString());
+        done();
+      }, 5);
+    },
+  });
+  const sink = new StdoutSink({ format: 'json', productVersion: 't', stream });
+  const records = numbered(300);
+  await Promise.all([0, 100, 200].map((from) => sink.write(records.slice(from, from + 100))));
+  await sink.flush();
+  const ids = written.flatMap((c) => c.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id));
+  assert.deepEqual(ids, records.map((r) => r.id));
+  assert.ok(held.length === 3 && held[0].buffer === held[2].buffer, 'the slab is reused once the stream is done with it');
+});
+
 test('stdout sink fails its writes once the stream broke', async () => {
   const stream = new Writable({ write: (_c, _e, done) => done(new Error('EPIPE')) });
   const sink = new StdoutSink({ format: 'json', productVersion: 't', stream });

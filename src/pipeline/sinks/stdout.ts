@@ -72,13 +72,17 @@ export class StdoutSink implements Sink {
     const limit = this.options.limit;
     const count = limit ? Math.min(records.length, Math.max(0, limit.count - this.printed)) : records.length;
     this.printed += count;
-    if (count > 0) await this.writeChunk(this.lines(records, count));
+    if (count > 0) await this.writeChunk(await this.lines(records, count));
     if (limit && this.printed >= limit.count) limit.reached();
   }
 
   /** The first `count` records as newline-terminated lines, in one chunk. */
-  private lines(records: readonly FlowRecord[], count: number): Buffer | string {
-    if (this.json) return this.json.encodeLines(records, count);
+  private async lines(records: readonly FlowRecord[], count: number): Promise<Buffer | string> {
+    if (this.json) {
+      // The stream is done with the previous chunk once its write callback ran: its slab is written again.
+      await this.lastWrite;
+      return this.json.encodeLines(records, count, true);
+    }
     const encode = this.encode!;
     let text = '';
     for (let i = 0; i < count; i++) text += encode(records[i]) + '\n';
