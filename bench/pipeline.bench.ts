@@ -182,7 +182,10 @@ function dnsEvent(i: number, response: boolean): Buffer {
   return ev;
 }
 
-/** struct pf_http_event: GET /api/users?page=2 answered 200 after 325 ms. */
+/** Where the 6-digit user id sits in an HTTP event's request line (`GET /api/users/NNNNNN?page=2`). */
+const HTTP_ID_AT = HttpEvent.req + 'GET /api/users/'.length;
+
+/** struct pf_http_event: GET /api/users/NNNNNN?page=2 answered 200 after 325 ms (the id is stamped per decode). */
 function httpEvent(i: number): Buffer {
   const ev = Buffer.alloc(HttpEvent.size);
   const t = HttpEvent.req_tuple;
@@ -199,7 +202,7 @@ function httpEvent(i: number): Buffer {
   ev.writeUInt16LE(8080, HttpEvent.resp_sport);
   ev.writeUInt32LE(IFINDEX, HttpEvent.req_ifindex);
   ev.writeUInt32LE(IFINDEX, HttpEvent.resp_ifindex);
-  const req = 'GET /api/users?page=2 HTTP/1.1\r\nHost: backend\r\nUser-Agent: curl/8.5.0\r\n';
+  const req = 'GET /api/users/000000?page=2 HTTP/1.1\r\nHost: backend\r\nUser-Agent: curl/8.5.0\r\n';
   ev.write(req, HttpEvent.req, 'latin1');
   ev.writeUInt16LE(req.length, HttpEvent.req_len);
   // The kernel copies the status line's first 16 bytes.
@@ -264,6 +267,8 @@ class Decoders {
   private readonly dns: DnsMatcher;
   /** Records the current round made so far. */
   private made = 0;
+  /** The next user id stamped into an HTTP request's path. */
+  private userId = 0;
 
   constructor(ingress: RecordIngress, interfaces: InterfaceIndex) {
     this.ctx = { nodeName: 'node-a', clock: new MonotonicClock(), ingress, interfaces, objectDir: '' };
@@ -281,6 +286,8 @@ class Decoders {
       if (m) this.dns.add(m, out);
     });
     this.ring(round.http, (batch, off, out) => {
+      // A new path every time, as paths with ids are in real traffic: the decoder's text cache must miss.
+      this.stampUserId(batch, off + HTTP_ID_AT);
       const r = decodeHttpEvent(batch, off, ctx);
       if (r) out.push(r);
     });
@@ -291,6 +298,11 @@ class Decoders {
     this.made += out.length;
     if (out.length > 0) ctx.ingress.ingest(out);
     if (this.made !== ROUND) throw new Error(`a round decoded into ${this.made} records, expected ${ROUND}: the events do not decode as built`);
+  }
+
+  private stampUserId(batch: Buffer, at: number): void {
+    let id = this.userId++ % 1_000_000;
+    for (let d = 5; d >= 0; d--, id = Math.floor(id / 10)) batch[at + d] = 0x30 + (id % 10);
   }
 
   private ring(batch: RingBatch, decode: (batch: Buffer, off: number, out: FlowRecord[]) => void): void {
