@@ -23,6 +23,18 @@
  * seen, and evicts only when as many wait at once as it holds (uncounted: see
  * the map).
  *
+ * The client's address and port can be in other connections too (connect()
+ * sharing a source port between servers, SNAT): a FIN or RST ends the
+ * exchange only when it comes from (or, a RST, goes to) the server the request
+ * went to, as seen on any interface (before or after DNAT).
+ *
+ * A request retransmitted after its response was seen (it crossed the
+ * response) would open an exchange no response follows: answered requests'
+ * sequence numbers stay a while in a small table of their own
+ * (http_answered_seq), which recognises it. Keeping the answered entry in
+ * http_conns instead would make that map hold every keep-alive connection
+ * again.
+ *
  * Only bounded prefixes are copied (request line and, when it fits, Host; the
  * status line); user space parses them.
  */
@@ -45,12 +57,21 @@ struct http_conn_key {
 	__u8 pad;
 };
 
+/* The server side of a connection: its address and port. */
+struct http_server {
+	__u8 addr[16];
+	__u16 port;
+	__u8 pad[2];
+};
+
 struct http_conn {
 	struct pf_http_event ev;	/* the request half, filled when the request is seen */
 	__u32 req_seq;			/* TCP sequence number of the request's first segment */
 	__u8 state;			/* enum http_conn_state */
 	__u8 pipelined;			/* a request came while another waited: keep the entry after answers */
 	__u8 pad[2];
+	/* Where the request went: at its first sighting, and its last other one (another side of a DNAT). */
+	struct http_server server[2];
 };
 
 /*
@@ -68,6 +89,31 @@ struct {
 	__type(key, struct http_conn_key);
 	__type(value, struct http_conn);
 } http_conns SEC(".maps");
+
+#define HTTP_ANSWERED_BITS 13
+
+/* A client's last answered request. */
+struct http_answered {
+	struct http_conn_key key;
+	__u32 req_seq;
+};
+
+/*
+ * The last answered requests, to recognise one retransmitted after its
+ * response (see the top): a table of 8192 slots indexed by a hash of the
+ * client, where a later client overwrites an earlier one of the same slot. A
+ * retransmission crosses the response within a retransmission timeout, so
+ * the most recently answered clients are the ones that matter; a slot lost
+ * early only costs that dedupe. An array, not an LRU hash: its lookup is
+ * inlined and its slots are written in place, where an LRU update per
+ * response would cost a few hundred nanoseconds.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1 << HTTP_ANSWERED_BITS);
+	__type(key, __u32);
+	__type(value, struct http_answered);
+} http_answered_seq SEC(".maps");
 
 /* The value being built, too large for the stack. */
 struct {
@@ -108,6 +154,48 @@ static __always_inline int http_is_response(__u64 w)
 	return HTTP_HEAD(w, 7) == 0x2e312f50545448;		/* "HTTP/1." */
 }
 
+static __always_inline void http_server_set(struct http_server *s, const __u8 addr[16], __u16 port)
+{
+	__builtin_memcpy(s->addr, addr, 16);
+	s->port = port;
+}
+
+static __always_inline bool http_same_addr(const __u8 a[16], const __u8 b[16])
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
+static __always_inline bool http_server_is(const struct http_server *s, const __u8 addr[16], __u16 port)
+{
+	return s->port == port && http_same_addr(s->addr, addr);
+}
+
+/* The slot of http_answered_seq for this client (a multiplicative hash of its address and port). */
+static __always_inline struct http_answered *http_answered_slot(const struct http_conn_key *key)
+{
+	__u32 w[5], slot;
+
+	_Static_assert(sizeof(*key) == sizeof(w), "the hash reads the key as 5 words");
+	__builtin_memcpy(w, key, sizeof(w));
+	slot = ((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b1u) >> (32 - HTTP_ANSWERED_BITS);
+	return bpf_map_lookup_elem(&http_answered_seq, &slot);
+}
+
+/* This client's request with this sequence number has been answered already. */
+static __always_inline bool http_was_answered(const struct http_conn_key *key, __u32 seq)
+{
+	struct http_answered *a = http_answered_slot(key);
+
+	return a && a->req_seq == seq && a->key.client_port == key->client_port &&
+	       a->key.ip_version == key->ip_version && http_same_addr(a->key.client_addr, key->client_addr);
+}
+
 static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction, __u8 hook)
 {
 	struct http_conn_key key = {};
@@ -121,11 +209,16 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 	old = bpf_map_lookup_elem(&http_conns, &key);
 	if (old) {
 		/* The same segment again: a retransmission or a second interface of this node. */
-		if (old->req_seq == p->tcp_seq)
+		if (old->req_seq == p->tcp_seq) {
+			if (!http_server_is(&old->server[0], p->key.daddr, p->key.dport))
+				http_server_set(&old->server[1], p->key.daddr, p->key.dport);
 			return;
+		}
 		if (old->state == HTTP_WAITING)
 			l7_count(PF_L7_HTTP_UNANSWERED);
 		pipelined = old->pipelined || old->state == HTTP_WAITING;
+	} else if (http_was_answered(&key, p->tcp_seq)) {
+		return;
 	}
 	c = bpf_map_lookup_elem(&http_scratch, &zero);
 	if (!c)
@@ -139,6 +232,8 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 	c->ev.hook = hook;
 	c->req_seq = p->tcp_seq;
 	c->state = HTTP_WAITING;
+	http_server_set(&c->server[0], p->key.daddr, p->key.dport);
+	c->server[1] = c->server[0];
 	n = pf_min(p->payload_len, PF_HTTP_REQ_MAX);
 	if (n > 0) {
 		/* n - 1 masked, plus 1: a no-op clang cannot drop that gives the verifier [1, 256]. */
@@ -151,11 +246,23 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 		pf_count_loss(PF_LOSS_MAP_FULL);
 }
 
-/* The response is out: the exchange's entry goes, unless the connection pipelines (see the top). */
+/*
+ * The response is out: the exchange's entry goes, unless the connection
+ * pipelines (see the top); its request's sequence number stays to recognise
+ * a late retransmission.
+ */
 static __always_inline void http_answered(struct http_conn *c, struct http_conn_key *key)
 {
-	if (!c->pipelined)
-		bpf_map_delete_elem(&http_conns, key);
+	struct http_answered *a;
+
+	if (c->pipelined)
+		return;
+	a = http_answered_slot(key);
+	if (a) {
+		a->key = *key;
+		a->req_seq = c->req_seq;
+	}
+	bpf_map_delete_elem(&http_conns, key);
 }
 
 static __always_inline void http_response(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction,
@@ -197,8 +304,12 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 #define HTTP_TCP_FIN 0x01
 #define HTTP_TCP_RST 0x04
 
-/* Forgets the exchange of this client address and port, if any; one still waiting was never answered. */
-static __always_inline void http_forget(const __u8 addr[16], __u16 port, __u8 ip_version)
+/*
+ * Forgets the exchange of this client address and port with this server, if
+ * any; one still waiting was never answered.
+ */
+static __always_inline void http_forget(const __u8 addr[16], __u16 port, const __u8 server_addr[16], __u16 server_port,
+					__u8 ip_version)
 {
 	struct http_conn_key key = {};
 	struct http_conn *c;
@@ -207,7 +318,8 @@ static __always_inline void http_forget(const __u8 addr[16], __u16 port, __u8 ip
 	key.client_port = port;
 	key.ip_version = ip_version;
 	c = bpf_map_lookup_elem(&http_conns, &key);
-	if (!c)
+	if (!c || !(http_server_is(&c->server[0], server_addr, server_port) ||
+		    http_server_is(&c->server[1], server_addr, server_port)))
 		return;
 	if (c->state == HTTP_WAITING)
 		l7_count(PF_L7_HTTP_UNANSWERED);
@@ -222,9 +334,9 @@ static __always_inline void http_forget(const __u8 addr[16], __u16 port, __u8 ip
  */
 static __always_inline void http_connection_end(struct pf_parsed *p)
 {
-	http_forget(p->key.daddr, p->key.dport, p->key.ip_version);
+	http_forget(p->key.daddr, p->key.dport, p->key.saddr, p->key.sport, p->key.ip_version);
 	if (p->tcp_flags & HTTP_TCP_RST)
-		http_forget(p->key.saddr, p->key.sport, p->key.ip_version);
+		http_forget(p->key.saddr, p->key.sport, p->key.daddr, p->key.dport, p->key.ip_version);
 }
 
 static __always_inline void http_handle(struct __sk_buff *skb, bool tc, __u8 direction)

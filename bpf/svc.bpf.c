@@ -13,6 +13,17 @@
  * have no reader), or replaced when the socket republishes under another
  * address (an unconnected UDP socket connect()ed later).
  *
+ * Only sockets a process created are remembered: the kernel's own sockets
+ * (kernel_connect(): NFS, CIFS, iSCSI and Ceph clients, MPTCP subflows) pass
+ * connect4 and egress too, but inet_release() runs sock_release only for
+ * user sockets, so their entries would never go and would fill the map. The
+ * hook that tells them apart is cgroup/sock_create, which inet_create() runs
+ * only for sockets a process asked for: it marks the socket's storage, and
+ * unmarked sockets are left alone. Sockets created before podflow attached
+ * are unmarked too and get no original destination (they do get released, but
+ * nothing says which unmarked socket is a process's); a restart of podflow
+ * loses it for connections made from sockets opened before it.
+ *
  * The cgroup hooks see the socket's view, which netfilter DNAT elsewhere on
  * the path (the node's PREROUTING) does not change; cgroup socket-LB programs
  * that rewrite the address in connect4 run in attach order, so podflow's must
@@ -25,7 +36,8 @@ struct svc_socket {
 	struct pf_svc_orig orig;
 	struct pf_svc_key key;		/* where orig is published, while keyed */
 	__u8 keyed;			/* key holds an entry of svc_orig_dst */
-	__u8 pad[7];
+	__u8 user;			/* created by a process (cgroup/sock_create): sock_release will run */
+	__u8 pad[6];
 };
 
 struct {
@@ -105,16 +117,27 @@ static __always_inline void svc_remember(struct bpf_sock_addr *ctx, int v6)
 		__builtin_memcpy(want.addr, &ip4, 4);
 		want.ip_version = 4;
 	}
-	s = bpf_sk_storage_get(&svc_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!s) {
-		pf_count_loss(PF_LOSS_MAP_FULL);
+	s = bpf_sk_storage_get(&svc_sk, ctx->sk, 0, 0);
+	if (!s || !s->user)
 		return;
-	}
 	o = &s->orig;
 	if (o->ip_version == want.ip_version && o->port == want.port && svc_same_addr(o->addr, want.addr))
 		return;
 	want.cookie = bpf_get_socket_cookie(ctx);
 	*o = want;
+}
+
+/* A socket a process created (never the kernel's own): only these are remembered. */
+SEC("cgroup/sock_create")
+int svc_create(struct bpf_sock *ctx)
+{
+	struct svc_socket *s = bpf_sk_storage_get(&svc_sk, ctx, 0, BPF_SK_STORAGE_GET_F_CREATE);
+
+	if (s)
+		s->user = 1;
+	else
+		pf_count_loss(PF_LOSS_MAP_FULL);
+	return 1; /* allow */
 }
 
 SEC("cgroup/connect4")
@@ -197,7 +220,8 @@ int svc_egress(struct __sk_buff *skb)
 	if (!sk)
 		return 1;
 	s = bpf_sk_storage_get(&svc_sk, sk, 0, 0);
-	if (!s || s->orig.published)
+	/* No destination remembered (ip_version 0): a process's socket that sent without connect4 or sendmsg4. */
+	if (!s || !s->orig.ip_version || s->orig.published)
 		return 1;
 	key.port = sk->src_port;
 	key.protocol = sk->protocol;

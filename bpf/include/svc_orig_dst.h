@@ -14,8 +14,9 @@
 #define SVC_SOCKETS_MAX 65536
 
 /*
- * One entry per live client socket that has sent (svc.bpf.c deletes it when
- * the socket is released). A plain hash: a full map refuses the insert, which
+ * One entry per live client socket a process created that has sent
+ * (svc.bpf.c deletes it when the socket is released; the kernel's own sockets,
+ * never released there, are not published). A plain hash: a full map refuses the insert, which
  * svc counts as map_full, where an LRU would silently evict the destination of
  * a socket still in use. The loader may resize it.
  */

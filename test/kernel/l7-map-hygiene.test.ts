@@ -4,25 +4,29 @@
 // number of connections open at once, leave them empty afterwards, and every
 // exchange still arrives complete with its original destination. Before, every
 // client port stayed in both maps until an LRU eviction, which could also take
-// the entry of an exchange still waiting for its response. Crafted packets
-// (BPF_PROG_TEST_RUN) check the orders real traffic does not show reliably.
+// the entry of an exchange still waiting for its response. The kernel's own
+// sockets (an MPTCP subflow here), which sock_release never sees, publish
+// nothing. Crafted packets (BPF_PROG_TEST_RUN) check the orders real traffic
+// does not show reliably: another connection of the same client port ending,
+// a request retransmitted after its response.
 import assert from 'node:assert/strict';
 import { mkdirSync, rmdirSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import type { BpfMap } from 'libbpf-ts';
 import { podflow } from '../../src/proto/gen/flow.js';
 import { newEndpoint } from '../../src/pipeline/record-factory.js';
+import type { FlowRecord } from '../../src/pipeline/types.js';
 import { createHttpProbe } from '../../src/probes/http/plan.js';
 import type { L7PacketProbe } from '../../src/probes/shared/l7-packet-probe.js';
-import { OriginalDestinations } from '../../src/probes/svc/original-destinations.js';
+import { OriginalDestinations, SVC_PROGRAMS } from '../../src/probes/svc/original-destinations.js';
 import { testContext, waitFor } from './l7-net.js';
 import { ip, tcp } from './l7-packets.js';
 import { PodNet, sh } from './pod-net.js';
 
-const SUBNET = '10.253.7';
+const SUBNET = '10.254.7';
 const BACKEND = `${SUBNET}.80`;
-const VIP = '10.253.200.10';
-const CGROUP = `/sys/fs/cgroup/unified/pfb2-${process.pid}`;
+const VIP = '10.254.200.10';
+const CGROUP = `/sys/fs/cgroup/unified/pfb3-${process.pid}`;
 const MAP_SIZE = 256;
 const CONNECTIONS = 3000;
 const CONCURRENCY = 8;
@@ -73,12 +77,12 @@ let http: L7PacketProbe | undefined;
 const entries = (map: BpfMap): number => new Set([...map.keys()].map((k) => k.toString('hex'))).size;
 
 before(async () => {
-  net = new PodNet('pfb2', SUBNET, [
+  net = new PodNet('pfb3', SUBNET, [
     { name: 'srv', host: 80 },
     { name: 'cli', host: 2 },
   ]);
-  net.exec('cli', 'ip', ['route', 'add', '10.253.200.0/24', 'dev', 'eth0']);
-  sh('sh', ['-c', `printf '%s\\n' "$1" | ip netns exec ${net.pod('cli').netns} nft -f -`, 'sh', `table ip pfb2_svc {
+  net.exec('cli', 'ip', ['route', 'add', '10.254.200.0/24', 'dev', 'eth0']);
+  sh('sh', ['-c', `printf '%s\\n' "$1" | ip netns exec ${net.pod('cli').netns} nft -f -`, 'sh', `table ip pfb3_svc {
   chain out {
     type nat hook output priority -100;
     ip daddr ${VIP} tcp dport 80 dnat to ${BACKEND}:8080
@@ -153,6 +157,40 @@ test('a connection ended by the server without a response (FIN, RST) leaves no e
   assert.ok(!ctx.records.some((r) => r.http?.path === '/close' || r.http?.path === '/reset'));
 });
 
+/** One GET over MPTCP (its subflows are kernel sockets); prints the status line. */
+const MPTCP_CLIENT = `
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_STREAM, 262)  # IPPROTO_MPTCP
+s.connect((sys.argv[1], int(sys.argv[2])))
+s.sendall(b'GET /mptcp HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n')
+data = b''
+while chunk := s.recv(4096):
+    data += chunk
+s.close()
+print(data.split(b'\\r\\n')[0].decode())
+`;
+
+test('a kernel socket (an MPTCP subflow: no sock_release) leaves no entry in svc_orig_dst', async () => {
+  assert.ok(svc && http);
+  // Debian's interpreter: scripts/setup installs it.
+  const out = await net.run('cli', '/usr/bin/python3', ['-c', MPTCP_CLIENT, VIP, '80'], CGROUP);
+  assert.equal(out.trim(), 'HTTP/1.1 200 OK');
+  await waitFor('the /mptcp record', () => ctx.records.some((r) => r.http?.path === '/mptcp'));
+  // The user's MPTCP socket is released at close (its entry, if any, goes); the subflow never is.
+  await waitFor('svc_orig_dst to empty', () => entries(svc!.map) === 0);
+  assert.deepEqual(svc.losses().filter((l) => l.count > 0), []);
+});
+
+test('closing svc detaches every one of its programs from the cgroup', () => {
+  assert.ok(svc);
+  const attached = () => (JSON.parse(sh('bpftool', ['cgroup', 'show', CGROUP, '-j']).trim() || '[]') as { name: string }[]).map((p) => p.name).sort();
+  // bpftool shows at most 15 characters of a name.
+  assert.deepEqual(attached(), [...SVC_PROGRAMS].map((n) => n.slice(0, 15)).sort());
+  svc.close();
+  svc = undefined;
+  assert.deepEqual(attached(), []);
+});
+
 /** Runs the http program on crafted packets in the order given; returns once no record arrived for 100 ms. */
 async function replay(probe: L7PacketProbe, records: unknown[], packets: Buffer[]): Promise<void> {
   for (const data of packets) probe.object.program('http_tc_ingress').testRun({ data });
@@ -163,8 +201,8 @@ async function replay(probe: L7PacketProbe, records: unknown[], packets: Buffer[
   }
 }
 
-const C = '10.253.9.2';
-const S = '10.253.9.3';
+const C = '10.254.9.2';
+const S = '10.254.9.3';
 const request = (port: number, seq: number, path: string) => ip(C, S, 6, tcp(port, 80, seq, Buffer.from(`GET ${path} HTTP/1.1\r\n\r\n`)));
 const response = (port: number, seq: number, status: string) => ip(S, C, 6, tcp(80, port, seq, Buffer.from(`HTTP/1.1 ${status}\r\n`)));
 const serverFin = (port: number, seq: number) => ip(S, C, 6, tcp(80, port, seq, Buffer.alloc(0), 0x11));
@@ -203,4 +241,57 @@ test('pipelined requests: no duplicate record when the second request is seen ag
   } finally {
     probe.close();
   }
+});
+
+/** Runs `run` with a fresh http probe (no interfaces: crafted packets only) and the records it gives. */
+async function withProbe(run: (probe: L7PacketProbe, records: FlowRecord[]) => Promise<void>): Promise<void> {
+  const ctx = testContext();
+  const probe = createHttpProbe(ctx, { interfaces: [] }, 'tc');
+  try {
+    await run(probe, ctx.records);
+  } finally {
+    probe.close();
+  }
+}
+
+const counter = (probe: L7PacketProbe, name: string) => probe.counters()[name] ?? 0;
+
+test('a FIN or RST of another connection of the same client port leaves the waiting exchange alone', async () => {
+  const other = '10.254.9.4';
+  const port = 41003;
+  const finFrom = (server: string) => ip(server, C, 6, tcp(80, port, 900, Buffer.alloc(0), 0x11));
+  const rstTo = (server: string) => ip(C, server, 6, tcp(port, 80, 900, Buffer.alloc(0), 0x14));
+  await withProbe(async (probe, records) => {
+    await replay(probe, records, [request(port, 1, '/f1'), finFrom(other), rstTo(other), response(port, 1, '200 OK')]);
+    assert.deepEqual(records.map((r) => [r.http?.path, r.http?.status]), [['/f1', 200]]);
+    assert.equal(counter(probe, 'http:unanswered_request'), 0);
+    assert.equal(counter(probe, 'http:unmatched_response'), 0);
+    assert.equal(entries(probe.object.map('http_conns')), 0);
+  });
+});
+
+test('a FIN from the server as seen on either side of a DNAT ends the waiting exchange', async () => {
+  const vip = '10.254.200.20';
+  const port = 41004;
+  const toVip = ip(C, vip, 6, tcp(port, 80, 1, Buffer.from('GET /d HTTP/1.1\r\n\r\n')));
+  for (const finSource of [vip, S]) {
+    await withProbe(async (probe, records) => {
+      // The request passes the client's interface to the virtual IP, then the server's translated.
+      await replay(probe, records, [toVip, request(port, 1, '/d'), ip(finSource, C, 6, tcp(80, port, 900, Buffer.alloc(0), 0x11))]);
+      assert.equal(counter(probe, 'http:unanswered_request'), 1, `FIN from ${finSource}`);
+      assert.equal(entries(probe.object.map('http_conns')), 0);
+      assert.equal(records.length, 0);
+    });
+  }
+});
+
+test('a request retransmitted after its response: no phantom exchange, nothing counted unanswered', async () => {
+  const port = 41005;
+  await withProbe(async (probe, records) => {
+    const q1 = request(port, 1, '/r1');
+    await replay(probe, records, [q1, response(port, 1, '200 OK'), q1, request(port, 40, '/r2'), response(port, 30, '200 OK'), request(port, 80, '/r3'), response(port, 60, '200 OK')]);
+    assert.deepEqual(records.map((r) => r.http?.path), ['/r1', '/r2', '/r3']);
+    assert.equal(counter(probe, 'http:unanswered_request'), 0);
+    assert.equal(entries(probe.object.map('http_conns')), 0);
+  });
 });

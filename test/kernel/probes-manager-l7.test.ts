@@ -17,7 +17,7 @@ const SUBNET = '10.240.1';
 const DNS_SERVER = `${SUBNET}.53`;
 const WEB = `${SUBNET}.80`;
 /** The programs of the dns, http and svc objects, as bpftool names them (at most 15 characters). */
-const L7_PROGRAMS = ['dns_tc_ingress', 'dns_tc_egress', 'http_tc_ingress', 'http_tc_egress', 'svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress'];
+const L7_PROGRAMS = ['dns_tc_ingress', 'dns_tc_egress', 'http_tc_ingress', 'http_tc_egress', 'svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress', 'svc_create', 'svc_release'];
 
 let net: PodNet;
 let manager: ProbeManager | undefined;

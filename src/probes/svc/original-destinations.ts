@@ -1,9 +1,10 @@
 // The service-translation side of the L7 probes: svc.bpf.o's cgroup programs
-// (connect4/6, sendmsg4/6, cgroup_skb egress) remember, per client socket, the
-// destination it asked for in the svc_orig_dst map. The dns and http objects
-// reuse that map and read it in the kernel (bpf/include/svc_orig_dst.h), so
-// their events arrive with the original destination in them. Attached at the
-// cgroup v2 root so every pod's sockets are covered.
+// (connect4/6, sendmsg4/6, cgroup_skb egress, sock_create, sock_release)
+// remember, per client socket, the destination it asked for in the
+// svc_orig_dst map. The dns and http objects reuse that map and read it in the
+// kernel (bpf/include/svc_orig_dst.h), so their events arrive with the original
+// destination in them. Attached at the cgroup v2 root so every pod's sockets
+// are covered.
 import { join } from 'node:path';
 import { BpfObject, type BpfMap, type Link } from 'libbpf-ts';
 import type { LossCount } from '../../pipeline/types.js';
@@ -24,7 +25,7 @@ export interface OriginalDestinationMap {
   readonly map?: BpfMap | undefined;
 }
 
-export const SVC_PROGRAMS = ['svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress', 'svc_release'] as const;
+export const SVC_PROGRAMS = ['svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress', 'svc_create', 'svc_release'] as const;
 
 /** Client sockets whose original destination is held at once (svc_orig_dst's size, SVC_SOCKETS_MAX). */
 export const SVC_SOCKETS_DEFAULT = 65536;
