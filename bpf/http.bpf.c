@@ -160,20 +160,9 @@ static __always_inline void http_server_set(struct http_server *s, const __u8 ad
 	s->port = port;
 }
 
-static __always_inline bool http_same_addr(const __u8 a[16], const __u8 b[16])
-{
-	__u64 a0, a1, b0, b1;
-
-	__builtin_memcpy(&a0, a, 8);
-	__builtin_memcpy(&a1, a + 8, 8);
-	__builtin_memcpy(&b0, b, 8);
-	__builtin_memcpy(&b1, b + 8, 8);
-	return a0 == b0 && a1 == b1;
-}
-
 static __always_inline bool http_server_is(const struct http_server *s, const __u8 addr[16], __u16 port)
 {
-	return s->port == port && http_same_addr(s->addr, addr);
+	return s->port == port && pf_same_addr(s->addr, addr);
 }
 
 /* The slot of http_answered_seq for this client (a multiplicative hash of its address and port). */
@@ -193,7 +182,7 @@ static __always_inline bool http_was_answered(const struct http_conn_key *key, _
 	struct http_answered *a = http_answered_slot(key);
 
 	return a && a->req_seq == seq && a->key.client_port == key->client_port &&
-	       a->key.ip_version == key->ip_version && http_same_addr(a->key.client_addr, key->client_addr);
+	       a->key.ip_version == key->ip_version && pf_same_addr(a->key.client_addr, key->client_addr);
 }
 
 static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction, __u8 hook)

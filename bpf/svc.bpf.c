@@ -64,21 +64,10 @@ static __always_inline void svc_addr6(__u8 addr[16], __u8 *ip_version, const __u
 	}
 }
 
-static __always_inline int svc_same_addr(const __u8 a[16], const __u8 b[16])
-{
-	__u64 a0, a1, b0, b1;
-
-	__builtin_memcpy(&a0, a, 8);
-	__builtin_memcpy(&a1, a + 8, 8);
-	__builtin_memcpy(&b0, b, 8);
-	__builtin_memcpy(&b1, b + 8, 8);
-	return a0 == b0 && a1 == b1;
-}
-
 static __always_inline int svc_same_key(const struct pf_svc_key *a, const struct pf_svc_key *b)
 {
 	return a->port == b->port && a->ip_version == b->ip_version && a->protocol == b->protocol &&
-	       svc_same_addr(a->addr, b->addr);
+	       pf_same_addr(a->addr, b->addr);
 }
 
 /*
@@ -121,7 +110,7 @@ static __always_inline void svc_remember(struct bpf_sock_addr *ctx, int v6)
 	if (!s || !s->user)
 		return;
 	o = &s->orig;
-	if (o->ip_version == want.ip_version && o->port == want.port && svc_same_addr(o->addr, want.addr))
+	if (o->ip_version == want.ip_version && o->port == want.port && pf_same_addr(o->addr, want.addr))
 		return;
 	want.cookie = bpf_get_socket_cookie(ctx);
 	*o = want;

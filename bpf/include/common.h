@@ -37,6 +37,18 @@ static __always_inline void pf_count_loss(__u32 reason)
 	pf_count(&pf_losses, reason);
 }
 
+/* Two 16-byte addresses (IPv4 in the first 4 bytes, the rest zero) compared as two words each. */
+static __always_inline bool pf_same_addr(const __u8 a[16], const __u8 b[16])
+{
+	__u64 a0, a1, b0, b1;
+
+	__builtin_memcpy(&a0, a, 8);
+	__builtin_memcpy(&a1, a + 8, 8);
+	__builtin_memcpy(&b0, b, 8);
+	__builtin_memcpy(&b1, b + 8, 8);
+	return a0 == b0 && a1 == b1;
+}
+
 #define PF_EEXIST 17
 
 /*

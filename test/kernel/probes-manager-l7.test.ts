@@ -80,8 +80,8 @@ test('all probes on: dns and http attach with svc, give DNS and HTTP records fro
     assert.match(s?.hook ?? '', /^tcx?$/, `${probe} runs on TC`);
     assert.deepEqual(s?.skipped, [], `${probe}: nothing skipped, the svc programs included`);
   }
-  // Our dns, http and svc programs: TC ingress + egress each for dns and http, five svc programs.
-  assert.equal(loaded.length, 9, `programs loaded by the manager: ${loaded.join(', ')}`);
+  // Our dns, http and svc programs: TC ingress + egress each for dns and http, seven svc programs.
+  assert.equal(loaded.length, 11, `programs loaded by the manager: ${loaded.join(', ')}`);
 
   const lookup = JSON.parse(await net.run('cli', process.execPath, ['-e', DNS_CLIENT, DNS_SERVER, 'web.pfi.test', '1'])) as DnsClientResult;
   await waitFor('the DNS record', () => records.some((r) => r.type === podflow.v1.RecordType.DNS && r.dns?.id === lookup.id));
@@ -113,6 +113,8 @@ test('all probes on: dns and http attach with svc, give DNS and HTTP records fro
 
 test('when the svc programs cannot attach, dns and http run without them, status() says why and it is logged', async () => {
   const warnings: string[] = [];
+  // A failed test before this one left its manager running: stopped here, else its timers keep this file alive.
+  await manager?.stop();
   manager = createProbeManager({
     log: { warn: (_fields, message) => void warnings.push(message) },
     probes: ['dns', 'http'],
