@@ -244,19 +244,7 @@ export class JsonEncoder extends SlabWriter {
     }
     if (v === '') return;
     this.chunk(key);
-    // The commonest field of a record: the value is copied here while it is plain ASCII.
-    const n = v.length;
-    this.room(n + 2);
-    const buf = this.buf;
-    let pos = this.pos;
-    buf[pos++] = QUOTE;
-    for (let i = 0; i < n; i++) {
-      const c = v.charCodeAt(i);
-      if (c < 0x20 || c >= 0x80 || c === QUOTE || c === 0x5c) return this.json(v);
-      buf[pos++] = c;
-    }
-    buf[pos++] = QUOTE;
-    this.pos = pos;
+    this.stringValue(v);
   }
 
   /** A string inside a list or map, where the default is written (""). */
