@@ -10,6 +10,7 @@ import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import { ipBytes } from '../../src/enrich/ip.js';
 import { decodeDnsEvent, type DnsMessage } from '../../src/probes/dns/decode.js';
 import { DnsEvent as L, FlowKey as T, SvcOrig as O } from '../../src/probes/shared/layouts.js';
+import { writeOrig, writeTuple } from './event-fixtures.js';
 import { DnsMatcher } from '../../src/probes/dns/matcher.js';
 import { conversationId } from '../../src/probes/shared/conversation.js';
 import { presentName, qtypeName, rcodeName } from '../../src/probes/dns/names.js';
@@ -58,12 +59,7 @@ test('presentName escapes control bytes, spaces, backslashes and high bytes as \
 test('decodeDnsEvent reads the kernel layout and refuses impossible events', () => {
   const ev = Buffer.alloc(L.size);
   ev.writeUInt32LE(5, L.ts_ns);
-  Buffer.from(ipBytes('10.0.0.53')!.bytes).copy(ev, L.tuple + T.saddr);
-  Buffer.from(ipBytes('10.0.0.2')!.bytes).copy(ev, L.tuple + T.daddr);
-  ev.writeUInt16LE(53, L.tuple + T.sport);
-  ev.writeUInt16LE(40000, L.tuple + T.dport);
-  ev[L.tuple + T.ip_version] = 4;
-  ev[L.tuple + T.protocol] = 17;
+  writeTuple(ev, L.tuple, { saddr: '10.0.0.53', daddr: '10.0.0.2', sport: 53, dport: 40000, protocol: 17 });
   ev.writeUInt16LE(0xbeef, L.id);
   ev.writeUInt16LE(0x8183, L.flags);
   ev.writeUInt16LE(1, L.qtype);
@@ -127,19 +123,9 @@ test('a query answered from another address (DNAT) names the backend and the ori
 /** A query event from 10.0.0.2:40000 to `daddr`:53 over UDP; `orig` as the kernel writes it from the svc map. */
 function queryEvent(daddr: string, orig?: { ip: string; port: number }): Buffer {
   const ev = Buffer.alloc(L.size);
-  Buffer.from(ipBytes('10.0.0.2')!.bytes).copy(ev, L.tuple + T.saddr);
-  Buffer.from(ipBytes(daddr)!.bytes).copy(ev, L.tuple + T.daddr);
-  ev.writeUInt16LE(40000, L.tuple + T.sport);
-  ev.writeUInt16LE(53, L.tuple + T.dport);
-  ev[L.tuple + T.ip_version] = 4;
-  ev[L.tuple + T.protocol] = 17;
+  writeTuple(ev, L.tuple, { saddr: '10.0.0.2', daddr, sport: 40000, dport: 53, protocol: 17 });
   ev.writeUInt16LE(0x1234, L.id);
-  if (orig) {
-    const a = ipBytes(orig.ip)!;
-    Buffer.from(a.bytes).copy(ev, L.orig + O.addr);
-    ev.writeUInt16LE(orig.port, L.orig + O.port);
-    ev[L.orig + O.ip_version] = a.ipVersion;
-  }
+  if (orig) writeOrig(ev, L.orig, orig);
   return ev;
 }
 

@@ -8,7 +8,8 @@ import { decodeHttpEvent } from '../../src/probes/http/decode.js';
 import { parseRequestHead, parseStatusLine } from '../../src/probes/http/parse.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
-import { FlowKey as T, HttpEvent as L, SvcOrig as O } from '../../src/probes/shared/layouts.js';
+import { HttpEvent as L } from '../../src/probes/shared/layouts.js';
+import { writeOrig, writeTuple } from './event-fixtures.js';
 import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 const req = (s: string) => {
@@ -69,13 +70,7 @@ const ctx = { clock: new MonotonicClock(), nodeName: 'node-a', interfaces: new I
 /** An exchange 10.0.0.2:41000 -> `requested`:8080, answered by 10.244.1.5:8080; `orig` as the kernel writes it. */
 function exchange(requested: string, orig?: { ip: string; port: number }): Buffer {
   const ev = Buffer.alloc(L.size);
-  const t = L.req_tuple;
-  Buffer.from(ipBytes('10.0.0.2')!.bytes).copy(ev, t + T.saddr);
-  Buffer.from(ipBytes(requested)!.bytes).copy(ev, t + T.daddr);
-  ev.writeUInt16LE(41000, t + T.sport);
-  ev.writeUInt16LE(8080, t + T.dport);
-  ev[t + T.ip_version] = 4;
-  ev[t + T.protocol] = 6;
+  writeTuple(ev, L.req_tuple, { saddr: '10.0.0.2', daddr: requested, sport: 41000, dport: 8080, protocol: 6 });
   Buffer.from(ipBytes('10.244.1.5')!.bytes).copy(ev, L.resp_saddr);
   ev.writeUInt16LE(8080, L.resp_sport);
   ev.writeUInt32LE(1_000_000, L.req_ns);
@@ -86,12 +81,7 @@ function exchange(requested: string, orig?: { ip: string; port: number }): Buffe
   const line = Buffer.from('HTTP/1.1 200 OK', 'latin1');
   line.copy(ev, L.resp);
   ev[L.resp_len] = line.length;
-  if (orig) {
-    const a = ipBytes(orig.ip)!;
-    Buffer.from(a.bytes).copy(ev, L.orig + O.addr);
-    ev.writeUInt16LE(orig.port, L.orig + O.port);
-    ev[L.orig + O.ip_version] = a.ipVersion;
-  }
+  if (orig) writeOrig(ev, L.orig, orig);
   return ev;
 }
 
