@@ -7,8 +7,8 @@
 // decoders, batch by batch as the ring-buffer consumer hands them over: the
 // tcp probe's socket events, the dns probe's query and response events through
 // its matcher, the http probe's exchanges, and the flows probe's table fed
-// with drained map entries (both directions, per-CPU values) and expired as
-// its tick does. The mix is the one a node produces: FLOW 4/8, TCP_OPEN 1/8,
+// with drained map entries (one per conversation, both directions, per-CPU
+// values) and expired as its tick does. The mix is the one a node produces: FLOW 4/8, TCP_OPEN 1/8,
 // TCP_CLOSE 1/8 (with process context), DNS 1/8 (via the kube-dns ClusterIP),
 // HTTP 1/8. Decoding is part of the CPU time (its share is printed apart).
 // Rates are per CPU-second of this process (process.cpuUsage): the machine may
@@ -41,7 +41,7 @@ import { decodeHttpEvent } from '../src/probes/http/decode.js';
 import { MonotonicClock } from '../src/probes/shared/clock.js';
 import type { ProbeContext } from '../src/probes/shared/context.js';
 import { InterfaceIndex } from '../src/probes/shared/interfaces.js';
-import { DnsEvent, FlowKey, FlowStats, HttpEvent, SockEvent } from '../src/probes/shared/layouts.js';
+import { DnsEvent, FlowDir, FlowKey, FlowStats, HttpEvent, SockEvent } from '../src/probes/shared/layouts.js';
 import { decodeSockEvent } from '../src/probes/shared/sock-event.js';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
@@ -212,28 +212,27 @@ function httpEvent(i: number): Buffer {
   return ev;
 }
 
-/** Both directions of one TCP conversation as drained from the flows map: the client's packets on CPU 0, the replies on CPU 1. */
-function flowEntries(i: number, keys: Buffer, values: Buffer, at: number): void {
-  const stride = FlowStats.size;
+/** One TCP conversation as drained from the flows map (one entry, both directions): the client's packets on CPU 0, the replies on CPU 1. */
+function flowEntry(i: number, keys: Buffer, values: Buffer, at: number): void {
   const client = podIp(i % PODS);
   const server = podIp((i * 7 + 3) % PODS);
-  const cport = 30000 + (i % 30000);
+  const k = at * FlowKey.size;
+  ipv4(keys, k + FlowKey.saddr, client);
+  ipv4(keys, k + FlowKey.daddr, server);
+  keys.writeUInt16LE(30000 + (i % 30000), k + FlowKey.sport);
+  keys.writeUInt16LE(8080, k + FlowKey.dport);
+  keys[k + FlowKey.ip_version] = 4;
+  keys[k + FlowKey.protocol] = 6;
   for (let d = 0; d < 2; d++) {
-    const k = (at + d) * FlowKey.size;
-    ipv4(keys, k + FlowKey.saddr, d === 0 ? client : server);
-    ipv4(keys, k + FlowKey.daddr, d === 0 ? server : client);
-    keys.writeUInt16LE(d === 0 ? cport : 8080, k + FlowKey.sport);
-    keys.writeUInt16LE(d === 0 ? 8080 : cport, k + FlowKey.dport);
-    keys[k + FlowKey.ip_version] = 4;
-    keys[k + FlowKey.protocol] = 6;
-    const v = (at + d) * CPUS * stride + d * stride;
-    values.writeBigUInt64LE(BigInt(T0 - 5000 + d * 1000), v + FlowStats.first_ns);
-    values.writeBigUInt64LE(BigInt(d === 0 ? 1000 + i : 5000), v + FlowStats.bytes);
-    values.writeBigUInt64LE(BigInt(d === 0 ? 10 : 8), v + FlowStats.packets);
-    values.writeUInt32LE(IFINDEX, v + FlowStats.ifindex);
-    values[v + FlowStats.direction] = d === 0 ? 2 : 1;
-    values[v + FlowStats.tcp_flags] = d === 0 ? 0x1b : 0x12;
-    values[v + FlowStats.syn] = 1;
+    // CPU d's copy of the value, direction d in it.
+    const v = (at * CPUS + d) * FlowStats.size + FlowStats.dir + d * FlowDir.size;
+    values.writeBigUInt64LE(BigInt(T0 - 5000 + d * 1000), v + FlowDir.first_ns);
+    values.writeBigUInt64LE(BigInt(d === 0 ? 1000 + i : 5000), v + FlowDir.bytes);
+    values.writeBigUInt64LE(BigInt(d === 0 ? 10 : 8), v + FlowDir.packets);
+    values.writeUInt32LE(IFINDEX, v + FlowDir.ifindex);
+    values[v + FlowDir.direction] = d === 0 ? 2 : 1;
+    values[v + FlowDir.tcp_flags] = d === 0 ? 0x1b : 0x12;
+    values[v + FlowDir.syn] = d === 0 ? 1 : 0;
   }
 }
 
@@ -249,10 +248,10 @@ function makeRound(r: number): Round {
     dns.push(dnsEvent(q, false), dnsEvent(q, true));
     http.push(httpEvent(first + 3 * PER_KIND + k));
   }
-  const keys = Buffer.alloc(2 * FLOWS * FlowKey.size);
-  const values = Buffer.alloc(2 * FLOWS * CPUS * FlowStats.size);
-  for (let k = 0; k < FLOWS; k++) flowEntries(first + 4 * PER_KIND + k, keys, values, 2 * k);
-  return { tcp: ringBatch(tcp), dns: ringBatch(dns), http: ringBatch(http), flows: { keys, values, count: 2 * FLOWS } };
+  const keys = Buffer.alloc(FLOWS * FlowKey.size);
+  const values = Buffer.alloc(FLOWS * CPUS * FlowStats.size);
+  for (let k = 0; k < FLOWS; k++) flowEntry(first + 4 * PER_KIND + k, keys, values, k);
+  return { tcp: ringBatch(tcp), dns: ringBatch(dns), http: ringBatch(http), flows: { keys, values, count: FLOWS } };
 }
 
 /**

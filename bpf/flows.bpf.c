@@ -3,14 +3,21 @@
  * flows: per-flow counters aggregated in the kernel. The same accounting runs
  * from TC clsact (ingress and egress programs) or, where TC cannot attach,
  * from a socket filter on an AF_PACKET socket; user space drains pf_flows
- * with batch lookup-and-delete and joins both directions into one record.
+ * with batch lookup-and-delete. Both directions of a conversation share one
+ * entry (a short connection inserts one entry, not two); user space decides
+ * which side initiated it.
  */
 #include "packet.h"
 
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
 
-/* Not LRU: an LRU map evicts undrained counters silently; a full hash refuses and is counted. */
+/*
+ * Not LRU: an LRU map evicts undrained counters silently; a full hash refuses
+ * and is counted. It holds the conversations with packets since the last
+ * drain (every second at most). The value is per CPU: 64 bytes x possible
+ * CPUs per entry.
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, 65536);
@@ -18,7 +25,7 @@ struct {
 	__type(value, struct pf_flow_stats);
 } pf_flows SEC(".maps");
 
-static __always_inline void stats_start(struct pf_flow_stats *s, struct __sk_buff *skb, __u8 direction, __u64 now)
+static __always_inline void stats_start(struct pf_flow_dir *s, struct __sk_buff *skb, __u8 direction, __u64 now)
 {
 	s->first_ns = now;
 	s->bytes = 0;
@@ -29,7 +36,7 @@ static __always_inline void stats_start(struct pf_flow_stats *s, struct __sk_buf
 	s->syn = 0;
 }
 
-static __always_inline void stats_add(struct pf_flow_stats *s, struct __sk_buff *skb, __u8 tcp_flags, __u32 bytes)
+static __always_inline void stats_add(struct pf_flow_dir *s, struct __sk_buff *skb, __u8 tcp_flags, __u32 bytes)
 {
 	__u32 segs = skb->gso_segs;
 
@@ -40,12 +47,41 @@ static __always_inline void stats_add(struct pf_flow_stats *s, struct __sk_buff 
 		s->syn = 1;
 }
 
+/*
+ * Orders the key's endpoints, the smaller (address as two native 64-bit words,
+ * then port) first: any fixed order does, user space does not depend on it. Returns
+ * the packet's direction within the conversation: 0 when it goes from the
+ * ordered key's source to its destination, 1 when it was swapped.
+ */
+static __always_inline int conversation_key(struct flow_key *k)
+{
+	__u64 s0, s1, d0, d1;
+	__u16 port;
+
+	__builtin_memcpy(&s0, k->saddr, 8);
+	__builtin_memcpy(&s1, k->saddr + 8, 8);
+	__builtin_memcpy(&d0, k->daddr, 8);
+	__builtin_memcpy(&d1, k->daddr + 8, 8);
+	if (s0 < d0 || (s0 == d0 && (s1 < d1 || (s1 == d1 && k->sport <= k->dport))))
+		return 0;
+	__builtin_memcpy(k->saddr, &d0, 8);
+	__builtin_memcpy(k->saddr + 8, &d1, 8);
+	__builtin_memcpy(k->daddr, &s0, 8);
+	__builtin_memcpy(k->daddr + 8, &s1, 8);
+	port = k->sport;
+	k->sport = k->dport;
+	k->dport = port;
+	return 1;
+}
+
 static __always_inline void account(struct __sk_buff *skb, bool direct, __u8 direction)
 {
 	struct pf_packet pkt = pf_packet(skb, direct);
 	struct pf_flow_stats *s, fresh;
+	struct pf_flow_dir *d;
 	struct pf_parsed p;
 	enum pf_parse_result r;
+	int way;
 
 	r = pf_parse(&pkt, &p, false);
 	if (r == PF_PARSE_NOT_IP)
@@ -54,26 +90,30 @@ static __always_inline void account(struct __sk_buff *skb, bool direct, __u8 dir
 		pf_count_loss(PF_LOSS_PARSE);
 		return;
 	}
-	/* The clock is read once per flow and drain interval, not per packet. */
+	way = conversation_key(&p.key);
+	/* The clock is read once per direction and drain interval, not per packet. */
 	s = bpf_map_lookup_elem(&pf_flows, &p.key);
 	if (!s) {
-		stats_start(&fresh, skb, direction, bpf_ktime_get_ns());
-		stats_add(&fresh, skb, p.tcp_flags, p.bytes);
+		__builtin_memset(&fresh, 0, sizeof(fresh));
+		d = way ? &fresh.dir[1] : &fresh.dir[0];
+		stats_start(d, skb, direction, bpf_ktime_get_ns());
+		stats_add(d, skb, p.tcp_flags, p.bytes);
 		if (pf_map_insert(&pf_flows, &p.key, &fresh) != -PF_EEXIST)
 			return;
-		/* Another CPU created the flow between lookup and insert: add to it. */
+		/* Another CPU created the conversation between lookup and insert: add to it. */
 		s = bpf_map_lookup_elem(&pf_flows, &p.key);
 		if (!s) {
 			pf_count_loss(PF_LOSS_MAP_FULL); /* drained in between: vanishingly rare */
 			return;
 		}
 	}
-	/* An empty slot: the flow was created on another CPU. */
-	if (s->packets == 0)
-		stats_start(s, skb, direction, bpf_ktime_get_ns());
-	else if (s->ifindex != skb->ifindex || s->direction != direction)
+	d = way ? &s->dir[1] : &s->dir[0];
+	/* An empty direction: its first packet here (this CPU's copy, or the replies). */
+	if (d->packets == 0)
+		stats_start(d, skb, direction, bpf_ktime_get_ns());
+	else if (d->ifindex != skb->ifindex || d->direction != direction)
 		return; /* counted where first seen */
-	stats_add(s, skb, p.tcp_flags, p.bytes);
+	stats_add(d, skb, p.tcp_flags, p.bytes);
 }
 
 /* TC reads the packet directly; the socket filter through the helper. */

@@ -38,8 +38,9 @@ enum pf_loss_reason {
 };
 
 /*
- * Per-flow aggregation key (one direction), also the addresses and ports of a
- * packet in the L7 events. IPv4 addresses use the first 4 bytes.
+ * The addresses, ports and protocol of a packet (L7 events), and the flows
+ * map key, where its two endpoints are ordered (the smaller first) so that
+ * both directions share it. IPv4 addresses use the first 4 bytes.
  */
 struct flow_key {
 	__u8 saddr[16];
@@ -52,14 +53,14 @@ struct flow_key {
 };
 
 /*
- * Per-CPU counters of one flow direction since user space last drained the
- * map. A packet crossing two interfaces of the node (pod veth, then the
- * uplink) is counted only where the flow was first seen: ifindex and
+ * Counters of one direction of a conversation since user space last drained
+ * the map. A packet crossing two interfaces of the node (pod veth, then the
+ * uplink) is counted only where that direction was first seen: ifindex and
  * direction say where that was. There is no last-seen time: reading the clock
  * per packet would double the program's cost, and an entry present at a
  * drain had packets since the previous one.
  */
-struct pf_flow_stats {
+struct pf_flow_dir {
 	__u64 first_ns;		/* bpf_ktime_get_ns of the first packet since the last drain */
 	__u64 bytes;		/* from the IP header on (L2 excluded) */
 	__u64 packets;		/* GSO super-packets count their segments */
@@ -68,6 +69,16 @@ struct pf_flow_stats {
 	__u8 tcp_flags;		/* OR of the flags byte */
 	__u8 syn;		/* a SYN without ACK went this way: this side initiated */
 	__u8 pad;
+};
+
+/*
+ * The flows map value, per CPU: one entry per conversation (its key ordered,
+ * see flows.bpf.c), so a connection costs one map entry and one drained
+ * entry, not one per direction. dir[0]: packets from the key's source
+ * (saddr, sport) to its destination; dir[1]: the replies.
+ */
+struct pf_flow_stats {
+	struct pf_flow_dir dir[2];
 };
 
 /* One socket-level event: TCP open/close/failed/reset and retransmit bursts. */

@@ -1,12 +1,13 @@
 // The flows TC program under BPF_PROG_TEST_RUN with crafted packets: the map
-// entries it writes (key, bytes, packets, flags, initiator) and what it refuses.
+// entries it writes (one per conversation, its key ordered; bytes, packets,
+// flags, initiator per direction) and what it refuses.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, possibleCpus } from 'libbpf-ts';
 import { mergeCpuSlots } from '../../src/probes/flows/table.js';
 import { ipBytes } from '../../src/enrich/ip.js';
-import { FlowKey as K } from '../../src/probes/shared/layouts.js';
+import { FlowDir as D, FlowKey as K } from '../../src/probes/shared/layouts.js';
 
 const OBJECT = fileURLToPath(new URL('../../../bpf/build/flows.bpf.o', import.meta.url));
 
@@ -90,12 +91,34 @@ function run(packet: Buffer, program = 'flows_tc_ingress'): void {
   assert.equal(r.retval | 0, -1, 'TC_ACT_UNSPEC: the packet goes on to the next filter untouched');
 }
 
+/**
+ * The conversation's map key for a packet's key (endpoints ordered as the program orders them: the
+ * source first when its address, as two native 64-bit words, then its port, is not greater) and the
+ * packet's direction in it (0: from the ordered key's source).
+ */
+function conversation(k: Buffer): { key: Buffer; way: number } {
+  const words = (at: number) => [k.readBigUInt64LE(at), k.readBigUInt64LE(at + 8)] as const;
+  const [s0, s1] = words(K.saddr);
+  const [d0, d1] = words(K.daddr);
+  const sport = k.readUInt16LE(K.sport);
+  const dport = k.readUInt16LE(K.dport);
+  if (s0 < d0 || (s0 === d0 && (s1 < d1 || (s1 === d1 && sport <= dport)))) return { key: k, way: 0 };
+  const swapped = Buffer.from(k);
+  k.copy(swapped, K.saddr, K.daddr, K.daddr + 16);
+  k.copy(swapped, K.daddr, K.saddr, K.saddr + 16);
+  swapped.writeUInt16LE(dport, K.sport);
+  swapped.writeUInt16LE(sport, K.dport);
+  return { key: swapped, way: 1 };
+}
+
+/** The counters of the direction `k` (a packet's key) of its conversation's entry. */
 function counters(k: Buffer) {
   const map = obj.map('pf_flows');
-  const value = map.lookup(k);
-  assert.ok(value, 'the flow has a map entry');
+  const { key: ordered, way } = conversation(k);
+  const value = map.lookup(ordered);
+  assert.ok(value, 'the conversation has a map entry');
   const c = { bytes: 0, packets: 0, firstNs: 0, lastNs: 0, ifindex: 0, direction: 0, tcpFlags: 0, syn: false };
-  mergeCpuSlots(value, map.valueBufferSize / possibleCpus(), possibleCpus(), c, 0);
+  mergeCpuSlots(value, map.valueBufferSize / possibleCpus(), possibleCpus(), c, 0, way * D.size);
   return c;
 }
 
@@ -120,11 +143,16 @@ test('IPv4 TCP: SYN then data, bytes from the IP header on, flags OR-ed, SYN mar
   assert.ok(c.firstNs > 0 && c.firstNs <= Number(process.hrtime.bigint()), 'first seen on the monotonic clock');
 });
 
-test('a SYN-ACK does not mark the initiator; egress is recorded as such', () => {
+test('a SYN-ACK does not mark the initiator; egress is recorded as such; both directions share one entry', () => {
+  const entries = [...obj.map('pf_flows').keys()].length;
   run(ipv4('10.232.0.2', '10.232.0.1', 6, tcp(80, 40000, 0x12)), 'flows_tc_egress');
   const c = counters(key('10.232.0.2', 80, '10.232.0.1', 40000, 6));
   assert.equal(c.syn, false);
   assert.equal(c.direction, 2);
+  assert.equal(c.packets, 1);
+  assert.equal([...obj.map('pf_flows').keys()].length, entries, 'the reply went into the SYN sender\'s entry');
+  const forward = counters(key('10.232.0.1', 40000, '10.232.0.2', 80, 6));
+  assert.deepEqual([forward.packets, forward.syn], [2, true], 'the initiator direction is unchanged');
 });
 
 test('a packet seen again at another hook of the node is counted once, where first seen', () => {

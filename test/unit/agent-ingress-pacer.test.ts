@@ -15,7 +15,7 @@ import { emitPaced } from '../../src/probes/flows/paced-ingress.js';
 import { FlowTable } from '../../src/probes/flows/table.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
-import { FlowKey as K, FlowStats as S } from '../../src/probes/shared/layouts.js';
+import { FlowKey as K, FlowDir as D, FlowStats as S } from '../../src/probes/shared/layouts.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'pfr-pacer-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,10 +53,10 @@ function tableOf(n: number): FlowTable {
     keys[k + K.ip_version] = 4;
     keys[k + K.protocol] = 17;
     const v = i * S.size;
-    values.writeBigUInt64LE(BigInt(500 * MS), v + S.first_ns);
-    values.writeBigUInt64LE(100n, v + S.bytes);
-    values.writeBigUInt64LE(1n, v + S.packets);
-    values[v + S.direction] = 1;
+    values.writeBigUInt64LE(BigInt(500 * MS), v + S.dir + D.first_ns);
+    values.writeBigUInt64LE(100n, v + S.dir + D.bytes);
+    values.writeBigUInt64LE(1n, v + S.dir + D.packets);
+    values[v + S.dir + D.direction] = 1;
   }
   const overflow: FlowRecord[] = [];
   table.add(keys, values, n, S.size, 1, 1000 * MS, overflow);

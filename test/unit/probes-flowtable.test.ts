@@ -1,4 +1,4 @@
-// FlowTable: CPU merge, both directions joined, initiator, timeouts.
+// FlowTable: CPU merge, both directions joined (in one map entry or two), initiator, timeouts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { podflow } from '../../src/proto/gen/flow.js';
@@ -9,7 +9,7 @@ import type { ProbeContext } from '../../src/probes/shared/context.js';
 import { conversationId } from '../../src/probes/shared/conversation.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import { ipBytes } from '../../src/enrich/ip.js';
-import { FlowKey as K, FlowStats as S } from '../../src/probes/shared/layouts.js';
+import { FlowDir as D, FlowKey as K, FlowStats as S } from '../../src/probes/shared/layouts.js';
 import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 /** conversationId of two endpoints given as text (address bytes through the one parser). */
@@ -20,7 +20,7 @@ function conversationIdOf(protocol: number, ipA: string, portA: number, ipB: str
 }
 
 const CPUS = 2;
-const STRIDE = S.size; // 32: already a multiple of 8
+const STRIDE = S.size; // 64: already a multiple of 8
 
 function ctx(): ProbeContext {
   const interfaces = new InterfaceIndex();
@@ -38,8 +38,26 @@ interface Slot {
   syn?: boolean;
 }
 
-/** One drained entry as the kernel lays it out: a key and CPUS value slots. */
-function entry(src: string, sport: number, dst: string, dport: number, protocol: number, slots: (Slot | null)[]): { key: Buffer; value: Buffer } {
+/** Writes one direction's per-CPU slots into a map value (`at`: the pf_flow_dir's offset in each CPU's copy). */
+function writeSlots(value: Buffer, at: number, slots: (Slot | null)[]): void {
+  slots.forEach((slot, cpu) => {
+    if (!slot) return;
+    const o = cpu * STRIDE + at;
+    value.writeBigUInt64LE(BigInt(slot.first), o + D.first_ns);
+    value.writeBigUInt64LE(BigInt(slot.bytes), o + D.bytes);
+    value.writeBigUInt64LE(BigInt(slot.packets), o + D.packets);
+    value.writeUInt32LE(slot.ifindex ?? 1, o + D.ifindex);
+    value[o + D.direction] = slot.direction ?? 1;
+    value[o + D.tcp_flags] = slot.flags ?? 0;
+    value[o + D.syn] = slot.syn ? 1 : 0;
+  });
+}
+
+/**
+ * One drained entry as the kernel lays it out: a key and CPUS value copies, each with the direction
+ * src -> dst (`slots`, per CPU) and the replies (`replies`).
+ */
+function entry(src: string, sport: number, dst: string, dport: number, protocol: number, slots: (Slot | null)[], replies: (Slot | null)[] = []): { key: Buffer; value: Buffer } {
   const key = Buffer.alloc(K.size);
   const s = ipBytes(src)!;
   Buffer.from(s.bytes).copy(key, K.saddr);
@@ -49,17 +67,8 @@ function entry(src: string, sport: number, dst: string, dport: number, protocol:
   key[K.ip_version] = s.ipVersion;
   key[K.protocol] = protocol;
   const value = Buffer.alloc(STRIDE * CPUS);
-  slots.forEach((slot, cpu) => {
-    if (!slot) return;
-    const o = cpu * STRIDE;
-    value.writeBigUInt64LE(BigInt(slot.first), o + S.first_ns);
-    value.writeBigUInt64LE(BigInt(slot.bytes), o + S.bytes);
-    value.writeBigUInt64LE(BigInt(slot.packets), o + S.packets);
-    value.writeUInt32LE(slot.ifindex ?? 1, o + S.ifindex);
-    value[o + S.direction] = slot.direction ?? 1;
-    value[o + S.tcp_flags] = slot.flags ?? 0;
-    value[o + S.syn] = slot.syn ? 1 : 0;
-  });
+  writeSlots(value, S.dir, slots);
+  writeSlots(value, S.dir + D.size, replies);
   return { key, value };
 }
 
@@ -100,6 +109,42 @@ test('both directions become one FLOW with the SYN sender as source, CPUs summed
   const end = r.time;
   assert.ok(start && end);
   assert.equal((Number(end.seconds) - Number(start.seconds)) * 1e9 + ((end.nanos ?? 0) - (start.nanos ?? 0)), 120 * MS, 'from the first packet to the last drain that found packets');
+});
+
+test('one map entry holds both directions: the SYN sender is the source whichever way the key is ordered', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 5000, idleTimeoutMs: 1000, maxConversations: 10, hook: () => 'tc' });
+  const out: FlowRecord[] = [];
+  // The kernel orders the key's endpoints (10.232.1.9 < 10.232.2.2): the server's replies are dir[0] here.
+  add(table, 210 * MS, [
+    entry('10.232.1.9', 80, '10.232.2.2', 40000, 6,
+      [{ first: 101 * MS, bytes: 500, packets: 5, flags: 0x12, ifindex: 7, direction: 2 }],
+      [{ first: 100 * MS, bytes: 300, packets: 3, flags: 0x02, syn: true, ifindex: 5, direction: 1 }, { first: 120 * MS, bytes: 100, packets: 1, flags: 0x11, ifindex: 6, direction: 1 }]),
+  ], out);
+  // Later drains of the same conversation add to it, in either direction.
+  add(table, 410 * MS, [entry('10.232.1.9', 80, '10.232.2.2', 40000, 6, [null, { first: 300 * MS, bytes: 50, packets: 1, flags: 0x10, ifindex: 7, direction: 2 }], [{ first: 305 * MS, bytes: 40, packets: 1, flags: 0x10, ifindex: 5, direction: 1 }])], out);
+  assert.equal(table.size, 1);
+  table.flushAll(out);
+  assert.equal(out.length, 1);
+  const r = out[0];
+  assert.deepEqual(r?.source, newEndpoint('10.232.2.2', 40000));
+  assert.deepEqual(r?.destination, newEndpoint('10.232.1.9', 80));
+  assert.deepEqual(r?.traffic, { bytes: 440, packets: 5, bytesReceived: 550, packetsReceived: 6 });
+  assert.equal(r?.interface?.index, 5);
+  assert.equal(r?.direction, podflow.v1.Direction.INGRESS);
+  assert.equal(r?.tcp?.flags, 0x13);
+});
+
+test('a conversation beyond maxConversations is one record with both directions of its entry', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 5000, idleTimeoutMs: 1000, maxConversations: 1, hook: () => 'tc' });
+  const out: FlowRecord[] = [];
+  add(table, 210 * MS, [
+    entry('10.232.1.2', 5000, '10.232.2.2', 53, 17, [{ first: 10 * MS, bytes: 60, packets: 1 }]),
+    entry('10.232.1.3', 5000, '10.232.2.2', 53, 17, [{ first: 20 * MS, bytes: 70, packets: 1 }], [{ first: 21 * MS, bytes: 90, packets: 1 }]),
+  ], out);
+  assert.equal(table.size, 1);
+  assert.equal(out.length, 1);
+  assert.equal(out[0]?.source?.ip, '10.232.1.3');
+  assert.deepEqual(out[0]?.traffic, { bytes: 70, packets: 1, bytesReceived: 90, packetsReceived: 1 });
 });
 
 test('without a SYN the side seen first initiates; the active timeout cuts intervals and keeps the initiator', () => {

@@ -24,6 +24,7 @@ function structsOf(object: string): Map<string, BtfType> {
 const WHERE: Record<keyof typeof LAYOUTS, string> = {
   flow_key: 'flows.bpf.o',
   pf_flow_stats: 'flows.bpf.o',
+  pf_flow_dir: 'flows.bpf.o',
   pf_sock_event: 'tcp.bpf.o',
   pf_drop_event: 'drops.bpf.o',
   pf_drop_window: 'drops.bpf.o',

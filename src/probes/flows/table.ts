@@ -1,7 +1,7 @@
-// User-space side of flow aggregation. The kernel map holds per-direction,
-// per-CPU counters since the last drain; FlowTable merges the CPUs, joins both
-// directions into one conversation (the initiator is the side that sent a SYN,
-// else the side seen first), and emits one FLOW record per conversation when it
+// User-space side of flow aggregation. The kernel map holds per-conversation,
+// per-CPU counters of both directions since the last drain; FlowTable merges
+// the CPUs, decides which side initiated the conversation (the side that sent
+// a SYN, else the side seen first, also across drains), and emits one FLOW record per conversation when it
 // has been idle for idleTimeout or open for activeTimeout (then it starts a new
 // interval, remembering the initiator). A record's time is the drain that last
 // found packets (the end of its interval, to the drain period).
@@ -18,7 +18,7 @@ import { readU64 } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
 import { conversationId } from '../shared/conversation.js';
 import { formatIp } from '../shared/ip.js';
-import { FlowKey as K, FlowStats as S } from '../shared/layouts.js';
+import { FlowDir as S, FlowKey as K } from '../shared/layouts.js';
 import { ConversationIndex, keyHash } from './conversation-index.js';
 
 const IPPROTO_TCP = 6;
@@ -44,9 +44,24 @@ export interface FlowTableOptions {
   hook: () => string;
 }
 
-/** Copies one flow key (byte by byte: Buffer#copy goes through argument checks and C++, per drained entry). */
-function copyKey(from: Buffer, at: number, to: Buffer, to0: number): void {
-  for (let i = 0; i < K.size; i++) to[to0 + i] = from[at + i]!;
+/**
+ * Copies one flow key, its endpoints swapped when `reversed` (byte by byte:
+ * Buffer#copy goes through argument checks and C++, per drained entry).
+ */
+function copyKey(from: Buffer, at: number, reversed: boolean, to: Buffer, to0: number): void {
+  if (!reversed) {
+    for (let i = 0; i < K.size; i++) to[to0 + i] = from[at + i]!;
+    return;
+  }
+  for (let i = 0; i < 16; i++) {
+    to[to0 + K.saddr + i] = from[at + K.daddr + i]!;
+    to[to0 + K.daddr + i] = from[at + K.saddr + i]!;
+  }
+  for (let i = 0; i < 2; i++) {
+    to[to0 + K.sport + i] = from[at + K.dport + i]!;
+    to[to0 + K.dport + i] = from[at + K.sport + i]!;
+  }
+  for (let i = K.ip_version; i < K.size; i++) to[to0 + i] = from[at + i]!;
 }
 
 /** Zeroes `n` entries from `at` (a loop: TypedArray#fill is a builtin call, costly for a few entries per slot). */
@@ -66,7 +81,10 @@ function resetCounters(c: DirectionCounters): void {
   c.syn = false;
 }
 
-/** Sums the CPU slots of the map value at values[base..] into `into` (reset first); lastNs: when it was drained. */
+/**
+ * Sums one direction's CPU slots into `into` (reset first): the pf_flow_dir at values[base..] of each CPU's
+ * copy of the map value (valueStride apart); lastNs: when it was drained.
+ */
 export function mergeCpuSlots(values: Buffer, valueStride: number, cpus: number, into: DirectionCounters, lastNs: number, base = 0): void {
   resetCounters(into);
   for (let cpu = 0; cpu < cpus; cpu++) {
@@ -144,7 +162,9 @@ export class FlowTable {
   readonly #ctx: ProbeContext;
   readonly #opts: FlowTableOptions;
   readonly #observations = new Observations('flows');
-  readonly #scratch: DirectionCounters = { bytes: 0, packets: 0, firstNs: 0, lastNs: 0, ifindex: 0, direction: 0, tcpFlags: 0, syn: false };
+  // Both directions of the entry being drained (reused for every map entry).
+  readonly #forward: DirectionCounters = { bytes: 0, packets: 0, firstNs: 0, lastNs: 0, ifindex: 0, direction: 0, tcpFlags: 0, syn: false };
+  readonly #backward: DirectionCounters = { bytes: 0, packets: 0, firstNs: 0, lastNs: 0, ifindex: 0, direction: 0, tcpFlags: 0, syn: false };
   #slots: ConversationSlots;
   #index: ConversationIndex;
   /** Freed slots below #highWater, reused first. */
@@ -174,31 +194,46 @@ export class FlowTable {
    */
   add(keys: Buffer, values: Buffer, count: number, valueBufferSize: number, cpus: number, drainNs: number, out: FlowRecord[]): void {
     const stride = valueBufferSize / cpus;
-    const c = this.#scratch;
+    const forward = this.#forward;
+    const backward = this.#backward;
     for (let i = 0; i < count; i++) {
-      mergeCpuSlots(values, stride, cpus, c, drainNs, i * valueBufferSize);
-      if (c.packets === 0) continue;
-      this.#addDirection(keys, i * K.size, c, out);
+      const base = i * valueBufferSize;
+      mergeCpuSlots(values, stride, cpus, forward, drainNs, base);
+      mergeCpuSlots(values, stride, cpus, backward, drainNs, base + S.size);
+      if (forward.packets === 0 && backward.packets === 0) continue;
+      this.#addEntry(keys, i * K.size, forward, backward, out);
     }
   }
 
-  #addDirection(keys: Buffer, ko: number, c: DirectionCounters, out: FlowRecord[]): void {
+  /** One drained conversation: `forward` went from the key's source to its destination, `backward` the other way. */
+  #addEntry(keys: Buffer, ko: number, forward: DirectionCounters, backward: DirectionCounters, out: FlowRecord[]): void {
     const hash = keyHash(keys, ko);
-    const slots = this.#slots;
-    const found = this.#index.find(hash, slots.keys, keys, ko);
-    if (found < 0) {
-      if (this.#size >= this.#opts.maxConversations) {
-        // Not remembered: one record from a temporary slot that is given back at once.
-        const s = this.#insert(hash, keys, ko, c);
-        out.push(this.#record(s));
-        this.#remove(s);
-        return;
-      }
-      this.#insert(hash, keys, ko, c);
+    const found = this.#index.find(hash, this.#slots.keys, keys, ko);
+    if (found >= 0) {
+      const slot = found >> 1;
+      // The slot's key is this one (its FWD is `forward`) or the swapped one.
+      const sameWay = (found & 1) === 1;
+      if (forward.packets > 0) this.#addWay(slot, sameWay, keys, ko, false, forward);
+      if (backward.packets > 0) this.#addWay(slot, !sameWay, keys, ko, true, backward);
       return;
     }
-    const slot = found >> 1;
-    const sameWay = (found & 1) === 1;
+    // New: the first direction with packets starts it as the initiator; the other may take that over (#addWay).
+    const reversed = forward.packets === 0;
+    const slot = this.#insert(hash, keys, ko, reversed, reversed ? backward : forward);
+    if (!reversed && backward.packets > 0) this.#addWay(slot, false, keys, ko, true, backward);
+    if (this.#size > this.#opts.maxConversations) {
+      // Not remembered: one record, and the slot is given back at once.
+      out.push(this.#record(slot));
+      this.#remove(slot);
+    }
+  }
+
+  /**
+   * Adds one direction's counters to the slot. `sameWay`: they went the way of the slot's key (its initiator's);
+   * `reversed`: the key at keys[ko..] is swapped to be their way.
+   */
+  #addWay(slot: number, sameWay: boolean, keys: Buffer, ko: number, reversed: boolean, c: DirectionCounters): void {
+    const slots = this.#slots;
     const small = slots.small;
     const sm = slot * SMALL;
     const fromSyn = small[sm + FROM_SYN] === 1;
@@ -206,7 +241,7 @@ export class FlowTable {
     const fwdFirst = slots.nums[slot * NUM + FIRST] ?? 0;
     // A SYN from the other side, or an earlier first packet before any SYN was seen, makes it the initiator.
     if (!sameWay && !fromSyn && (c.syn || (fwdPackets > 0 && c.firstNs < fwdFirst))) {
-      copyKey(keys, ko, slots.keys, slot * K.size);
+      copyKey(keys, ko, reversed, slots.keys, slot * K.size);
       this.#swapDirections(slot);
       small[sm + FROM_SYN] = c.syn ? 1 : 0;
       this.#addCounters(slot, FWD, c);
@@ -216,14 +251,15 @@ export class FlowTable {
     }
   }
 
-  #insert(hash: number, keys: Buffer, ko: number, c: DirectionCounters): number {
+  /** A new slot for a conversation whose initiator is, for now, the sender of `c` (the key swapped when `reversed`). */
+  #insert(hash: number, keys: Buffer, ko: number, reversed: boolean, c: DirectionCounters): number {
     let slot = this.#free.pop();
     if (slot === undefined) {
       if (this.#highWater === this.#slots.capacity) this.#grow();
       slot = this.#highWater++;
     }
     const slots = this.#slots;
-    copyKey(keys, ko, slots.keys, slot * K.size);
+    copyKey(keys, ko, reversed, slots.keys, slot * K.size);
     zero(slots.nums, slot * NUM, NUM);
     slots.ifindex[slot * 2] = 0;
     slots.ifindex[slot * 2 + 1] = 0;

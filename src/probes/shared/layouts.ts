@@ -2,7 +2,7 @@
 // (test/unit/probes-layout.test.ts) compares every entry with the BTF that
 // clang wrote into the built objects, so C and TypeScript cannot drift.
 
-/** struct flow_key (the flows map key, one direction; the packet tuple of the L7 events). */
+/** struct flow_key (the flows map key, endpoints ordered: one per conversation; the packet tuple of the L7 events). */
 export const FlowKey = {
   size: 40,
   saddr: 0,
@@ -13,8 +13,14 @@ export const FlowKey = {
   protocol: 37,
 } as const;
 
-/** struct pf_flow_stats (the flows map value, per CPU). */
+/** struct pf_flow_stats (the flows map value, per CPU): dir[0] then dir[1], FlowDir each. */
 export const FlowStats = {
+  size: 64,
+  dir: 0,
+} as const;
+
+/** struct pf_flow_dir (one direction of a conversation in the flows map). */
+export const FlowDir = {
   size: 32,
   first_ns: 0,
   bytes: 8,
@@ -151,6 +157,7 @@ export const L7_LOSS_COUNTERS: ReadonlySet<string> = new Set(['http:unanswered_r
 export const LAYOUTS = {
   flow_key: FlowKey,
   pf_flow_stats: FlowStats,
+  pf_flow_dir: FlowDir,
   pf_sock_event: SockEvent,
   pf_drop_event: DropEvent,
   pf_drop_window: DropWindow,
