@@ -271,7 +271,7 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 		/* Compressed (legal but unusual in a question) or longer than kept: the complete labels stay. */
 		ev->truncated = 1;
 		l7_count(PF_L7_DNS_NAME_TRUNCATED);
-		bpf_ringbuf_submit(ev, 0);
+		pf_ringbuf_submit(&dns_events, ev);
 		return;
 	}
 	if (w.end + 4 <= w.len) {
@@ -285,7 +285,7 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 			bpf_loop(DNS_RR_MAX, dns_answer, &w, 0);
 		}
 	}
-	bpf_ringbuf_submit(ev, 0);
+	pf_ringbuf_submit(&dns_events, ev);
 }
 
 PF_PACKET_PROGRAMS(dns, dns_handle)

@@ -141,7 +141,7 @@ int drops_tp(struct trace_event_raw_kfree_skb *ctx)
 	__builtin_memcpy(e, &key, sizeof(*e));
 	e->ts_ns = now;
 	e->count = count;
-	bpf_ringbuf_submit(e, 0);
+	pf_ringbuf_submit(&pf_events, e);
 	if (w) {
 		w->pending = 0;
 		w->last_emit_ns = now;

@@ -286,7 +286,7 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 	ev->resp_len = head_len;
 	/* The response goes to the client: its address and port are the destination here. */
 	pf_svc_original_destination(p->key.daddr, p->key.dport, p->key.ip_version, IPPROTO_TCP, false, &ev->orig);
-	bpf_ringbuf_submit(ev, 0);
+	pf_ringbuf_submit(&http_events, ev);
 	http_answered(c, &key);
 }
 

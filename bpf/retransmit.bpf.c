@@ -72,7 +72,7 @@ static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 		return; /* still pending in the window: reported later */
 	e->retransmits = count;
 	e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
-	bpf_ringbuf_submit(e, 0);
+	pf_ringbuf_submit(&pf_events, e);
 	if (w) {
 		w->pending = 0;
 		w->last_emit_ns = now;

@@ -29,6 +29,21 @@ static __always_inline void pf_count(void *counters, __u32 index)
 		*n += 1;
 }
 
+/*
+ * Submits a reserved ring-buffer record. The agent's consumer lingers ~10 ms
+ * after a wakeup and drains that interval's records as one batch (libbpf-ts
+ * RingBufferConsumer); a ring a quarter full wakes it at once, so that a burst
+ * is drained before the ring runs out of room.
+ */
+static __always_inline void pf_ringbuf_submit(void *ring, void *record)
+{
+	__u64 flags = 0;
+
+	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) / 4)
+		flags = BPF_RB_FORCE_WAKEUP;
+	bpf_ringbuf_submit(record, flags);
+}
+
 /* Kernel-side losses of this object, per reason (enum pf_loss_reason). */
 PF_COUNTERS(pf_losses, PF_LOSS_MAX);
 

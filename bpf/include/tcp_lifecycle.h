@@ -63,7 +63,7 @@ static __always_inline void pf_emit(struct sock *sk, bool direct, __u8 kind, __u
 		e->srtt_us = PF_TCP_READ(tp, sk, srtt_us) >> 3;
 	if (kind == PF_TCP_FAILED)
 		e->error = PF_KREAD(direct, sk, sk_err);
-	bpf_ringbuf_submit(e, 0);
+	pf_ringbuf_submit(&pf_events, e);
 }
 
 static __always_inline void pf_remember(__u64 key, struct pf_sock_info *info)

@@ -9,7 +9,6 @@
  * (or perf output) fails and the BPF program counts the drop. */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -198,32 +197,26 @@ static bool process_ring(struct consumer *c, struct ring *r)
 	return true;
 }
 
-/* A ring this full is drained at once, lingering or not. */
-static bool ring_filling(struct consumer *c)
-{
-	for (uint32_t i = 0; i < c->nrings; i++) {
-		struct ring *r = &c->rings[i];
-		unsigned long cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
-		unsigned long prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
-		if (prod - cons >= r->data_size / 4)
-			return true;
-	}
-	return false;
-}
-
 /*
- * Waits up to linger_ms (in 1 ms steps, watching the fill level and the stop
- * eventfd) so that the records of the next few milliseconds are drained as one
- * batch. The kernel wakes the consumer only when a commit finds it caught up,
- * so while it lingers producers send no wakeups: a wakeup, a batch and a
- * JavaScript call per linger interval instead of per record.
+ * Waits up to linger_ms so that the records of the next few milliseconds are
+ * drained as one batch; false when stopping. The kernel wakes the consumer only
+ * when a commit finds it caught up, so while it lingers producers send no
+ * wakeups: a wakeup, a batch and a JavaScript call per linger interval instead
+ * of per record. A producer that wants a filling ring drained at once submits
+ * with BPF_RB_FORCE_WAKEUP (podflow's probes do at a quarter full), which ends
+ * the wait: the rings are registered edge-triggered, so a wakeup ends it, not
+ * records merely waiting. (Watching the fill level in 1 ms steps instead cost
+ * a timer wakeup per millisecond and thread, a fifth of podflow's CPU under
+ * load on a VM.)
  */
-static void linger(struct consumer *c)
+static bool linger(struct consumer *c)
 {
-	struct pollfd stop = { .fd = c->stopfd, .events = POLLIN };
-	for (uint32_t waited = 0; waited < c->linger_ms && !ring_filling(c); waited++)
-		if (poll(&stop, 1, 1) != 0)
-			return;
+	struct epoll_event events[16];
+	int n = epoll_wait(c->epfd, events, 16, (int)c->linger_ms);
+	for (int i = 0; i < n; i++)
+		if (events[i].data.u32 == STOP_TOKEN)
+			return false;
+	return true;
 }
 
 static void *ring_thread(void *arg)
@@ -244,7 +237,7 @@ static void *ring_thread(void *arg)
 		if (n < 0 && errno != EINTR)
 			running = false;
 		if (running && c->linger_ms > 0)
-			linger(c);
+			running = linger(c);
 	}
 	flush_batch(c);
 	return NULL;
@@ -547,7 +540,8 @@ static napi_value ringbuf_new(napi_env env, napi_callback_info info)
 		c->nrings = i + 1;
 		if (!ring_map(env, &c->rings[i], fd))
 			goto fail;
-		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+		/* Edge-triggered: a wait ends on the kernel's wakeups, not on records already there (see linger). */
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u32 = i };
 		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 			throw_errno(env, errno, "epoll_ctl(ring buffer)");
 			goto fail;

@@ -263,6 +263,31 @@ test('records trickling in one by one are lingered for and arrive as one batch, 
   assert.equal(global64(obj, 'dropped'), 0);
 });
 
+test('a producer\'s forced wakeup (a ring a quarter full) ends the linger at once', async (t) => {
+  const obj = producer(t, 'ringbuf', 1);
+  const prog = obj.program('lbt_rb_produce');
+  // 1 MiB ring, 72 bytes per record with its header: a quarter is 3,641 records.
+  const QUARTER = Math.ceil((1 << 20) / 4 / 72);
+  let total = 0;
+  let quarterAt = 0;
+  const consumer = new RingBufferConsumer(obj.map('events'), (_batch, _offsets, count) => {
+    total += count;
+    if (total >= QUARTER && !quarterAt) quarterAt = performance.now();
+  }, { lingerMs: 1000 }).start();
+  try {
+    // One record wakes the consumer, which then lingers up to a second; the burst must not wait for that.
+    prog.testRun({ data: PACKET });
+    await sleep(20);
+    const burst = performance.now();
+    for (let i = 0; i < QUARTER + 100; i++) prog.testRun({ data: PACKET });
+    await until(() => quarterAt > 0, `${QUARTER} records`);
+    assert.ok(quarterAt - burst < 500, `a quarter of the ring drained ${(quarterAt - burst).toFixed(0)} ms after the burst began (linger: 1000 ms)`);
+  } finally {
+    consumer.stop();
+  }
+  assert.equal(global64(obj, 'dropped'), 0);
+});
+
 test('consumer misuse gives clear errors', (t) => {
   const obj = producer(t, 'ringbuf', 1);
   assert.throws(() => new RingBufferConsumer(obj.map('ringbuf.bss'), () => {}).start(), (e: unknown) =>

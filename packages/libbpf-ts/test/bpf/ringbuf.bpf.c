@@ -2,7 +2,9 @@
 /* A ring-buffer producer driven by BPF_PROG_TEST_RUN: each run emits
  * records_per_run 64-byte records numbered by a global sequence; a failed
  * reserve is counted in `dropped`, as a real probe counts its own drops.
- * One producer at a time (the counters are not atomic). */
+ * A ring a quarter full is submitted with BPF_RB_FORCE_WAKEUP, which ends a
+ * lingering consumer's wait. One producer at a time (the counters are not
+ * atomic). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
@@ -31,7 +33,7 @@ static long emit(__u64 i, void *ctx)
 	e->seq = seq;
 	for (int j = 0; j < 7; j++)
 		e->pad[j] = seq ^ j;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP : 0);
 	return 0;
 }
 
