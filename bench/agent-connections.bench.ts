@@ -3,6 +3,11 @@
 // side by side in one run without and with `podflow run` (all probes), rounds
 // alternating. Figures: the overhead in percent (target <= 5%) and the agent's
 // CPU per 10,000 connections/s, from /proc/<pid>/stat over the measured window.
+// Steady state is measured, as a DaemonSet runs for days: the server is warmed
+// up before the first round, and each agent takes the load for WARMUP_SECONDS
+// before its window opens. In a freshly started agent V8 is still compiling
+// its hot paths (TurboFan was 8.6% of the agent's CPU over the first 10 s of
+// load, 0.4% after 20 s; perf, BENCH_AGENT_NODE_ARGS=--perf-basic-prof).
 import { AgentProcess } from './lib/agent.js';
 import { runBench } from './lib/cleanup.js';
 import { requireTool, wrkShortConnections, type WrkResult } from './lib/load-tools.js';
@@ -12,6 +17,7 @@ import { median, overheadPercent, printResult, round, SMOKE } from './lib/stats.
 
 const ROUNDS = SMOKE ? 1 : 4;
 const SECONDS = SMOKE ? 2 : 10;
+const WARMUP_SECONDS = SMOKE ? 1 : 10;
 const CONNECTIONS = 32;
 const PORT = 8080;
 const METRICS_PORT = 19302;
@@ -36,8 +42,8 @@ await runBench(async (cleanup) => {
   cleanup.add(() => server.kill('SIGKILL'));
   await waitForOutput(server, 'listening');
   const url = `http://${pods.server.ip}:${PORT}/`;
-  const run = (): WrkResult => {
-    const r = wrkShortConnections(pods.client.ns, url, SECONDS, CONNECTIONS);
+  const run = (seconds = SECONDS): WrkResult => {
+    const r = wrkShortConnections(pods.client.ns, url, seconds, CONNECTIONS);
     if (r.requests === 0 || r.errors > r.requests * 0.01) throw new Error(`wrk: ${r.errors} errors in ${r.requests} requests`);
     return r;
   };
@@ -57,6 +63,7 @@ await runBench(async (cleanup) => {
       config: 'flows:\n  activeTimeout: 5s\n  idleTimeout: 2s\n',
     });
     cleanup.add(() => agent.kill());
+    run(WARMUP_SECONDS);
     const before = await agent.metrics();
     const cpu = new CpuWindow(agent.pid);
     cpu.start();
@@ -76,6 +83,7 @@ await runBench(async (cleanup) => {
     dropsEvents += delta('drops');
     kernelDropped += AgentProcess.sum(after, 'podflow_probe_kernel_dropped_total') - AgentProcess.sum(before, 'podflow_probe_kernel_dropped_total');
   };
+  run(WARMUP_SECONDS);
   for (let i = 0; i < ROUNDS; i++) {
     if (i % 2 === 0) {
       without.push(run().requestsPerSecond);
@@ -95,7 +103,7 @@ await runBench(async (cleanup) => {
   const a = median(withAgent);
   const overhead = overheadPercent(w, a);
   const per10k = median(cpuPer10k);
-  console.log(`wrk, ${CONNECTIONS} concurrent, Connection: close, ${SECONDS}s x ${ROUNDS} rounds (median): without ${w.toFixed(0)} conn/s, with podflow ${a.toFixed(0)} conn/s`);
+  console.log(`wrk, ${CONNECTIONS} concurrent, Connection: close, ${SECONDS}s x ${ROUNDS} rounds after ${WARMUP_SECONDS}s of warm-up (median): without ${w.toFixed(0)} conn/s, with podflow ${a.toFixed(0)} conn/s`);
   console.log(`  overhead ${overhead.toFixed(2)}% (target <= ${TARGET_PERCENT}%); agent cpu ${median(agentCpu).toFixed(1)}% of a core = ${per10k.toFixed(1)}% per 10,000 conn/s`);
   console.log(`  agent events per connection: tcp ${(tcpEvents / connections).toFixed(2)}, http ${(httpEvents / connections).toFixed(2)}, drops ${(dropsEvents / connections).toFixed(2)}; kernel drops ${kernelDropped} (${(kernelDropped / connections).toFixed(2)} per connection)`);
   printResult({
@@ -104,6 +112,6 @@ await runBench(async (cleanup) => {
     agentCpuPercent: round(median(agentCpu), 1), agentCpuPercentPer10kConnPerSec: round(per10k, 1),
     tcpEventsPerConn: round(tcpEvents / connections), httpEventsPerConn: round(httpEvents / connections), dropsEventsPerConn: round(dropsEvents / connections),
     kernelDroppedPerConn: round(kernelDropped / connections),
-    concurrency: CONNECTIONS, seconds: SECONDS, rounds: ROUNDS,
+    concurrency: CONNECTIONS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, rounds: ROUNDS,
   });
 });

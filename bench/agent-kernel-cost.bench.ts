@@ -1,0 +1,108 @@
+// Kernel cost per short connection, per program of the agent: `podflow run`
+// (all probes) on two pods, wrk with `Connection: close` as in
+// agent-connections, and the kernel's own BPF statistics
+// (`sysctl kernel.bpf_stats_enabled=1`: run_time_ns and run_cnt per program,
+// read with `bpftool prog show -j`) over the measured window, after a warm-up
+// under the same load. The figures include the statistics' own two clock
+// reads per run, so they are upper bounds; the agent's user-space CPU is
+// agent-connections' figure. bpf_stats_enabled is restored afterwards.
+// Run: node dist/bench/agent-kernel-cost.bench.js   (last line: one JSON result object)
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { AgentProcess } from './lib/agent.js';
+import { runBench } from './lib/cleanup.js';
+import { requireTool, wrkShortConnections } from './lib/load-tools.js';
+import { PodPair, spawnIn, waitForOutput } from './lib/pods.js';
+import { printResult, round, SMOKE } from './lib/stats.js';
+
+const SECONDS = SMOKE ? 2 : 10;
+const WARMUP_SECONDS = SMOKE ? 1 : 10;
+const CONNECTIONS = 32;
+const PORT = 8080;
+const METRICS_PORT = 19303;
+const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
+
+const SERVER = `
+import { createServer } from 'node:http';
+createServer((req, res) => { res.setHeader('content-type', 'text/plain'); res.end('ok\\n'); })
+  .listen(${PORT}, process.argv[1], 4096, () => console.log('listening'));`;
+
+interface ProgramStats {
+  name: string;
+  runTimeNs: number;
+  runCount: number;
+}
+
+/** Every loaded program with its statistics, by program id. */
+function programs(): Map<number, ProgramStats> {
+  const progs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as {
+    id: number; name?: string; run_time_ns?: number; run_cnt?: number;
+  }[];
+  return new Map(progs.map((p) => [p.id, { name: p.name ?? `id ${p.id}`, runTimeNs: p.run_time_ns ?? 0, runCount: p.run_cnt ?? 0 }]));
+}
+
+/** Which probe a program belongs to, from its name (bpf/<probe>.bpf.c names its programs <probe>_...). */
+function probeOf(name: string): string {
+  return name.split('_')[0] ?? name;
+}
+
+await runBench(async (cleanup) => {
+  requireTool('wrk', 'wrk');
+  requireTool('bpftool', 'bpftool');
+  const pods = new PodPair('pfqkc', '10.241.41', '10.241.42');
+  cleanup.add(() => pods.remove());
+  pods.create();
+  for (const pod of [pods.client, pods.server]) pods.sysctl(pod, 'net.ipv4.tcp_max_tw_buckets', '0');
+  pods.sysctl(pods.client, 'net.ipv4.ip_local_port_range', '1024 65535');
+  const server = spawnIn(pods.server.ns, process.execPath, ['--input-type=module', '-e', SERVER, pods.server.ip]);
+  cleanup.add(() => server.kill('SIGKILL'));
+  await waitForOutput(server, 'listening');
+  const url = `http://${pods.server.ip}:${PORT}/`;
+
+  // The agent's programs: those loaded while it started (Debian's bpftool shows no owning pids).
+  const preexisting = programs();
+  const agent = await AgentProcess.start({
+    interfaces: pods.hostInterfaces, metricsPort: METRICS_PORT, nodeName: 'pfq-kernel-cost', args: ['-o', 'json'],
+    config: 'flows:\n  activeTimeout: 5s\n  idleTimeout: 2s\n',
+  });
+  cleanup.add(() => agent.kill());
+  wrkShortConnections(pods.client.ns, url, WARMUP_SECONDS, CONNECTIONS);
+
+  const statsBefore = readFileSync(STATS_SYSCTL, 'utf8').trim();
+  writeFileSync(STATS_SYSCTL, '1');
+  cleanup.add(() => writeFileSync(STATS_SYSCTL, statsBefore));
+  const before = programs();
+  const r = wrkShortConnections(pods.client.ns, url, SECONDS, CONNECTIONS);
+  const after = programs();
+  writeFileSync(STATS_SYSCTL, statsBefore);
+  await agent.stop();
+  for (const id of preexisting.keys()) after.delete(id);
+  if (after.size === 0) throw new Error('no BPF program appeared while the agent started');
+
+  const byProbe = new Map<string, { ns: number; runs: number; programs: number }>();
+  for (const [id, a] of after) {
+    const b = before.get(id) ?? { runTimeNs: 0, runCount: 0 };
+    const p = byProbe.get(probeOf(a.name)) ?? { ns: 0, runs: 0, programs: 0 };
+    p.ns += a.runTimeNs - b.runTimeNs;
+    p.runs += a.runCount - b.runCount;
+    p.programs++;
+    byProbe.set(probeOf(a.name), p);
+  }
+  const perConnection: Record<string, number> = {};
+  let totalNs = 0;
+  console.log(`wrk, ${CONNECTIONS} concurrent, Connection: close, ${SECONDS}s after ${WARMUP_SECONDS}s of warm-up: ${r.requests} connections (${r.requestsPerSecond.toFixed(0)}/s)`);
+  console.log('probe      programs  runs/conn  ns/run  µs/conn');
+  for (const [probe, p] of [...byProbe].sort((x, y) => y[1].ns - x[1].ns)) {
+    totalNs += p.ns;
+    perConnection[probe] = round(p.ns / r.requests / 1000, 2);
+    const perRun = p.runs > 0 ? p.ns / p.runs : 0;
+    console.log(`${probe.padEnd(10)} ${String(p.programs).padStart(8)}  ${(p.runs / r.requests).toFixed(1).padStart(9)}  ${perRun.toFixed(0).padStart(6)}  ${(p.ns / r.requests / 1000).toFixed(2).padStart(7)}`);
+  }
+  const total = totalNs / r.requests / 1000;
+  console.log(`all: ${total.toFixed(2)} µs of BPF per connection (upper bound: includes the statistics' clock reads)`);
+  printResult({
+    name: 'agent-kernel-cost', value: round(total, 2), unit: 'µs BPF/connection',
+    connections: r.requests, connPerSec: Math.round(r.requestsPerSecond), perProbeMicroseconds: perConnection,
+    seconds: SECONDS, warmupSeconds: WARMUP_SECONDS,
+  });
+});
