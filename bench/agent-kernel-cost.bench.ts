@@ -19,7 +19,7 @@ const SECONDS = SMOKE ? 2 : 10;
 const WARMUP_SECONDS = SMOKE ? 1 : 10;
 const CONNECTIONS = 32;
 const PORT = 8080;
-const METRICS_PORT = 19303;
+const METRICS_PORT = 19305;
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
 
 const SERVER = `
@@ -49,7 +49,7 @@ function probeOf(name: string): string {
 await runBench(async (cleanup) => {
   requireTool('wrk', 'wrk');
   requireTool('bpftool', 'bpftool');
-  const pods = new PodPair('pfqkc', '10.241.41', '10.241.42');
+  const pods = new PodPair('pfqkc', '10.241.51', '10.241.52');
   cleanup.add(() => pods.remove());
   pods.create();
   for (const pod of [pods.client, pods.server]) pods.sysctl(pod, 'net.ipv4.tcp_max_tw_buckets', '0');
@@ -80,6 +80,7 @@ await runBench(async (cleanup) => {
   if (after.size === 0) throw new Error('no BPF program appeared while the agent started');
 
   const byProbe = new Map<string, { ns: number; runs: number; programs: number }>();
+  const byProgram: [string, number, number][] = [];
   for (const [id, a] of after) {
     const b = before.get(id) ?? { runTimeNs: 0, runCount: 0 };
     const p = byProbe.get(probeOf(a.name)) ?? { ns: 0, runs: 0, programs: 0 };
@@ -87,6 +88,7 @@ await runBench(async (cleanup) => {
     p.runs += a.runCount - b.runCount;
     p.programs++;
     byProbe.set(probeOf(a.name), p);
+    if (a.runCount > b.runCount) byProgram.push([a.name, a.runTimeNs - b.runTimeNs, a.runCount - b.runCount]);
   }
   const perConnection: Record<string, number> = {};
   let totalNs = 0;
@@ -97,6 +99,10 @@ await runBench(async (cleanup) => {
     perConnection[probe] = round(p.ns / r.requests / 1000, 2);
     const perRun = p.runs > 0 ? p.ns / p.runs : 0;
     console.log(`${probe.padEnd(10)} ${String(p.programs).padStart(8)}  ${(p.runs / r.requests).toFixed(1).padStart(9)}  ${perRun.toFixed(0).padStart(6)}  ${(p.ns / r.requests / 1000).toFixed(2).padStart(7)}`);
+  }
+  console.log('program          runs/conn  ns/run  µs/conn');
+  for (const [name, ns, runs] of byProgram.sort((x, y) => y[1] - x[1])) {
+    console.log(`${name.padEnd(16)} ${(runs / r.requests).toFixed(1).padStart(9)}  ${(ns / runs).toFixed(0).padStart(6)}  ${(ns / r.requests / 1000).toFixed(2).padStart(7)}`);
   }
   const total = totalNs / r.requests / 1000;
   console.log(`all: ${total.toFixed(2)} µs of BPF per connection (upper bound: includes the statistics' clock reads)`);
