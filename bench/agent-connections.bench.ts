@@ -10,43 +10,20 @@
 // load, 0.4% after 20 s; perf, BENCH_AGENT_NODE_ARGS=--perf-basic-prof).
 import { AgentProcess } from './lib/agent.js';
 import { runBench } from './lib/cleanup.js';
-import { requireTool, wrkShortConnections, type WrkResult } from './lib/load-tools.js';
-import { PodPair, spawnIn, waitForOutput } from './lib/pods.js';
 import { CpuWindow } from './lib/proc-usage.js';
+import { shortConnections } from './lib/short-connections.js';
 import { median, overheadPercent, printResult, round, SMOKE } from './lib/stats.js';
 
 const ROUNDS = SMOKE ? 1 : 4;
 const SECONDS = SMOKE ? 2 : 10;
 const WARMUP_SECONDS = SMOKE ? 1 : 10;
-const CONNECTIONS = 32;
-const PORT = 8080;
 const METRICS_PORT = 19302;
 const TARGET_PERCENT = 5;
 
-// A plain keep-nothing HTTP/1.1 server: the load is the connections, not the handler.
-const SERVER = `
-import { createServer } from 'node:http';
-createServer((req, res) => { res.setHeader('content-type', 'text/plain'); res.end('ok\\n'); })
-  .listen(${PORT}, process.argv[1], 4096, () => console.log('listening'));`;
-
 await runBench(async (cleanup) => {
-  requireTool('wrk', 'wrk');
-  const pods = new PodPair('pfqcn', '10.241.21', '10.241.22');
-  cleanup.add(() => pods.remove());
-  pods.create();
-  // Tens of thousands of connections a run from one client address would run out of 4-tuples: ports held in
-  // TIME_WAIT stall new SYNs for a second and the rate collapses (and carries over into the next round).
-  for (const pod of [pods.client, pods.server]) pods.sysctl(pod, 'net.ipv4.tcp_max_tw_buckets', '0');
-  pods.sysctl(pods.client, 'net.ipv4.ip_local_port_range', '1024 65535');
-  const server = spawnIn(pods.server.ns, process.execPath, ['--input-type=module', '-e', SERVER, pods.server.ip]);
-  cleanup.add(() => server.kill('SIGKILL'));
-  await waitForOutput(server, 'listening');
-  const url = `http://${pods.server.ip}:${PORT}/`;
-  const run = (seconds = SECONDS): WrkResult => {
-    const r = wrkShortConnections(pods.client.ns, url, seconds, CONNECTIONS);
-    if (r.requests === 0 || r.errors > r.requests * 0.01) throw new Error(`wrk: ${r.errors} errors in ${r.requests} requests`);
-    return r;
-  };
+  const load = await shortConnections(cleanup, 'pfqcn', '10.241.21', '10.241.22');
+  const { pods } = load;
+  const run = (seconds = SECONDS) => load.run(seconds);
 
   const without: number[] = [];
   const withAgent: number[] = [];
@@ -103,7 +80,7 @@ await runBench(async (cleanup) => {
   const a = median(withAgent);
   const overhead = overheadPercent(w, a);
   const per10k = median(cpuPer10k);
-  console.log(`wrk, ${CONNECTIONS} concurrent, Connection: close, ${SECONDS}s x ${ROUNDS} rounds after ${WARMUP_SECONDS}s of warm-up (median): without ${w.toFixed(0)} conn/s, with podflow ${a.toFixed(0)} conn/s`);
+  console.log(`wrk, ${load.concurrency} concurrent, Connection: close, ${SECONDS}s x ${ROUNDS} rounds after ${WARMUP_SECONDS}s of warm-up (median): without ${w.toFixed(0)} conn/s, with podflow ${a.toFixed(0)} conn/s`);
   console.log(`  overhead ${overhead.toFixed(2)}% (target <= ${TARGET_PERCENT}%); agent cpu ${median(agentCpu).toFixed(1)}% of a core = ${per10k.toFixed(1)}% per 10,000 conn/s`);
   console.log(`  agent events per connection: tcp ${(tcpEvents / connections).toFixed(2)}, http ${(httpEvents / connections).toFixed(2)}, drops ${(dropsEvents / connections).toFixed(2)}; kernel drops ${kernelDropped} (${(kernelDropped / connections).toFixed(2)} per connection)`);
   printResult({
@@ -112,6 +89,6 @@ await runBench(async (cleanup) => {
     agentCpuPercent: round(median(agentCpu), 1), agentCpuPercentPer10kConnPerSec: round(per10k, 1),
     tcpEventsPerConn: round(tcpEvents / connections), httpEventsPerConn: round(httpEvents / connections), dropsEventsPerConn: round(dropsEvents / connections),
     kernelDroppedPerConn: round(kernelDropped / connections),
-    concurrency: CONNECTIONS, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, rounds: ROUNDS,
+    concurrency: load.concurrency, seconds: SECONDS, warmupSeconds: WARMUP_SECONDS, rounds: ROUNDS,
   });
 });

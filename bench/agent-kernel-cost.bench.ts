@@ -11,21 +11,14 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { AgentProcess } from './lib/agent.js';
 import { runBench } from './lib/cleanup.js';
-import { requireTool, wrkShortConnections } from './lib/load-tools.js';
-import { PodPair, spawnIn, waitForOutput } from './lib/pods.js';
+import { requireTool } from './lib/load-tools.js';
+import { shortConnections } from './lib/short-connections.js';
 import { printResult, round, SMOKE } from './lib/stats.js';
 
 const SECONDS = SMOKE ? 2 : 10;
 const WARMUP_SECONDS = SMOKE ? 1 : 10;
-const CONNECTIONS = 32;
-const PORT = 8080;
 const METRICS_PORT = 19305;
 const STATS_SYSCTL = '/proc/sys/kernel/bpf_stats_enabled';
-
-const SERVER = `
-import { createServer } from 'node:http';
-createServer((req, res) => { res.setHeader('content-type', 'text/plain'); res.end('ok\\n'); })
-  .listen(${PORT}, process.argv[1], 4096, () => console.log('listening'));`;
 
 interface ProgramStats {
   name: string;
@@ -47,17 +40,9 @@ function probeOf(name: string): string {
 }
 
 await runBench(async (cleanup) => {
-  requireTool('wrk', 'wrk');
   requireTool('bpftool', 'bpftool');
-  const pods = new PodPair('pfqkc', '10.241.51', '10.241.52');
-  cleanup.add(() => pods.remove());
-  pods.create();
-  for (const pod of [pods.client, pods.server]) pods.sysctl(pod, 'net.ipv4.tcp_max_tw_buckets', '0');
-  pods.sysctl(pods.client, 'net.ipv4.ip_local_port_range', '1024 65535');
-  const server = spawnIn(pods.server.ns, process.execPath, ['--input-type=module', '-e', SERVER, pods.server.ip]);
-  cleanup.add(() => server.kill('SIGKILL'));
-  await waitForOutput(server, 'listening');
-  const url = `http://${pods.server.ip}:${PORT}/`;
+  const load = await shortConnections(cleanup, 'pfqkc', '10.241.51', '10.241.52');
+  const { pods } = load;
 
   // The agent's programs: those loaded while it started (Debian's bpftool shows no owning pids).
   const preexisting = programs();
@@ -66,13 +51,13 @@ await runBench(async (cleanup) => {
     config: 'flows:\n  activeTimeout: 5s\n  idleTimeout: 2s\n',
   });
   cleanup.add(() => agent.kill());
-  wrkShortConnections(pods.client.ns, url, WARMUP_SECONDS, CONNECTIONS);
+  load.run(WARMUP_SECONDS);
 
   const statsBefore = readFileSync(STATS_SYSCTL, 'utf8').trim();
   writeFileSync(STATS_SYSCTL, '1');
   cleanup.add(() => writeFileSync(STATS_SYSCTL, statsBefore));
   const before = programs();
-  const r = wrkShortConnections(pods.client.ns, url, SECONDS, CONNECTIONS);
+  const r = load.run(SECONDS);
   const after = programs();
   writeFileSync(STATS_SYSCTL, statsBefore);
   await agent.stop();
@@ -92,7 +77,7 @@ await runBench(async (cleanup) => {
   }
   const perConnection: Record<string, number> = {};
   let totalNs = 0;
-  console.log(`wrk, ${CONNECTIONS} concurrent, Connection: close, ${SECONDS}s after ${WARMUP_SECONDS}s of warm-up: ${r.requests} connections (${r.requestsPerSecond.toFixed(0)}/s)`);
+  console.log(`wrk, ${load.concurrency} concurrent, Connection: close, ${SECONDS}s after ${WARMUP_SECONDS}s of warm-up: ${r.requests} connections (${r.requestsPerSecond.toFixed(0)}/s)`);
   console.log('probe      programs  runs/conn  ns/run  µs/conn');
   for (const [probe, p] of [...byProbe].sort((x, y) => y[1].ns - x[1].ns)) {
     totalNs += p.ns;
