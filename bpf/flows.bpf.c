@@ -15,8 +15,9 @@
 /*
  * Not LRU: an LRU map evicts undrained counters silently; a full hash refuses
  * and is counted. It holds the conversations with packets since the last
- * drain (every second at most). The value is per CPU: 64 bytes x possible
- * CPUs per entry.
+ * drain (every second at most). The value is per CPU (64 bytes x possible
+ * CPUs per entry): the agent sizes the map to a memory budget before loading
+ * (flowMapEntries in src/probes/flows/plan.ts), 65,536 entries at most.
  */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);

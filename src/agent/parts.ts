@@ -33,6 +33,7 @@ export function createProbeManager(config: PodflowConfig, ingress: RecordIngress
     interfaces: config.interfaces,
     flowActiveTimeoutMs: config.flows.activeTimeout,
     flowIdleTimeoutMs: config.flows.idleTimeout,
+    flowKernelMapBytes: config.flows.kernelMapMemory,
     nodeName: config.nodeName,
     ingress,
     dnsPorts: config.dns.ports,

@@ -153,6 +153,8 @@ export const configSchema = z.strictObject({
   flows: z.strictObject({
     activeTimeout: duration.default(30_000),
     idleTimeout: duration.default(15_000),
+    /** Kernel memory of the flows map (per-CPU values: its entries shrink as CPUs grow, up to 65,536). */
+    kernelMapMemory: byteSize.default(64 * 1024 ** 2),
   }).prefault({}),
   dns: z.strictObject({
     /** UDP and TCP ports parsed as DNS (the kernel side matches at most 4). */

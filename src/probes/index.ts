@@ -54,7 +54,9 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
   };
   const l7 = { interfaces: opts.interfaces, originalDestinations };
   const plans: Record<Exclude<ProbeName, 'process'>, ProbePlan> = {
-    flows: flowsPlan({ interfaces: opts.interfaces, activeTimeoutMs: opts.flowActiveTimeoutMs, idleTimeoutMs: opts.flowIdleTimeoutMs }),
+    flows: flowsPlan({
+      interfaces: opts.interfaces, activeTimeoutMs: opts.flowActiveTimeoutMs, idleTimeoutMs: opts.flowIdleTimeoutMs, kernelMapBytes: opts.flowKernelMapBytes,
+    }),
     tcp: tcpPlan,
     retransmit: retransmitPlan,
     drops: dropsPlan({ reasons: opts.dropReasons }),

@@ -37,6 +37,8 @@ export interface ProbeOptions {
   /** Flow aggregation timeouts. */
   flowActiveTimeoutMs: number;
   flowIdleTimeoutMs: number;
+  /** Kernel memory of the flows map (pf_flows entries = this / (96 + 64 x possible CPUs) bytes, at most 65,536); default 64 MiB. */
+  flowKernelMapBytes?: number;
   /** The node name stamped on records. */
   nodeName: string;
   /** Where decoded records go. */

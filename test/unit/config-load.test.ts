@@ -142,6 +142,7 @@ describe('config: bad input is rejected naming the field, the value and what was
     { kind: 'negative capacity', input: { queues: { sink: -5 } }, expect: [/queues\.sink = -5/, /expected a whole number greater than 0/] },
     { kind: 'fractional capacity', input: { queues: { ingest: 1.5 } }, expect: [/queues\.ingest = 1\.5/, /whole number/] },
     { kind: 'bad size', input: { memoryLimit: 'lots' }, expect: [/memoryLimit = "lots"/, /expected a size such as "256MiB"/] },
+    { kind: 'bad flows map memory', input: { flows: { kernelMapMemory: '-1MiB' } }, expect: [/flows\.kernelMapMemory = "-1MiB"/, /expected a size such as "256MiB"/] },
     { kind: 'queues that cannot fit the memory limit', input: { memoryLimit: '64MiB', queues: { ingest: 100000 } }, expect: [/memoryLimit = "64MiB"/, /expected at least 149MiB: the queues hold up to 135328 records/, /podflow observe up to 17MiB/] },
     { kind: 'observe buffers that cannot fit the memory limit', input: { memoryLimit: '128MiB', queues: { observeClients: 64 } }, expect: [/memoryLimit = "128MiB"/, /expected at least 163MiB: .*podflow observe up to 65MiB \(queues\.observeClients x queues\.observeClientBytes/] },
     { kind: 'negative observe history', input: { queues: { observeHistory: -1 } }, expect: [/queues\.observeHistory = -1/, /expected a whole number >= 0/] },

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
+import { flowMapEntries } from '../../src/probes/flows/plan.js';
 import { FlowTable } from '../../src/probes/flows/table.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import type { ProbeContext } from '../../src/probes/shared/context.js';
@@ -239,4 +240,12 @@ test('idle conversations leave the table in any order and the others stay findab
   table.flushAll(out);
   assert.equal(out.length, 1500);
   assert.ok(out.every((r) => r.traffic?.packets === 3 && (r.source?.port ?? 0) % 2 === 0), 'each even conversation kept all its counters');
+});
+
+test('the kernel flows map is sized to its memory budget: 65,536 entries at most, fewer as per-CPU values grow', () => {
+  const MiB = 1024 ** 2;
+  assert.equal(flowMapEntries(64 * MiB, 2), 65536, '2 CPUs: 224 bytes an entry, 14 MiB');
+  assert.equal(flowMapEntries(64 * MiB, 64), Math.floor((64 * MiB) / (96 + 64 * 64)));
+  assert.ok(flowMapEntries(64 * MiB, 64) * (96 + 64 * 64) <= 64 * MiB);
+  assert.equal(flowMapEntries(1 * MiB, 512), 1024, 'never below 1,024 entries');
 });

@@ -14,12 +14,28 @@ import type { ProbeContext } from '../shared/context.js';
 import { describeError } from '../shared/errors.js';
 import { InterfaceAttacher, InterfaceProbe, packetCandidate, type PacketHookMode } from '../shared/interface-attacher.js';
 import { kernelLosses, loadObject, type AttachedProbe, type ProbePlan } from '../shared/probe.js';
+import { FlowStats } from '../shared/layouts.js';
 import { emitPaced, isPaced, type PacedIngress } from './paced-ingress.js';
 import { FlowTable } from './table.js';
 
 const PROGRAMS = ['flows_tc_ingress', 'flows_tc_egress', 'flows_socket'];
 /** Entries read per lookup-and-delete call: bounds the buffers of one drain. */
 const DRAIN_CHUNK = 4096;
+/** pf_flows entries at most: conversations with packets within one drain interval (a second at most). */
+const MAP_ENTRIES_MAX = 65536;
+/** A preallocated hash element besides its value: header, key and the per-CPU value pointer. */
+const MAP_ELEMENT_BYTES = 96;
+
+/**
+ * pf_flows entries for a kernel memory budget. Its value is per CPU (64 bytes
+ * each), so 65,536 entries are 8 MiB on 2 CPUs but 268 MiB on 64: on a large
+ * node the budget, not the count, bounds the map (and the map's memory counts
+ * against the agent's cgroup on Linux >= 5.11).
+ */
+export function flowMapEntries(budgetBytes: number, cpus: number): number {
+  const perEntry = MAP_ELEMENT_BYTES + FlowStats.size * cpus;
+  return Math.max(1024, Math.min(MAP_ENTRIES_MAX, Math.floor(budgetBytes / perEntry)));
+}
 
 export interface FlowsOptions {
   /** Interface names or prefix patterns ending in '*'; empty = every interface but loopback. */
@@ -27,6 +43,8 @@ export interface FlowsOptions {
   activeTimeoutMs: number;
   idleTimeoutMs: number;
   maxConversations?: number;
+  /** Kernel memory for pf_flows (see flowMapEntries); default 64 MiB. */
+  kernelMapBytes?: number;
 }
 
 class FlowsProbe extends InterfaceProbe implements AttachedProbe {
@@ -44,7 +62,8 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
     super();
     this.#ctx = ctx;
     this.#paced = isPaced(ctx.ingress) ? ctx.ingress : null;
-    this.#obj = loadObject(ctx, 'flows.bpf.o', PROGRAMS);
+    const entries = flowMapEntries(opts.kernelMapBytes ?? 64 * 1024 ** 2, possibleCpus());
+    this.#obj = loadObject(ctx, 'flows.bpf.o', PROGRAMS, (obj) => obj.map('pf_flows').resize(entries));
     const program = (name: string) => this.#obj.program(name);
     this.attacher = new InterfaceAttacher({ tcIngress: program('flows_tc_ingress'), tcEgress: program('flows_tc_egress'), socket: program('flows_socket') }, opts.interfaces, mode);
     this.#table = new FlowTable(ctx, {

@@ -39,11 +39,15 @@ export interface ProbePlan {
 
 const KERNEL_LOSS_REASONS = ['ringbuf_full', 'map_full', 'parse_error'] as const;
 
-/** Opens <objectDir>/<file>, loading only `programs` (the others' hooks may not exist here). */
-export function loadObject(ctx: ProbeContext, file: string, programs: readonly string[]): BpfObject {
+/**
+ * Opens <objectDir>/<file>, loading only `programs` (the others' hooks may not exist here);
+ * `configure` sizes maps or sets globals before the load.
+ */
+export function loadObject(ctx: ProbeContext, file: string, programs: readonly string[], configure?: (obj: BpfObject) => void): BpfObject {
   const obj = BpfObject.open(join(ctx.objectDir, file));
   try {
     for (const p of obj.programs) p.setAutoload(programs.includes(p.name));
+    configure?.(obj);
     obj.load();
     return obj;
   } catch (err) {
