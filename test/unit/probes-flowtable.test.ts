@@ -135,6 +135,32 @@ test('one map entry holds both directions: the SYN sender is the source whicheve
   assert.equal(r?.tcp?.flags, 0x13);
 });
 
+test('a SYN taking over a conversation first seen mid-way: its replies in the same entry stay replies', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 5000, idleTimeoutMs: 1000, maxConversations: 10, hook: () => 'tc' });
+  const out: FlowRecord[] = [];
+  // First seen: only the server's FIN/ACK (podflow started mid-connection), so the server is the initiator for now.
+  add(table, 100 * MS, [entry('10.232.2.2', 80, '10.232.1.2', 40000, 6, [{ first: 50 * MS, bytes: 60, packets: 1, flags: 0x11 }])], out);
+  // The 4-tuple is reused: the client's SYN and data, the server's replies, in one entry keyed the other way round.
+  add(table, 200 * MS, [entry('10.232.1.2', 40000, '10.232.2.2', 80, 6,
+    [{ first: 150 * MS, bytes: 1000, packets: 10, flags: 0x02, syn: true }],
+    [{ first: 151 * MS, bytes: 5000, packets: 8, flags: 0x12 }])], out);
+  table.flushAll(out);
+  assert.equal(out.length, 1);
+  assert.equal(out[0]?.source?.ip, '10.232.1.2');
+  assert.deepEqual(out[0]?.traffic, { bytes: 1000, packets: 10, bytesReceived: 5060, packetsReceived: 9 });
+});
+
+test('without a SYN, who was seen first is settled once: a later interval where the responder speaks first keeps the initiator', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 1000, idleTimeoutMs: 800, maxConversations: 10, hook: () => 'tc' });
+  const out: FlowRecord[] = [];
+  add(table, 600 * MS, [entry('10.232.1.2', 5000, '10.232.2.2', 53, 17, [{ first: 10 * MS, bytes: 60, packets: 1 }], [{ first: 20 * MS, bytes: 90, packets: 1 }])], out);
+  table.expire(1100 * MS, out);
+  add(table, 1300 * MS, [entry('10.232.1.2', 5000, '10.232.2.2', 53, 17, [{ first: 1250 * MS, bytes: 30, packets: 1 }], [{ first: 1200 * MS, bytes: 45, packets: 1 }])], out);
+  table.flushAll(out);
+  assert.deepEqual(out.map((r) => r.source?.ip), ['10.232.1.2', '10.232.1.2']);
+  assert.deepEqual(out[1]?.traffic, { bytes: 30, packets: 1, bytesReceived: 45, packetsReceived: 1 });
+});
+
 test('a conversation beyond maxConversations is one record with both directions of its entry', () => {
   const table = new FlowTable(ctx(), { activeTimeoutMs: 5000, idleTimeoutMs: 1000, maxConversations: 1, hook: () => 'tc' });
   const out: FlowRecord[] = [];

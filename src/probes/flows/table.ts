@@ -1,7 +1,8 @@
 // User-space side of flow aggregation. The kernel map holds per-conversation,
 // per-CPU counters of both directions since the last drain; FlowTable merges
 // the CPUs, decides which side initiated the conversation (the side that sent
-// a SYN, else the side seen first, also across drains), and emits one FLOW record per conversation when it
+// a SYN, else the side seen first; a later SYN from the other side takes
+// over), and emits one FLOW record per conversation when it
 // has been idle for idleTimeout or open for activeTimeout (then it starts a new
 // interval, remembering the initiator). A record's time is the drain that last
 // found packets (the end of its interval, to the drain period).
@@ -211,16 +212,17 @@ export class FlowTable {
     const found = this.#index.find(hash, this.#slots.keys, keys, ko);
     if (found >= 0) {
       const slot = found >> 1;
-      // The slot's key is this one (its FWD is `forward`) or the swapped one.
-      const sameWay = (found & 1) === 1;
-      if (forward.packets > 0) this.#addWay(slot, sameWay, keys, ko, false, forward);
+      // The slot's key is this one (its FWD is `forward`) or the swapped one; `forward` taking over makes it this one.
+      let sameWay = (found & 1) === 1;
+      if (forward.packets > 0 && this.#addWay(slot, sameWay, keys, ko, false, forward)) sameWay = true;
       if (backward.packets > 0) this.#addWay(slot, !sameWay, keys, ko, true, backward);
       return;
     }
-    // New: the first direction with packets starts it as the initiator; the other may take that over (#addWay).
-    const reversed = forward.packets === 0;
+    // New: the initiator is the side that sent a SYN, else the side seen first (both are in this entry).
+    const reversed = forward.packets === 0 || (backward.packets > 0 && (forward.syn !== backward.syn ? backward.syn : backward.firstNs < forward.firstNs));
     const slot = this.#insert(hash, keys, ko, reversed, reversed ? backward : forward);
-    if (!reversed && backward.packets > 0) this.#addWay(slot, false, keys, ko, true, backward);
+    const replies = reversed ? forward : backward;
+    if (replies.packets > 0) this.#addCounters(slot, REV, replies);
     if (this.#size > this.#opts.maxConversations) {
       // Not remembered: one record, and the slot is given back at once.
       out.push(this.#record(slot));
@@ -229,26 +231,26 @@ export class FlowTable {
   }
 
   /**
-   * Adds one direction's counters to the slot. `sameWay`: they went the way of the slot's key (its initiator's);
-   * `reversed`: the key at keys[ko..] is swapped to be their way.
+   * Adds one direction's counters to a known conversation. `sameWay`: they went the way of the slot's key (its
+   * initiator's); `reversed`: the key at keys[ko..] is swapped to be their way. Returns true when they took over
+   * the initiator: a SYN from the side that was not known to have sent one (the conversation was first seen
+   * mid-way, or its 4-tuple was reused). Who was seen first was settled when the conversation was created (both
+   * directions come in one map entry); it is not revisited, so a later interval keeps its initiator.
    */
-  #addWay(slot: number, sameWay: boolean, keys: Buffer, ko: number, reversed: boolean, c: DirectionCounters): void {
+  #addWay(slot: number, sameWay: boolean, keys: Buffer, ko: number, reversed: boolean, c: DirectionCounters): boolean {
     const slots = this.#slots;
     const small = slots.small;
     const sm = slot * SMALL;
-    const fromSyn = small[sm + FROM_SYN] === 1;
-    const fwdPackets = slots.nums[slot * NUM + PACKETS] ?? 0;
-    const fwdFirst = slots.nums[slot * NUM + FIRST] ?? 0;
-    // A SYN from the other side, or an earlier first packet before any SYN was seen, makes it the initiator.
-    if (!sameWay && !fromSyn && (c.syn || (fwdPackets > 0 && c.firstNs < fwdFirst))) {
+    if (!sameWay && c.syn && small[sm + FROM_SYN] !== 1) {
       copyKey(keys, ko, reversed, slots.keys, slot * K.size);
       this.#swapDirections(slot);
-      small[sm + FROM_SYN] = c.syn ? 1 : 0;
+      small[sm + FROM_SYN] = 1;
       this.#addCounters(slot, FWD, c);
-    } else {
-      this.#addCounters(slot, sameWay ? FWD : REV, c);
-      if (sameWay && c.syn) small[sm + FROM_SYN] = 1;
+      return true;
     }
+    this.#addCounters(slot, sameWay ? FWD : REV, c);
+    if (sameWay && c.syn) small[sm + FROM_SYN] = 1;
+    return false;
   }
 
   /** A new slot for a conversation whose initiator is, for now, the sender of `c` (the key swapped when `reversed`). */
