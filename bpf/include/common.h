@@ -29,19 +29,25 @@ static __always_inline void pf_count(void *counters, __u32 index)
 		*n += 1;
 }
 
+/* Records that end within this many bytes past a quarter of the ring force a wakeup (see pf_ringbuf_submit). */
+#define PF_RB_WAKE_WINDOW 4096
+
 /*
  * Submits a reserved ring-buffer record. The agent's consumer lingers ~10 ms
  * after a wakeup and drains that interval's records as one batch (libbpf-ts
- * RingBufferConsumer); a ring a quarter full wakes it at once, so that a burst
- * is drained before the ring runs out of room.
+ * RingBufferConsumer); the records that take the ring past a quarter full wake
+ * it at once, so that a burst is drained before the ring runs out of room.
+ * Only those (a window, as producers on other CPUs race for the crossing):
+ * while the consumer is held up (JavaScript behind), a forced wakeup per
+ * record would be an interrupt per record for nothing; the consumer checks
+ * the fill level itself before it lingers.
  */
 static __always_inline void pf_ringbuf_submit(void *ring, void *record)
 {
-	__u64 flags = 0;
+	__u64 quarter = bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) / 4;
+	__u64 used = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA);
 
-	if (bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(ring, BPF_RB_RING_SIZE) / 4)
-		flags = BPF_RB_FORCE_WAKEUP;
-	bpf_ringbuf_submit(record, flags);
+	bpf_ringbuf_submit(record, used > quarter && used <= quarter + PF_RB_WAKE_WINDOW ? BPF_RB_FORCE_WAKEUP : 0);
 }
 
 /* Kernel-side losses of this object, per reason (enum pf_loss_reason). */

@@ -197,21 +197,37 @@ static bool process_ring(struct consumer *c, struct ring *r)
 	return true;
 }
 
+/* A ring this full is drained without lingering. */
+static bool ring_filling(struct consumer *c)
+{
+	for (uint32_t i = 0; i < c->nrings; i++) {
+		struct ring *r = &c->rings[i];
+		unsigned long cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+		unsigned long prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+		if (prod - cons >= r->data_size / 4)
+			return true;
+	}
+	return false;
+}
+
 /*
  * Waits up to linger_ms so that the records of the next few milliseconds are
- * drained as one batch; false when stopping. The kernel wakes the consumer only
- * when a commit finds it caught up, so while it lingers producers send no
- * wakeups: a wakeup, a batch and a JavaScript call per linger interval instead
- * of per record. A producer that wants a filling ring drained at once submits
- * with BPF_RB_FORCE_WAKEUP (podflow's probes do at a quarter full), which ends
- * the wait: the rings are registered edge-triggered, so a wakeup ends it, not
- * records merely waiting. (Watching the fill level in 1 ms steps instead cost
- * a timer wakeup per millisecond and thread, a fifth of podflow's CPU under
- * load on a VM.)
+ * drained as one batch (not when a ring is already a quarter full); false
+ * when stopping. The kernel wakes the consumer only when a commit finds it
+ * caught up, so while it lingers producers send no wakeups: a wakeup, a batch
+ * and a JavaScript call per linger interval instead of per record. A producer
+ * that wants a filling ring drained at once submits with BPF_RB_FORCE_WAKEUP
+ * (podflow's probes do as a ring passes a quarter full), which ends the wait:
+ * the rings are registered edge-triggered, so a wakeup ends it, not records
+ * merely waiting. (Watching the fill level in 1 ms steps instead cost a timer
+ * wakeup per millisecond and thread, a fifth of podflow's CPU under load on a
+ * VM.)
  */
 static bool linger(struct consumer *c)
 {
 	struct epoll_event events[16];
+	if (ring_filling(c))
+		return true;
 	int n = epoll_wait(c->epfd, events, 16, (int)c->linger_ms);
 	for (int i = 0; i < n; i++)
 		if (events[i].data.u32 == STOP_TOKEN)

@@ -2,8 +2,9 @@
 /* A ring-buffer producer driven by BPF_PROG_TEST_RUN: each run emits
  * records_per_run 64-byte records numbered by a global sequence; a failed
  * reserve is counted in `dropped`, as a real probe counts its own drops.
- * A ring a quarter full is submitted with BPF_RB_FORCE_WAKEUP, which ends a
- * lingering consumer's wait. One producer at a time (the counters are not
+ * The records that take the ring past a quarter full (within 4 KiB) are
+ * submitted with BPF_RB_FORCE_WAKEUP, which ends a lingering consumer's wait,
+ * as podflow's probes do. One producer at a time (the counters are not
  * atomic). */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -24,7 +25,7 @@ __u64 dropped = 0;
 
 static long emit(__u64 i, void *ctx)
 {
-	__u64 seq = produced++;
+	__u64 seq = produced++, quarter, used;
 	struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		dropped++;
@@ -33,7 +34,9 @@ static long emit(__u64 i, void *ctx)
 	e->seq = seq;
 	for (int j = 0; j < 7; j++)
 		e->pad[j] = seq ^ j;
-	bpf_ringbuf_submit(e, bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4 ? BPF_RB_FORCE_WAKEUP : 0);
+	quarter = bpf_ringbuf_query(&events, BPF_RB_RING_SIZE) / 4;
+	used = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	bpf_ringbuf_submit(e, used > quarter && used <= quarter + 4096 ? BPF_RB_FORCE_WAKEUP : 0);
 	return 0;
 }
 
