@@ -5,10 +5,12 @@
 // read with `bpftool prog show -j`) over the measured window, after a warm-up
 // under the same load. The figures include the statistics' own two clock
 // reads per run, so they are upper bounds; the agent's user-space CPU is
-// agent-connections' figure. bpf_stats_enabled is restored afterwards.
+// agent-connections' figure. bpf_stats_enabled is restored afterwards, also
+// on failure or SIGINT/SIGTERM (not on SIGKILL: then `sysctl
+// kernel.bpf_stats_enabled=0` by hand).
 // Run: node dist/bench/agent-kernel-cost.bench.js   (last line: one JSON result object)
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { AgentProcess } from './lib/agent.js';
 import { runBench } from './lib/cleanup.js';
 import { requireTool } from './lib/load-tools.js';
@@ -26,12 +28,30 @@ interface ProgramStats {
   runCount: number;
 }
 
-/** Every loaded program with its statistics, by program id. */
-function programs(): Map<number, ProgramStats> {
+/**
+ * The ids of the programs process `pid` holds: its file descriptors of BPF programs (the `prog_id` of their
+ * fdinfo). Debian's bpftool shows no owning pids, and other processes may load the same programs meanwhile.
+ */
+function programIdsOf(pid: number): Set<number> {
+  const ids = new Set<number>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`) !== 'anon_inode:bpf-prog') continue;
+      const id = /^prog_id:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/fdinfo/${fd}`, 'utf8'));
+      if (id) ids.add(Number(id[1]));
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  return ids;
+}
+
+/** The programs `ids` with their statistics, by program id. */
+function programs(ids: ReadonlySet<number>): Map<number, ProgramStats> {
   const progs = JSON.parse(execFileSync('bpftool', ['prog', 'show', '-j'], { encoding: 'utf8', maxBuffer: 64 << 20 })) as {
     id: number; name?: string; run_time_ns?: number; run_cnt?: number;
   }[];
-  return new Map(progs.map((p) => [p.id, { name: p.name ?? `id ${p.id}`, runTimeNs: p.run_time_ns ?? 0, runCount: p.run_cnt ?? 0 }]));
+  return new Map(progs.filter((p) => ids.has(p.id)).map((p) => [p.id, { name: p.name ?? `id ${p.id}`, runTimeNs: p.run_time_ns ?? 0, runCount: p.run_cnt ?? 0 }]));
 }
 
 /** Which probe a program belongs to, from its name (bpf/<probe>.bpf.c names its programs <probe>_...). */
@@ -44,8 +64,6 @@ await runBench(async (cleanup) => {
   const load = await shortConnections(cleanup, 'pfqkc', '10.241.51', '10.241.52');
   const { pods } = load;
 
-  // The agent's programs: those loaded while it started (Debian's bpftool shows no owning pids).
-  const preexisting = programs();
   const agent = await AgentProcess.start({
     interfaces: pods.hostInterfaces, metricsPort: METRICS_PORT, nodeName: 'pfq-kernel-cost', args: ['-o', 'json'],
     config: 'flows:\n  activeTimeout: 5s\n  idleTimeout: 2s\n',
@@ -56,13 +74,13 @@ await runBench(async (cleanup) => {
   const statsBefore = readFileSync(STATS_SYSCTL, 'utf8').trim();
   writeFileSync(STATS_SYSCTL, '1');
   cleanup.add(() => writeFileSync(STATS_SYSCTL, statsBefore));
-  const before = programs();
+  const mine = programIdsOf(agent.pid);
+  if (mine.size === 0) throw new Error(`the agent (pid ${agent.pid}) holds no BPF program`);
+  const before = programs(mine);
   const r = load.run(SECONDS);
-  const after = programs();
+  const after = programs(mine);
   writeFileSync(STATS_SYSCTL, statsBefore);
   await agent.stop();
-  for (const id of preexisting.keys()) after.delete(id);
-  if (after.size === 0) throw new Error('no BPF program appeared while the agent started');
 
   const byProbe = new Map<string, { ns: number; runs: number; programs: number }>();
   const byProgram: [string, number, number][] = [];

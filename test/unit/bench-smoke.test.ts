@@ -12,7 +12,7 @@ import { test } from 'node:test';
 import { parseResult } from '../../bench/run.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const QUICK = ['agent-connections', 'agent-rss', 'agent-throughput', 'enrich', 'flows-tc', 'l7', 'pipeline', 'ringbuf'];
+const QUICK = ['agent-connections', 'agent-kernel-cost', 'agent-rss', 'agent-throughput', 'enrich', 'flows-tc', 'l7', 'pipeline', 'ringbuf'];
 
 function runBenchmarks(names: readonly string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
