@@ -42,6 +42,8 @@
 #include "svc_orig_dst.h"
 
 #define HTTP_CONNS_MAX 65536
+/* Request bytes an answer may acknowledge when its server was not seen (see http_response). */
+#define HTTP_ACK_WINDOW (1u << 24)
 
 _Static_assert(PF_HTTP_REQ_MAX == 256, "the request copy's size mask assumes 256 bytes");
 
@@ -266,6 +268,23 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 	key.ip_version = p->key.ip_version;
 	c = bpf_map_lookup_elem(&http_conns, &key);
 	if (!c || c->state != HTTP_WAITING) {
+		l7_count(PF_L7_HTTP_RESP_UNMATCHED);
+		return;
+	}
+	/*
+	 * Ports are unique per 4-tuple, so a client's connections to two servers
+	 * may share its port: pairing the other connection's answer with this
+	 * request would make one record of two exchanges. An answer is this
+	 * request's when it comes from where the request was seen going (before
+	 * or after a DNAT), or when it acknowledges the request's bytes (its ACK
+	 * number just past the request's first byte), which also holds when the
+	 * request was seen only before a DNAT and the answer only after it.
+	 * Another connection's sequence numbers are its own: its answer passes
+	 * that test by chance once in 256.
+	 */
+	if (!http_server_is(&c->server[0], p->key.saddr, p->key.sport) &&
+	    !http_server_is(&c->server[1], p->key.saddr, p->key.sport) &&
+	    p->tcp_ack - c->req_seq - 1 >= HTTP_ACK_WINDOW) {
 		l7_count(PF_L7_HTTP_RESP_UNMATCHED);
 		return;
 	}

@@ -44,6 +44,7 @@ struct pf_parsed {
 	__u32 payload_off;	/* with_payload: L4 payload, from the link-layer header (bpf_skb_load_bytes offsets) */
 	__u32 payload_len;	/* with_payload: L4 payload bytes present in this skb */
 	__u32 tcp_seq;		/* with_payload, TCP: host byte order */
+	__u32 tcp_ack;		/* with_payload, TCP: host byte order */
 	__u8 tcp_flags;
 	__u8 fragment;		/* a non-first IPv4 fragment */
 };
@@ -101,6 +102,7 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 		p->payload_off = 0;
 		p->payload_len = 0;
 		p->tcp_seq = 0;
+		p->tcp_ack = 0;
 	}
 	if (skb->protocol == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
@@ -153,6 +155,7 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 		if (hlen < 20 || ip_payload < hlen)
 			return PF_PARSE_MALFORMED;
 		p->tcp_seq = ((__u32)th[4] << 24) | ((__u32)th[5] << 16) | ((__u32)th[6] << 8) | th[7];
+		p->tcp_ack = ((__u32)th[8] << 24) | ((__u32)th[9] << 16) | ((__u32)th[10] << 8) | th[11];
 		p->payload_off = ETH_HLEN + l4off + hlen;
 		p->payload_len = ip_payload - hlen;
 		break;

@@ -13,6 +13,7 @@ import { newEndpoint } from '../../src/pipeline/record-factory.js';
 
 const SUBNET = '10.237.2';
 const SERVER = `${SUBNET}.80`;
+const SERVER_B = `${SUBNET}.81`;
 let net: PodNet;
 let ctx: ReturnType<typeof testContext>;
 let probe: L7PacketProbe | undefined;
@@ -22,11 +23,13 @@ const held: { port: number; path: string; ms: number }[] = [];
 before(async () => {
   net = new PodNet('pflh', SUBNET, [
     { name: 'srv', host: 80 },
+    { name: 'srvb', host: 81 },
     { name: 'cli', host: 2 },
   ]);
   ctx = testContext();
   const server = net.spawn('srv', process.execPath, ['-e', HTTP_SERVER, SERVER, '8080']);
   await PodNet.ready(server, 'the HTTP server');
+  await PodNet.ready(net.spawn('srvb', process.execPath, ['-e', HTTP_SERVER, SERVER_B, '8080']), 'the second HTTP server');
   let partial = '';
   server.stdout?.on('data', (d: Buffer) => {
     const lines = (partial + d.toString()).split('\n');
@@ -105,6 +108,42 @@ test('several connections at once are kept apart', async () => {
     assert.equal(records.length, 2);
     for (const [i, rec] of records.entries()) assertLatency(rec, results[i] as ClientResult, i);
   }
+});
+
+/**
+ * Two connections from one client port to two servers (ports are unique per 4-tuple, so a client may reuse
+ * one for another server): "GET /a?delay=300" to the first, 50 ms later "GET /b?delay=600" to the second.
+ * Prints the local port.
+ */
+const SHARED_PORT_CLIENT = `
+const net = require('node:net');
+const [a, b, local] = process.argv.slice(1);
+const port = 20000 + Math.floor(Math.random() * 20000);
+const get = (host, path) => new Promise((resolve, reject) => {
+  const s = net.connect({ host, port: 8080, localAddress: local, localPort: port }, () => s.write('GET ' + path + ' HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n'));
+  s.on('data', () => {});
+  s.on('end', resolve);
+  s.on('error', reject);
+});
+(async () => {
+  const first = get(a, '/a?delay=300');
+  await new Promise((r) => setTimeout(r, 50));
+  await Promise.all([first, get(b, '/b?delay=600')]);
+  console.log(port);
+})();
+`;
+
+test('an answer from another server to the same client port is not paired with the waiting request', async () => {
+  const port = Number((await net.run('cli', process.execPath, ['-e', SHARED_PORT_CLIENT, SERVER, SERVER_B, net.pod('cli').ip])).trim());
+  const ours = (r: FlowRecord) => r.type === podflow.v1.RecordType.HTTP && r.source?.port === port;
+  await waitFor('the HTTP record of the second server', () => ctx.records.some(ours));
+  await new Promise((r) => setTimeout(r, 150));
+  // The first request was replaced while it waited (counted as unanswered); its answer matches nothing.
+  const records = ctx.records.filter(ours);
+  assert.equal(records.length, 1, JSON.stringify(records.map((r) => [r.http?.path, r.destination?.ip])));
+  assert.equal(records[0]?.http?.path, '/b?delay=600');
+  assert.equal(records[0]?.destination?.ip, SERVER_B);
+  assert.ok(ms(records[0]?.http?.latency) >= 599, `latency ${ms(records[0]?.http?.latency)} ms: the second server's own answer`);
 });
 
 test('interfaces that go away and come back are detached and attached again', async () => {

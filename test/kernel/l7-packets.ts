@@ -39,11 +39,12 @@ export function udp(sport: number, dport: number, payload: Buffer): Buffer {
   return Buffer.concat([h, payload]);
 }
 
-export function tcp(sport: number, dport: number, seq: number, payload: Buffer, flags = 0x18): Buffer {
+export function tcp(sport: number, dport: number, seq: number, payload: Buffer, flags = 0x18, ack = 0): Buffer {
   const h = Buffer.alloc(20);
   h.writeUInt16BE(sport, 0);
   h.writeUInt16BE(dport, 2);
   h.writeUInt32BE(seq >>> 0, 4);
+  h.writeUInt32BE(ack >>> 0, 8);
   h[12] = 0x50;
   h[13] = flags;
   return Buffer.concat([h, payload]);

@@ -214,10 +214,11 @@ test('dns: the ports are configurable before load', async () => {
   }
 });
 
+/** A request and its response, which acknowledges the request's bytes. */
 function httpPair(client: string, server: string, cport: number, seq: number, request: string, responseHead: string, serverSeen = server): Buffer[] {
   return [
     ip(client, server, 6, tcp(cport, 80, seq, Buffer.from(request, 'latin1'))),
-    ip(serverSeen, client, 6, tcp(80, cport, 1000, Buffer.from(responseHead, 'latin1'))),
+    ip(serverSeen, client, 6, tcp(80, cport, 1000, Buffer.from(responseHead, 'latin1'), 0x18, seq + request.length)),
   ];
 }
 
@@ -244,6 +245,18 @@ test('http: a request seen before DNAT and its response after it name both ends'
   assert.equal(r?.http?.status, 500);
   assert.deepEqual(r?.destination, newEndpoint('10.237.0.3', 80));
   assert.deepEqual(r?.originalDestination, newEndpoint('10.238.0.10', 80));
+});
+
+test('http: an answer from another server to the same client port is not paired unless it acknowledges the request', async () => {
+  const unmatched = http.counter('http:unmatched_response');
+  const request = 'GET /a HTTP/1.1\r\n\r\n';
+  const req = ip('10.237.0.5', '10.237.0.3', 6, tcp(50010, 80, 7000, Buffer.from(request)));
+  // Another connection of the same client port, to another server: its own sequence numbers.
+  const other = ip('10.237.0.6', '10.237.0.5', 6, tcp(80, 50010, 1, Buffer.from('HTTP/1.1 500 Internal Server Error\r\n'), 0x18, 0x9e3779b9));
+  const own = ip('10.237.0.3', '10.237.0.5', 6, tcp(80, 50010, 1, Buffer.from('HTTP/1.1 200 OK\r\n'), 0x18, 7000 + request.length));
+  const events = await http.run('http_tc_ingress', req, other, own);
+  assert.equal(http.counter('http:unmatched_response'), unmatched + 1);
+  assert.deepEqual(events.map((e) => decodeHttpEvent(e, 0, ctx)?.http?.status), [200]);
 });
 
 test('http: responses without a request, unanswered requests and random payloads', async () => {
