@@ -44,9 +44,15 @@ export class MetadataEnricher implements Enricher {
   readonly cgroups: CgroupResolver | null;
   private readonly sweepIntervalMs: number;
   private sweeper: NodeJS.Timeout | null = null;
-  /** While started: a coarse wall clock (CLOCK_TICK_MS) instead of Date.now() per record. */
+  /** While started: a coarse wall clock (CLOCK_TICK_MS) instead of Date.now() per record (read per record when stopped). */
   private clock: NodeJS.Timeout | null = null;
   private nowMs = 0;
+  /**
+   * The time (ms) of the record being enriched. Kept here, not passed: a
+   * double passed to a call that is not inlined is boxed, an allocation per
+   * endpoint; a double field is updated in place.
+   */
+  private timeMs = 0;
   private readonly counts: EnrichCounters = {
     endpoints: 0,
     pod: 0,
@@ -103,12 +109,12 @@ export class MetadataEnricher implements Enricher {
   }
 
   enrich(record: FlowRecord): void {
-    const nowMs = this.clock !== null ? this.nowMs : Date.now();
+    if (this.clock === null) this.nowMs = Date.now();
     const t = record.time;
-    const timeMs = t && t.seconds != null ? Number(t.seconds) * 1000 + Number(t.nanos ?? 0) / 1e6 : nowMs;
+    this.timeMs = t && t.seconds != null ? Number(t.seconds) * 1000 + Number(t.nanos ?? 0) / 1e6 : this.nowMs;
     const dst = record.destination;
-    if (record.source) this.endpoint(record.source, timeMs, nowMs);
-    if (dst) this.endpoint(dst, timeMs, nowMs);
+    if (record.source) this.endpoint(record.source);
+    if (dst) this.endpoint(dst);
     const orig = record.originalDestination;
     if (orig?.ip) {
       const v4 = ipv4Key(orig.ip);
@@ -121,7 +127,7 @@ export class MetadataEnricher implements Enricher {
     if (record.process) this.process(record);
   }
 
-  private endpoint(ep: Endpoint, timeMs: number, nowMs: number): void {
+  private endpoint(ep: Endpoint): void {
     const ip = ep.ip;
     if (!ip) return;
     this.counts.endpoints++;
@@ -134,7 +140,7 @@ export class MetadataEnricher implements Enricher {
       this.counts.service++;
       return;
     }
-    const pod = s.pods.lookup(v4, ip, timeMs, nowMs);
+    const pod = s.pods.lookup(v4, ip, this.timeMs, this.nowMs);
     if (pod) {
       ep.pod = pod.pod;
       if (pod.node) ep.node = pod.node;

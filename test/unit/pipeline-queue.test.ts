@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { BoundedQueue } from '../../src/pipeline/bounded-queue.js';
+import { RecordIdAssigner } from '../../src/pipeline/record-ids.js';
 import { SinkRunner } from '../../src/pipeline/sink-runner.js';
 import { CollectingSink, sampleRecords } from './pipeline-fixtures.js';
 
@@ -19,6 +20,15 @@ test('the bounded queue is FIFO, refuses when full and wraps around', () => {
 });
 
 const options = { queueCapacity: 10, lossQueueCapacity: 2, batchSize: 4, maxInFlight: 1 };
+
+test('record ids are <node>/<boot id>/<seq>, consecutive across the blocks they are cut from, for any node name', () => {
+  for (const node of ['node-a', 'n', 'nœud-ü/日本']) {
+    const ids = new RecordIdAssigner(node, 'b0');
+    for (let seq = 1; seq <= 1100; seq++) assert.equal(ids.next(), `${node}/b0/${seq}`);
+    assert.equal(ids.issued, 1100);
+  }
+  assert.match(new RecordIdAssigner('node-a').next(), /^node-a\/[0-9a-f]{8}\/1$/);
+});
 
 test('the sink runner batches, keeps in-flight writes bounded and drops past capacity', async () => {
   const sink = new CollectingSink();
