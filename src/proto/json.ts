@@ -27,7 +27,7 @@
 // JSON.stringify writes them, as a generic converter would.
 import reflectRoot from './gen/flow.reflect.js';
 import type { podflow } from './gen/flow.js';
-import { Chunk, SlabWriter } from './slab-writer.js';
+import { Chunk, ChunkCache, SlabWriter } from './slab-writer.js';
 import type { FlowRecord } from '../pipeline/types.js';
 
 type Int64 = number | { low: number; high: number; unsigned?: boolean } | string | bigint | null | undefined;
@@ -49,6 +49,10 @@ const MAX_LINE_ESTIMATE = 4096;
 const MIN_SECONDS = -62135596800;
 const MAX_SECONDS = 253402300799;
 const QUOTE = 0x22;
+/** "00".."99" as byte pairs: digits are written two at a time. */
+const PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i & 1 ? (i >> 1) % 10 : Math.floor((i >> 1) / 10)));
+/** 1 for the ASCII characters a JSON string cannot hold as they are (controls, `"`, `\`). */
+const ESCAPED = Uint8Array.from({ length: 128 }, (_, c) => (c < 0x20 || c === QUOTE || c === 0x5c ? 1 : 0));
 
 const ascii = (text: string): Chunk => new Chunk(Uint8Array.from(text, (c) => c.charCodeAt(0)));
 
@@ -106,11 +110,11 @@ export class JsonEncoder extends SlabWriter {
   private readonly time = new DateText();
   private readonly startTime = new DateText();
   // `,"pod":{...}` bytes of deep-frozen shared objects, one cache per field.
-  private readonly pods = new WeakMap<object, Chunk>();
-  private readonly services = new WeakMap<object, Chunk>();
-  private readonly transports = new WeakMap<object, Chunk>();
-  private readonly interfaces = new WeakMap<object, Chunk>();
-  private readonly observations = new WeakMap<object, Chunk>();
+  private readonly pods = new ChunkCache();
+  private readonly services = new ChunkCache();
+  private readonly transports = new ChunkCache();
+  private readonly interfaces = new ChunkCache();
+  private readonly observations = new ChunkCache();
 
   constructor() {
     super(SLAB);
@@ -193,7 +197,7 @@ export class JsonEncoder extends SlabWriter {
     buf[pos++] = QUOTE;
     for (let i = 0; i < n; i++) {
       const c = v.charCodeAt(i);
-      if (c < 0x20 || c >= 0x80 || c === QUOTE || c === 0x5c) return this.json(v);
+      if (c >= 0x80 || ESCAPED[c] === 1) return this.json(v);
       buf[pos++] = c;
     }
     buf[pos++] = QUOTE;
@@ -202,6 +206,7 @@ export class JsonEncoder extends SlabWriter {
 
   /** A non-negative integer below 2^53. */
   private digits(v: number): void {
+    if (v < 1e9) return this.padded(v, v < 10 ? 1 : v < 100 ? 2 : v < 1e3 ? 3 : v < 1e4 ? 4 : v < 1e5 ? 5 : v < 1e6 ? 6 : v < 1e7 ? 7 : v < 1e8 ? 8 : 9);
     let len = 1;
     for (let t = v; t >= 10; t = Math.floor(t / 10)) len++;
     this.room(len);
@@ -216,17 +221,24 @@ export class JsonEncoder extends SlabWriter {
     } while (v > 0);
   }
 
-  /** Exactly `width` digits of 0 <= v < 10^width. */
+  /**
+   * Exactly `width` digits of the integer 0 <= v < 10^width, width <= 9: in
+   * int32 arithmetic (% of doubles is a call into C), two digits at a time.
+   */
   private padded(v: number, width: number): void {
     this.room(width);
     const buf = this.buf;
-    const end = this.pos + width;
-    for (let pos = end - 1; pos >= this.pos; pos--) {
-      const digit = v % 10;
-      buf[pos] = 48 + digit;
-      v = (v - digit) / 10;
+    let pos = this.pos + width;
+    this.pos = pos;
+    v |= 0;
+    for (; width >= 2; width -= 2) {
+      const q = (v / 100) | 0;
+      const pair = 2 * (v - 100 * q);
+      buf[--pos] = PAIRS[pair + 1];
+      buf[--pos] = PAIRS[pair];
+      v = q;
     }
-    this.pos = end;
+    if (width === 1) buf[pos - 1] = 48 + v;
   }
 
   private number(v: number): void {
@@ -385,7 +397,7 @@ export class JsonEncoder extends SlabWriter {
   }
 
   /** A sub-message field whose deep-frozen value is written once per object. */
-  private shared<T extends object>(cache: WeakMap<object, Chunk>, key: Key, value: T, body: (value: T) => void): void {
+  private shared<T extends object>(cache: ChunkCache, key: Key, value: T, body: (value: T) => void): void {
     if (this.copyCached(cache, value)) return;
     const from = this.pos;
     const at = this.open(key);
@@ -553,9 +565,10 @@ export class JsonEncoder extends SlabWriter {
   private fraction(nanos: number): void {
     if (nanos === 0) return;
     this.byte(0x2e);
-    if (nanos % 1000000 === 0) this.padded(nanos / 1000000, 3);
-    else if (nanos % 1000 === 0) this.padded(nanos / 1000, 6);
-    else this.padded(nanos, 9);
+    const n = nanos | 0; // below 10^9: int32 arithmetic
+    if (n % 1000000 === 0) this.padded(n / 1000000, 3);
+    else if (n % 1000 === 0) this.padded(n / 1000, 6);
+    else this.padded(n, 9);
   }
 }
 

@@ -20,7 +20,7 @@ import protobuf from 'protobufjs/minimal.js';
 import type { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
 import { ProtoWriter } from './proto-writer.js';
-import type { Chunk } from './slab-writer.js';
+import { ChunkCache } from './slab-writer.js';
 
 type Int64 = number | protobuf.Long | string | null | undefined;
 type Timestamp = { seconds?: Int64; nanos?: number | null };
@@ -31,9 +31,9 @@ const MIN_FREE = 4 * 1024;
 
 export class ProtobufEncoder extends ProtoWriter {
   // Encoded field bytes (tag, length, body) of deep-frozen shared objects, one cache per field.
-  private readonly pods = new WeakMap<object, Chunk>();
-  private readonly services = new WeakMap<object, Chunk>();
-  private readonly observations = new WeakMap<object, Chunk>();
+  private readonly pods = new ChunkCache();
+  private readonly services = new ChunkCache();
+  private readonly observations = new ChunkCache();
 
   constructor() {
     super(SLAB);
@@ -220,7 +220,7 @@ export class ProtobufEncoder extends ProtoWriter {
   }
 
   /** A sub-message field whose deep-frozen value is encoded once per object. */
-  private shared<T extends object>(cache: WeakMap<object, Chunk>, tag: number, value: T, body: (value: T) => void): void {
+  private shared<T extends object>(cache: ChunkCache, tag: number, value: T, body: (value: T) => void): void {
     if (this.copyCached(cache, value)) return;
     const from = this.pos;
     const at = this.field(tag);
