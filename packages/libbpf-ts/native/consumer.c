@@ -67,6 +67,8 @@ struct consumer {
 	 * that the tsfn may be freed at any moment, so nobody may call or release it. */
 	bool tsfn_closed;
 	int epfd, stopfd;
+	/* Ring buffers: the rings edge-triggered and the stop eventfd, for lingering (see linger). */
+	int linger_epfd;
 
 	struct ring *rings;
 	uint32_t nrings;
@@ -218,17 +220,24 @@ static bool ring_filling(struct consumer *c)
  * and a JavaScript call per linger interval instead of per record. A producer
  * that wants a filling ring drained at once submits with BPF_RB_FORCE_WAKEUP
  * (podflow's probes do as a ring passes a quarter full), which ends the wait:
- * the rings are registered edge-triggered, so a wakeup ends it, not records
- * merely waiting. (Watching the fill level in 1 ms steps instead cost a timer
- * wakeup per millisecond and thread, a fifth of podflow's CPU under load on a
- * VM.)
+ * the wait is on a second epoll set where the rings are edge-triggered, so a
+ * wakeup ends it, not records merely waiting. The thread's main wait stays
+ * level-triggered: it never sleeps while a ring holds records. (Watching the
+ * fill level in 1 ms steps instead cost a timer wakeup per millisecond and
+ * thread, a fifth of podflow's CPU under load on a VM.)
  */
 static bool linger(struct consumer *c)
 {
 	struct epoll_event events[16];
 	if (ring_filling(c))
 		return true;
-	int n = epoll_wait(c->epfd, events, 16, (int)c->linger_ms);
+	/* First the edges of the wakeup that ended the main wait (each wakeup reaches both sets). */
+	int n;
+	while ((n = epoll_wait(c->linger_epfd, events, 16, 0)) > 0)
+		for (int i = 0; i < n; i++)
+			if (events[i].data.u32 == STOP_TOKEN)
+				return false;
+	n = epoll_wait(c->linger_epfd, events, 16, (int)c->linger_ms);
 	for (int i = 0; i < n; i++)
 		if (events[i].data.u32 == STOP_TOKEN)
 			return false;
@@ -361,9 +370,11 @@ static void consumer_close(struct consumer *c)
 	c->pb_map_fd = -1;
 	if (c->epfd >= 0)
 		close(c->epfd);
+	if (c->linger_epfd >= 0)
+		close(c->linger_epfd);
 	if (c->stopfd >= 0)
 		close(c->stopfd);
-	c->epfd = c->stopfd = -1;
+	c->epfd = c->stopfd = c->linger_epfd = -1;
 }
 
 /* Environment teardown (process exit, Worker terminated) with the consumer still running.
@@ -421,7 +432,7 @@ static struct consumer *consumer_new(napi_env env, napi_value pool, napi_value o
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_cond_init(&c->cv, NULL);
 	c->env = env;
-	c->epfd = c->stopfd = c->pb_map_fd = -1;
+	c->epfd = c->stopfd = c->linger_epfd = c->pb_map_fd = -1;
 	c->cur = -1;
 	c->nbatches = n;
 	c->bufs = calloc(n, sizeof(*c->bufs));
@@ -543,6 +554,12 @@ static napi_value ringbuf_new(napi_env env, napi_callback_info info)
 	if (!c)
 		return NULL;
 	c->linger_ms = linger_ms;
+	c->linger_epfd = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event stop = { .events = EPOLLIN, .data.u32 = STOP_TOKEN };
+	if (c->linger_epfd < 0 || epoll_ctl(c->linger_epfd, EPOLL_CTL_ADD, c->stopfd, &stop) < 0) {
+		throw_errno(env, errno, "epoll (linger)");
+		goto fail;
+	}
 	c->rings = calloc(nfds, sizeof(*c->rings));
 	if (!c->rings) {
 		throw_errno(env, ENOMEM, "ring buffer consumer");
@@ -556,9 +573,10 @@ static napi_value ringbuf_new(napi_env env, napi_callback_info info)
 		c->nrings = i + 1;
 		if (!ring_map(env, &c->rings[i], fd))
 			goto fail;
-		/* Edge-triggered: a wait ends on the kernel's wakeups, not on records already there (see linger). */
-		struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u32 = i };
-		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		struct epoll_event ev = { .events = EPOLLIN, .data.u32 = i };
+		/* For lingering, edge-triggered: that wait ends on the kernel's wakeups, not on records already there. */
+		struct epoll_event edge = { .events = EPOLLIN | EPOLLET, .data.u32 = i };
+		if (epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) < 0 || epoll_ctl(c->linger_epfd, EPOLL_CTL_ADD, fd, &edge) < 0) {
 			throw_errno(env, errno, "epoll_ctl(ring buffer)");
 			goto fail;
 		}
