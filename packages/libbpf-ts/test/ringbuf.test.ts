@@ -15,10 +15,11 @@ import { leftoverTestPrograms, objectPath, rssBytes, run, sleep } from './helper
 const PACKET = Buffer.alloc(64);
 
 /** Opens and loads a producer object that is closed when the test ends, pass or fail. */
-function producer(t: TestContext, file: 'ringbuf' | 'perfbuf', recordsPerRun: number, ringBytes?: number): BpfObject {
+function producer(t: TestContext, file: 'ringbuf' | 'perfbuf', recordsPerRun: number, ringBytes?: number, wakeAtQuarter = false): BpfObject {
   const obj = BpfObject.open(objectPath(file));
   t.after(() => obj.close());
   obj.setGlobal('records_per_run', recordsPerRun);
+  if (wakeAtQuarter) obj.setGlobal('wake_at_quarter', 1);
   if (ringBytes) obj.map('events').resize(ringBytes);
   obj.load();
   return obj;
@@ -264,7 +265,7 @@ test('records trickling in one by one are lingered for and arrive as one batch, 
 });
 
 test('a producer\'s forced wakeup (a ring a quarter full) ends the linger at once', async (t) => {
-  const obj = producer(t, 'ringbuf', 1);
+  const obj = producer(t, 'ringbuf', 1, undefined, true);
   const prog = obj.program('lbt_rb_produce');
   // 1 MiB ring, 72 bytes per record with its header: a quarter is 3,641 records.
   const QUARTER = Math.ceil((1 << 20) / 4 / 72);
