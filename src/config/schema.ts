@@ -8,7 +8,7 @@ import { compileFilter, FilterError, VERDICTS } from '../pipeline/filter.js';
 import { REDACTABLE_FIELDS } from '../pipeline/redactor.js';
 import { FILE_FORMATS } from '../pipeline/sinks/file.js';
 import { DEFAULT_DENIED_DROP_REASONS } from '../probes/drops/reasons.js';
-import { PROBE_NAMES } from '../probes/types.js';
+import { DEFAULT_FLOW_MAP_BYTES, PROBE_NAMES } from '../probes/types.js';
 import { isIpOrCidr, parseHostPort } from './addresses.js';
 import { parseByteSize, parseDuration } from './units.js';
 
@@ -154,7 +154,7 @@ export const configSchema = z.strictObject({
     activeTimeout: duration.default(30_000),
     idleTimeout: duration.default(15_000),
     /** Kernel memory of the flows map (per-CPU values: its entries shrink as CPUs grow, up to 65,536). */
-    kernelMapMemory: byteSize.default(64 * 1024 ** 2),
+    kernelMapMemory: byteSize.default(DEFAULT_FLOW_MAP_BYTES),
   }).prefault({}),
   dns: z.strictObject({
     /** UDP and TCP ports parsed as DNS (the kernel side matches at most 4). */

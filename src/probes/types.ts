@@ -2,6 +2,9 @@
 import type { LossCount, RecordIngress } from '../pipeline/types.js';
 import type { ProbePlan } from './shared/probe.js';
 
+/** Kernel memory of the flows map unless told otherwise (see flowMapEntries in flows/plan.ts). */
+export const DEFAULT_FLOW_MAP_BYTES = 64 * 1024 ** 2;
+
 /** Names of the probes, in the order of ../shared/DESIGN.md's table. */
 export const PROBE_NAMES = ['flows', 'tcp', 'retransmit', 'drops', 'rtt', 'dns', 'http', 'process'] as const;
 export type ProbeName = (typeof PROBE_NAMES)[number];
@@ -37,7 +40,7 @@ export interface ProbeOptions {
   /** Flow aggregation timeouts. */
   flowActiveTimeoutMs: number;
   flowIdleTimeoutMs: number;
-  /** Kernel memory of the flows map (pf_flows entries = this / (96 + 64 x possible CPUs) bytes, at most 65,536); default 64 MiB. */
+  /** Kernel memory of the flows map (pf_flows entries = this / (96 + 64 x possible CPUs) bytes, at most 65,536); default DEFAULT_FLOW_MAP_BYTES. */
   flowKernelMapBytes?: number;
   /** The node name stamped on records. */
   nodeName: string;

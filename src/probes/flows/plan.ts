@@ -15,6 +15,7 @@ import { describeError } from '../shared/errors.js';
 import { InterfaceAttacher, InterfaceProbe, packetCandidate, type PacketHookMode } from '../shared/interface-attacher.js';
 import { kernelLosses, loadObject, type AttachedProbe, type ProbePlan } from '../shared/probe.js';
 import { FlowStats } from '../shared/layouts.js';
+import { DEFAULT_FLOW_MAP_BYTES } from '../types.js';
 import { emitPaced, isPaced, type PacedIngress } from './paced-ingress.js';
 import { FlowTable } from './table.js';
 
@@ -43,7 +44,7 @@ export interface FlowsOptions {
   activeTimeoutMs: number;
   idleTimeoutMs: number;
   maxConversations?: number;
-  /** Kernel memory for pf_flows (see flowMapEntries); default 64 MiB. */
+  /** Kernel memory for pf_flows (see flowMapEntries); default DEFAULT_FLOW_MAP_BYTES. */
   kernelMapBytes?: number;
 }
 
@@ -62,7 +63,7 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
     super();
     this.#ctx = ctx;
     this.#paced = isPaced(ctx.ingress) ? ctx.ingress : null;
-    const entries = flowMapEntries(opts.kernelMapBytes ?? 64 * 1024 ** 2, possibleCpus());
+    const entries = flowMapEntries(opts.kernelMapBytes ?? DEFAULT_FLOW_MAP_BYTES, possibleCpus());
     this.#obj = loadObject(ctx, 'flows.bpf.o', PROGRAMS, (obj) => obj.map('pf_flows').resize(entries));
     const program = (name: string) => this.#obj.program(name);
     this.attacher = new InterfaceAttacher({ tcIngress: program('flows_tc_ingress'), tcEgress: program('flows_tc_egress'), socket: program('flows_socket') }, opts.interfaces, mode);
