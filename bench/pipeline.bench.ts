@@ -13,7 +13,8 @@
 // HTTP 1/8. Decoding is part of the CPU time (its share is printed apart).
 // Rates are per CPU-second of this process (process.cpuUsage): the machine may
 // be shared, and time spent waiting for a core does not count. Wall-clock
-// rates are printed too. Throughput runs with Node's default heap flags. The
+// rates are printed too. Throughput runs with the Node flags this process got
+// (the runner gives every benchmark the agent's: bench/lib/launch-flags.ts). The
 // allocation figure comes from a child process whose young generation is large
 // enough that no GC runs during its window, so the heap growth is exactly what
 // was allocated (less what decoding the records allocates, measured apart);
@@ -533,6 +534,7 @@ async function main(): Promise<void> {
     stages: 'decode ring-buffer batches and flows-map drains -> ingest -> enrich (1000 pods warm) -> shape -> protobuf encode',
     mix: 'FLOW 4/8, TCP_OPEN 1/8, TCP_CLOSE 1/8, DNS 1/8, HTTP 1/8',
     node: process.version,
+    nodeFlags: process.execArgv.join(' '),
   }));
 }
 

@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { agentNodeFlags } from './lib/launch-flags.js';
 
 /** The repository root: this file runs as <root>/dist/bench/run.js. */
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -76,7 +77,8 @@ export function parseResult(name: string, output: string): BenchResult {
 function runOne(b: Benchmark): Promise<{ result?: BenchResult; error?: string }> {
   return new Promise((resolve) => {
     console.log(`\n== ${b.name} (${path.relative(ROOT, b.file)})${SMOKE ? ' [smoke]' : ''}`);
-    const child = spawn(process.execPath, [b.file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
+    // With the agent's Node flags: the in-process benchmarks (pipeline, sinks, enrich) stand for the agent.
+    const child = spawn(process.execPath, [...agentNodeFlags(), b.file], { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'], env: process.env });
     let out = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk: string) => {

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { AGENT_BIN, agentNodeFlags } from './launch-flags.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-const BIN = path.join(ROOT, 'bin', 'podflow.js');
 const STDERR_KEEP = 8192;
 
 export interface AgentOptions {
@@ -50,7 +50,8 @@ export class AgentProcess {
     writeFileSync(config, opts.config ?? '{}\n');
     // Node flags for the agent alone (e.g. --cpu-prof, which NODE_OPTIONS refuses), split on spaces.
     const nodeArgs = process.env.BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean) ?? [];
-    const child = spawn(process.execPath, [...nodeArgs, BIN, 'run',
+    // This Node binary, with the flags the shebang gives when an operator runs the file.
+    const child = spawn(process.execPath, [...agentNodeFlags(), ...nodeArgs, AGENT_BIN, 'run',
       '--config', config,
       '--interfaces', opts.interfaces.join(','),
       '--metrics-addr', `127.0.0.1:${opts.metricsPort}`,

@@ -196,7 +196,7 @@ test('entrypoint runs the agent with the config the chart mounts, on the port th
   const cmd = all(runtime, 'CMD');
   assert.equal(entrypoint.length, 1);
   assert.equal(cmd.length, 1);
-  assert.deepEqual([...execForm(entrypoint[0].args), ...execForm(cmd[0].args)], ['node', 'bin/podflow.js', 'run', '--config', '/etc/podflow/podflow.yaml']);
+  assert.deepEqual([...execForm(entrypoint[0].args), ...execForm(cmd[0].args)], ['bin/podflow.js', 'run', '--config', '/etc/podflow/podflow.yaml']);
   const users = all(runtime, 'USER');
   assert.equal(users.length, 1, 'one explicit USER');
 
@@ -242,7 +242,8 @@ test('the runtime stage\'s files, laid out as its COPY lines say, start the agen
   const gyp = readdirSync(join(image, 'node_modules'), { recursive: true, encoding: 'utf8' }).filter((f) => basename(f) === 'binding.gyp');
   assert.deepEqual(gyp, [], 'production packages that compile at install time (the slim runtime has no compiler)');
   const env = { ...process.env, NODE_ENV: 'production' };
-  const version = spawnSync('node', ['bin/podflow.js', '--version'], { cwd: image, encoding: 'utf8', env });
+  // Run as the entrypoint runs it: through its shebang (env -S, the agent's Node flags).
+  const version = spawnSync('./bin/podflow.js', ['--version'], { cwd: image, encoding: 'utf8', env });
   assert.equal(version.status, 0, `podflow --version in the runtime layout:\n${version.stdout}${version.stderr}`);
   const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
   assert.match(version.stdout, new RegExp(pkg.version.replace(/\./g, '\\.')));
