@@ -7,7 +7,7 @@
  * entry (a short connection inserts one entry, not two); user space decides
  * which side initiated it.
  */
-#include "packet.h"
+#include "last_ingress.h"
 
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
@@ -75,11 +75,48 @@ static __always_inline int conversation_key(struct flow_key *k)
 	return 1;
 }
 
+/*
+ * Counts a packet in its conversation (key ordered, way from
+ * conversation_key); false when it was not counted here: the conversation's
+ * direction was first seen elsewhere, or the map was full.
+ */
+static __always_inline bool count_packet(struct __sk_buff *skb, struct pf_parsed *p, int way, __u8 direction)
+{
+	struct pf_flow_stats *s, fresh;
+	struct pf_flow_dir *d;
+	long err;
+
+	/* The clock is read once per direction and drain interval, not per packet. */
+	s = bpf_map_lookup_elem(&pf_flows, &p->key);
+	if (!s) {
+		__builtin_memset(&fresh, 0, sizeof(fresh));
+		d = way ? &fresh.dir[1] : &fresh.dir[0];
+		stats_start(d, skb, direction, bpf_ktime_get_ns());
+		stats_add(d, skb, p->tcp_flags, p->bytes);
+		err = pf_map_insert(&pf_flows, &p->key, &fresh);
+		if (err != -PF_EEXIST)
+			return !err;
+		/* Another CPU created the conversation between lookup and insert: add to it. */
+		s = bpf_map_lookup_elem(&pf_flows, &p->key);
+		if (!s) {
+			pf_count_loss(PF_LOSS_MAP_FULL); /* drained in between: vanishingly rare */
+			return false;
+		}
+	}
+	d = way ? &s->dir[1] : &s->dir[0];
+	/* An empty direction: its first packet here (this CPU's copy, or the replies). */
+	if (d->packets == 0)
+		stats_start(d, skb, direction, bpf_ktime_get_ns());
+	else if (d->ifindex != skb->ifindex || d->direction != direction)
+		return false; /* counted where first seen */
+	stats_add(d, skb, p->tcp_flags, p->bytes);
+	return true;
+}
+
 static __always_inline void account(struct __sk_buff *skb, bool direct, __u8 direction)
 {
 	struct pf_packet pkt = pf_packet(skb, direct);
-	struct pf_flow_stats *s, fresh;
-	struct pf_flow_dir *d;
+	struct pf_last_ingress *last;
 	struct pf_parsed p;
 	enum pf_parse_result r;
 	int way;
@@ -92,29 +129,15 @@ static __always_inline void account(struct __sk_buff *skb, bool direct, __u8 dir
 		return;
 	}
 	way = conversation_key(&p.key);
-	/* The clock is read once per direction and drain interval, not per packet. */
-	s = bpf_map_lookup_elem(&pf_flows, &p.key);
-	if (!s) {
-		__builtin_memset(&fresh, 0, sizeof(fresh));
-		d = way ? &fresh.dir[1] : &fresh.dir[0];
-		stats_start(d, skb, direction, bpf_ktime_get_ns());
-		stats_add(d, skb, p.tcp_flags, p.bytes);
-		if (pf_map_insert(&pf_flows, &p.key, &fresh) != -PF_EEXIST)
-			return;
-		/* Another CPU created the conversation between lookup and insert: add to it. */
-		s = bpf_map_lookup_elem(&pf_flows, &p.key);
-		if (!s) {
-			pf_count_loss(PF_LOSS_MAP_FULL); /* drained in between: vanishingly rare */
-			return;
-		}
+	/* TC only (see last_ingress.h); the tag: counted at ingress, and which way (the key is ordered). */
+	last = direct ? pf_last_ingress_slot() : NULL;
+	if (!last) {
+		count_packet(skb, &p, way, direction);
+	} else if (direction == PF_DIR_INGRESS) {
+		pf_note_ingress(last, skb, &p.key, count_packet(skb, &p, way, direction) ? 1 + way : 0);
+	} else if (!pf_handled_on_ingress(last, skb, &p.key, 1 + way)) {
+		count_packet(skb, &p, way, direction);
 	}
-	d = way ? &s->dir[1] : &s->dir[0];
-	/* An empty direction: its first packet here (this CPU's copy, or the replies). */
-	if (d->packets == 0)
-		stats_start(d, skb, direction, bpf_ktime_get_ns());
-	else if (d->ifindex != skb->ifindex || d->direction != direction)
-		return; /* counted where first seen */
-	stats_add(d, skb, p.tcp_flags, p.bytes);
 }
 
 /* TC reads the packet directly; the socket filter through the helper. */

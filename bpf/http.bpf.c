@@ -39,6 +39,7 @@
  * status line); user space parses them.
  */
 #include "l7.h"
+#include "last_ingress.h"
 #include "svc_orig_dst.h"
 
 #define HTTP_CONNS_MAX 65536
@@ -350,12 +351,25 @@ static __always_inline void http_connection_end(struct pf_parsed *p)
 static __always_inline void http_handle(struct __sk_buff *skb, bool tc, __u8 direction)
 {
 	__u8 hook = tc ? PF_L7_HOOK_TC : PF_L7_HOOK_SOCKET_FILTER;
+	struct pf_last_ingress *last;
 	struct pf_parsed p;
 	char head[PF_HTTP_RESP_MAX] = {};
 	__u8 head_len;
 	__u64 w;
 
 	if (l7_parse(skb, tc, &p) || p.key.protocol != IPPROTO_TCP)
+		return;
+	/*
+	 * TC only (see last_ingress.h). Seen again untranslated, a packet has
+	 * nothing to add: its request is recorded already, its response closed
+	 * the exchange (a second look would count it as unmatched), its FIN or
+	 * RST ended it. Translated (DNAT), it still records the server's other
+	 * address.
+	 */
+	last = tc ? pf_last_ingress_slot() : NULL;
+	if (last && direction == PF_DIR_INGRESS)
+		pf_note_ingress(last, skb, &p.key, 1);
+	else if (last && pf_handled_on_ingress(last, skb, &p.key, 1))
 		return;
 	/* Every method and "HTTP/1." fit in 8 bytes; the status code needs 12. */
 	head_len = p.payload_len < sizeof(head) ? 8 : sizeof(head);

@@ -39,10 +39,17 @@ class Harness {
   }
 
   /** Runs `prog` on each packet and returns the events they produced. */
-  async run(prog: string, ...packets: Buffer[]): Promise<Buffer[]> {
+  run(prog: string, ...packets: Buffer[]): Promise<Buffer[]> {
+    return this.runCameInBy(0, prog, ...packets);
+  }
+
+  /** run(), the packets having come in by interface `ifindex` (__sk_buff ingress_ifindex, at offset 36). */
+  async runCameInBy(ifindex: number, prog: string, ...packets: Buffer[]): Promise<Buffer[]> {
     const from = this.events.length;
+    const ctx = Buffer.alloc(40);
+    ctx.writeUInt32LE(ifindex, 36);
     for (const data of packets) {
-      const r = this.obj.program(prog).testRun({ data });
+      const r = this.obj.program(prog).testRun({ data, ctx });
       // TC_ACT_UNSPEC (-1, TCX_NEXT): observe only, the programs after this one still run.
       assert.equal(r.retval | 0, -1, `${prog} must hand every packet on`);
     }
@@ -245,6 +252,24 @@ test('http: a request seen before DNAT and its response after it name both ends'
   assert.equal(r?.http?.status, 500);
   assert.deepEqual(r?.destination, newEndpoint('10.237.0.3', 80));
   assert.deepEqual(r?.originalDestination, newEndpoint('10.238.0.10', 80));
+});
+
+test('http: an exchange seen again untranslated on the way out is one event, and its response no unmatched one', async () => {
+  // The egress program recognises the packet its CPU's ingress program handled last (test runs happen on
+  // loopback, ifindex 1): one of three exchanges suffices, in case the test thread changed CPUs in between.
+  let unmatchedSecondSightings = 0;
+  for (const port of [50030, 50031, 50032]) {
+    const request = `GET /twice/${port} HTTP/1.1\r\n\r\n`;
+    const req = ip('10.237.0.5', '10.237.0.3', 6, tcp(port, 80, 9000, Buffer.from(request)));
+    const resp = ip('10.237.0.3', '10.237.0.5', 6, tcp(80, port, 1, Buffer.from('HTTP/1.1 200 OK\r\n'), 0x18, 9000 + request.length));
+    await http.run('http_tc_ingress', req);
+    await http.runCameInBy(1, 'http_tc_egress', req);
+    const unmatched = http.counter('http:unmatched_response');
+    const events = [...(await http.run('http_tc_ingress', resp)), ...(await http.runCameInBy(1, 'http_tc_egress', resp))];
+    assert.deepEqual(events.map((e) => decodeHttpEvent(e, 0, ctx)?.http?.path), [`/twice/${port}`]);
+    unmatchedSecondSightings += http.counter('http:unmatched_response') - unmatched;
+  }
+  assert.ok(unmatchedSecondSightings < 3, 'the response\'s second sighting was counted as unmatched every time');
 });
 
 test('http: an answer from another server to the same client port is not paired unless it acknowledges the request', async () => {

@@ -86,8 +86,15 @@ before(() => {
 
 after(() => obj.close());
 
-function run(packet: Buffer, program = 'flows_tc_ingress'): void {
-  const r = obj.program(program).testRun({ data: packet });
+/** The __sk_buff context up to ingress_ifindex (offset 36): the interface a packet came in by. */
+function cameInBy(ifindex: number): Buffer {
+  const ctx = Buffer.alloc(40);
+  ctx.writeUInt32LE(ifindex, 36);
+  return ctx;
+}
+
+function run(packet: Buffer, program = 'flows_tc_ingress', ctx?: Buffer): void {
+  const r = obj.program(program).testRun({ data: packet, ...(ctx ? { ctx } : {}) });
   assert.equal(r.retval | 0, -1, 'TC_ACT_UNSPEC: the packet goes on to the next filter untouched');
 }
 
@@ -163,6 +170,17 @@ test('a packet seen again at another hook of the node is counted once, where fir
   assert.equal(c.packets, 1);
   assert.equal(c.bytes, 128);
   assert.equal(c.direction, 1);
+});
+
+test('a packet leaving the way it came in is counted once; translated on the way (DNAT), it is a conversation of its own', () => {
+  const packet = ipv4('10.232.0.7', '10.232.0.8', 17, udp(1000, 2000, 100));
+  run(packet);
+  run(packet, 'flows_tc_egress', cameInBy(1));
+  const c = counters(key('10.232.0.7', 1000, '10.232.0.8', 2000, 17));
+  assert.deepEqual([c.packets, c.direction], [1, 1]);
+  run(ipv4('10.232.0.7', '10.232.0.9', 17, udp(1000, 2000, 100)), 'flows_tc_egress', cameInBy(1));
+  const translated = counters(key('10.232.0.7', 1000, '10.232.0.9', 2000, 17));
+  assert.deepEqual([translated.packets, translated.direction], [1, 2]);
 });
 
 test('IPv6 UDP and TCP', () => {
