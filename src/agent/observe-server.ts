@@ -9,6 +9,7 @@ import { chmodSync, mkdirSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { dirname } from 'node:path';
 import type { Logger } from 'pino';
+import { timestampFromMs } from '../pipeline/record-factory.js';
 import { RecordType, type FlowRecord, type Sink } from '../pipeline/types.js';
 import { observeEncoder } from './observe-format.js';
 import { MAX_REQUEST_BYTES, parseObserveRequest, type ObserveRequest } from './observe-protocol.js';
@@ -178,7 +179,7 @@ export class ObserveServer implements Sink {
     if (client.pendingLoss === 0) return;
     const loss: FlowRecord = {
       type: RecordType.LOSS,
-      time: { seconds: Math.floor(Date.now() / 1000), nanos: (Date.now() % 1000) * 1e6 },
+      time: timestampFromMs(Date.now()),
       loss: { stage: 'observe', reason: 'slow_client', count: client.pendingLoss },
     };
     client.pendingLoss = 0;

@@ -1,7 +1,7 @@
 // Turns running loss totals into LOSS records: for each (stage, reason) whose
 // total grew since the previous report, one record carrying the difference.
 import { podflow } from '../proto/gen/flow.js';
-import { newRecord } from './record-factory.js';
+import { newRecord, timestampFromMs } from './record-factory.js';
 import type { FlowRecord, LossCount } from './types.js';
 
 const OBSERVATION = Object.freeze({ probe: 'agent', hook: 'pipeline', side: podflow.v1.Side.UNKNOWN });
@@ -14,7 +14,7 @@ export class LossReporter {
   /** LOSS records (without ids) for everything not yet reported; remembers it as reported. */
   records(totals: Iterable<LossCount>, nowMs: number): FlowRecord[] {
     const out: FlowRecord[] = [];
-    const time = { seconds: Math.floor(nowMs / 1000), nanos: (nowMs % 1000) * 1e6 };
+    const time = timestampFromMs(nowMs);
     for (const { stage, reason, count } of totals) {
       const key = `${stage}\u0000${reason}`;
       const delta = count - (this.reported.get(key) ?? 0);

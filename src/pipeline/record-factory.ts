@@ -42,6 +42,12 @@ export function newRecord(type: podflow.v1.RecordType, nodeName: string): FlowRe
   };
 }
 
+/** A wall-clock time in ms (Date.now()) as a Timestamp; nanos kept a Smi (see src/probes/shared/clock.ts). */
+export function timestampFromMs(ms: number): NonNullable<FlowRecord['time']> {
+  const seconds = Math.floor(ms / 1000);
+  return { seconds, nanos: ((ms - seconds * 1000) * 1e6) | 0 };
+}
+
 /** An endpoint with the metadata slots the enricher fills. */
 export function newEndpoint(ip: string, port: number): Endpoint {
   return { ip, port, pod: undefined, service: undefined, node: undefined, hostNetwork: undefined, network: undefined };

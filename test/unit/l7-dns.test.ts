@@ -109,6 +109,27 @@ test('a query and its response make one record with latency, answers and rcode n
   assert.equal(m.unmatchedResponses(), 1);
 });
 
+test('queries apart in one of protocol, client address, client port or id wait apart and pair with their own response', () => {
+  const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 });
+  const out: FlowRecord[] = [];
+  const base = message({});
+  const queries = [
+    base,
+    message({ protocol: 6 }),
+    message({ saddr: '10.0.0.3' }),
+    message({ sport: 40001 }),
+    message({ id: 0x1235 }),
+    message({ ipVersion: 6, saddr: 'fd00::2', daddr: 'fd00::53' }),
+    message({ ipVersion: 6, saddr: 'fd00::3', daddr: 'fd00::53' }),
+  ];
+  for (const q of queries) m.add(q, out);
+  assert.equal(m.pending, queries.length);
+  queries.forEach((q, i) => m.add(response(q, { tsNs: q.tsNs + 1000 * (i + 1) }), out));
+  assert.equal(out.length, queries.length);
+  assert.deepEqual(out.map((r) => [r.source?.ip, r.source?.port, r.transport?.protocol, r.dns?.id, r.dns?.latency?.nanos]), queries.map((q, i) => [q.saddr, q.sport, q.protocol, q.id, 1000 * (i + 1)]));
+  assert.equal(m.pending, 0);
+});
+
 test('a query answered from another address (DNAT) names the backend and the original destination', () => {
   const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 });
   const out: FlowRecord[] = [];

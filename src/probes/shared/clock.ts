@@ -5,6 +5,16 @@ import type { podflow } from '../../proto/gen/flow.js';
 
 type Timestamp = podflow.v1.FlowRecord['time'];
 
+// Every {seconds, nanos} literal shares one hidden class, whose field
+// representation V8 generalizes to Double the first time a non-Smi number is
+// stored (double arithmetic in the interpreter yields one even for integral
+// values): after that every Timestamp and Duration boxes its nanos in a
+// HeapNumber of its own, 16 bytes more per object. `| 0` keeps them Smis
+// (nanos is below 10^9; seconds, Math.floor's result, is a Smi until 2038),
+// and so must every other {seconds, nanos} literal (timestampFromMs in
+// src/pipeline/record-factory.ts): one Double store anywhere generalizes the
+// class for all.
+
 export class MonotonicClock {
   #offsetSec = 0;
   #offsetNsec = 0;
@@ -39,14 +49,14 @@ export class MonotonicClock {
       nanos += 1e9;
       seconds -= 1;
     }
-    return { seconds, nanos };
+    return { seconds, nanos: nanos | 0 };
   }
 }
 
 /** A duration in ns as a protobuf Duration. */
 export function durationFromNs(ns: number): podflow.v1.Tcp['duration'] {
   const seconds = Math.floor(ns / 1e9);
-  return { seconds, nanos: ns - seconds * 1e9 };
+  return { seconds, nanos: (ns - seconds * 1e9) | 0 };
 }
 
 /**
