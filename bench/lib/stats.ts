@@ -24,6 +24,20 @@ export function overheadPercent(without: number, withAgent: number): number {
   return ((without - withAgent) / without) * 100;
 }
 
+/**
+ * Overhead per round from paired measurements (round i's without and with, taken back to back) and their
+ * median: drift of the shared machine between rounds cancels within a pair, and a single bad window moves
+ * one round, not the figure.
+ */
+export function pairedOverheadPercent(without: readonly number[], withAgent: readonly number[]): { median: number; min: number; max: number } {
+  if (without.length !== withAgent.length || without.length === 0) throw new Error(`unpaired rounds: ${without.length} without, ${withAgent.length} with`);
+  const rounds = Float64Array.from(without, (w, i) => overheadPercent(w, withAgent[i]!)).sort();
+  const mid = rounds.length >> 1;
+  // The middle value, or the mean of the middle two: rounds come in even numbers.
+  const median = rounds.length % 2 ? rounds[mid]! : (rounds[mid - 1]! + rounds[mid]!) / 2;
+  return { median, min: rounds[0]!, max: rounds[rounds.length - 1]! };
+}
+
 export function loadAvg1(): number {
   return round(loadavg()[0] ?? 0);
 }
