@@ -33,7 +33,7 @@ export function pairedOverheadPercent(without: readonly number[], withAgent: rea
   if (without.length !== withAgent.length || without.length === 0) throw new Error(`unpaired rounds: ${without.length} without, ${withAgent.length} with`);
   const rounds = Float64Array.from(without, (w, i) => overheadPercent(w, withAgent[i]!)).sort();
   const mid = rounds.length >> 1;
-  // The middle value, or the mean of the middle two: rounds come in even numbers.
+  // The middle value, or the mean of the middle two.
   const median = rounds.length % 2 ? rounds[mid]! : (rounds[mid - 1]! + rounds[mid]!) / 2;
   return { median, min: rounds[0]!, max: rounds[rounds.length - 1]! };
 }
