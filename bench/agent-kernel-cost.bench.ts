@@ -1,5 +1,5 @@
-// Kernel cost per short connection, per program of the agent: `podflow run`
-// (all probes) on two pods, wrk with `Connection: close` as in
+// Kernel cost per short connection, per BPF object and program of the agent:
+// `podflow run` (all probes) on two pods, wrk with `Connection: close` as in
 // agent-connections, and the kernel's own BPF statistics
 // (`sysctl kernel.bpf_stats_enabled=1`: run_time_ns and run_cnt per program,
 // read with `bpftool prog show -j`) over the measured window, after a warm-up
@@ -87,8 +87,12 @@ function programs(ids: ReadonlySet<number>): Map<number, ProgramStats> {
   return new Map(progs.filter((p) => ids.has(p.id)).map((p) => [p.id, { name: p.name ?? `id ${p.id}`, runTimeNs: p.run_time_ns ?? 0, runCount: p.run_cnt ?? 0 }]));
 }
 
-/** Which probe a program belongs to, from its name (bpf/<probe>.bpf.c names its programs <probe>_...). */
-function probeOf(name: string): string {
+/**
+ * Which object a program belongs to, from its name (bpf/<object>.bpf.c names its programs <object>_...): a
+ * probe's own (tcp, rtt, ...), svc (original destinations, for dns and http), or packet (flows, dns and http
+ * in one TC program per interface and direction).
+ */
+function objectOf(name: string): string {
   return name.split('_')[0] ?? name;
 }
 
@@ -116,15 +120,15 @@ await runBench(async (cleanup) => {
   writeFileSync(STATS_SYSCTL, statsBefore);
   await agent.stop();
 
-  const byProbe = new Map<string, { ns: number; runs: number; programs: number }>();
+  const byObject = new Map<string, { ns: number; runs: number; programs: number }>();
   const byProgram: [string, number, number][] = [];
   for (const [id, a] of after) {
     const b = before.get(id) ?? { runTimeNs: 0, runCount: 0 };
-    const p = byProbe.get(probeOf(a.name)) ?? { ns: 0, runs: 0, programs: 0 };
+    const p = byObject.get(objectOf(a.name)) ?? { ns: 0, runs: 0, programs: 0 };
     p.ns += a.runTimeNs - b.runTimeNs;
     p.runs += a.runCount - b.runCount;
     p.programs++;
-    byProbe.set(probeOf(a.name), p);
+    byObject.set(objectOf(a.name), p);
     if (a.runCount > b.runCount) byProgram.push([a.name, a.runTimeNs - b.runTimeNs, a.runCount - b.runCount]);
   }
   // Net of the statistics' own share: what the agent pays with them off.
@@ -134,18 +138,18 @@ await runBench(async (cleanup) => {
   let totalRawNs = 0;
   console.log(`wrk, ${load.concurrency} concurrent, Connection: close, ${SECONDS}s after ${WARMUP_SECONDS}s of warm-up: ${r.requests} connections (${r.requestsPerSecond.toFixed(0)}/s)`);
   console.log(`the statistics count ${floorNs.toFixed(0)} ns for a run of an empty program: subtracted per run below (raw: as counted)`);
-  console.log('probe      programs  runs/conn  ns/run  µs/conn  raw µs/conn');
-  for (const [probe, p] of [...byProbe].sort((x, y) => y[1].ns - x[1].ns)) {
+  console.log('object     programs  runs/conn  ns/run  µs/conn  raw µs/conn   (packet: flows, dns and http)');
+  for (const [object, p] of [...byObject].sort((x, y) => y[1].ns - x[1].ns)) {
     const ns = net(p.ns, p.runs);
     totalNs += ns;
     totalRawNs += p.ns;
-    perConnection[probe] = round(ns / r.requests / 1000, 2);
+    perConnection[object] = round(ns / r.requests / 1000, 2);
     const perRun = p.runs > 0 ? ns / p.runs : 0;
-    console.log(`${probe.padEnd(10)} ${String(p.programs).padStart(8)}  ${(p.runs / r.requests).toFixed(1).padStart(9)}  ${perRun.toFixed(0).padStart(6)}  ${(ns / r.requests / 1000).toFixed(2).padStart(7)}  ${(p.ns / r.requests / 1000).toFixed(2).padStart(11)}`);
+    console.log(`${object.padEnd(10)} ${String(p.programs).padStart(8)}  ${(p.runs / r.requests).toFixed(1).padStart(9)}  ${perRun.toFixed(0).padStart(6)}  ${(ns / r.requests / 1000).toFixed(2).padStart(7)}  ${(p.ns / r.requests / 1000).toFixed(2).padStart(11)}`);
   }
-  console.log('program          runs/conn  ns/run  µs/conn');
+  console.log('program               runs/conn  ns/run  µs/conn');
   for (const [name, ns, runs] of byProgram.sort((x, y) => y[1] - x[1])) {
-    console.log(`${name.padEnd(16)} ${(runs / r.requests).toFixed(1).padStart(9)}  ${(net(ns, runs) / runs).toFixed(0).padStart(6)}  ${(net(ns, runs) / r.requests / 1000).toFixed(2).padStart(7)}`);
+    console.log(`${name.padEnd(21)} ${(runs / r.requests).toFixed(1).padStart(9)}  ${(net(ns, runs) / runs).toFixed(0).padStart(6)}  ${(net(ns, runs) / r.requests / 1000).toFixed(2).padStart(7)}`);
   }
   const total = totalNs / r.requests / 1000;
   const raw = totalRawNs / r.requests / 1000;
@@ -153,7 +157,7 @@ await runBench(async (cleanup) => {
   printResult({
     name: 'agent-kernel-cost', value: round(total, 2), unit: 'µs BPF/connection',
     withStatisticsMicroseconds: round(raw, 2), statisticsNsPerRun: round(floorNs, 1),
-    connections: r.requests, connPerSec: Math.round(r.requestsPerSecond), perProbeMicroseconds: perConnection,
+    connections: r.requests, connPerSec: Math.round(r.requestsPerSecond), perObjectMicroseconds: perConnection,
     seconds: SECONDS, warmupSeconds: WARMUP_SECONDS,
   });
 });

@@ -1,9 +1,12 @@
-// ns per packet of the flows TC program under BPF_PROG_TEST_RUN (64-byte TCP
+// ns per packet of the flows probe under BPF_PROG_TEST_RUN (64-byte TCP
 // packet, warm map: the flow's entry exists), side by side in one run with an
-// empty TC program. The figure is the ratio; target: at most 3x the empty program.
+// empty TC program: the packet object's TC program (bpf/packet.bpf.c), loaded
+// as the agent loads it with only flows enabled. The figure is the ratio;
+// target: at most 3x the empty program.
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { BpfObject, type Program } from 'libbpf-ts';
+import { PacketObjects } from '../src/probes/shared/packet-object.js';
 
 const SMOKE = process.env.BENCH_SMOKE === '1';
 const REPEAT = SMOKE ? 10_000 : 1_000_000;
@@ -32,12 +35,11 @@ function median(xs: number[]): number {
   return s[Math.floor(s.length / 2)] ?? 0;
 }
 
-const flowsObj = BpfObject.open(`${BUILD}flows.bpf.o`);
+const packet = new PacketObjects({ interfaces: [], setups: [{ probe: 'flows' }] }).acquire(BUILD, 'tc');
 const emptyObj = BpfObject.open(`${BUILD}tc_empty.bpf.o`);
 try {
-  flowsObj.load();
   emptyObj.load();
-  const flows = flowsObj.program('flows_tc_ingress');
+  const flows = packet.object.program('packet_tc_ingress');
   const empty = emptyObj.program('tc_empty');
   const data = tcpPacket();
   flows.testRun({ data }); // warm: the flow's map entry exists from here on
@@ -52,8 +54,8 @@ try {
   const f = median(flowNs);
   const e = median(emptyNs);
   const ratio = f / e;
-  console.log(`flows TC program, 64-byte IPv4 TCP packet, warm map, ${REPEAT} repeats x ${ROUNDS} rounds (median)`);
-  console.log(`  flows_tc_ingress  ${f.toFixed(1)} ns/packet   rounds: ${flowNs.join(' ')}`);
+  console.log(`flows probe in packet_tc_ingress (only flows enabled), 64-byte IPv4 TCP packet, warm map, ${REPEAT} repeats x ${ROUNDS} rounds (median)`);
+  console.log(`  flows             ${f.toFixed(1)} ns/packet   rounds: ${flowNs.join(' ')}`);
   console.log(`  empty TC program  ${e.toFixed(1)} ns/packet   rounds: ${emptyNs.join(' ')}`);
   console.log(`  ratio             ${ratio.toFixed(2)}x (target <= ${TARGET_RATIO}x)`);
   console.log(JSON.stringify({
@@ -69,6 +71,6 @@ try {
     smoke: SMOKE,
   }));
 } finally {
-  flowsObj.close();
+  packet.release();
   emptyObj.close();
 }

@@ -50,12 +50,24 @@ static __always_inline void pf_ringbuf_submit(void *ring, void *record)
 	bpf_ringbuf_submit(record, used > quarter && used <= quarter + PF_RB_WAKE_WINDOW ? BPF_RB_FORCE_WAKEUP : 0);
 }
 
-/* Kernel-side losses of this object, per reason (enum pf_loss_reason). */
-PF_COUNTERS(pf_losses, PF_LOSS_MAX);
+/*
+ * Kernel-side losses of this object, per reason (enum pf_loss_reason); an
+ * object serving several probes (packet.bpf.c) defines PF_LOSS_ROWS, one row
+ * of reasons per probe.
+ */
+#ifndef PF_LOSS_ROWS
+#define PF_LOSS_ROWS 1
+#endif
+PF_COUNTERS(pf_losses, PF_LOSS_MAX * PF_LOSS_ROWS);
+
+static __always_inline void pf_count_loss_in(__u32 row, __u32 reason)
+{
+	pf_count(&pf_losses, row * PF_LOSS_MAX + reason);
+}
 
 static __always_inline void pf_count_loss(__u32 reason)
 {
-	pf_count(&pf_losses, reason);
+	pf_count_loss_in(0, reason);
 }
 
 /* Two 16-byte addresses (IPv4 in the first 4 bytes, the rest zero) compared as two words each. */
@@ -68,23 +80,6 @@ static __always_inline bool pf_same_addr(const __u8 a[16], const __u8 b[16])
 	__builtin_memcpy(&b0, b, 8);
 	__builtin_memcpy(&b1, b + 8, 8);
 	return a0 == b0 && a1 == b1;
-}
-
-#define PF_EEXIST 17
-
-/*
- * Inserts a new entry into a plain (non-LRU) hash, which fails with -E2BIG
- * when full instead of evicting silently: that is counted as map_full.
- * Returns -PF_EEXIST when another CPU inserted the key first; the caller
- * then adds to that entry (not a loss).
- */
-static __always_inline long pf_map_insert(void *map, const void *key, const void *value)
-{
-	long err = bpf_map_update_elem(map, key, value, BPF_NOEXIST);
-
-	if (err && err != -PF_EEXIST)
-		pf_count_loss(PF_LOSS_MAP_FULL);
-	return err;
 }
 
 /*

@@ -37,6 +37,14 @@ enum pf_loss_reason {
 	PF_LOSS_MAX = 3,
 };
 
+/* The probes of the packet object (packet.bpf.c): each one's row of pf_losses. */
+enum pf_packet_probe {
+	PF_PACKET_FLOWS = 0,
+	PF_PACKET_DNS = 1,
+	PF_PACKET_HTTP = 2,
+	PF_PACKET_PROBES = 3,
+};
+
 /*
  * The addresses, ports and protocol of a packet (L7 events), and the flows
  * map key, where its two endpoints are ordered (the smaller first) so that
@@ -73,7 +81,7 @@ struct pf_flow_dir {
 
 /*
  * The flows map value, per CPU: one entry per conversation (its key ordered,
- * see flows.bpf.c), so a connection costs one map entry and one drained
+ * see packet_flows.h), so a connection costs one map entry and one drained
  * entry, not one per direction. dir[0]: packets from the key's source
  * (saddr, sport) to its destination; dir[1]: the replies.
  */

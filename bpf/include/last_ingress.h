@@ -1,24 +1,28 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The packet this CPU's TC ingress program handled last, for the egress
- * program of the same object (flows, http). A packet that comes in by one
- * watched interface and leaves by another is seen at both, the egress
- * sighting right after the ingress one on the same CPU (forwarding runs in
- * the receiving softirq). When it leaves with the interface it came in by
- * (ingress_ifindex) and the key it had there, the egress program has nothing
- * to add to what the ingress one did, and skips its map lookups. A packet
- * translated on the way (NAT, encapsulation) has another key, and any packet
- * not the CPU's last is not recognised: both are handled as before.
+ * program (packet.bpf.c). A packet that comes in by one watched interface and
+ * leaves by another is seen at both, the egress sighting right after the
+ * ingress one on the same CPU (forwarding runs in the receiving softirq).
+ * When it leaves with the interface it came in by (ingress_ifindex) and the
+ * key it had there, the probes that handled it at ingress have nothing to add,
+ * and skip their map lookups. A packet translated on the way (NAT,
+ * encapsulation) has another key, and any packet not the CPU's last is not
+ * recognised: both are handled as before.
  */
 #ifndef PODFLOW_LAST_INGRESS_H
 #define PODFLOW_LAST_INGRESS_H
 
 #include "packet.h"
 
+/* What the ingress program did with the packet (tag bits); 0: nothing to skip for. */
+#define PF_HANDLED_FLOWS 0x01	/* counted in its conversation */
+#define PF_HANDLED_HTTP 0x02	/* looked at by http */
+
 struct pf_last_ingress {
-	struct flow_key key;
+	struct flow_key key;	/* as parsed: not ordered */
 	__u32 ifindex;
-	__u8 tag;	/* the program's word on what it did with the packet; 0: nothing to skip for */
+	__u8 tag;
 	__u8 pad[3];
 };
 
@@ -44,20 +48,20 @@ static __always_inline bool pf_same_key(const struct flow_key *a, const struct f
 	return x[0] == y[0] && x[1] == y[1] && x[2] == y[2] && x[3] == y[3] && x[4] == y[4];
 }
 
-/* At TC ingress: what the program did with this packet (tag), for its egress sighting. */
+/* At TC ingress, before the probes run: this packet; its tag is set once they are done. */
 static __always_inline void pf_note_ingress(struct pf_last_ingress *last, struct __sk_buff *skb,
-					    const struct flow_key *k, __u8 tag)
+					    const struct flow_key *k)
 {
 	last->key = *k;
 	last->ifindex = skb->ifindex;
-	last->tag = tag;
+	last->tag = 0;
 }
 
-/* At TC egress: this packet is the one the ingress program last handled with this tag. */
-static __always_inline bool pf_handled_on_ingress(const struct pf_last_ingress *last, struct __sk_buff *skb,
-						  const struct flow_key *k, __u8 tag)
+/* At TC egress: the tag the ingress program left for this packet, 0 when it is not the one it last handled. */
+static __always_inline __u8 pf_handled_on_ingress(const struct pf_last_ingress *last, struct __sk_buff *skb,
+						  const struct flow_key *k)
 {
-	return tag && last->tag == tag && last->ifindex == skb->ingress_ifindex && pf_same_key(&last->key, k);
+	return last->tag && last->ifindex == skb->ingress_ifindex && pf_same_key(&last->key, k) ? last->tag : 0;
 }
 
 #endif

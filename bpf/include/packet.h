@@ -47,6 +47,7 @@ struct pf_parsed {
 	__u32 tcp_ack;		/* with_payload, TCP: host byte order */
 	__u8 tcp_flags;
 	__u8 fragment;		/* a non-first IPv4 fragment */
+	__u8 payload_ok;	/* with_payload: a TCP or UDP payload located (lengths consistent, not a fragment) */
 };
 
 /* The packet as one program type sees it: TC reads directly, socket filters through the helper. */
@@ -84,9 +85,10 @@ static __always_inline __u32 pf_min(__u32 a, __u32 b)
 
 /*
  * Keys an IPv4/IPv6 packet (ICMP echo: the echo id as both ports, so a ping is
- * one conversation). with_payload (a constant after inlining; the flows
- * program does not pay for it) also locates the TCP/UDP payload, checking the
- * lengths the headers claim; IPv6 extension headers are not followed.
+ * one conversation). with_payload (known at load: flows alone does not pay for
+ * it) also locates the TCP/UDP payload, checking the lengths the headers
+ * claim; where they do not add up the packet is still keyed (flows counts it),
+ * only payload_ok stays 0. IPv6 extension headers are not followed.
  */
 static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, struct pf_parsed *p, bool with_payload)
 {
@@ -94,10 +96,11 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 	struct flow_key *k = &p->key;
 	__u32 l4off, ip_payload;
 
-	/* Only what this program uses is cleared: the flows program runs per packet. */
+	/* Only what this program uses is cleared: it runs per packet. */
 	__builtin_memset(k, 0, sizeof(*k));
 	p->tcp_flags = 0;
 	p->fragment = 0;
+	p->payload_ok = 0;
 	if (with_payload) {
 		p->payload_off = 0;
 		p->payload_len = 0;
@@ -134,9 +137,8 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 	} else {
 		return PF_PARSE_NOT_IP;
 	}
-	if (with_payload && p->bytes < l4off)
-		return PF_PARSE_MALFORMED;
-	ip_payload = p->bytes - l4off;
+	/* 0 when the IP length claims less than its own header: no payload is located then. */
+	ip_payload = p->bytes > l4off ? p->bytes - l4off : 0;
 
 	switch (k->protocol) {
 	case IPPROTO_TCP: {
@@ -153,11 +155,12 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 			break;
 		hlen = (th[12] >> 4) * 4;
 		if (hlen < 20 || ip_payload < hlen)
-			return PF_PARSE_MALFORMED;
+			break;
 		p->tcp_seq = ((__u32)th[4] << 24) | ((__u32)th[5] << 16) | ((__u32)th[6] << 8) | th[7];
 		p->tcp_ack = ((__u32)th[8] << 24) | ((__u32)th[9] << 16) | ((__u32)th[10] << 8) | th[11];
 		p->payload_off = ETH_HLEN + l4off + hlen;
 		p->payload_len = ip_payload - hlen;
+		p->payload_ok = 1;
 		break;
 	}
 	case IPPROTO_UDP: {
@@ -170,9 +173,10 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 		if (!with_payload)
 			break;
 		if (ip_payload < 8)
-			return PF_PARSE_MALFORMED;
+			break;
 		p->payload_off = ETH_HLEN + l4off + 8;
 		p->payload_len = ip_payload - 8;
+		p->payload_ok = 1;
 		break;
 	}
 	case IPPROTO_ICMP:

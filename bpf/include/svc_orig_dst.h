@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The svc object's map of original destinations, per client socket address
- * (see svc.bpf.c). The http and dns objects declare the same map and user space makes them
- * reuse svc's (bpf_map__reuse_fd), so their programs read the client's
- * original destination in the kernel instead of user space looking it up once
- * per record. Not reused (svc not attached): an empty map, nothing found.
+ * (see svc.bpf.c). The packet object (its dns and http probes) declares the
+ * same map and user space makes it reuse svc's (bpf_map__reuse_fd), so dns and
+ * http read the client's original destination in the kernel instead of user
+ * space looking it up once per record. Not reused (svc not attached): an empty
+ * map, nothing found.
  */
 #ifndef PODFLOW_SVC_ORIG_DST_H
 #define PODFLOW_SVC_ORIG_DST_H

@@ -1,14 +1,16 @@
 // createProbeManager: the capability probe (each probe's hooks tried in the
 // order of its plan, the reason each skipped hook failed kept for `podflow
 // probes`), the tick that drains maps and watches interfaces, and stop().
-// dns and http share one svc object (original destinations) that it owns.
+// dns and http share one svc object (original destinations) that it owns;
+// flows, dns and http share the packet object (one TC program per interface
+// and direction for the three), loaded with the ones requested.
 import { fileURLToPath } from 'node:url';
 import { findCgroup2Root } from '../enrich/cgroup.js';
 import type { LossCount } from '../pipeline/types.js';
-import { dnsPlan } from './dns/plan.js';
+import { dnsPlan, dnsSetup, type DnsOptions } from './dns/plan.js';
 import { dropsPlan } from './drops/plan.js';
-import { flowsPlan } from './flows/plan.js';
-import { httpPlan } from './http/plan.js';
+import { flowsPlan, flowsSetup, type FlowsOptions } from './flows/plan.js';
+import { httpPlan, httpSetup, type HttpOptions } from './http/plan.js';
 import { retransmitPlan } from './retransmit/plan.js';
 import { RttProbe, rttPlan } from './rtt/plan.js';
 import { MonotonicClock } from './shared/clock.js';
@@ -16,6 +18,7 @@ import type { ProbeContext } from './shared/context.js';
 import { InterfaceIndex } from './shared/interfaces.js';
 import { describeError as describe } from './shared/errors.js';
 import { ensureTracefs } from './shared/mounts.js';
+import { PacketObjects } from './shared/packet-object.js';
 import type { AttachedProbe, ProbePlan } from './shared/probe.js';
 import { OriginalDestinations, SVC_PROGRAMS, type OriginalDestinationMap } from './svc/original-destinations.js';
 import { tcpPlan } from './tcp/plan.js';
@@ -52,17 +55,21 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
       return svc?.map;
     },
   };
-  const l7 = { interfaces: opts.interfaces, originalDestinations };
+  const flowsOpts: FlowsOptions = {
+    interfaces: opts.interfaces, activeTimeoutMs: opts.flowActiveTimeoutMs, idleTimeoutMs: opts.flowIdleTimeoutMs, kernelMapBytes: opts.flowKernelMapBytes,
+  };
+  const dnsOpts: DnsOptions = { interfaces: opts.interfaces, ports: opts.dnsPorts ?? [53], timeoutMs: opts.dnsTimeoutMs ?? 5000 };
+  const httpOpts: HttpOptions = { interfaces: opts.interfaces };
+  const setups = [flowsSetup(flowsOpts), dnsSetup(dnsOpts), httpSetup(httpOpts)].filter((s) => opts.probes.includes(s.probe));
+  const packet = new PacketObjects({ interfaces: opts.interfaces, setups, originalDestinations });
   const plans: Record<Exclude<ProbeName, 'process'>, ProbePlan> = {
-    flows: flowsPlan({
-      interfaces: opts.interfaces, activeTimeoutMs: opts.flowActiveTimeoutMs, idleTimeoutMs: opts.flowIdleTimeoutMs, kernelMapBytes: opts.flowKernelMapBytes,
-    }),
+    flows: flowsPlan({ ...flowsOpts, packet }),
     tcp: tcpPlan,
     retransmit: retransmitPlan,
     drops: dropsPlan({ reasons: opts.dropReasons }),
     rtt: rttPlan({ cgroupRoot }),
-    dns: dnsPlan({ ...l7, ports: opts.dnsPorts ?? [53], timeoutMs: opts.dnsTimeoutMs ?? 5000 }),
-    http: httpPlan(l7),
+    dns: dnsPlan({ ...dnsOpts, packet }),
+    http: httpPlan({ ...httpOpts, packet }),
   };
   const states = new Map<ProbeName, ProbeState>();
   let timer: NodeJS.Timeout | undefined;

@@ -211,7 +211,7 @@ test('the socket-filter fallback sees the same lookups', async () => {
   assert.ok(probe.eventsSeen() >= 2);
   assert.equal(probe.losses().filter((l) => l.stage === 'kernel').reduce((n, l) => n + l.count, 0), 0);
   // Closing unloads the programs this probe loaded (compared by id: other tests load programs too).
-  const ours = programIds('dns_');
+  const ours = programIds('packet_');
   assert.ok(ours.length >= 3);
   stopProbe();
   // The kernel frees a program after an RCU grace period: poll briefly.

@@ -191,9 +191,9 @@ test('closing svc detaches every one of its programs from the cgroup', () => {
   assert.deepEqual(attached(), []);
 });
 
-/** Runs the http program on crafted packets in the order given; returns once no record arrived for 100 ms. */
+/** Runs the packet object's TC ingress program (http enabled) on crafted packets in the order given; returns once no record arrived for 100 ms. */
 async function replay(probe: L7PacketProbe, records: unknown[], packets: Buffer[]): Promise<void> {
-  for (const data of packets) probe.object.program('http_tc_ingress').testRun({ data });
+  for (const data of packets) probe.object.program('packet_tc_ingress').testRun({ data });
   // The ring buffer's consumer delivers asynchronously.
   for (let seen = records.length, quiet = 0; quiet < 5; seen = records.length) {
     await new Promise((r) => setTimeout(r, 20));

@@ -1,6 +1,7 @@
-// The dns and http TC programs under BPF_PROG_TEST_RUN (the socket-filter
-// programs share their parser; TEST_RUN hands socket filters the packet from
-// the IP header, unlike a real AF_PACKET socket, so they are tested with real
+// The dns and http probes of the packet object's TC programs under
+// BPF_PROG_TEST_RUN, each loaded with only that probe enabled (the socket-filter
+// program shares their parser; TEST_RUN hands socket filters the packet from
+// the IP header, unlike a real AF_PACKET socket, so it is tested with real
 // traffic in l7-dns.test.ts): crafted packets give the
 // events they should, malformed ones (random bytes, truncated headers,
 // compression loops, lying lengths) pass the verifier and never give garbage.
@@ -22,23 +23,24 @@ import { newEndpoint } from '../../src/pipeline/record-factory.js';
 const BUILD = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
 const ctx = { clock: new MonotonicClock(), nodeName: 'n', interfaces: new InterfaceIndex() };
 
-/** A loaded object and the raw ring-buffer records it wrote. */
+/** The packet object loaded with one L7 probe enabled, and the raw records of that probe's ring buffer. */
 class Harness {
   readonly obj: BpfObject;
   readonly events: Buffer[] = [];
   readonly #consumer: RingBufferConsumer;
 
-  constructor(file: string, ringbuf: string, configure?: (obj: BpfObject) => void) {
-    this.obj = BpfObject.open(BUILD + file);
+  constructor(probe: 'dns' | 'http', configure?: (obj: BpfObject) => void) {
+    this.obj = BpfObject.open(BUILD + 'packet.bpf.o');
+    this.obj.setGlobal(`packet_${probe}`, 1);
     configure?.(this.obj);
     this.obj.load();
-    this.#consumer = new RingBufferConsumer(this.obj.map(ringbuf), (batch, offsets, count) => {
+    this.#consumer = new RingBufferConsumer(this.obj.map(`${probe}_events`), (batch, offsets, count) => {
       for (let i = 0; i < count; i++) this.events.push(Buffer.from(batch.subarray(offsets[i], offsets[i + 1])));
     });
     this.#consumer.start();
   }
 
-  /** Runs `prog` on each packet and returns the events they produced. */
+  /** Runs `prog` (packet_tc_ingress, packet_tc_egress) on each packet and returns the events they produced. */
   run(prog: string, ...packets: Buffer[]): Promise<Buffer[]> {
     return this.runCameInBy(0, prog, ...packets);
   }
@@ -79,15 +81,22 @@ class Harness {
 
 let dns: Harness;
 let http: Harness;
+/** http with flows and dns enabled too: the three share the ingress program's note for the egress one. */
+let httpAmongAll: Harness;
 
 before(() => {
-  dns = new Harness('dns.bpf.o', 'dns_events');
-  http = new Harness('http.bpf.o', 'http_events');
+  dns = new Harness('dns');
+  http = new Harness('http');
+  httpAmongAll = new Harness('http', (obj) => {
+    obj.setGlobal('packet_flows', 1);
+    obj.setGlobal('packet_dns', 1);
+  });
 });
 
 after(() => {
   dns?.close();
   http?.close();
+  httpAmongAll?.close();
 });
 
 function decodeOne(events: Buffer[]): DnsMessage {
@@ -103,7 +112,7 @@ const A = (a: number[]) => ({ type: 1, rdata: Buffer.from(a) });
 
 test('dns: a UDP query and a response with CNAME, A and AAAA answers', async () => {
   const q = dnsMessage({ id: 0x4242, flags: 0x0100, qname: wireName('www.example.com'), qtype: 1 });
-  const m = decodeOne(await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, q))));
+  const m = decodeOne(await dns.run('packet_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, q))));
   assert.deepEqual(
     { id: m.id, response: m.response, query: m.query, qtype: m.qtype, truncated: m.truncated, saddr: m.saddr, sport: m.sport, dport: m.dport, protocol: m.protocol, hook: m.hook },
     { id: 0x4242, response: false, query: 'www.example.com', qtype: 1, truncated: false, saddr: '10.237.0.2', sport: 40000, dport: 53, protocol: 17, hook: 'tc' },
@@ -112,7 +121,7 @@ test('dns: a UDP query and a response with CNAME, A and AAAA answers', async () 
   const cname = { type: 5, rdata: wireName('web.example.com') };
   const aaaa = { type: 28, rdata: Buffer.from('fd000237000000000000000000000005', 'hex'), owner: wireName('web.example.com') };
   const resp = dnsMessage({ id: 0x4242, flags: 0x8180, qname: wireName('www.example.com'), qtype: 1, answers: [cname, A([10, 237, 0, 7]), aaaa, A([10, 237, 0, 8])] });
-  const r = decodeOne(await dns.run('dns_tc_ingress', ip('10.237.0.53', '10.237.0.2', 17, udp(53, 40000, resp))));
+  const r = decodeOne(await dns.run('packet_tc_ingress', ip('10.237.0.53', '10.237.0.2', 17, udp(53, 40000, resp))));
   assert.equal(r.response, true);
   assert.equal(r.rcode, 0);
   assert.deepEqual(r.answers, ['10.237.0.7', 'fd00:237::5', '10.237.0.8']);
@@ -120,32 +129,32 @@ test('dns: a UDP query and a response with CNAME, A and AAAA answers', async () 
 
 test('dns: over TCP and IPv6, NXDOMAIN', async () => {
   const resp = dnsMessage({ id: 7, flags: 0x8183, qname: wireName('nope.example'), qtype: 28 });
-  const r = decodeOne(await dns.run('dns_tc_ingress', ip('fd00:237::53', 'fd00:237::2', 6, tcp(53, 41000, 1, tcpDns(resp)))));
+  const r = decodeOne(await dns.run('packet_tc_ingress', ip('fd00:237::53', 'fd00:237::2', 6, tcp(53, 41000, 1, tcpDns(resp)))));
   assert.deepEqual([r.protocol, r.ipVersion, r.rcode, r.qtype, r.query, r.saddr], [6, 6, 3, 28, 'nope.example', 'fd00:237::53']);
   // A TCP segment without payload (an ACK) is not DNS and not counted as malformed.
   const before = dns.counter('dns:malformed');
-  assert.equal((await dns.run('dns_tc_ingress', ip('10.237.0.53', '10.237.0.2', 6, tcp(53, 41000, 1, Buffer.alloc(0), 0x10)))).length, 0);
+  assert.equal((await dns.run('packet_tc_ingress', ip('10.237.0.53', '10.237.0.2', 6, tcp(53, 41000, 1, Buffer.alloc(0), 0x10)))).length, 0);
   assert.equal(dns.counter('dns:malformed'), before);
   // Other ports are not looked at.
-  assert.equal((await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 54, dnsMessage({ id: 9, flags: 0x0100, qname: wireName('a.b'), qtype: 1 }))))).length, 0);
+  assert.equal((await dns.run('packet_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 54, dnsMessage({ id: 9, flags: 0x0100, qname: wireName('a.b'), qtype: 1 }))))).length, 0);
 });
 
 test('dns: names at and over the 255-byte limit, and compressed questions', async () => {
   const label = 'a'.repeat(63);
   const longest = [label, label, label, 'b'.repeat(61)].join('.'); // 255 bytes on the wire
-  const m = decodeOne(await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, dnsMessage({ id: 1, flags: 0x0100, qname: wireName(longest), qtype: 1 })))));
+  const m = decodeOne(await dns.run('packet_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, dnsMessage({ id: 1, flags: 0x0100, qname: wireName(longest), qtype: 1 })))));
   assert.equal(m.query, longest);
   assert.equal(m.truncated, false);
 
   // A name longer than RFC 1035 allows: cut after the complete labels, flagged.
   const tooLong = [label, label, label, label, 'c'].join('.');
-  const t = decodeOne(await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, dnsMessage({ id: 2, flags: 0x0100, qname: wireName(tooLong), qtype: 1 })))));
+  const t = decodeOne(await dns.run('packet_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, dnsMessage({ id: 2, flags: 0x0100, qname: wireName(tooLong), qtype: 1 })))));
   assert.equal(t.truncated, true);
   assert.equal(t.query, [label, label, label].join('.'));
   assert.equal(t.qtype, 0);
 
   // A compression loop in the question (a pointer to itself): not followed, flagged.
-  const loop = decodeOne(await dns.run('dns_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, dnsMessage({ id: 3, flags: 0x0100, qname: Buffer.from([3, 0x77, 0x77, 0x77, 0xc0, 12]), qtype: 1 })))));
+  const loop = decodeOne(await dns.run('packet_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, dnsMessage({ id: 3, flags: 0x0100, qname: Buffer.from([3, 0x77, 0x77, 0x77, 0xc0, 12]), qtype: 1 })))));
   assert.equal(loop.truncated, true);
   assert.equal(loop.query, 'www');
 });
@@ -160,12 +169,12 @@ test('dns: malformed messages give no event and are counted', async () => {
     udp(40000, 53, dnsMessage({ id: 5, flags: 0x0100, qname: wireName('x'), qtype: 1, qdcount: 0 })),
     udp(40000, 53, dnsMessage({ id: 5, flags: 0x2800, qname: wireName('x'), qtype: 1 })), // opcode UPDATE
   ].map((l4) => ip('10.237.0.2', '10.237.0.53', 17, l4));
-  assert.equal((await dns.run('dns_tc_egress', ...packets)).length, 0);
+  assert.equal((await dns.run('packet_tc_egress', ...packets)).length, 0);
   assert.equal(dns.counter('dns:malformed') - before, packets.length);
   // An IP header claiming more than the packet holds: the parse stops at the real end.
   const lying = ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 53, good));
   lying.writeUInt16BE(1400, 14 + 2);
-  const m = decodeOne(await dns.run('dns_tc_egress', lying));
+  const m = decodeOne(await dns.run('packet_tc_egress', lying));
   assert.equal(m.query, 'x.example');
 });
 
@@ -176,7 +185,7 @@ test('dns: answer sections with loops, bad pointers and lying lengths never give
   const msg = dnsMessage({ id: 6, flags: 0x8180, qname: q, qtype: 1, answers: [selfLoop, longRd] });
   // The second record claims 200 bytes of rdata: it must not be read.
   msg.writeUInt16BE(200, msg.length - 4 - 2);
-  const m = decodeOne(await dns.run('dns_tc_ingress', ip('10.237.0.53', '10.237.0.2', 17, udp(53, 40000, msg))));
+  const m = decodeOne(await dns.run('packet_tc_ingress', ip('10.237.0.53', '10.237.0.2', 17, udp(53, 40000, msg))));
   assert.deepEqual(m.answers, ['1.2.3.4']);
 });
 
@@ -197,7 +206,7 @@ test('dns: random payloads on port 53 only ever give well-formed events', async 
   await fc.assert(
     fc.asyncProperty(fc.array(fc.tuple(payload, fc.boolean()), { minLength: 100, maxLength: 100 }), async (cases) => {
       const packets = cases.map(([p, overTcp]) => ip('10.237.0.53', '10.237.0.2', overTcp ? 6 : 17, overTcp ? tcp(53, 40000, 1, tcpDns(p)) : udp(53, 40000, p)));
-      for (const e of await dns.run('dns_tc_ingress', ...packets)) {
+      for (const e of await dns.run('packet_tc_ingress', ...packets)) {
         const m = decodeDnsEvent(e, 0);
         assert.ok(m, 'every event decodes');
         assert.match(m.query, /^[\x21-\x7e]*$/);
@@ -210,11 +219,11 @@ test('dns: random payloads on port 53 only ever give well-formed events', async 
 });
 
 test('dns: the ports are configurable before load', async () => {
-  const custom = new Harness('dns.bpf.o', 'dns_events', (obj) => obj.setGlobal('dns_ports', encodeDnsPorts([5353, 8053])));
+  const custom = new Harness('dns', (obj) => obj.setGlobal('dns_ports', encodeDnsPorts([5353, 8053])));
   try {
     const msg = dnsMessage({ id: 10, flags: 0x0100, qname: wireName('svc.local'), qtype: 1 });
     const on = (port: number) => ip('10.237.0.2', '10.237.0.53', 17, udp(40000, port, msg));
-    const events = await custom.run('dns_tc_egress', on(5353), on(53), on(8053));
+    const events = await custom.run('packet_tc_egress', on(5353), on(53), on(8053));
     assert.deepEqual(events.map((e) => decodeDnsEvent(e, 0)?.dport), [5353, 8053]);
   } finally {
     custom.close();
@@ -233,7 +242,7 @@ test('http: one event per exchange, keep-alive pairs each request with the next 
   const [req1, resp1] = httpPair('10.237.0.2', '10.237.0.3', 50000, 1, 'GET /api/users?id=1 HTTP/1.1\r\nHost: backend\r\n\r\n', 'HTTP/1.1 200 OK\r\n');
   const [req2, resp2] = httpPair('10.237.0.2', '10.237.0.3', 50000, 100, 'DELETE /api/users/1 HTTP/1.1\r\nHost: backend\r\n\r\n', 'HTTP/1.1 404 Not Found\r\n');
   const body = ip('10.237.0.3', '10.237.0.2', 6, tcp(80, 50000, 1020, Buffer.from('HTTP/1.1 lookalike body segment')));
-  const events = await http.run('http_tc_ingress', req1 as Buffer, req1 as Buffer, resp1 as Buffer, body, req2 as Buffer, resp2 as Buffer);
+  const events = await http.run('packet_tc_ingress', req1 as Buffer, req1 as Buffer, resp1 as Buffer, body, req2 as Buffer, resp2 as Buffer);
   assert.equal(events.length, 2);
   const records = events.map((e) => decodeHttpEvent(e, 0, ctx));
   assert.deepEqual(records.map((r) => [r?.http?.method, r?.http?.path, r?.http?.status, r?.http?.host, r?.http?.version]), [
@@ -247,30 +256,33 @@ test('http: one event per exchange, keep-alive pairs each request with the next 
 
 test('http: a request seen before DNAT and its response after it name both ends', async () => {
   const [req, resp] = httpPair('10.237.0.2', '10.238.0.10', 50001, 1, 'GET / HTTP/1.1\r\n\r\n', 'HTTP/1.1 500 Internal Server Error\r\n', '10.237.0.3');
-  const events = await http.run('http_tc_ingress', req as Buffer, resp as Buffer);
+  const events = await http.run('packet_tc_ingress', req as Buffer, resp as Buffer);
   const r = decodeHttpEvent(events[0] ?? Buffer.alloc(0), 0, ctx);
   assert.equal(r?.http?.status, 500);
   assert.deepEqual(r?.destination, newEndpoint('10.237.0.3', 80));
   assert.deepEqual(r?.originalDestination, newEndpoint('10.238.0.10', 80));
 });
 
-test('http: an exchange seen again untranslated on the way out is one event, and its response no unmatched one', async () => {
-  // The egress program recognises the packet its CPU's ingress program handled last (test runs happen on
-  // loopback, ifindex 1): one of three exchanges suffices, in case the test thread changed CPUs in between.
-  let unmatchedSecondSightings = 0;
-  for (const port of [50030, 50031, 50032]) {
-    const request = `GET /twice/${port} HTTP/1.1\r\n\r\n`;
-    const req = ip('10.237.0.5', '10.237.0.3', 6, tcp(port, 80, 9000, Buffer.from(request)));
-    const resp = ip('10.237.0.3', '10.237.0.5', 6, tcp(80, port, 1, Buffer.from('HTTP/1.1 200 OK\r\n'), 0x18, 9000 + request.length));
-    await http.run('http_tc_ingress', req);
-    await http.runCameInBy(1, 'http_tc_egress', req);
-    const unmatched = http.counter('http:unmatched_response');
-    const events = [...(await http.run('http_tc_ingress', resp)), ...(await http.runCameInBy(1, 'http_tc_egress', resp))];
-    assert.deepEqual(events.map((e) => decodeHttpEvent(e, 0, ctx)?.http?.path), [`/twice/${port}`]);
-    unmatchedSecondSightings += http.counter('http:unmatched_response') - unmatched;
-  }
-  assert.ok(unmatchedSecondSightings < 3, 'the response\'s second sighting was counted as unmatched every time');
-});
+for (const amongAll of [false, true]) {
+  test(`http${amongAll ? ' (flows and dns enabled too)' : ''}: an exchange seen again untranslated on the way out is one event, and its response no unmatched one`, async () => {
+    const h = amongAll ? httpAmongAll : http;
+    // The egress program recognises the packet its CPU's ingress program handled last (test runs happen on
+    // loopback, ifindex 1): one of three exchanges suffices, in case the test thread changed CPUs in between.
+    let unmatchedSecondSightings = 0;
+    for (const port of [50030, 50031, 50032]) {
+      const request = `GET /twice/${port} HTTP/1.1\r\n\r\n`;
+      const req = ip('10.237.0.5', '10.237.0.3', 6, tcp(port, 80, 9000, Buffer.from(request)));
+      const resp = ip('10.237.0.3', '10.237.0.5', 6, tcp(80, port, 1, Buffer.from('HTTP/1.1 200 OK\r\n'), 0x18, 9000 + request.length));
+      await h.run('packet_tc_ingress', req);
+      await h.runCameInBy(1, 'packet_tc_egress', req);
+      const unmatched = h.counter('http:unmatched_response');
+      const events = [...(await h.run('packet_tc_ingress', resp)), ...(await h.runCameInBy(1, 'packet_tc_egress', resp))];
+      assert.deepEqual(events.map((e) => decodeHttpEvent(e, 0, ctx)?.http?.path), [`/twice/${port}`]);
+      unmatchedSecondSightings += h.counter('http:unmatched_response') - unmatched;
+    }
+    assert.ok(unmatchedSecondSightings < 3, 'the response\'s second sighting was counted as unmatched every time');
+  });
+}
 
 test('http: an answer from another server to the same client port is not paired unless it acknowledges the request', async () => {
   const unmatched = http.counter('http:unmatched_response');
@@ -279,20 +291,20 @@ test('http: an answer from another server to the same client port is not paired 
   // Another connection of the same client port, to another server: its own sequence numbers.
   const other = ip('10.237.0.6', '10.237.0.5', 6, tcp(80, 50010, 1, Buffer.from('HTTP/1.1 500 Internal Server Error\r\n'), 0x18, 0x9e3779b9));
   const own = ip('10.237.0.3', '10.237.0.5', 6, tcp(80, 50010, 1, Buffer.from('HTTP/1.1 200 OK\r\n'), 0x18, 7000 + request.length));
-  const events = await http.run('http_tc_ingress', req, other, own);
+  const events = await http.run('packet_tc_ingress', req, other, own);
   assert.equal(http.counter('http:unmatched_response'), unmatched + 1);
   assert.deepEqual(events.map((e) => decodeHttpEvent(e, 0, ctx)?.http?.status), [200]);
 });
 
 test('http: responses without a request, unanswered requests and random payloads', async () => {
   const unmatched = http.counter('http:unmatched_response');
-  assert.equal((await http.run('http_tc_ingress', ip('10.237.0.3', '10.237.0.9', 6, tcp(80, 50002, 1, Buffer.from('HTTP/1.1 200 OK\r\n'))))).length, 0);
+  assert.equal((await http.run('packet_tc_ingress', ip('10.237.0.3', '10.237.0.9', 6, tcp(80, 50002, 1, Buffer.from('HTTP/1.1 200 OK\r\n'))))).length, 0);
   assert.equal(http.counter('http:unmatched_response'), unmatched + 1);
   const unanswered = http.counter('http:unanswered_request');
   const r1 = ip('10.237.0.9', '10.237.0.3', 6, tcp(50003, 80, 1, Buffer.from('GET /a HTTP/1.1\r\n\r\n')));
   const r2 = ip('10.237.0.9', '10.237.0.3', 6, tcp(50003, 80, 50, Buffer.from('GET /b HTTP/1.1\r\n\r\n')));
   const resp = ip('10.237.0.3', '10.237.0.9', 6, tcp(80, 50003, 1, Buffer.from('HTTP/1.0 200 OK\r\n')));
-  const events = await http.run('http_tc_egress', r1, r2, resp);
+  const events = await http.run('packet_tc_egress', r1, r2, resp);
   assert.equal(http.counter('http:unanswered_request'), unanswered + 1);
   assert.equal(decodeHttpEvent(events[0] ?? Buffer.alloc(0), 0, ctx)?.http?.path, '/b');
 
@@ -304,7 +316,7 @@ test('http: responses without a request, unanswered requests and random payloads
         ip('10.237.0.4', '10.237.0.3', 6, tcp(51000 + i, 80, a.length, Buffer.concat([Buffer.from('GET '), Buffer.from(a)]))),
         ip('10.237.0.3', '10.237.0.4', 6, tcp(80, 51000 + i, 1, Buffer.concat([Buffer.from('HTTP/1.'), Buffer.from(b)]))),
       ]);
-      const evs = await http.run('http_tc_egress', ...packets);
+      const evs = await http.run('packet_tc_egress', ...packets);
       assert.ok(evs.length <= pairs.length);
       for (const e of evs) {
         assert.equal(e.length >= HttpEvent.size, true);

@@ -1,4 +1,6 @@
-// The flows TC program under BPF_PROG_TEST_RUN with crafted packets: the map
+// The flows probe of the packet object's TC programs (loaded with only flows
+// enabled; once with dns and http too, whose payload parse must not change
+// what flows counts) under BPF_PROG_TEST_RUN with crafted packets: the map
 // entries it writes (one per conversation, its key ordered; bytes, packets,
 // flags, initiator per direction) and what it refuses.
 import assert from 'node:assert/strict';
@@ -9,7 +11,7 @@ import { mergeCpuSlots } from '../../src/probes/flows/table.js';
 import { ipBytes } from '../../src/enrich/ip.js';
 import { FlowDir as D, FlowKey as K } from '../../src/probes/shared/layouts.js';
 
-const OBJECT = fileURLToPath(new URL('../../../bpf/build/flows.bpf.o', import.meta.url));
+const OBJECT = fileURLToPath(new URL('../../../bpf/build/packet.bpf.o', import.meta.url));
 
 function ether(type: number): Buffer {
   const b = Buffer.alloc(14);
@@ -78,13 +80,22 @@ function key(src: string, sport: number, dst: string, dport: number, protocol: n
 }
 
 let obj: BpfObject;
+/** flows with dns and http enabled too: the parse then also locates each TCP/UDP payload. */
+let amongAll: BpfObject;
 
 before(() => {
   obj = BpfObject.open(OBJECT);
+  obj.setGlobal('packet_flows', 1);
   obj.load();
+  amongAll = BpfObject.open(OBJECT);
+  for (const probe of ['flows', 'dns', 'http']) amongAll.setGlobal(`packet_${probe}`, 1);
+  amongAll.load();
 });
 
-after(() => obj.close());
+after(() => {
+  obj?.close();
+  amongAll?.close();
+});
 
 /** The __sk_buff context up to ingress_ifindex (offset 36): the interface a packet came in by. */
 function cameInBy(ifindex: number): Buffer {
@@ -93,8 +104,8 @@ function cameInBy(ifindex: number): Buffer {
   return ctx;
 }
 
-function run(packet: Buffer, program = 'flows_tc_ingress', ctx?: Buffer): void {
-  const r = obj.program(program).testRun({ data: packet, ...(ctx ? { ctx } : {}) });
+function run(packet: Buffer, program = 'packet_tc_ingress', ctx?: Buffer, o = obj): void {
+  const r = o.program(program).testRun({ data: packet, ...(ctx ? { ctx } : {}) });
   assert.equal(r.retval | 0, -1, 'TC_ACT_UNSPEC: the packet goes on to the next filter untouched');
 }
 
@@ -119,8 +130,8 @@ function conversation(k: Buffer): { key: Buffer; way: number } {
 }
 
 /** The counters of the direction `k` (a packet's key) of its conversation's entry. */
-function counters(k: Buffer) {
-  const map = obj.map('pf_flows');
+function counters(k: Buffer, o = obj) {
+  const map = o.map('pf_flows');
   const { key: ordered, way } = conversation(k);
   const value = map.lookup(ordered);
   assert.ok(value, 'the conversation has a map entry');
@@ -129,10 +140,16 @@ function counters(k: Buffer) {
   return c;
 }
 
-function lossCount(reason: number): number {
-  const map = obj.map('pf_losses');
+/** pf_losses holds a row of reasons (enum pf_loss_reason) per probe of the object (enum pf_packet_probe). */
+const LOSS_REASONS = 3;
+const FLOWS_ROW = 0;
+const PARSE_ERROR = 2;
+
+/** The flows probe's count of one loss reason. */
+function lossCount(reason: number, o = obj): number {
+  const map = o.map('pf_losses');
   const k = Buffer.alloc(4);
-  k.writeUInt32LE(reason);
+  k.writeUInt32LE(FLOWS_ROW * LOSS_REASONS + reason);
   const v = map.lookup(k);
   return v ? map.perCpuValues(v).reduce((n, b) => n + Number(b.readBigUInt64LE(0)), 0) : 0;
 }
@@ -152,7 +169,7 @@ test('IPv4 TCP: SYN then data, bytes from the IP header on, flags OR-ed, SYN mar
 
 test('a SYN-ACK does not mark the initiator; egress is recorded as such; both directions share one entry', () => {
   const entries = [...obj.map('pf_flows').keys()].length;
-  run(ipv4('10.232.0.2', '10.232.0.1', 6, tcp(80, 40000, 0x12)), 'flows_tc_egress');
+  run(ipv4('10.232.0.2', '10.232.0.1', 6, tcp(80, 40000, 0x12)), 'packet_tc_egress');
   const c = counters(key('10.232.0.2', 80, '10.232.0.1', 40000, 6));
   assert.equal(c.syn, false);
   assert.equal(c.direction, 2);
@@ -165,7 +182,7 @@ test('a SYN-ACK does not mark the initiator; egress is recorded as such; both di
 test('a packet seen again at another hook of the node is counted once, where first seen', () => {
   const k = key('10.232.0.5', 1000, '10.232.0.6', 2000, 17);
   run(ipv4('10.232.0.5', '10.232.0.6', 17, udp(1000, 2000, 100)));
-  run(ipv4('10.232.0.5', '10.232.0.6', 17, udp(1000, 2000, 100)), 'flows_tc_egress');
+  run(ipv4('10.232.0.5', '10.232.0.6', 17, udp(1000, 2000, 100)), 'packet_tc_egress');
   const c = counters(k);
   assert.equal(c.packets, 1);
   assert.equal(c.bytes, 128);
@@ -175,10 +192,10 @@ test('a packet seen again at another hook of the node is counted once, where fir
 test('a packet leaving the way it came in is counted once; translated on the way (DNAT), it is a conversation of its own', () => {
   const packet = ipv4('10.232.0.7', '10.232.0.8', 17, udp(1000, 2000, 100));
   run(packet);
-  run(packet, 'flows_tc_egress', cameInBy(1));
+  run(packet, 'packet_tc_egress', cameInBy(1));
   const c = counters(key('10.232.0.7', 1000, '10.232.0.8', 2000, 17));
   assert.deepEqual([c.packets, c.direction], [1, 1]);
-  run(ipv4('10.232.0.7', '10.232.0.9', 17, udp(1000, 2000, 100)), 'flows_tc_egress', cameInBy(1));
+  run(ipv4('10.232.0.7', '10.232.0.9', 17, udp(1000, 2000, 100)), 'packet_tc_egress', cameInBy(1));
   const translated = counters(key('10.232.0.7', 1000, '10.232.0.9', 2000, 17));
   assert.deepEqual([translated.packets, translated.direction], [1, 2]);
 });
@@ -210,7 +227,7 @@ test('a non-first IPv4 fragment is keyed without ports', () => {
 });
 
 test('malformed packets are counted as parse errors and change no flow', () => {
-  const before = lossCount(2);
+  const before = lossCount(PARSE_ERROR);
   const entries = [...obj.map('pf_flows').keys()].length;
   const wrongVersion = ipv4('10.232.0.9', '10.232.0.10', 6, tcp(1, 2, 0x02));
   wrongVersion[14] = 0x65; // version 6 under an IPv4 ethertype
@@ -220,22 +237,49 @@ test('malformed packets are counted as parse errors and change no flow', () => {
   bad[14] = 0x44; // IHL 4: shorter than the minimum
   run(bad);
   run(ipv6('fd00:232::9', 'fd00:232::10', 17, Buffer.alloc(2))); // UDP header cut short
-  assert.equal(lossCount(2) - before, 4);
+  assert.equal(lossCount(PARSE_ERROR) - before, 4);
   assert.equal([...obj.map('pf_flows').keys()].length, entries);
 });
 
+test('lengths that leave no payload are counted all the same where dns and http are enabled too (they ignore the packet)', () => {
+  /** The packet with its IP length (IPv4 total, IPv6 payload) replaced by `claimed`. */
+  const claiming = (packet: Buffer, claimed: number) => {
+    packet.writeUInt16BE(claimed, 14 + (packet[14]! >> 4 === 4 ? 2 : 4));
+    return packet;
+  };
+  const offsetBelowMinimum = tcp(40001, 80, 0x18, 10);
+  offsetBelowMinimum[12] = 0x40; // a 16-byte TCP header
+  const cases: [Buffer, Buffer, number][] = [
+    [claiming(ipv4('10.232.1.1', '10.232.1.2', 6, tcp(40000, 80, 0x18, 10)), 30), key('10.232.1.1', 40000, '10.232.1.2', 80, 6), 30],
+    [claiming(ipv4('10.232.1.1', '10.232.1.2', 17, udp(40000, 53, 12)), 24), key('10.232.1.1', 40000, '10.232.1.2', 53, 17), 24],
+    [claiming(ipv4('10.232.1.1', '10.232.1.2', 6, tcp(80, 40000, 0x18, 10)), 10), key('10.232.1.1', 80, '10.232.1.2', 40000, 6), 10],
+    [claiming(ipv6('fd00:232::1:1', 'fd00:232::1:2', 6, tcp(40000, 80, 0x18, 10)), 4), key('fd00:232::1:1', 40000, 'fd00:232::1:2', 80, 6), 44],
+    [ipv4('10.232.1.1', '10.232.1.2', 6, offsetBelowMinimum), key('10.232.1.1', 40001, '10.232.1.2', 80, 6), 50],
+  ];
+  for (const o of [obj, amongAll]) {
+    const before = lossCount(PARSE_ERROR, o);
+    for (const [packet] of cases) run(Buffer.from(packet), 'packet_tc_ingress', undefined, o);
+    assert.deepEqual(cases.map(([, k]) => [counters(k, o).packets, counters(k, o).bytes]), cases.map(([, , bytes]) => [1, bytes]));
+    assert.equal(lossCount(PARSE_ERROR, o), before);
+  }
+  // DNS on port 53 without a payload located: not looked at, so not counted as malformed DNS either.
+  const l7 = amongAll.map('l7_counters');
+  const malformed = l7.lookup(Buffer.alloc(4));
+  assert.equal(malformed ? l7.perCpuValues(malformed).reduce((n, b) => n + Number(b.readBigUInt64LE(0)), 0) : 0, 0);
+});
+
 test('non-IP frames are ignored without counting', () => {
-  const before = lossCount(2);
+  const before = lossCount(PARSE_ERROR);
   const entries = [...obj.map('pf_flows').keys()].length;
   run(Buffer.concat([ether(0x0806), Buffer.alloc(28)])); // ARP
-  assert.equal(lossCount(2), before);
+  assert.equal(lossCount(PARSE_ERROR), before);
   assert.equal([...obj.map('pf_flows').keys()].length, entries);
 });
 
 test('the socket filter variant counts the same and keeps no packet for the socket', () => {
   // Socket filters see the packet from its network header on in a test run (and from the MAC
   // header on an AF_PACKET socket): the program reads relative to the network header either way.
-  const r = obj.program('flows_socket').testRun({ data: ipv4('10.232.0.11', '10.232.0.12', 17, udp(7, 8, 10)) });
+  const r = obj.program('packet_socket').testRun({ data: ipv4('10.232.0.11', '10.232.0.12', 17, udp(7, 8, 10)) });
   assert.equal(r.retval, 0);
   assert.equal(counters(key('10.232.0.11', 7, '10.232.0.12', 8, 17)).bytes, 38);
 });

@@ -17,7 +17,7 @@ const SUBNET = '10.240.1';
 const DNS_SERVER = `${SUBNET}.53`;
 const WEB = `${SUBNET}.80`;
 /** The programs of the dns, http and svc objects, as bpftool names them (at most 15 characters). */
-const L7_PROGRAMS = ['dns_tc_ingress', 'dns_tc_egress', 'http_tc_ingress', 'http_tc_egress', 'svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress', 'svc_create', 'svc_release'];
+const L7_PROGRAMS = ['packet_tc_ingress', 'packet_tc_egress', 'packet_socket', 'svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress', 'svc_create', 'svc_release'];
 
 let net: PodNet;
 let manager: ProbeManager | undefined;
@@ -80,8 +80,9 @@ test('all probes on: dns and http attach with svc, give DNS and HTTP records fro
     assert.match(s?.hook ?? '', /^tcx?$/, `${probe} runs on TC`);
     assert.deepEqual(s?.skipped, [], `${probe}: nothing skipped, the svc programs included`);
   }
-  // Our dns, http and svc programs: TC ingress + egress each for dns and http, seven svc programs.
-  assert.equal(loaded.length, 11, `programs loaded by the manager: ${loaded.join(', ')}`);
+  // The packet object's three programs (TC ingress and egress, the socket filter; flows, dns and http in
+  // one), seven svc programs.
+  assert.equal(loaded.length, 10, `programs loaded by the manager: ${loaded.join(', ')}`);
 
   const lookup = JSON.parse(await net.run('cli', process.execPath, ['-e', DNS_CLIENT, DNS_SERVER, 'web.pfi.test', '1'])) as DnsClientResult;
   await waitFor('the DNS record', () => records.some((r) => r.type === podflow.v1.RecordType.DNS && r.dns?.id === lookup.id));

@@ -1,5 +1,5 @@
 // RecordStream, the batch loop of every ring-buffer probe, on a real ring
-// buffer (dns.bpf.o's, fed through BPF_PROG_TEST_RUN): a decoder that throws
+// buffer (the packet object's dns_events, fed through BPF_PROG_TEST_RUN): a decoder that throws
 // costs that record only, counted as decode <probe>:error and logged once;
 // the process keeps running (libbpf-ts's default would rethrow it uncaught).
 import assert from 'node:assert/strict';
@@ -18,7 +18,8 @@ import { waitFor } from './l7-net.js';
 const BUILD = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
 
 test('a decoder that throws loses that record only: counted, logged once, the stream goes on', async () => {
-  const obj = BpfObject.open(`${BUILD}dns.bpf.o`);
+  const obj = BpfObject.open(`${BUILD}packet.bpf.o`);
+  obj.setGlobal('packet_dns', 1);
   obj.setGlobal('dns_ports', encodeDnsPorts([53]));
   obj.load();
   const records: FlowRecord[] = [];
@@ -40,7 +41,7 @@ test('a decoder that throws loses that record only: counted, logged once, the st
   try {
     for (let id = 1; id <= 6; id++) {
       const packet = ip('10.243.9.2', '10.243.9.53', 17, udp(40000, 53, dnsMessage({ id, flags: 0x0100, qname: wireName('a.example'), qtype: 1 })));
-      obj.program('dns_tc_egress').testRun({ data: packet });
+      obj.program('packet_tc_egress').testRun({ data: packet });
     }
     await waitFor('six records through the stream', () => stream.seen === 6);
     assert.equal(records.length, 3);

@@ -452,7 +452,7 @@ test('status counts events; stop() removes the TC links it created', async () =>
   assert.ok(samples > 0 && (rtt?.counts.slice(0, 18).reduce((a, b) => a + b, 0) ?? 0) > samples * 0.9, 'RTT samples, mostly below 262 ms');
   // Our programs by id: the ones this process holds (ids are never reused; other engineers' agents load
   // the same names). bpftool prints the BTF name when it has one, else the kernel's (cut to 15 characters).
-  const NAMES = ['flows_tc_ingress', 'flows_tc_egress', 'tcp_state_btf', 'drops_tp', 'retransmit_btf', 'rtt_sockops'];
+  const NAMES = ['packet_tc_ingress', 'packet_tc_egress', 'tcp_state_btf', 'drops_tp', 'retransmit_btf', 'rtt_sockops'];
   const progs = (): { id: number; name?: string }[] =>
     (JSON.parse(sh('bpftool', ['prog', 'show', '-j'])) as { id: number; name?: string }[]).filter((p) => NAMES.some((n) => n.slice(0, 15) === (p.name ?? '').slice(0, 15)));
   const progIds = (): number[] => progs().map((p) => p.id);

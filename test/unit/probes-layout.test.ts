@@ -22,15 +22,15 @@ function structsOf(object: string): Map<string, BtfType> {
 }
 
 const WHERE: Record<keyof typeof LAYOUTS, string> = {
-  flow_key: 'flows.bpf.o',
-  pf_flow_stats: 'flows.bpf.o',
-  pf_flow_dir: 'flows.bpf.o',
+  flow_key: 'packet.bpf.o',
+  pf_flow_stats: 'packet.bpf.o',
+  pf_flow_dir: 'packet.bpf.o',
   pf_sock_event: 'tcp.bpf.o',
   pf_drop_event: 'drops.bpf.o',
   pf_drop_window: 'drops.bpf.o',
   pf_retransmit_window: 'retransmit.bpf.o',
-  pf_dns_event: 'dns.bpf.o',
-  pf_http_event: 'http.bpf.o',
+  pf_dns_event: 'packet.bpf.o',
+  pf_http_event: 'packet.bpf.o',
   pf_svc_orig: 'svc.bpf.o',
 };
 

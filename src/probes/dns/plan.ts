@@ -1,7 +1,6 @@
 // dns: DNS queries and responses parsed in the kernel (TC clsact, else the
 // AF_PACKET socket filter) on the configured ports, over UDP and TCP; paired
 // in user space into one DNS record per query (rcode TIMEOUT without answer).
-import type { BpfObject } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeContext } from '../shared/context.js';
 import type { ProbePlan } from '../shared/probe.js';
@@ -11,6 +10,7 @@ import { DnsEvent } from '../shared/layouts.js';
 import { DnsMatcher } from './matcher.js';
 import { packetCandidate, type PacketHookMode } from '../shared/interface-attacher.js';
 import { L7PacketProbe, type L7Handler } from '../shared/l7-packet-probe.js';
+import { PacketObjects, type PacketProbeSetup } from '../shared/packet-object.js';
 
 /** Ports the kernel side can match at once (PF_DNS_PORTS_MAX). */
 export const DNS_PORTS_MAX = 4;
@@ -29,6 +29,8 @@ export interface DnsOptions {
    * the kernel (the object shares it); without it records carry what the packets showed.
    */
   originalDestinations?: OriginalDestinationMap;
+  /** The packet objects shared with flows and http; default: one of dns's own. */
+  packet?: PacketObjects;
 }
 
 /** The dns_ports global: each port as u16, unused slots 0. Throws naming the bad value. */
@@ -71,30 +73,20 @@ class DnsHandler implements L7Handler {
   }
 }
 
-/** Loads dns.bpf.o with the configured ports; the probe is not attached to any interface yet. */
-export function createDnsProbe(ctx: ProbeContext, opts: DnsOptions, mode: PacketHookMode): L7PacketProbe {
+/** dns's part of the packet object: the ports it recognises. Throws naming a bad port. */
+export function dnsSetup(opts: DnsOptions): PacketProbeSetup {
   const ports = encodeDnsPorts(opts.ports ?? [53]);
-  return new L7PacketProbe(
-    ctx,
-    {
-      probe: 'dns',
-      file: 'dns.bpf.o',
-      prefix: 'dns',
-      recordSize: DnsEvent.size,
-      interfaces: opts.interfaces,
-      configure: (obj: BpfObject) => {
-        obj.setGlobal('dns_ports', ports);
-        const svc = opts.originalDestinations?.map;
-        if (svc) obj.map('svc_orig_dst').resize(svc.maxEntries).reuse(svc);
-      },
-    },
-    mode,
-    new DnsHandler(ctx, opts),
-  );
+  return { probe: 'dns', configure: (obj) => obj.setGlobal('dns_ports', ports) };
+}
+
+/** Loads the packet object (unless another probe has) with dns in it; the probe is not attached to any interface yet. */
+export function createDnsProbe(ctx: ProbeContext, opts: DnsOptions, mode: PacketHookMode): L7PacketProbe {
+  const packet = opts.packet ?? new PacketObjects({ interfaces: opts.interfaces, setups: [dnsSetup(opts)], originalDestinations: opts.originalDestinations });
+  return new L7PacketProbe(ctx, { probe: 'dns', recordSize: DnsEvent.size, packet }, mode, new DnsHandler(ctx, opts));
 }
 
 export function dnsPlan(opts: DnsOptions): ProbePlan {
-  encodeDnsPorts(opts.ports ?? [53]); // bad configuration fails here, not at attach time
+  dnsSetup(opts); // bad configuration fails here, not at attach time
   const make = (ctx: ProbeContext, mode: PacketHookMode) => createDnsProbe(ctx, opts, mode);
   return { probe: 'dns', candidates: [packetCandidate('tc', make), packetCandidate('socket_filter', make)] };
 }

@@ -1,5 +1,5 @@
 // flows: per-flow counters from TC clsact ingress+egress (TCX links where the
-// kernel has them) on every selected interface, including ones that appear
+// kernel has them; the packet object's programs, shared with dns and http) on every selected interface, including ones that appear
 // later; an interface where TC cannot attach gets the AF_PACKET socket filter.
 // The whole probe falls back to socket filters when TC attaches nowhere.
 //
@@ -7,19 +7,19 @@
 // through a PacedIngress they are handed over in chunks as the pipeline has
 // room, and wait compactly in the FlowTable meanwhile (the kernel map is still
 // drained every tick). A plain ingress gets them all at once.
-import { possibleCpus, type BpfObject } from 'libbpf-ts';
+import { possibleCpus } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import { MonotonicClock } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
 import { describeError } from '../shared/errors.js';
-import { InterfaceAttacher, InterfaceProbe, packetCandidate, type PacketHookMode } from '../shared/interface-attacher.js';
-import { kernelLosses, loadObject, type AttachedProbe, type ProbePlan } from '../shared/probe.js';
+import { InterfaceProbe, packetCandidate, type InterfaceAttacher, type PacketHookMode } from '../shared/interface-attacher.js';
+import { PacketObjects, type PacketObject, type PacketProbeSetup } from '../shared/packet-object.js';
+import type { AttachedProbe, ProbePlan } from '../shared/probe.js';
 import { FlowStats } from '../shared/layouts.js';
 import { DEFAULT_FLOW_MAP_BYTES } from '../types.js';
 import { emitPaced, isPaced, type PacedIngress } from './paced-ingress.js';
 import { FlowTable } from './table.js';
 
-const PROGRAMS = ['flows_tc_ingress', 'flows_tc_egress', 'flows_socket'];
 /** Entries read per lookup-and-delete call: bounds the buffers of one drain. */
 const DRAIN_CHUNK = 4096;
 /** pf_flows entries at most: conversations with packets within one drain interval (a second at most). */
@@ -46,11 +46,19 @@ export interface FlowsOptions {
   maxConversations?: number;
   /** Kernel memory for pf_flows (see flowMapEntries); default DEFAULT_FLOW_MAP_BYTES. */
   kernelMapBytes?: number;
+  /** The packet objects shared with dns and http; default: one of flows' own. */
+  packet?: PacketObjects;
+}
+
+/** flows' part of the packet object: pf_flows sized to its memory budget. */
+export function flowsSetup(opts: FlowsOptions): PacketProbeSetup {
+  const entries = flowMapEntries(opts.kernelMapBytes ?? DEFAULT_FLOW_MAP_BYTES, possibleCpus());
+  return { probe: 'flows', configure: (obj) => obj.map('pf_flows').resize(entries) };
 }
 
 class FlowsProbe extends InterfaceProbe implements AttachedProbe {
   readonly #ctx: ProbeContext;
-  readonly #obj: BpfObject;
+  readonly #packet: PacketObject;
   readonly #table: FlowTable;
   protected readonly attacher: InterfaceAttacher;
   readonly #paced: PacedIngress | null;
@@ -63,10 +71,9 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
     super();
     this.#ctx = ctx;
     this.#paced = isPaced(ctx.ingress) ? ctx.ingress : null;
-    const entries = flowMapEntries(opts.kernelMapBytes ?? DEFAULT_FLOW_MAP_BYTES, possibleCpus());
-    this.#obj = loadObject(ctx, 'flows.bpf.o', PROGRAMS, (obj) => obj.map('pf_flows').resize(entries));
-    const program = (name: string) => this.#obj.program(name);
-    this.attacher = new InterfaceAttacher({ tcIngress: program('flows_tc_ingress'), tcEgress: program('flows_tc_egress'), socket: program('flows_socket') }, opts.interfaces, mode);
+    const packet = opts.packet ?? new PacketObjects({ interfaces: opts.interfaces, setups: [flowsSetup(opts)] });
+    this.#packet = packet.acquire(ctx.objectDir, mode);
+    this.attacher = this.#packet.attacher;
     this.#table = new FlowTable(ctx, {
       activeTimeoutMs: opts.activeTimeoutMs,
       idleTimeoutMs: opts.idleTimeoutMs,
@@ -116,7 +123,7 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
   }
 
   #drain(nowNs: number, out: FlowRecord[]): void {
-    const map = this.#obj.map('pf_flows');
+    const map = this.#packet.object.map('pf_flows');
     const cpus = possibleCpus();
     for (;;) {
       const r = map.lookupAndDeleteBatch(DRAIN_CHUNK);
@@ -136,7 +143,7 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
   }
 
   losses(): LossCount[] {
-    return kernelLosses(this.#obj, 'flows');
+    return this.#packet.losses('flows');
   }
 
   /** Detaches, moves the kernel map's last counters into the table, then flushes it (paced: in the background, held by the ingress). */
@@ -144,13 +151,13 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
     this.#closed = true;
     const out: FlowRecord[] = [];
     try {
-      this.attacher.close();
+      this.#packet.detach();
       this.#drain(MonotonicClock.nowNs(), out);
     } catch (err) {
       // What the table and `out` already hold is still flushed (or counted) below.
       this.#failed('the last drain of the flow map', err);
     } finally {
-      this.#obj.close();
+      this.#packet.release();
     }
     if (this.#paced) {
       this.#emit(out);

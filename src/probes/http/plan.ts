@@ -8,6 +8,7 @@ import type { OriginalDestinationMap } from '../svc/original-destinations.js';
 import { HttpEvent } from '../shared/layouts.js';
 import { packetCandidate, type PacketHookMode } from '../shared/interface-attacher.js';
 import { L7PacketProbe, type L7Handler } from '../shared/l7-packet-probe.js';
+import { PacketObjects, type PacketProbeSetup } from '../shared/packet-object.js';
 import { decodeHttpEvent } from './decode.js';
 
 export interface HttpOptions {
@@ -20,9 +21,11 @@ export interface HttpOptions {
   originalDestinations?: OriginalDestinationMap;
   /**
    * Exchanges waiting for their response tracked at once (the kernel's http_conns map); default 65536.
-   * Beyond it the oldest is evicted, uncounted (see bpf/http.bpf.c).
+   * Beyond it the oldest is evicted, uncounted (see bpf/include/http.h).
    */
   maxPendingExchanges?: number;
+  /** The packet objects shared with flows and dns; default: one of http's own. */
+  packet?: PacketObjects;
 }
 
 class HttpHandler implements L7Handler {
@@ -44,21 +47,20 @@ class HttpHandler implements L7Handler {
   }
 }
 
-/** Loads http.bpf.o; the probe is not attached to any interface yet. */
-export function createHttpProbe(ctx: ProbeContext, opts: HttpOptions, mode: PacketHookMode): L7PacketProbe {
-  return new L7PacketProbe(
-    ctx,
-    {
-      probe: 'http', file: 'http.bpf.o', prefix: 'http', recordSize: HttpEvent.size, interfaces: opts.interfaces,
-      configure: (obj) => {
-        if (opts.maxPendingExchanges !== undefined) obj.map('http_conns').resize(opts.maxPendingExchanges);
-        const svc = opts.originalDestinations?.map;
-        if (svc) obj.map('svc_orig_dst').resize(svc.maxEntries).reuse(svc);
-      },
+/** http's part of the packet object. */
+export function httpSetup(opts: HttpOptions): PacketProbeSetup {
+  return {
+    probe: 'http',
+    configure: (obj) => {
+      if (opts.maxPendingExchanges !== undefined) obj.map('http_conns').resize(opts.maxPendingExchanges);
     },
-    mode,
-    new HttpHandler(ctx),
-  );
+  };
+}
+
+/** Loads the packet object (unless another probe has) with http in it; the probe is not attached to any interface yet. */
+export function createHttpProbe(ctx: ProbeContext, opts: HttpOptions, mode: PacketHookMode): L7PacketProbe {
+  const packet = opts.packet ?? new PacketObjects({ interfaces: opts.interfaces, setups: [httpSetup(opts)], originalDestinations: opts.originalDestinations });
+  return new L7PacketProbe(ctx, { probe: 'http', recordSize: HttpEvent.size, packet }, mode, new HttpHandler(ctx));
 }
 
 export function httpPlan(opts: HttpOptions): ProbePlan {

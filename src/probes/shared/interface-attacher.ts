@@ -1,4 +1,4 @@
-// Per-interface attachment shared by the packet probes (flows, dns, http): TC
+// Per-interface attachment of the packet object (flows, dns, http): TC
 // clsact ingress + egress on each selected interface (TCX links where the
 // kernel has them), the AF_PACKET socket filter where TC does not attach, and
 // interfaces that appear or go away while running.
@@ -10,7 +10,7 @@ import type { AttachedProbe, HookCandidate } from './probe.js';
 
 export type PacketHookMode = 'tc' | 'socket_filter';
 
-/** The three programs every packet object has. */
+/** The three programs of the packet object. */
 export interface PacketPrograms {
   tcIngress: Program;
   tcEgress: Program;
@@ -43,11 +43,15 @@ export class InterfaceAttacher {
     return hooks.size === 0 ? this.#mode : [...hooks].sort().join('+');
   }
 
-  /** Attaches to the selected interfaces; throws when there were some and none attached (the plan's next mode runs). */
+  /**
+   * Attaches to the selected interfaces not attached yet (the probes sharing the packet object each ask);
+   * throws when there were some and none attached (the plan's next mode runs).
+   */
   attachInitial(interfaces: readonly NetInterface[]): void {
     const selected = interfaces.filter((i) => interfaceSelected(i.name, this.#patterns));
     let firstError: unknown;
     for (const iface of selected) {
+      if (this.#links.has(iface.index)) continue;
       try {
         this.#attach(iface, this.#mode);
       } catch (err) {

@@ -1,30 +1,23 @@
-// The attach side shared by the L7 packet probes (dns, http): one object with
-// <prefix>_tc_ingress, <prefix>_tc_egress and <prefix>_socket programs and a
-// <prefix>_events ring buffer, attached per selected interface (including
-// interfaces that appear later), TC where it attaches and the AF_PACKET socket
-// filter where it does not; every ring-buffer batch goes to a handler.
-import { join } from 'node:path';
-import { BpfObject } from 'libbpf-ts';
+// The user side shared by the L7 probes of the packet object (dns, http): a
+// ring buffer (<probe>_events) read into records by a handler, the object's
+// programs attached per selected interface (including interfaces that appear
+// later), TC where it attaches and the AF_PACKET socket filter where it does not.
+import type { BpfObject } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeContext } from './context.js';
 import { sumPerCpu } from './counters.js';
-import { InterfaceAttacher, InterfaceProbe, type PacketHookMode } from './interface-attacher.js';
+import { InterfaceProbe, type InterfaceAttacher, type PacketHookMode } from './interface-attacher.js';
 import { L7_COUNTERS, L7_LOSS_COUNTERS } from './layouts.js';
-import { kernelLosses, type AttachedProbe } from './probe.js';
+import type { PacketObject, PacketObjects } from './packet-object.js';
+import type { AttachedProbe } from './probe.js';
 import { RecordStream } from './record-stream.js';
 
-export interface L7ObjectSpec {
+export interface L7ProbeSpec {
   probe: 'dns' | 'http';
-  /** The object file in ctx.objectDir, e.g. "dns.bpf.o". */
-  file: string;
-  /** Names the programs (<prefix>_tc_ingress, ...) and the ring buffer (<prefix>_events). */
-  prefix: string;
   /** Size of one ring-buffer record; shorter records are counted and skipped. */
   recordSize: number;
-  /** Interface names or prefix patterns ending in '*'; empty = every interface but loopback. */
-  interfaces: readonly string[];
-  /** Sets globals before load. */
-  configure?(obj: BpfObject): void;
+  /** The packet objects, this probe among their setups. */
+  packet: PacketObjects;
 }
 
 /** What a probe does with its records; decode() appends to `out`, which the probe hands to the ingress. */
@@ -38,33 +31,30 @@ export interface L7Handler {
 
 export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
   readonly #ctx: ProbeContext;
-  readonly #spec: L7ObjectSpec;
+  readonly #spec: L7ProbeSpec;
   readonly #handler: L7Handler;
-  readonly #obj: BpfObject;
+  readonly #packet: PacketObject;
   readonly #stream: RecordStream;
   protected readonly attacher: InterfaceAttacher;
 
-  constructor(ctx: ProbeContext, spec: L7ObjectSpec, mode: PacketHookMode, handler: L7Handler) {
+  constructor(ctx: ProbeContext, spec: L7ProbeSpec, mode: PacketHookMode, handler: L7Handler) {
     super();
     this.#ctx = ctx;
     this.#spec = spec;
     this.#handler = handler;
-    this.#obj = BpfObject.open(join(ctx.objectDir, spec.file));
+    this.#packet = spec.packet.acquire(ctx.objectDir, mode);
     try {
-      spec.configure?.(this.#obj);
-      this.#obj.load();
-      const program = (kind: string) => this.#obj.program(`${spec.prefix}_${kind}`);
-      this.attacher = new InterfaceAttacher({ tcIngress: program('tc_ingress'), tcEgress: program('tc_egress'), socket: program('socket') }, spec.interfaces, mode);
-      this.#stream = new RecordStream(ctx, spec.probe, this.#obj.map(`${spec.prefix}_events`), spec.recordSize, (batch, off, out) => handler.decode(batch, off, out));
+      this.attacher = this.#packet.attacher;
+      this.#stream = new RecordStream(ctx, spec.probe, this.#packet.object.map(`${spec.probe}_events`), spec.recordSize, (batch, off, out) => handler.decode(batch, off, out));
     } catch (err) {
-      this.#obj.close();
+      this.#packet.release();
       throw err;
     }
   }
 
-  /** The underlying object (tests run its programs through BPF_PROG_TEST_RUN). */
+  /** The underlying packet object (tests run its programs through BPF_PROG_TEST_RUN). */
   get object(): BpfObject {
-    return this.#obj;
+    return this.#packet.object;
   }
 
   #emit(out: FlowRecord[]): void {
@@ -82,9 +72,9 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
     return this.#stream.seen;
   }
 
-  /** The l7_counters totals of this object, by name. */
+  /** This probe's l7_counters totals, by name. */
   counters(): Record<string, number> {
-    const map = this.#obj.map('l7_counters');
+    const map = this.#packet.object.map('l7_counters');
     const key = Buffer.alloc(4);
     const out: Record<string, number> = {};
     for (const [i, name] of L7_COUNTERS.entries()) {
@@ -97,7 +87,7 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
     const p = this.#spec.probe;
     const counted = Object.entries(this.counters()).filter(([name]) => L7_LOSS_COUNTERS.has(name));
     return [
-      ...kernelLosses(this.#obj, p),
+      ...this.#packet.losses(p),
       ...counted.map(([reason, count]) => ({ stage: 'kernel', reason, count })),
       ...this.#stream.losses(),
       ...this.#handler.losses(),
@@ -105,11 +95,11 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
   }
 
   close(): void {
-    this.attacher.close();
+    this.#packet.detach();
     this.#stream.stop();
     const out: FlowRecord[] = [];
     this.#handler.stop?.(out);
     this.#emit(out);
-    this.#obj.close();
+    this.#packet.release();
   }
 }

@@ -79,11 +79,15 @@ export function attachAll(obj: BpfObject, programs: readonly string[]): Link[] {
   }
 }
 
-/** The per-reason totals of an object's pf_losses per-CPU array (see bpf/include/common.h). */
-export function kernelLosses(obj: BpfObject, probe: string): LossCount[] {
+/**
+ * The per-reason totals of an object's pf_losses per-CPU array (see bpf/include/common.h); `row`: the
+ * probe's row where the object serves several.
+ */
+export function kernelLosses(obj: BpfObject, probe: string, row = 0): LossCount[] {
   const map = obj.map('pf_losses');
   const key = Buffer.alloc(4);
-  return KERNEL_LOSS_REASONS.map((reason, i) => ({ stage: 'kernel', reason: `${probe}:${reason}`, count: sumPerCpu(map, i, key) }));
+  const base = row * KERNEL_LOSS_REASONS.length;
+  return KERNEL_LOSS_REASONS.map((reason, i) => ({ stage: 'kernel', reason: `${probe}:${reason}`, count: sumPerCpu(map, base + i, key) }));
 }
 
 /**

@@ -1,16 +1,20 @@
-// SPDX-License-Identifier: GPL-2.0
+/* SPDX-License-Identifier: GPL-2.0 */
 /*
  * dns: one ring-buffer event per DNS query and per DNS response on the
- * configured ports (UDP and TCP), parsed without trusting the packet. User space
- * pairs queries with responses (transaction id + the client's address, port
- * and protocol) and reports timeouts.
+ * configured ports (UDP and TCP), parsed without trusting the packet; a probe
+ * of the packet object (packet.bpf.c). User space pairs queries with responses
+ * (transaction id + the client's address, port and protocol) and reports
+ * timeouts.
  *
  * Every read is a bpf_skb_load_bytes checked against the message length and
  * the packet's end. The name and answer walks are bpf_loop callbacks with a
  * constant bound, so the verifier checks each body once and a compression loop
  * or a lying length can at worst exhaust the bound.
  */
-#include "l7.h"
+#ifndef PODFLOW_DNS_H
+#define PODFLOW_DNS_H
+
+#include "l7_counters.h"
 #include "svc_orig_dst.h"
 
 #define DNS_MSG_MAX 4096	/* offsets beyond this are not followed */
@@ -189,23 +193,21 @@ static long dns_answer(__u64 index, void *data)
 	return 0;
 }
 
-static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 direction)
+/* A TCP or UDP packet with its payload located (payload_ok); anything not on a DNS port leaves at once. */
+static __always_inline void dns_packet(struct __sk_buff *skb, bool tc, struct pf_parsed *p, __u8 direction)
 {
 	__u8 hook = tc ? PF_L7_HOOK_TC : PF_L7_HOOK_SOCKET_FILTER;
 	struct dns_walk w = { .skb = skb };
-	struct pf_parsed p;
 	struct pf_dns_event *ev;
 	__u8 hdr[DNS_HDR_LEN];
 	__u64 now;
 	__u32 n;
 
-	if (l7_parse(skb, tc, &p))
+	if (!dns_port(p->key.sport) && !dns_port(p->key.dport))
 		return;
-	if (!dns_port(p.key.sport) && !dns_port(p.key.dport))
-		return;
-	w.base = p.payload_off;
-	w.len = p.payload_len;
-	if (p.key.protocol == IPPROTO_TCP) {
+	w.base = p->payload_off;
+	w.len = p->payload_len;
+	if (p->key.protocol == IPPROTO_TCP) {
 		/* DNS over TCP: a 2-byte length, then the message; only segments starting a message are parsed. */
 		if (w.len == 0)
 			return;
@@ -228,19 +230,19 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 	}
 
 	now = bpf_ktime_get_ns();
-	if (dns_seen_elsewhere(&p, ((__u16)hdr[0] << 8) | hdr[1], hdr[2] & 0x80, skb->ifindex, now)) {
+	if (dns_seen_elsewhere(p, ((__u16)hdr[0] << 8) | hdr[1], hdr[2] & 0x80, skb->ifindex, now)) {
 		l7_count(PF_L7_DNS_SECOND_SIGHTING);
 		return;
 	}
 	ev = bpf_ringbuf_reserve(&dns_events, sizeof(*ev), 0);
 	if (!ev) {
-		pf_count_loss(PF_LOSS_RINGBUF_FULL);
+		pf_count_loss_in(PF_PACKET_DNS, PF_LOSS_RINGBUF_FULL);
 		return;
 	}
 	__builtin_memset(ev, 0, sizeof(*ev));
 	w.ev = ev;
 	ev->ts_ns = now;
-	ev->tuple = p.key;
+	ev->tuple = p->key;
 	ev->ifindex = skb->ifindex;
 	ev->direction = direction;
 	ev->hook = hook;
@@ -248,7 +250,7 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 	ev->flags = ((__u16)hdr[2] << 8) | hdr[3];
 	ev->ancount = ((__u16)hdr[6] << 8) | hdr[7];
 	if (!(ev->flags & 0x8000))
-		pf_svc_original_destination(p.key.saddr, p.key.sport, p.key.ip_version, p.key.protocol, true, &ev->orig);
+		pf_svc_original_destination(p->key.saddr, p->key.sport, p->key.ip_version, p->key.protocol, true, &ev->orig);
 
 	/* The question name: copy what is there (at most 255 bytes), then walk it in place. */
 	n = pf_min(w.len - DNS_HDR_LEN, PF_DNS_NAME_MAX - 1);
@@ -288,6 +290,4 @@ static __always_inline void dns_handle(struct __sk_buff *skb, bool tc, __u8 dire
 	pf_ringbuf_submit(&dns_events, ev);
 }
 
-PF_PACKET_PROGRAMS(dns, dns_handle)
-
-char LICENSE[] SEC("license") = "GPL";
+#endif

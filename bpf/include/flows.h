@@ -1,13 +1,16 @@
-// SPDX-License-Identifier: GPL-2.0
+/* SPDX-License-Identifier: GPL-2.0 */
 /*
- * flows: per-flow counters aggregated in the kernel. The same accounting runs
- * from TC clsact (ingress and egress programs) or, where TC cannot attach,
- * from a socket filter on an AF_PACKET socket; user space drains pf_flows
+ * flows: per-flow counters aggregated in the kernel, a probe of the packet
+ * object (packet.bpf.c: TC clsact ingress and egress or, where TC cannot
+ * attach, a socket filter on an AF_PACKET socket); user space drains pf_flows
  * with batch lookup-and-delete. Both directions of a conversation share one
  * entry (a short connection inserts one entry, not two); user space decides
  * which side initiated it.
  */
-#include "last_ingress.h"
+#ifndef PODFLOW_FLOWS_H
+#define PODFLOW_FLOWS_H
+
+#include "packet.h"
 
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
@@ -25,6 +28,8 @@ struct {
 	__type(key, struct flow_key);
 	__type(value, struct pf_flow_stats);
 } pf_flows SEC(".maps");
+
+#define PF_EEXIST 17
 
 static __always_inline void stats_start(struct pf_flow_dir *s, struct __sk_buff *skb, __u8 direction, __u64 now)
 {
@@ -78,28 +83,33 @@ static __always_inline int conversation_key(struct flow_key *k)
 /*
  * Counts a packet in its conversation (key ordered, way from
  * conversation_key); false when it was not counted here: the conversation's
- * direction was first seen elsewhere, or the map was full.
+ * direction was first seen elsewhere, or the map was full (counted). A plain
+ * hash, not an LRU: a full map refuses the insert (-E2BIG) instead of evicting.
  */
-static __always_inline bool count_packet(struct __sk_buff *skb, struct pf_parsed *p, int way, __u8 direction)
+static __always_inline bool count_packet(struct __sk_buff *skb, const struct flow_key *key, struct pf_parsed *p,
+					 int way, __u8 direction)
 {
 	struct pf_flow_stats *s, fresh;
 	struct pf_flow_dir *d;
 	long err;
 
 	/* The clock is read once per direction and drain interval, not per packet. */
-	s = bpf_map_lookup_elem(&pf_flows, &p->key);
+	s = bpf_map_lookup_elem(&pf_flows, key);
 	if (!s) {
 		__builtin_memset(&fresh, 0, sizeof(fresh));
 		d = way ? &fresh.dir[1] : &fresh.dir[0];
 		stats_start(d, skb, direction, bpf_ktime_get_ns());
 		stats_add(d, skb, p->tcp_flags, p->bytes);
-		err = pf_map_insert(&pf_flows, &p->key, &fresh);
-		if (err != -PF_EEXIST)
+		err = bpf_map_update_elem(&pf_flows, key, &fresh, BPF_NOEXIST);
+		if (err != -PF_EEXIST) {
+			if (err)
+				pf_count_loss_in(PF_PACKET_FLOWS, PF_LOSS_MAP_FULL);
 			return !err;
+		}
 		/* Another CPU created the conversation between lookup and insert: add to it. */
-		s = bpf_map_lookup_elem(&pf_flows, &p->key);
+		s = bpf_map_lookup_elem(&pf_flows, key);
 		if (!s) {
-			pf_count_loss(PF_LOSS_MAP_FULL); /* drained in between: vanishingly rare */
+			pf_count_loss_in(PF_PACKET_FLOWS, PF_LOSS_MAP_FULL); /* drained in between: vanishingly rare */
 			return false;
 		}
 	}
@@ -113,34 +123,16 @@ static __always_inline bool count_packet(struct __sk_buff *skb, struct pf_parsed
 	return true;
 }
 
-static __always_inline void account(struct __sk_buff *skb, bool direct, __u8 direction)
+/*
+ * Counts a parsed packet; true when it was counted here (its egress sighting
+ * then has nothing to add). Orders p->key in place (a copy would cost the
+ * flows-only program ~3 ns a packet): the caller's last use of the key.
+ */
+static __always_inline bool flows_packet(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction)
 {
-	struct pf_packet pkt = pf_packet(skb, direct);
-	struct pf_last_ingress *last;
-	struct pf_parsed p;
-	enum pf_parse_result r;
-	int way;
+	int way = conversation_key(&p->key);
 
-	r = pf_parse(&pkt, &p, false);
-	if (r == PF_PARSE_NOT_IP)
-		return;
-	if (r == PF_PARSE_MALFORMED) {
-		pf_count_loss(PF_LOSS_PARSE);
-		return;
-	}
-	way = conversation_key(&p.key);
-	/* TC only (see last_ingress.h); the tag: counted at ingress, and which way (the key is ordered). */
-	last = direct ? pf_last_ingress_slot() : NULL;
-	if (!last) {
-		count_packet(skb, &p, way, direction);
-	} else if (direction == PF_DIR_INGRESS) {
-		pf_note_ingress(last, skb, &p.key, count_packet(skb, &p, way, direction) ? 1 + way : 0);
-	} else if (!pf_handled_on_ingress(last, skb, &p.key, 1 + way)) {
-		count_packet(skb, &p, way, direction);
-	}
+	return count_packet(skb, &p->key, p, way, direction);
 }
 
-/* TC reads the packet directly; the socket filter through the helper. */
-PF_PACKET_PROGRAMS(flows, account)
-
-char LICENSE[] SEC("license") = "GPL";
+#endif

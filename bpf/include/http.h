@@ -1,7 +1,8 @@
-// SPDX-License-Identifier: GPL-2.0
+/* SPDX-License-Identifier: GPL-2.0 */
 /*
  * http: one ring-buffer event per HTTP/1.x request/response exchange, seen on
- * TCP payloads without the process's cooperation. A segment starting with a
+ * TCP payloads without the process's cooperation; a probe of the packet
+ * object (packet.bpf.c). A segment starting with a
  * request method opens an exchange, kept per client address and port in an LRU
  * map (so keep-alive connections pair each request with the response after
  * it); the next segment from the server starting with "HTTP/1." closes it.
@@ -38,8 +39,10 @@
  * Only bounded prefixes are copied (request line and, when it fits, Host; the
  * status line); user space parses them.
  */
-#include "l7.h"
-#include "last_ingress.h"
+#ifndef PODFLOW_HTTP_H
+#define PODFLOW_HTTP_H
+
+#include "l7_counters.h"
 #include "svc_orig_dst.h"
 
 #define HTTP_CONNS_MAX 65536
@@ -235,7 +238,7 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 			c->ev.req_len = n + 1;
 	}
 	if (bpf_map_update_elem(&http_conns, &key, c, BPF_ANY))
-		pf_count_loss(PF_LOSS_MAP_FULL);
+		pf_count_loss_in(PF_PACKET_HTTP, PF_LOSS_MAP_FULL);
 }
 
 /*
@@ -292,7 +295,7 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 	c->state = HTTP_ANSWERED;
 	ev = bpf_ringbuf_reserve(&http_events, sizeof(*ev), 0);
 	if (!ev) {
-		pf_count_loss(PF_LOSS_RINGBUF_FULL);
+		pf_count_loss_in(PF_PACKET_HTTP, PF_LOSS_RINGBUF_FULL);
 		http_answered(c, &key);
 		return;
 	}
@@ -348,43 +351,32 @@ static __always_inline void http_connection_end(struct pf_parsed *p)
 		http_forget(p->key.saddr, p->key.sport, p->key.daddr, p->key.dport, p->key.ip_version);
 }
 
-static __always_inline void http_handle(struct __sk_buff *skb, bool tc, __u8 direction)
+/*
+ * A TCP packet with its payload located (payload_ok). A packet the ingress
+ * program handled is not seen again untranslated at egress (packet.bpf.c):
+ * its request is recorded already, its response closed the exchange (a
+ * second look would count it as unmatched), its FIN or RST ended it.
+ * Translated (DNAT), it still records the server's other address.
+ */
+static __always_inline void http_packet(struct __sk_buff *skb, bool tc, struct pf_parsed *p, __u8 direction)
 {
 	__u8 hook = tc ? PF_L7_HOOK_TC : PF_L7_HOOK_SOCKET_FILTER;
-	struct pf_last_ingress *last;
-	struct pf_parsed p;
 	char head[PF_HTTP_RESP_MAX] = {};
 	__u8 head_len;
 	__u64 w;
 
-	if (l7_parse(skb, tc, &p) || p.key.protocol != IPPROTO_TCP)
-		return;
-	/*
-	 * TC only (see last_ingress.h). Seen again untranslated, a packet has
-	 * nothing to add: its request is recorded already, its response closed
-	 * the exchange (a second look would count it as unmatched), its FIN or
-	 * RST ended it. Translated (DNAT), it still records the server's other
-	 * address.
-	 */
-	last = tc ? pf_last_ingress_slot() : NULL;
-	if (last && direction == PF_DIR_INGRESS)
-		pf_note_ingress(last, skb, &p.key, 1);
-	else if (last && pf_handled_on_ingress(last, skb, &p.key, 1))
-		return;
 	/* Every method and "HTTP/1." fit in 8 bytes; the status code needs 12. */
-	head_len = p.payload_len < sizeof(head) ? 8 : sizeof(head);
-	if (p.payload_len >= 8 && !bpf_skb_load_bytes(skb, p.payload_off, head, head_len)) {
+	head_len = p->payload_len < sizeof(head) ? 8 : sizeof(head);
+	if (p->payload_len >= 8 && !bpf_skb_load_bytes(skb, p->payload_off, head, head_len)) {
 		__builtin_memcpy(&w, head, sizeof(w));
 		if (http_is_request(w))
-			http_request(skb, &p, direction, hook);
+			http_request(skb, p, direction, hook);
 		else if (http_is_response(w))
-			http_response(skb, &p, direction, head, head_len);
+			http_response(skb, p, direction, head, head_len);
 	}
 	/* After the payload: a response can carry the server's FIN. */
-	if (p.tcp_flags & (HTTP_TCP_FIN | HTTP_TCP_RST))
-		http_connection_end(&p);
+	if (p->tcp_flags & (HTTP_TCP_FIN | HTTP_TCP_RST))
+		http_connection_end(p);
 }
 
-PF_PACKET_PROGRAMS(http, http_handle)
-
-char LICENSE[] SEC("license") = "GPL";
+#endif
