@@ -1,7 +1,8 @@
 // flows: per-flow counters from TC clsact ingress+egress (TCX links where the
-// kernel has them; the packet object's programs, shared with dns and http) on every selected interface, including ones that appear
-// later; an interface where TC cannot attach gets the AF_PACKET socket filter.
-// The whole probe falls back to socket filters when TC attaches nowhere.
+// kernel has them; the packet object's programs, shared with dns and http) on
+// every selected interface, including ones that appear later; an interface
+// where TC cannot attach gets the AF_PACKET socket filter. The whole probe
+// falls back to socket filters when TC attaches nowhere.
 //
 // Expired conversations and the shutdown flush can be 100,000 records at once:
 // through a PacedIngress they are handed over in chunks as the pipeline has
