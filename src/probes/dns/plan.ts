@@ -26,7 +26,8 @@ export interface DnsOptions {
   maxPending?: number;
   /**
    * Service translation: the dns program reads a query's socket destination from this svc object's map in
-   * the kernel (the object shares it); without it records carry what the packets showed.
+   * the kernel (the object shares it); without it records carry what the packets showed. With `packet`,
+   * the PacketObjects' own is used.
    */
   originalDestinations?: OriginalDestinationMap;
   /** The packet objects shared with flows and http; default: one of dns's own. */

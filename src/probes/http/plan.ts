@@ -17,6 +17,7 @@ export interface HttpOptions {
   /**
    * Service translation: the http program reads the client socket's original destination from this svc
    * object's map in the kernel (the object shares it); without it records carry what the packets showed.
+   * With `packet`, the PacketObjects' own is used.
    */
   originalDestinations?: OriginalDestinationMap;
   /**
