@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * drops: packets the kernel freed with a drop reason. The reason numbers
+ * drops: IP packets the kernel freed with a drop reason. The reason numbers
  * differ between kernels: the filter uses CO-RE enum values and user space
  * names them from the running kernel's BTF. Rate-limited per flow, reason and
  * interface: the first drop is reported at once, then at most one record per
@@ -29,10 +29,15 @@ struct {
 	__type(value, __u32);
 } pf_drop_reason_report SEC(".maps");
 
-/* Drops left out by the filter, per slot: policy, not loss, but never silent. */
+/*
+ * Drops left out, per slot: policy, not loss, but never silent. The slot past
+ * the reasons counts skbs that were not IP (netlink and unix messages, ARP):
+ * a DROP without addresses would give a consumer no flow to join it to.
+ */
+#define PF_DROP_NOT_IP_SLOT PF_DROP_REASON_SLOTS
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, PF_DROP_REASON_SLOTS);
+	__uint(max_entries, PF_DROP_REASON_SLOTS + 1);
 	__type(key, __u32);
 	__type(value, __u64);
 } pf_drop_reason_filtered SEC(".maps");
@@ -52,12 +57,12 @@ struct {
 
 const struct pf_drop_event *unused_drop_event __attribute__((unused));
 
-static __always_inline void read_tuple(struct sk_buff *skb, struct pf_drop_event *e)
+/* proto (network order) is ETH_P_IP or ETH_P_IPV6: drops_tp leaves out the rest. */
+static __always_inline void read_tuple(struct sk_buff *skb, __u16 proto, struct pf_drop_event *e)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh = BPF_CORE_READ(skb, network_header);
-	__u16 th = BPF_CORE_READ(skb, transport_header);
-	__u16 proto = BPF_CORE_READ(skb, protocol);
+	__u16 th;
 	__u16 ports[2] = {};
 
 	if (proto == bpf_htons(ETH_P_IP)) {
@@ -71,7 +76,7 @@ static __always_inline void read_tuple(struct sk_buff *skb, struct pf_drop_event
 		__builtin_memcpy(e->daddr, &ip.daddr, 4);
 		/* transport_header may not be set yet on early drops: derive it. */
 		th = nh + ip.ihl * 4;
-	} else if (proto == bpf_htons(ETH_P_IPV6)) {
+	} else {
 		struct ipv6hdr ip6;
 
 		if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + nh))
@@ -81,8 +86,6 @@ static __always_inline void read_tuple(struct sk_buff *skb, struct pf_drop_event
 		__builtin_memcpy(e->saddr, &ip6.saddr, 16);
 		__builtin_memcpy(e->daddr, &ip6.daddr, 16);
 		th = nh + sizeof(ip6);
-	} else {
-		return;
 	}
 	if ((e->protocol == IPPROTO_TCP_NUM || e->protocol == IPPROTO_UDP_NUM) &&
 	    !bpf_probe_read_kernel(ports, sizeof(ports), head + th)) {
@@ -100,6 +103,7 @@ int drops_tp(struct trace_event_raw_kfree_skb *ctx)
 	struct pf_drop_event key = {}, *e;
 	__u64 now;
 	__u32 count = 1;
+	__u16 proto;
 
 	if (reason == bpf_core_enum_value(enum skb_drop_reason, SKB_CONSUMED) ||
 	    reason == bpf_core_enum_value(enum skb_drop_reason, SKB_NOT_DROPPED_YET))
@@ -110,11 +114,16 @@ int drops_tp(struct trace_event_raw_kfree_skb *ctx)
 		pf_count(&pf_drop_reason_filtered, slot);
 		return 0;
 	}
+	proto = BPF_CORE_READ(skb, protocol);
+	if (proto != bpf_htons(ETH_P_IP) && proto != bpf_htons(ETH_P_IPV6)) {
+		pf_count(&pf_drop_reason_filtered, PF_DROP_NOT_IP_SLOT);
+		return 0;
+	}
 	key.reason = reason;
 	key.ifindex = BPF_CORE_READ(skb, skb_iif);
 	if (!key.ifindex)
 		key.ifindex = BPF_CORE_READ(skb, dev, ifindex);
-	read_tuple(skb, &key);
+	read_tuple(skb, proto, &key);
 
 	now = bpf_ktime_get_ns();
 	w = bpf_map_lookup_elem(&pf_drop_windows, &key);

@@ -138,7 +138,7 @@ struct pf_drop_event {
 	__u32 reason;		/* enum skb_drop_reason value on this kernel */
 	__u32 ifindex;
 	__u32 count;		/* drops since the previous record of this key */
-	__u8 ip_version;	/* 0 when the packet was not IP */
+	__u8 ip_version;	/* 0 when the IP header could not be read */
 	__u8 protocol;
 	__u16 pad;
 	__u32 pad2;

@@ -38,7 +38,7 @@ export function createMetricsRegistry(agent: AgentIntrospection): Registry {
     (s) => s.probes.map((p) => ({ labels: { probe: p.probe }, value: p.eventsSeen })));
   metric('podflow_probe_kernel_dropped_total', 'Events the kernel side of a probe could not hand over (ring buffer or map full)', 'counter',
     (s) => s.probes.map((p) => ({ labels: { probe: p.probe }, value: p.eventsDroppedInKernel })));
-  metric('podflow_probe_filtered_total', 'Events a probe\'s kernel filter left out by configuration (policy, not loss), e.g. drop reasons denied', 'counter',
+  metric('podflow_probe_filtered_total', 'Events a probe\'s kernel filter left out (policy, not loss), e.g. drop reasons denied, drops of non-IP skbs', 'counter',
     (s) => s.probes.flatMap((p) => (p.eventsFiltered ?? []).map((f) => ({ labels: { probe: p.probe, reason: f.reason }, value: f.count }))));
   metric('podflow_probe_attached', '1 when the probe attached a hook, labelled with the hook in use', 'gauge',
     (s) => s.probes.map((p) => ({ labels: { probe: p.probe, hook: p.hook ?? 'none' }, value: p.attached ? 1 : 0 })));

@@ -21,7 +21,7 @@ export interface ProbeStatus {
   eventsSeen: number;
   /** Events the kernel side could not hand over (ring buffer full, map full), since start. */
   eventsDroppedInKernel: number;
-  /** Events the probe's kernel filter left out by configuration (policy, not loss), per reason, since start. */
+  /** Events the probe's kernel filter left out (policy, not loss: configuration, or no flow to report), per reason, since start. */
   eventsFiltered?: { reason: string; count: number }[];
   /** The last error of the probe's periodic work (map drain, interface attach), if any. */
   lastError?: string;

@@ -5,15 +5,20 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { createProbeManager } from '../../src/probes/index.js';
 import { dropsPlan } from '../../src/probes/drops/plan.js';
+import type { DropReasonLists } from '../../src/probes/drops/reasons.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
+import type { AttachedProbe } from '../../src/probes/shared/probe.js';
 import type { ProbeManager } from '../../src/probes/types.js';
 import { CgroupResolver, findCgroup2Root } from '../../src/enrich/cgroup.js';
 import { MetadataEnricher } from '../../src/enrich/enricher.js';
@@ -371,18 +376,68 @@ test('a drop storm is rate-limited: few DROP records whose counts add up to ever
   assert.ok(drops.every((r) => r.drop?.reason === 'NO_SOCKET'));
 });
 
-test('the drop reason filter: denied reasons make no DROP record and are counted per reason; the default denies normal teardown', async () => {
+/** A drops probe of the test's own (the filter is per instance), not the manager's: all its records, from any host traffic. */
+function ownDropsProbe(reasons: DropReasonLists): { probe: AttachedProbe; own: FlowRecord[] } {
   const interfaces = new InterfaceIndex();
   interfaces.poll();
   const own: FlowRecord[] = [];
   const ctx = { nodeName: 'pfr-node', clock: new MonotonicClock(), ingress: { ingest: (b: FlowRecord[]) => void own.push(...b) }, interfaces, objectDir: new URL('../../../bpf/build/', import.meta.url).pathname };
-  const probe = dropsPlan({ reasons: { allow: [], deny: ['NO_SOCKET', 'SKB_DROP_REASON_QUEUE_PURGE', 'NOT_A_REASON'] } }).candidates[0]!.attach(ctx);
+  return { probe: dropsPlan({ reasons }).candidates[0]!.attach(ctx), own };
+}
+
+/** Waits until the probe has counted `count` drops filtered as `reason`; returns its count. */
+async function filteredAtLeast(probe: AttachedProbe, reason: string, count: number): Promise<number> {
+  const filtered = () => probe.filtered?.().find((f) => f.reason === reason)?.count ?? 0;
+  const deadline = Date.now() + 5000;
+  while (filtered() < count && Date.now() < deadline) await sleep(50);
+  return filtered();
+}
+
+/** Closes `count` unix stream connections whose accepting side never read what the other wrote. */
+async function closeUnixUnread(count: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'pfr-unix-'));
+  const accepted: Socket[] = [];
+  const server = createServer({ pauseOnConnect: true }, (s) => void accepted.push(s));
+  try {
+    await new Promise<void>((resolve) => server.listen(join(dir, 'sock'), resolve));
+    const clients: Socket[] = [];
+    for (let i = 0; i < count; i++) {
+      const c = connect(join(dir, 'sock'));
+      clients.push(c);
+      await once(c, 'connect');
+      await new Promise<void>((resolve, reject) => c.write(Buffer.alloc(64, 1), (err) => (err ? reject(err) : resolve())));
+    }
+    while (accepted.length < count) await sleep(10);
+    for (const s of accepted) s.destroy();
+    for (const c of clients) c.destroy();
+  } finally {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('a drop of a non-IP skb (unix messages unread at close: SOCKET_CLOSE) is no DROP record but counted as NOT_IP', async () => {
+  // Only SOCKET_CLOSE passes this instance's reason filter: its NOT_IP count is of that reason alone.
+  const { probe, own } = ownDropsProbe({ allow: ['SOCKET_CLOSE'], deny: [] });
+  try {
+    await closeUnixUnread(20);
+    const notIp = await filteredAtLeast(probe, 'NOT_IP', 20);
+    assert.ok(notIp >= 20, `NOT_IP filtered ${notIp} times for 20 unread messages`);
+    assert.deepEqual(own.filter((r) => !r.source), [], 'no DROP without addresses');
+  } finally {
+    probe.close();
+  }
+  // The agent's probe (default lists) counts them too: podflow status and podflow_probe_filtered_total.
+  const agent = manager.status().find((s) => s.probe === 'drops')?.eventsFiltered?.find((f) => f.reason === 'NOT_IP');
+  assert.ok((agent?.count ?? 0) >= 20, JSON.stringify(agent));
+});
+
+test('the drop reason filter: denied reasons make no DROP record and are counted per reason; the default denies normal teardown', async () => {
+  const { probe, own } = ownDropsProbe({ allow: [], deny: ['NO_SOCKET', 'SKB_DROP_REASON_QUEUE_PURGE', 'NOT_A_REASON'] });
   try {
     await runIn('a', UDP_SEND, B, '9997', '25', '10');
-    const deadline = Date.now() + 5000;
-    const filtered = () => probe.filtered?.().find((f) => f.reason === 'NO_SOCKET')?.count ?? 0;
-    while (filtered() < 25 && Date.now() < deadline) await sleep(50);
-    assert.ok(filtered() >= 25, `NO_SOCKET filtered ${filtered()} times for 25 datagrams`);
+    const filtered = await filteredAtLeast(probe, 'NO_SOCKET', 25);
+    assert.ok(filtered >= 25, `NO_SOCKET filtered ${filtered} times for 25 datagrams`);
     assert.deepEqual(own.filter((r) => r.destination?.port === 9997), [], 'no DROP for a denied reason');
     // The agent's own drops probe (default lists) reported them: the filter is per probe instance.
     await waitFor('DROP', () => records.filter((x) => x.type === RecordType.DROP && x.destination?.port === 9997), 1);
@@ -393,7 +448,7 @@ test('the drop reason filter: denied reasons make no DROP record and are counted
   assert.ok(!records.some((r) => r.type === RecordType.DROP && ['QUEUE_PURGE', 'NOT_SPECIFIED'].includes(r.drop?.reason ?? '')));
   const drops = manager.status().find((s) => s.probe === 'drops');
   assert.ok(Array.isArray(drops?.eventsFiltered));
-  assert.ok(drops.eventsFiltered.every((f) => ['QUEUE_PURGE', 'NOT_SPECIFIED'].includes(f.reason) && f.count > 0), JSON.stringify(drops.eventsFiltered));
+  assert.ok(drops.eventsFiltered.every((f) => ['QUEUE_PURGE', 'NOT_SPECIFIED', 'NOT_IP'].includes(f.reason) && f.count > 0), JSON.stringify(drops.eventsFiltered));
 });
 
 test('flows: UDP counters match what was sent, counted once on the node, where first seen', async () => {

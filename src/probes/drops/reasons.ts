@@ -2,7 +2,9 @@
 // queues with QUEUE_PURGE and many skbs with NOT_SPECIFIED on every normal
 // teardown: reported, they would be one DROP per closed connection that no
 // packet was lost for. The filter runs in the kernel (bpf/drops.bpf.c) before
-// any map or ring-buffer work; what it leaves out is counted per reason.
+// any map or ring-buffer work; what it leaves out is counted per reason. Drops
+// of skbs that were not IP (netlink and unix messages, ARP) have no flow to
+// report: left out after the reason filter and counted as NOT_IP.
 import type { BpfObject } from 'libbpf-ts';
 import { sumPerCpu } from '../shared/counters.js';
 
@@ -14,6 +16,8 @@ export const DROP_REASON_SLOTS = 256;
 const SHARED_SLOT = DROP_REASON_SLOTS - 1;
 /** How the shared slot is named in the filtered counts. */
 const SHARED_SLOT_NAME = 'OTHER_SUBSYSTEM';
+/** As PF_DROP_NOT_IP_SLOT in bpf/drops.bpf.c: the filtered count of non-IP skbs, past the reason slots. */
+const NOT_IP_SLOT = DROP_REASON_SLOTS;
 
 export interface DropReasonLists {
   /** Reasons to report (names of enum skb_drop_reason without SKB_DROP_REASON_); empty = every reason not denied. */
@@ -29,8 +33,8 @@ export function dropReasonName(name: string): string {
 
 export class DropReasonFilter {
   readonly #obj: BpfObject;
-  /** Slots whose drops are left out, with the name they are counted under. */
-  readonly #denied: { slot: number; reason: string }[] = [];
+  /** Filtered-count slots, with the name each is counted under: denied reasons and NOT_IP. */
+  readonly #counted: { slot: number; reason: string }[] = [];
   /** Configured names this kernel has no drop reason for. */
   readonly unknown: string[];
 
@@ -55,16 +59,17 @@ export class DropReasonFilter {
       key.writeUInt32LE(slot);
       value.writeUInt32LE(report ? 1 : 0);
       map.update(key, value);
-      if (!report) this.#denied.push({ slot, reason: slot === SHARED_SLOT ? SHARED_SLOT_NAME : reasons.get(slot) ?? `UNKNOWN_${slot}` });
+      if (!report) this.#counted.push({ slot, reason: slot === SHARED_SLOT ? SHARED_SLOT_NAME : reasons.get(slot) ?? `UNKNOWN_${slot}` });
     });
+    this.#counted.push({ slot: NOT_IP_SLOT, reason: 'NOT_IP' });
   }
 
-  /** Running totals of the drops left out, per reason (reasons with none omitted). */
+  /** Running totals of the drops left out, per reason or NOT_IP (those with none omitted). */
   filtered(): { reason: string; count: number }[] {
     const map = this.#obj.map('pf_drop_reason_filtered');
     const key = Buffer.alloc(4);
     const out: { reason: string; count: number }[] = [];
-    for (const { slot, reason } of this.#denied) {
+    for (const { slot, reason } of this.#counted) {
       const count = sumPerCpu(map, slot, key);
       if (count > 0) out.push({ reason, count });
     }

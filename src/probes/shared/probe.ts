@@ -17,7 +17,7 @@ export interface AttachedProbe {
   /** Interfaces that appeared or went away (TC and socket probes attach per interface); returns why any could not be attached. */
   interfacesChanged?(added: readonly NetInterface[], removed: readonly NetInterface[]): string[];
   eventsSeen(): number;
-  /** Running totals of the events the probe's kernel filter left out by configuration, per reason. */
+  /** Running totals of the events the probe's kernel filter left out (policy: configuration, or no flow to report), per reason. */
   filtered?(): { reason: string; count: number }[];
   /** Running totals: stage "kernel" (counted by the BPF programs) and "decode". */
   losses(): LossCount[];
