@@ -138,7 +138,14 @@ test('long strings, non-ASCII, negative and large numbers, and records larger th
   const encoder = new ProtobufEncoder();
   const { HTTP, DNS } = sampleRecords();
   const records: FlowRecord[] = [
-    { ...HTTP, http: { ...HTTP.http, path: '/' + 'a'.repeat(42) } }, // 43 characters: past the one-byte-length path
+    { ...HTTP, http: { ...HTTP.http, path: '/' + 'a'.repeat(42) } }, // 43 characters
+    // Below 32 characters copied by hand (utf8Write at the first non-ASCII one), from 32 on by utf8Write with one
+    // length byte reserved (moved up past 127 bytes), from 4096 on with the byte length counted first.
+    { ...HTTP, nodeName: 'ip-10-0-12-34.eu-west-1.compute.internal', id: `ip-10-0-12-34.eu-west-1.compute.internal/60cee44a/${'9'.repeat(16)}` },
+    { ...HTTP, http: { ...HTTP.http, path: '/' + 'b'.repeat(30), host: 'c'.repeat(32) } }, // 31 and 32 characters
+    { ...HTTP, http: { ...HTTP.http, path: 'é' + 'd'.repeat(30), host: 'e'.repeat(31) + 'é' } }, // 31 and 32, non-ASCII first and last
+    { ...HTTP, http: { ...HTTP.http, path: 'f'.repeat(126) + '€', host: '🙂'.repeat(21) } }, // 127 characters, 129 bytes; surrogate pairs
+    { ...HTTP, http: { ...HTTP.http, path: 'g'.repeat(127), host: 'h'.repeat(4096) } }, // 127 bytes; the byte length counted first
     { ...HTTP, http: { ...HTTP.http, path: '/ünïcødé/' + '€'.repeat(40) } },
     { ...HTTP, http: { ...HTTP.http, path: '/' + 'x'.repeat(20000), host: '日本'.repeat(3000) } }, // 3-byte length prefixes
     { ...HTTP, http: { ...HTTP.http, path: '/' + 'y'.repeat(200000) } }, // larger than a 64 KiB slab
