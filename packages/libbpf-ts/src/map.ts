@@ -171,19 +171,25 @@ export class BpfMap {
     return this.#call('delete', () => native().mapDelete(this.fd, key));
   }
 
-  /** Iterates the keys (BPF_MAP_GET_NEXT_KEY). Each yielded Buffer is fresh. */
+  /**
+   * Iterates the keys (BPF_MAP_GET_NEXT_KEY). Each yielded Buffer is fresh, and the caller may delete
+   * it: its successor is read before it is yielded. (The kernel answers get_next_key of a key that is
+   * gone with the map's first key, so reading it after a delete would start over, yielding the kept
+   * keys again: quadratic in the map's size.)
+   */
   *keys(): Generator<Buffer> {
-    let prev: Buffer | null = null;
+    let key = Buffer.alloc(this.keySize);
+    if (!this.#call('keys', () => native().mapNextKey(this.fd, null, key))) return;
     for (;;) {
       const next = Buffer.alloc(this.keySize);
-      const more = this.#call('keys', () => native().mapNextKey(this.fd, prev, next));
+      const more = this.#call('keys', () => native().mapNextKey(this.fd, key, next));
+      yield key;
       if (!more) return;
-      yield next;
-      prev = next;
+      key = next;
     }
   }
 
-  /** Iterates [key, value] pairs; entries deleted concurrently are skipped. */
+  /** Iterates [key, value] pairs; entries deleted concurrently are skipped, the yielded one may be deleted. */
   *entries(): Generator<[Buffer, Buffer]> {
     for (const key of this.keys()) {
       const value = this.lookup(key);

@@ -52,6 +52,21 @@ test('keys() iterates every key once', () => {
   assert.ok(entries.every(([k, v]) => v.readBigUInt64LE() === BigInt(k.readUInt32LE() * 2)));
 });
 
+test('keys() and entries() visit every key once while the caller deletes some of them', () => {
+  const m = obj.map('hash');
+  for (let i = 0; i < 1000; i++) m.update(u32(i), u64(i));
+  const seen: number[] = [];
+  for (const [k] of m.entries()) {
+    seen.push(k.readUInt32LE());
+    if (k.readUInt32LE() % 2 === 0) m.delete(k);
+  }
+  assert.deepEqual(seen.sort((a, b) => a - b), Array.from({ length: 1000 }, (_, i) => i));
+  const kept = [...m.keys()].map((k) => k.readUInt32LE()).sort((a, b) => a - b);
+  assert.deepEqual(kept, Array.from({ length: 500 }, (_, i) => 2 * i + 1));
+  for (const k of m.keys()) m.delete(k);
+  assert.deepEqual([...m.keys()], []);
+});
+
 test('lookupAndDeleteBatch drains a hash map through BPF_MAP_LOOKUP_AND_DELETE_BATCH', () => {
   const m = obj.map('hash');
   for (let i = 0; i < 3000; i++) m.update(u32(i), u64(i + 7));
