@@ -15,6 +15,7 @@ import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { createProbeManager } from '../../src/probes/index.js';
 import { dropsPlan } from '../../src/probes/drops/plan.js';
+import { flowsPlan } from '../../src/probes/flows/plan.js';
 import type { DropReasonLists } from '../../src/probes/drops/reasons.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
@@ -461,6 +462,50 @@ test('flows: UDP counters match what was sent, counted once on the node, where f
   assert.equal(f?.direction, podflow.v1.Direction.INGRESS);
   assert.equal(f?.observation?.hook, 'tcx');
   assert.ok(f?.conversationId);
+});
+
+/** Sends one datagram to each of `count` ports from `base` on, `perSecond` of them a second (in 10 ms steps). */
+const UDP_SPREAD = `
+import dgram from 'node:dgram';
+const [host, base, count, perSecond] = [process.argv[1], ...process.argv.slice(2).map(Number)];
+const s = dgram.createSocket('udp4');
+const t0 = Date.now();
+for (let i = 0; i < count; i++) {
+  const due = t0 + (i * 1000) / perSecond;
+  if (due > Date.now()) await new Promise((r) => setTimeout(r, due - Date.now()));
+  await new Promise((r) => s.send(Buffer.alloc(8), base + (i % 20000), host, r));
+}
+s.close();
+`;
+
+test('flows: more conversations a second than pf_flows holds: drains come early, so the map stops filling', async () => {
+  // A map of 1,024 entries (the least a budget gives) and 3,000 new conversations a second for 4 s, with ticks a
+  // second apart as the manager's. The first second fills the map before any drain knows the rate (counted as
+  // flows:map_full); from then on drains come early enough, where without them every second would lose ~2,000.
+  const interfaces = new InterfaceIndex();
+  interfaces.poll();
+  const own: FlowRecord[] = [];
+  const ctx = { nodeName: 'pfr-node', clock: new MonotonicClock(), ingress: { ingest: (b: FlowRecord[]) => void own.push(...b) }, interfaces, objectDir: new URL('../../../bpf/build/', import.meta.url).pathname };
+  const probe = flowsPlan({ interfaces: [net.pod('a').hostIf.name], activeTimeoutMs: 60_000, idleTimeoutMs: 1, kernelMapBytes: 1 }).candidates[0]!.attach(ctx);
+  const ticks = setInterval(() => probe.tick?.(MonotonicClock.nowNs()), 1000);
+  const lost = () => probe.losses().find((l) => l.reason === 'flows:map_full')?.count ?? 0;
+  const BASE = 30000;
+  const COUNT = 12000;
+  try {
+    const flood = runIn('a', UDP_SPREAD, B, String(BASE), String(COUNT), '3000');
+    await sleep(2000);
+    const lostEarly = lost();
+    await flood;
+    await sleep(1500);
+    probe.tick?.(MonotonicClock.nowNs());
+    const ports = new Set(own.filter((r) => r.type === RecordType.FLOW && r.source?.ip === A && (r.destination?.port ?? 0) >= BASE).map((r) => r.destination!.port));
+    assert.equal(lost(), lostEarly, `conversations lost after the first 2 s (${lostEarly} before)`);
+    // The losses also count B's ICMP port-unreachable replies that found the map full.
+    assert.ok(COUNT - ports.size <= lost(), `${COUNT - ports.size} conversations without a FLOW record, ${lost()} counted as lost`);
+  } finally {
+    clearInterval(ticks);
+    probe.close();
+  }
 });
 
 test('flows: a TCP conversation is one record with both directions, the SYN sender as source', async () => {

@@ -27,6 +27,19 @@ const DRAIN_CHUNK = 4096;
 const MAP_ENTRIES_MAX = 65536;
 /** A preallocated hash element besides its value: header, key and the per-CPU value pointer. */
 const MAP_ELEMENT_BYTES = 96;
+/**
+ * pf_flows holds the conversations with packets between two drains, and a
+ * large node's budget buys few entries (per-CPU values: about 16,000 with
+ * 64 MiB on 64 CPUs). So a drain is brought forward when, at the rate the
+ * last one found conversations, the map would be this full before the next
+ * tick; a quiet node keeps draining once a tick (each drain makes the next
+ * packet of a long-lived conversation insert its entry again).
+ */
+const EARLY_DRAIN_FILL = 0.25;
+/** Early drains come at most this often. */
+const EARLY_DRAIN_MIN_MS = 50;
+/** The longest tick interval (src/probes/index.ts): an early drain is only worth it before then. */
+const TICK_MAX_MS = 1000;
 
 /**
  * pf_flows entries for a kernel memory budget. Its value is per CPU (64 bytes
@@ -64,6 +77,9 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
   protected readonly attacher: InterfaceAttacher;
   readonly #paced: PacedIngress | null;
   #seen = 0;
+  /** When the map was last drained (monotonic ns), and the early drain due, if any. */
+  #drainedNs = MonotonicClock.nowNs();
+  #earlyDrain: NodeJS.Timeout | null = null;
   /** The paced expiry pass in progress (it goes on as the pipeline makes room). */
   #expiring: Promise<void> | null = null;
   #closed = false;
@@ -126,11 +142,33 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
   #drain(nowNs: number, out: FlowRecord[]): void {
     const map = this.#packet.object.map('pf_flows');
     const cpus = possibleCpus();
+    let drained = 0;
     for (;;) {
       const r = map.lookupAndDeleteBatch(DRAIN_CHUNK);
       this.#table.add(r.keys, r.values, r.count, map.valueBufferSize, cpus, nowNs, out);
-      if (r.count < DRAIN_CHUNK) return;
+      drained += r.count;
+      if (r.count < DRAIN_CHUNK) break;
     }
+    const perMs = drained / Math.max(1, (nowNs - this.#drainedNs) / 1e6);
+    this.#drainedNs = nowNs;
+    const fillMs = (map.maxEntries * EARLY_DRAIN_FILL) / perMs;
+    if (fillMs < TICK_MAX_MS && this.#earlyDrain === null && !this.#closed) {
+      this.#earlyDrain = setTimeout(() => this.#drainEarly(), Math.max(EARLY_DRAIN_MIN_MS, fillMs));
+      this.#earlyDrain.unref();
+    }
+  }
+
+  /** A drain between ticks (see EARLY_DRAIN_FILL): the table takes the counters, the tick expires them. */
+  #drainEarly(): void {
+    this.#earlyDrain = null;
+    if (this.#closed) return;
+    const out: FlowRecord[] = [];
+    try {
+      this.#drain(MonotonicClock.nowNs(), out);
+    } catch (err) {
+      this.#failed('an early drain of the flow map', err);
+    }
+    this.#emit(out);
   }
 
   #emit(records: FlowRecord[]): void {
@@ -150,6 +188,7 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
   /** Detaches, moves the kernel map's last counters into the table, then flushes it (paced: in the background, held by the ingress). */
   close(): void {
     this.#closed = true;
+    if (this.#earlyDrain) clearTimeout(this.#earlyDrain);
     const out: FlowRecord[] = [];
     try {
       this.#packet.detach();
