@@ -170,3 +170,54 @@ test('a batch of lines is one Buffer of the single-record lines, and later batch
   assert.equal(encoder.encode(big), encodeCanonicalJson(big));
   assert.equal(first.toString(), expected);
 });
+
+test('a batch is touched ahead in blocks: records of any shape, across block boundaries, come out as single records do', () => {
+  const { HTTP, DNS, TCP_CLOSE } = sampleRecords();
+  const odd: FlowRecord[] = [
+    {},
+    { id: 42 as unknown as string, conversationId: null, time: { seconds: { low: 1764504001, high: 0 } as unknown as number, nanos: 5 } },
+    { startTime: {}, source: {}, destination: { ip: '' }, traffic: {}, tcp: {}, process: {}, dns: {}, http: {}, originalDestination: {} },
+    { source: null, destination: undefined, time: null },
+    { id: 'é"\n', conversationId: 'x\\y', source: { ip: '10.0.0.1' } },
+  ];
+  const records = Array.from({ length: 64 * 2 + 7 }, (_, i) => [HTTP, DNS, TCP_CLOSE, ...odd][i % 8]);
+  const encoder = new JsonEncoder();
+  for (const count of [records.length, 64, 65, 1]) {
+    const lines = encoder.encodeLines(records, count).toString().split('\n');
+    assert.equal(lines.pop(), '');
+    assert.deepEqual(lines, records.slice(0, count).map((r) => encodeCanonicalJson(r)));
+  }
+});
+
+test('the date and time of a timestamp are reused within a second and written again across a second boundary', () => {
+  const encoder = new JsonEncoder();
+  const at = (seconds: number, nanos: number): string => new Date(seconds * 1000 + nanos / 1e6).toISOString().replace('.000Z', 'Z');
+  const steps: [number, number][] = [[1764504000, 999000000], [1764504000, 0], [1764504001, 1000000], [1764504000, 500000000], [1764590399, 0], [1764590400, 0]];
+  const records = steps.map(([seconds, nanos]) => ({ time: { seconds, nanos }, startTime: { seconds: seconds - 1, nanos } }));
+  const lines = encoder.encodeLines(records).toString().trimEnd().split('\n');
+  steps.forEach(([seconds, nanos], i) => {
+    assert.equal(lines[i], `{"time":"${at(seconds, nanos)}","startTime":"${at(seconds - 1, nanos)}"}`);
+    assert.equal(encoder.encode(records[i]!), lines[i]);
+  });
+});
+
+test('strings that need escaping next to plain ones, in one record and from one batch to the next', () => {
+  const encoder = new JsonEncoder();
+  const plain = { id: 'node-a/0/1', conversationId: 'c0ffee', nodeName: 'node-a', source: { ip: '10.0.0.1', node: 'n1' } };
+  const escaped = { id: 'node-"a"/0/2', conversationId: 'c0\u0000ffee', nodeName: 'nöde', source: { ip: '10.0.0.1', node: 'n\\1' } };
+  const expected = (r: typeof plain): string =>
+    `{"id":${JSON.stringify(r.id)},"conversationId":${JSON.stringify(r.conversationId)},"nodeName":${JSON.stringify(r.nodeName)},"source":{"ip":${JSON.stringify(r.source.ip)},"node":${JSON.stringify(r.source.node)}}}`;
+  for (const batch of [[plain, escaped, plain], [escaped, escaped], [plain]]) {
+    assert.equal(encoder.encodeLines(batch).toString(), batch.map((r) => `${expected(r)}\n`).join(''));
+  }
+});
+
+test('a nodeName is copied while records repeat it, and written afresh when it changes or is not a string', () => {
+  const encoder = new JsonEncoder();
+  const name = 'ip-10-0-12-34.eu-west-1.compute.internal';
+  const values: unknown[] = [name, name, undefined, name, '', 7, 'nöde "x"', `${name}`, null, name];
+  const records = values.map((nodeName) => ({ type: 1, nodeName }) as FlowRecord);
+  const expected = values.map((v) => `{"type":"FLOW"${v === undefined || v === null || v === '' ? '' : `,"nodeName":${JSON.stringify(v)}`}}`);
+  assert.deepEqual(encoder.encodeLines(records).toString().trimEnd().split('\n'), expected);
+  assert.deepEqual(records.map((r) => encoder.encode(r)), expected);
+});
