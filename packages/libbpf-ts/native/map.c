@@ -85,31 +85,55 @@ static napi_value map_next_key(napi_env env, napi_callback_info info)
 	return make_bool(env, true);
 }
 
-/* mapLookupAndDeleteBatch(fd, inBatch|null, outBatch, keys, values, count) -> {count, more} */
-static napi_value map_lookup_and_delete_batch(napi_env env, napi_callback_info info)
+/*
+ * mapLookupBatch(fd, inBatch|null, outBatch, keys, values, count, remove) -> {count, more}:
+ * BPF_MAP_LOOKUP_BATCH, or BPF_MAP_LOOKUP_AND_DELETE_BATCH when `remove`.
+ */
+static napi_value map_lookup_batch(napi_env env, napi_callback_info info)
 {
-	GET_ARGS(6);
+	GET_ARGS(7);
 	int fd;
 	void *in, *out, *keys, *values;
 	size_t inl, outl, kl, vl;
 	uint32_t count;
+	bool remove;
 	if (!fd_arg(env, argv[0], &fd) || !arg_buf(env, argv[1], true, &in, &inl) ||
 	    !arg_buf(env, argv[2], false, &out, &outl) || !arg_buf(env, argv[3], false, &keys, &kl) ||
-	    !arg_buf(env, argv[4], false, &values, &vl) || !arg_u32(env, argv[5], &count))
+	    !arg_buf(env, argv[4], false, &values, &vl) || !arg_u32(env, argv[5], &count) ||
+	    !arg_bool(env, argv[6], &remove))
 		return NULL;
 	LIBBPF_OPTS(bpf_map_batch_opts, opts);
 	__u32 n = count;
-	int err = bpf_map_lookup_and_delete_batch(fd, in, out, keys, values, &n, &opts);
+	int err = remove ? bpf_map_lookup_and_delete_batch(fd, in, out, keys, values, &n, &opts)
+			 : bpf_map_lookup_batch(fd, in, out, keys, values, &n, &opts);
 	bool more = true;
 	if (err == -ENOENT)
 		more = false;
 	else if (err)
-		return throw_errno(env, err, "BPF_MAP_LOOKUP_AND_DELETE_BATCH");
+		return throw_errno(env, err, remove ? "BPF_MAP_LOOKUP_AND_DELETE_BATCH" : "BPF_MAP_LOOKUP_BATCH");
 	napi_value r;
 	NAPI_TRY(napi_create_object(env, &r));
 	set_prop(env, r, "count", make_u32(env, n));
 	set_prop(env, r, "more", make_bool(env, more));
 	return r;
+}
+
+/* mapLookupAndDelete(fd, key, value) -> whether the key was there (its value then in `value`) */
+static napi_value map_lookup_and_delete(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(3);
+	int fd;
+	void *key, *value;
+	size_t klen, vlen;
+	if (!fd_arg(env, argv[0], &fd) || !arg_buf(env, argv[1], false, &key, &klen) ||
+	    !arg_buf(env, argv[2], false, &value, &vlen))
+		return NULL;
+	int err = bpf_map_lookup_and_delete_elem(fd, key, value);
+	if (err == -ENOENT)
+		return make_bool(env, false);
+	if (err)
+		return throw_errno(env, err, "BPF_MAP_LOOKUP_AND_DELETE_ELEM");
+	return make_bool(env, true);
 }
 
 static napi_value map_info(napi_env env, napi_callback_info info)
@@ -182,7 +206,8 @@ void init_map(napi_env env, napi_value exports)
 		{ "mapUpdate", map_update },
 		{ "mapDelete", map_delete },
 		{ "mapNextKey", map_next_key },
-		{ "mapLookupAndDeleteBatch", map_lookup_and_delete_batch },
+		{ "mapLookupBatch", map_lookup_batch },
+		{ "mapLookupAndDelete", map_lookup_and_delete },
 		{ "mapInfo", map_info },
 		{ "objPin", obj_pin },
 		{ "objGet", obj_get },

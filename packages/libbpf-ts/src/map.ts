@@ -43,6 +43,8 @@ export class BpfMap {
   #fd: number;
   #pinnedAt: string | null = null;
   #batchUnsupported = false;
+  /** The kernel has no BPF_MAP_LOOKUP_AND_DELETE_ELEM for this map type: lookupAndDelete reads, then deletes. */
+  #singleUnsupported = false;
 
   /** @internal Maps come from BpfObject.map(), BpfMap.fromPinned() or BpfMap.fromFd(). */
   constructor(info: NativeMapInfo, owner: ObjectOwner | null, fd = -1) {
@@ -211,7 +213,7 @@ export class BpfMap {
     const keys = Buffer.alloc(max * this.keySize);
     const values = Buffer.alloc(max * vsize);
     if (BATCH_TYPES.has(this.type) && !this.#batchUnsupported) {
-      const count = this.#batchPass(keys, values, max);
+      const count = this.#batchPass(keys, values, max, true);
       if (count >= 0) return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'batch' };
     }
     let count = 0;
@@ -232,6 +234,58 @@ export class BpfMap {
       [key, next] = [next, key];
     }
     return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'iterate' };
+  }
+
+  /**
+   * Reads up to `max` entries (default: all) without deleting them: BPF_MAP_LOOKUP_BATCH where the kernel
+   * and map type support it (one call for thousands of entries, where keys() + lookup() make two each),
+   * else keys() + lookup(). Entries written meanwhile may or may not be in it.
+   */
+  lookupBatch(max = this.#maxEntries): BatchResult {
+    if (!Number.isInteger(max) || max < 1 || max > 0xffffffff) {
+      throw new MapError(this.name, 'lookupBatch', constants.errno.EINVAL, `max must be an integer in 1..2^32-1, got ${max}`);
+    }
+    max = Math.min(max, this.#maxEntries);
+    const vsize = this.valueBufferSize;
+    const keys = Buffer.alloc(max * this.keySize);
+    const values = Buffer.alloc(max * vsize);
+    if (BATCH_TYPES.has(this.type) && !this.#batchUnsupported) {
+      const count = this.#batchPass(keys, values, max, false);
+      if (count >= 0) return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'batch' };
+    }
+    let count = 0;
+    for (const [key, value] of this.entries()) {
+      if (count === max) break;
+      key.copy(keys, count * this.keySize);
+      value.copy(values, count * vsize);
+      count++;
+    }
+    return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'iterate' };
+  }
+
+  /**
+   * Deletes key and returns the value it held at that moment, copied into `out` (or a new Buffer);
+   * undefined when absent. BPF_MAP_LOOKUP_AND_DELETE_ELEM (hash maps since Linux 5.14): nothing a BPF
+   * program adds between the read and the delete is lost. Where the kernel lacks it: lookup, then
+   * delete (an update landing between the two is lost).
+   */
+  lookupAndDelete(key: Buffer, out?: Buffer): Buffer | undefined {
+    this.#checkKey('lookupAndDelete', key);
+    const value = out ?? Buffer.alloc(this.valueBufferSize);
+    if (!this.#singleUnsupported) {
+      try {
+        return native().mapLookupAndDelete(this.fd, key, value) ? value : undefined;
+      } catch (err) {
+        const errno = nativeErrno(err);
+        if (errno !== constants.errno.EINVAL && errno !== 524 /* ENOTSUPP */ && errno !== constants.errno.EOPNOTSUPP) {
+          throw new MapError(this.name, 'lookupAndDelete', errno, nativeReason(err));
+        }
+        this.#singleUnsupported = true;
+      }
+    }
+    if (!this.lookup(key, value)) return undefined;
+    this.delete(key);
+    return value;
   }
 
   /** Pins the map at a bpffs path (e.g. /sys/fs/bpf/podflow/flows). */
@@ -271,7 +325,9 @@ export class BpfMap {
     return out;
   }
 
-  #batchPass(keys: Buffer, values: Buffer, max: number): number {
+  /** One pass of batch calls (`remove`: lookup-and-delete); -1 when the kernel or map type has no batch ops, or nothing fit. */
+  #batchPass(keys: Buffer, values: Buffer, max: number, remove: boolean): number {
+    const op = remove ? 'lookupAndDeleteBatch' : 'lookupBatch';
     const vsize = this.valueBufferSize;
     const cursor = Buffer.alloc(Math.max(this.keySize, 8));
     let count = 0;
@@ -279,7 +335,7 @@ export class BpfMap {
     while (count < max) {
       let r: { count: number; more: boolean };
       try {
-        r = native().mapLookupAndDeleteBatch(this.fd, first ? null : cursor, cursor, keys.subarray(count * this.keySize), values.subarray(count * vsize), max - count);
+        r = native().mapLookupBatch(this.fd, first ? null : cursor, cursor, keys.subarray(count * this.keySize), values.subarray(count * vsize), max - count, remove);
       } catch (err) {
         const errno = nativeErrno(err);
         if (count === 0 && (errno === constants.errno.EINVAL || errno === 524 /* ENOTSUPP */ || errno === constants.errno.EOPNOTSUPP)) {
@@ -289,7 +345,7 @@ export class BpfMap {
         // The next hash bucket holds more entries than `max` leaves room for: return what fits,
         // or, when nothing did (a small max), let this call take entries one by one.
         if (errno === constants.errno.ENOSPC) return count > 0 ? count : -1;
-        throw new MapError(this.name, 'lookupAndDeleteBatch', errno, nativeReason(err));
+        throw new MapError(this.name, op, errno, nativeReason(err));
       }
       first = false;
       count += r.count;

@@ -105,7 +105,10 @@ export interface NativeAddon {
   mapDelete(fd: number, key: Buffer): boolean;
   mapNextKey(fd: number, key: Buffer | null, next: Buffer): boolean;
   /** Returns the number of entries read; `more` false once the map is exhausted. */
-  mapLookupAndDeleteBatch(fd: number, inBatch: Buffer | null, outBatch: Buffer, keys: Buffer, values: Buffer, count: number): { count: number; more: boolean };
+  /** BPF_MAP_LOOKUP_BATCH, or BPF_MAP_LOOKUP_AND_DELETE_BATCH when `remove`. */
+  mapLookupBatch(fd: number, inBatch: Buffer | null, outBatch: Buffer, keys: Buffer, values: Buffer, count: number, remove: boolean): { count: number; more: boolean };
+  /** BPF_MAP_LOOKUP_AND_DELETE_ELEM: false when the key was absent. */
+  mapLookupAndDelete(fd: number, key: Buffer, value: Buffer): boolean;
   mapInfo(fd: number): NativeMapInfo & { id: number };
   objPin(fd: number, path: string): void;
   objGet(path: string): number;

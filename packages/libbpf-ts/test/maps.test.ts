@@ -83,6 +83,34 @@ test('lookupAndDeleteBatch drains a hash map through BPF_MAP_LOOKUP_AND_DELETE_B
   assert.deepEqual([...m.keys()], []);
 });
 
+test('lookupBatch reads every entry in one pass (BPF_MAP_LOOKUP_BATCH) and leaves them; lookupBatch(max) at most max', () => {
+  const m = obj.map('hash');
+  for (let i = 0; i < 3000; i++) m.update(u32(i), u64(i + 3));
+  const r = m.lookupBatch();
+  assert.equal(r.path, 'batch');
+  assert.equal(r.count, 3000);
+  const seen = new Set<number>();
+  for (let i = 0; i < r.count; i++) {
+    const k = r.keys.readUInt32LE(i * 4);
+    assert.equal(r.values.readBigUInt64LE(i * 8), BigInt(k + 3));
+    seen.add(k);
+  }
+  assert.equal(seen.size, 3000);
+  assert.equal([...m.keys()].length, 3000, 'nothing deleted');
+  assert.ok(m.lookupBatch(16).count <= 16);
+  m.lookupAndDeleteBatch();
+  assert.equal(m.lookupBatch().count, 0);
+});
+
+test('lookupAndDelete returns the value the key held and deletes it; undefined when absent', () => {
+  const m = obj.map('hash');
+  m.update(u32(5), u64(55));
+  assert.equal(m.lookupAndDelete(u32(5))?.readBigUInt64LE(), 55n);
+  assert.equal(m.lookup(u32(5)), undefined);
+  assert.equal(m.lookupAndDelete(u32(5)), undefined);
+  assert.throws(() => m.lookupAndDelete(Buffer.alloc(3)), /lookupAndDelete failed: key must be a Buffer of 4 bytes/);
+});
+
 test('lookupAndDeleteBatch(max) takes at most max entries and leaves the rest', () => {
   const m = obj.map('hash');
   for (let i = 0; i < 100; i++) m.update(u32(i), u64(i));

@@ -13,8 +13,10 @@ export interface WindowLayout {
 
 /**
  * Deletes the windows quiet for intervalNs and returns a record for each that still had
- * pending events. A window is deleted before it is reported: an event counted after that
- * starts a new window and is reported at once.
+ * pending events. The windows are read in one batch call (a drop storm holds thousands: two
+ * calls each would keep the event loop busy for tens of milliseconds a tick), and each quiet
+ * one is deleted with the value it held at that moment, so an event counted after the read
+ * is reported with it; one counted after the delete starts a new window, reported at once.
  */
 export function flushQuietWindows(
   map: BpfMap,
@@ -24,9 +26,14 @@ export function flushQuietWindows(
   toRecord: (key: Buffer, value: Buffer, pending: number) => FlowRecord,
 ): FlowRecord[] {
   const out: FlowRecord[] = [];
-  for (const [key, value] of map.entries()) {
-    if (nowNs - readU64(value, layout.lastEmitNs) < intervalNs) continue;
-    map.delete(key);
+  const { keys, values, count } = map.lookupBatch();
+  const keySize = map.keySize;
+  const valueSize = map.valueBufferSize;
+  for (let i = 0; i < count; i++) {
+    if (nowNs - readU64(values, i * valueSize + layout.lastEmitNs) < intervalNs) continue;
+    const key = keys.subarray(i * keySize, (i + 1) * keySize);
+    const value = map.lookupAndDelete(key);
+    if (value === undefined) continue; // deleted meanwhile
     const pending = value.readUInt32LE(layout.pending);
     if (pending > 0) out.push(toRecord(key, value, pending));
   }
