@@ -247,8 +247,10 @@ export class BpfMap {
     }
     max = Math.min(max, this.#maxEntries);
     const vsize = this.valueBufferSize;
-    const keys = Buffer.alloc(max * this.keySize);
-    const values = Buffer.alloc(max * vsize);
+    // Not zeroed: only the entries read are handed out, and a caller polling a large, mostly empty map
+    // (rate-limiter windows, every tick) would clear a megabyte each time.
+    const keys = Buffer.allocUnsafe(max * this.keySize);
+    const values = Buffer.allocUnsafe(max * vsize);
     if (BATCH_TYPES.has(this.type) && !this.#batchUnsupported) {
       const count = this.#batchPass(keys, values, max, false);
       if (count >= 0) return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'batch' };
