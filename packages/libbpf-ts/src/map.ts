@@ -204,36 +204,23 @@ export class BpfMap {
    * where the kernel and map type support it, else get_next_key + lookup + delete. `path` says which ran.
    */
   lookupAndDeleteBatch(max = this.#maxEntries): BatchResult {
-    if (!Number.isInteger(max) || max < 1 || max > 0xffffffff) {
-      throw new MapError(this.name, 'lookupAndDeleteBatch', constants.errno.EINVAL, `max must be an integer in 1..2^32-1, got ${max}`);
-    }
-    // One call never needs room for more entries than the map holds: do not allocate for more.
-    max = Math.min(max, this.#maxEntries);
-    const vsize = this.valueBufferSize;
-    const keys = Buffer.alloc(max * this.keySize);
-    const values = Buffer.alloc(max * vsize);
-    if (BATCH_TYPES.has(this.type) && !this.#batchUnsupported) {
-      const count = this.#batchPass(keys, values, max, true);
-      if (count >= 0) return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'batch' };
-    }
+    const out = this.#batch('lookupAndDeleteBatch', max, true);
+    if ('path' in out) return out;
+    const { keys, values } = out;
     let count = 0;
-    const value = Buffer.alloc(vsize);
+    const value = Buffer.alloc(this.valueBufferSize);
     let key = Buffer.alloc(this.keySize);
     let next = Buffer.alloc(this.keySize);
     let more = this.#call('lookupAndDeleteBatch', () => native().mapNextKey(this.fd, null, key));
-    while (more && count < max) {
+    while (more && count < out.max) {
       // The successor is read before the key is deleted: asking for the first key again each time
       // makes the kernel rescan every emptied hash bucket (quadratic in the map size).
       more = this.#call('lookupAndDeleteBatch', () => native().mapNextKey(this.fd, key, next));
-      if (this.lookup(key, value)) {
-        key.copy(keys, count * this.keySize);
-        value.copy(values, count * vsize);
-        count++;
-      }
+      if (this.lookup(key, value)) this.#put(keys, values, count++, key, value);
       this.delete(key);
       [key, next] = [next, key];
     }
-    return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'iterate' };
+    return this.#result(keys, values, count, 'iterate');
   }
 
   /**
@@ -242,27 +229,44 @@ export class BpfMap {
    * else keys() + lookup(). Entries written meanwhile may or may not be in it.
    */
   lookupBatch(max = this.#maxEntries): BatchResult {
-    if (!Number.isInteger(max) || max < 1 || max > 0xffffffff) {
-      throw new MapError(this.name, 'lookupBatch', constants.errno.EINVAL, `max must be an integer in 1..2^32-1, got ${max}`);
-    }
-    max = Math.min(max, this.#maxEntries);
-    const vsize = this.valueBufferSize;
-    // Not zeroed: only the entries read are handed out, and a caller polling a large, mostly empty map
-    // (rate-limiter windows, every tick) would clear a megabyte each time.
-    const keys = Buffer.allocUnsafe(max * this.keySize);
-    const values = Buffer.allocUnsafe(max * vsize);
-    if (BATCH_TYPES.has(this.type) && !this.#batchUnsupported) {
-      const count = this.#batchPass(keys, values, max, false);
-      if (count >= 0) return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'batch' };
-    }
+    const out = this.#batch('lookupBatch', max, false);
+    if ('path' in out) return out;
+    const { keys, values } = out;
     let count = 0;
     for (const [key, value] of this.entries()) {
-      if (count === max) break;
-      key.copy(keys, count * this.keySize);
-      value.copy(values, count * vsize);
-      count++;
+      if (count === out.max) break;
+      this.#put(keys, values, count++, key, value);
     }
-    return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * vsize), path: 'iterate' };
+    return this.#result(keys, values, count, 'iterate');
+  }
+
+  /**
+   * The batch calls' result; where the kernel or map type has none, the buffers for up to `max`
+   * entries (one call never needs room for more than the map holds) for the caller's iteration.
+   * Not zeroed: only the entries read are handed out, and a caller polling a large, mostly empty map
+   * (rate-limiter windows, every tick) would clear a megabyte each time.
+   */
+  #batch(op: string, max: number, remove: boolean): BatchResult | { keys: Buffer; values: Buffer; max: number } {
+    if (!Number.isInteger(max) || max < 1 || max > 0xffffffff) {
+      throw new MapError(this.name, op, constants.errno.EINVAL, `max must be an integer in 1..2^32-1, got ${max}`);
+    }
+    max = Math.min(max, this.#maxEntries);
+    const keys = Buffer.allocUnsafe(max * this.keySize);
+    const values = Buffer.allocUnsafe(max * this.valueBufferSize);
+    if (BATCH_TYPES.has(this.type) && !this.#batchUnsupported) {
+      const count = this.#batchPass(keys, values, max, remove);
+      if (count >= 0) return this.#result(keys, values, count, 'batch');
+    }
+    return { keys, values, max };
+  }
+
+  #put(keys: Buffer, values: Buffer, i: number, key: Buffer, value: Buffer): void {
+    key.copy(keys, i * this.keySize);
+    value.copy(values, i * this.valueBufferSize);
+  }
+
+  #result(keys: Buffer, values: Buffer, count: number, path: BatchResult['path']): BatchResult {
+    return { count, keys: keys.subarray(0, count * this.keySize), values: values.subarray(0, count * this.valueBufferSize), path };
   }
 
   /**
