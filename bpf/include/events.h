@@ -172,7 +172,7 @@ enum pf_l7_hook {
 enum pf_l7_counter {
 	PF_L7_DNS_MALFORMED = 0,	/* on a DNS port but not a standard query/response with one well-formed question */
 	PF_L7_DNS_NAME_TRUNCATED = 1,	/* query name compressed or cut short */
-	PF_L7_HTTP_UNANSWERED = 2,	/* a request with no response: replaced by the next, or its connection ended first */
+	PF_L7_HTTP_UNANSWERED = 2,	/* a request replaced by the next on its connection before any response */
 	PF_L7_HTTP_RESP_UNMATCHED = 3,	/* a status line without a waiting request (includes second sightings) */
 	PF_L7_DNS_SECOND_SIGHTING = 4,	/* a DNS message seen again on another interface of the node, dropped */
 	PF_L7_COUNTER_MAX = 5,
@@ -222,12 +222,25 @@ struct pf_dns_event {
 };
 
 /*
+ * Why a request got no response (pf_http_event.no_response). TIMEOUT is set
+ * by user space, which sweeps the requests waiting too long from http_conns.
+ */
+enum pf_http_no_response {
+	PF_HTTP_ANSWERED = 0,
+	PF_HTTP_NO_RESPONSE_RESET = 1,	/* a RST from either side */
+	PF_HTTP_NO_RESPONSE_CLOSED = 2,	/* a FIN from the server */
+	PF_HTTP_NO_RESPONSE_TIMEOUT = 3,
+};
+
+/*
  * One HTTP/1.x exchange: the request's first segment and the first segment of
- * the response that followed it on the same connection.
+ * the response that followed it on the same connection; or the request and
+ * the end of its connection without a response (no_response; resp[] empty,
+ * resp_* describe the packet that ended it, resp_saddr/resp_sport the server).
  */
 struct pf_http_event {
 	__u64 req_ns;		/* first byte of the request seen */
-	__u64 resp_ns;		/* first byte of the response seen */
+	__u64 resp_ns;		/* first byte of the response seen (or the connection's end) */
 	struct flow_key req_tuple;	/* client -> server as the request was seen (may be a Service IP) */
 	__u8 resp_saddr[16];	/* the responder as the response was seen (the backend after DNAT) */
 	__u16 resp_sport;
@@ -241,6 +254,8 @@ struct pf_http_event {
 	char resp[PF_HTTP_RESP_MAX];
 	char req[PF_HTTP_REQ_MAX];
 	struct pf_svc_orig orig;	/* the client socket's connect() destination (svc); ip_version 0: not known */
+	__u8 no_response;	/* enum pf_http_no_response: 0 when resp[] holds the response's status line */
+	__u8 pad[7];
 };
 
 #endif

@@ -3,7 +3,7 @@
  * http: one ring-buffer event per HTTP/1.x request/response exchange, seen on
  * TCP payloads without the process's cooperation; a probe of the packet
  * object (packet.bpf.c). A segment starting with a
- * request method opens an exchange, kept per client address and port in an LRU
+ * request method opens an exchange, kept per client address and port in a hash
  * map (so keep-alive connections pair each request with the response after
  * it); the next segment from the server starting with "HTTP/1." closes it.
  *
@@ -15,14 +15,16 @@
  *
  * An exchange's entry is deleted once it is over: when its response has been
  * seen (the event is out), or when the connection ends without one (a FIN from
- * the server, a RST from either side: counted as unanswered). Every sighting
+ * the server, a RST from either side: an event with no_response). Every sighting
  * of a request comes before the server has it, so before the response: after
  * the response nothing of that request is left to recognise. Pipelining breaks
  * that (the second request's later sighting can follow the first response): a
  * connection seen pipelining keeps its entry, answered, until it ends. The map
  * then holds the exchanges waiting for a response, not every client port ever
- * seen, and evicts only when as many wait at once as it holds (uncounted: see
- * the map).
+ * seen. Exchanges whose end this node never sees (the response or the FIN
+ * take another path, the peer vanished) are swept by user space: a request
+ * waiting longer than its timeout is reported (no_response TIMEOUT) and
+ * deleted, so is an idle pipelining connection's entry.
  *
  * The client's address and port can be in other connections too (connect()
  * sharing a source port between servers, SNAT): a FIN or RST ends the
@@ -81,16 +83,13 @@ struct http_conn {
 };
 
 /*
- * LRU, so that exchanges whose end this node never sees (the response or the
- * FIN take another path, the peer vanished) cannot fill it for good. With the
- * others deleted it is full only with HTTP_CONNS_MAX (or what the loader set)
- * exchanges waiting, or lost that way, at once; the eviction then is not
- * counted: an LRU update reports no eviction, and the kernel's element count
- * (the bpf_map_sum_elem_count kfunc) sums a per-CPU counter over every CPU,
- * which per request would cost more than the lookup it guards.
+ * A plain hash, not an LRU: full (HTTP_CONNS_MAX, or what the loader set,
+ * exchanges waiting at once), it refuses the new request, which is counted
+ * (map_full); an LRU would evict a waiting request without a word. Nothing
+ * stays for good: user space sweeps what waits longer than its timeout.
  */
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, HTTP_CONNS_MAX);
 	__type(key, struct http_conn_key);
 	__type(value, struct http_conn);
@@ -316,12 +315,34 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 #define HTTP_TCP_FIN 0x01
 #define HTTP_TCP_RST 0x04
 
+/* A request that waited for a response until its connection ended: its event, with why (enum pf_http_no_response). */
+static __always_inline void http_unanswered(struct __sk_buff *skb, struct http_conn *c, __u8 direction, __u8 why)
+{
+	struct pf_http_event *ev = bpf_ringbuf_reserve(&http_events, sizeof(*ev), 0);
+
+	if (!ev) {
+		pf_count_loss_in(PF_PACKET_HTTP, PF_LOSS_RINGBUF_FULL);
+		return;
+	}
+	__builtin_memcpy(ev, &c->ev, sizeof(*ev));
+	ev->resp_ns = bpf_ktime_get_ns();
+	/* The server where the request was last seen going: the backend when it was seen after a DNAT. */
+	__builtin_memcpy(ev->resp_saddr, c->server[1].addr, 16);
+	ev->resp_sport = c->server[1].port;
+	ev->resp_ifindex = skb->ifindex;
+	ev->resp_direction = direction;
+	ev->no_response = why;
+	pf_svc_original_destination(c->ev.req_tuple.saddr, c->ev.req_tuple.sport, c->ev.req_tuple.ip_version, IPPROTO_TCP,
+				    false, &ev->orig);
+	pf_ringbuf_submit(&http_events, ev);
+}
+
 /*
  * Forgets the exchange of this client address and port with this server, if
- * any; one still waiting was never answered.
+ * any; one still waiting was never answered: its request is reported so.
  */
-static __always_inline void http_forget(const __u8 addr[16], __u16 port, const __u8 server_addr[16], __u16 server_port,
-					__u8 ip_version)
+static __always_inline void http_forget(struct __sk_buff *skb, __u8 direction, const __u8 addr[16], __u16 port,
+					const __u8 server_addr[16], __u16 server_port, __u8 ip_version, __u8 why)
 {
 	struct http_conn_key key = {};
 	struct http_conn *c;
@@ -334,7 +355,7 @@ static __always_inline void http_forget(const __u8 addr[16], __u16 port, const _
 		    http_server_is(&c->server[1], server_addr, server_port)))
 		return;
 	if (c->state == HTTP_WAITING)
-		l7_count(PF_L7_HTTP_UNANSWERED);
+		http_unanswered(skb, c, direction, why);
 	bpf_map_delete_elem(&http_conns, &key);
 }
 
@@ -344,11 +365,13 @@ static __always_inline void http_forget(const __u8 addr[16], __u16 port, const _
  * the client is only a half-close (the server may still answer): its
  * destination, the server, is no client key, so the lookup misses.
  */
-static __always_inline void http_connection_end(struct pf_parsed *p)
+static __always_inline void http_connection_end(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction)
 {
-	http_forget(p->key.daddr, p->key.dport, p->key.saddr, p->key.sport, p->key.ip_version);
+	__u8 why = p->tcp_flags & HTTP_TCP_RST ? PF_HTTP_NO_RESPONSE_RESET : PF_HTTP_NO_RESPONSE_CLOSED;
+
+	http_forget(skb, direction, p->key.daddr, p->key.dport, p->key.saddr, p->key.sport, p->key.ip_version, why);
 	if (p->tcp_flags & HTTP_TCP_RST)
-		http_forget(p->key.saddr, p->key.sport, p->key.daddr, p->key.dport, p->key.ip_version);
+		http_forget(skb, direction, p->key.saddr, p->key.sport, p->key.daddr, p->key.dport, p->key.ip_version, why);
 }
 
 /*
@@ -376,7 +399,7 @@ static __always_inline void http_packet(struct __sk_buff *skb, bool tc, struct p
 	}
 	/* After the payload: a response can carry the server's FIN. */
 	if (p->tcp_flags & (HTTP_TCP_FIN | HTTP_TCP_RST))
-		http_connection_end(p);
+		http_connection_end(skb, p, direction);
 }
 
 #endif

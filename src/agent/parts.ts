@@ -38,6 +38,7 @@ export function createProbeManager(config: PodflowConfig, ingress: RecordIngress
     ingress,
     dnsPorts: config.dns.ports,
     dnsTimeoutMs: config.dns.timeout,
+    httpTimeoutMs: config.http.timeout,
     dropReasons: { allow: config.drops.allowReasons, deny: config.drops.denyReasons },
     cgroupRoot,
     log: logger.child({ part: 'probes' }),

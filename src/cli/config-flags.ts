@@ -20,6 +20,7 @@ const CONFIG_FLAGS: readonly ConfigFlag[] = [
   { flags: '--probes <list>', description: 'comma-separated probes to enable (default: all)', path: ['probes'] },
   { flags: '--dns-ports <list>', description: 'comma-separated UDP/TCP ports the dns probe parses as DNS (at most 4; default 53)', path: ['dns', 'ports'] },
   { flags: '--dns-timeout <duration>', description: 'report a DNS query without response after this long as rcode TIMEOUT, e.g. 5s', path: ['dns', 'timeout'] },
+  { flags: '--http-timeout <duration>', description: 'report an HTTP request without response after this long as noResponse TIMEOUT, e.g. 30s', path: ['http', 'timeout'] },
   { flags: '--metrics-addr <host:port>', description: 'address of /metrics, /healthz and /readyz ("off" disables)', path: ['metricsAddr'] },
   { flags: '--metadata-file <file>', description: 'static enrichment metadata (pods, services, networks)', path: ['metadataFile'] },
   { flags: '--file-path <path>', description: 'file sink: path of the current file', path: ['file', 'path'] },

@@ -162,6 +162,10 @@ export const configSchema = z.strictObject({
     /** A query without a response for this long is reported with rcode TIMEOUT. */
     timeout: duration.default(5000),
   }).prefault({}),
+  http: z.strictObject({
+    /** A request without a response for this long is reported with noResponse TIMEOUT. */
+    timeout: duration.default(30_000),
+  }).prefault({}),
   drops: z.strictObject({
     /** Drop reasons that become DROP records; empty = every reason not denied. */
     allowReasons: z.array(dropReason).default([]),

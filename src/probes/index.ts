@@ -59,7 +59,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     interfaces: opts.interfaces, activeTimeoutMs: opts.flowActiveTimeoutMs, idleTimeoutMs: opts.flowIdleTimeoutMs, kernelMapBytes: opts.flowKernelMapBytes,
   };
   const dnsOpts: DnsOptions = { interfaces: opts.interfaces, ports: opts.dnsPorts ?? [53], timeoutMs: opts.dnsTimeoutMs ?? 5000 };
-  const httpOpts: HttpOptions = { interfaces: opts.interfaces };
+  const httpOpts: HttpOptions = { interfaces: opts.interfaces, timeoutMs: opts.httpTimeoutMs ?? 30_000 };
   const setups = [flowsSetup(flowsOpts), dnsSetup(dnsOpts), httpSetup(httpOpts)].filter((s) => opts.probes.includes(s.probe));
   const packet = new PacketObjects({ interfaces: opts.interfaces, setups, originalDestinations });
   const plans: Record<Exclude<ProbeName, 'process'>, ProbePlan> = {

@@ -64,6 +64,8 @@ export interface ProbeOptions {
   dnsPorts?: readonly number[];
   /** A DNS query without response for this long is reported with rcode TIMEOUT; default 5000. */
   dnsTimeoutMs?: number;
+  /** An HTTP request without response for this long is reported with noResponse TIMEOUT; default 30000. */
+  httpTimeoutMs?: number;
   /** Plans that replace the manager's own for their probe (tests, other hooks), tried in order like its own. */
   extraPlans?: readonly ProbePlan[];
   /** Where problems of the running probes are logged (pino-compatible); default: not logged, only in status(). */

@@ -93,7 +93,8 @@ export function formatDetail(record: FlowRecord): string {
     }
     case T.HTTP: {
       const h = record.http;
-      return join('HTTP', h?.method, h?.path, h?.status ? String(h.status) : '', h?.latency && humanDuration(h.latency));
+      const outcome = h?.noResponse ? `no response (${h.noResponse})` : h?.status ? String(h.status) : '';
+      return join('HTTP', h?.method, h?.path, outcome, h?.latency && humanDuration(h.latency));
     }
     default:
       return join(podflow.v1.RecordType[record.type ?? 0] ?? `TYPE${record.type}`, protocol(record));

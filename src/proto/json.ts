@@ -79,7 +79,7 @@ const NAMES = [
   'packetsReceived', 'pid', 'command', 'cgroupId', 'containerId', 'reason', 'code', 'count', 'stage', 'probe', 'hook', 'ip', 'port', 'pod',
   'service', 'node', 'hostNetwork', 'network', 'namespace', 'uid', 'labels', 'workload', 'kind', 'container', 'flags', 'srtt',
   'retransmits', 'duration', 'state', 'failure', 'query', 'qtype', 'rcode', 'answers', 'latency', 'truncated', 'method', 'path', 'status',
-  'host', 'version',
+  'host', 'version', 'noResponse',
 ] as const;
 /** Field keys by JSON name (one entry for a name several messages use). */
 const K = Object.fromEntries(NAMES.map((name) => [name, key(name)])) as Readonly<Record<(typeof NAMES)[number], Key>>;
@@ -572,6 +572,7 @@ export class JsonEncoder extends SlabWriter {
     if (h.latency != null) this.duration(K.latency, h.latency);
     this.string(K.host, h.host);
     this.string(K.version, h.version);
+    this.string(K.noResponse, h.noResponse);
     this.close(at);
   }
 

@@ -87,8 +87,9 @@ function endpoint(e: podflow.v1.IEndpoint | null | undefined, interfaceName: str
   });
 }
 
-function severity(type: number | null | undefined): { id: number; name: string } {
-  if (type === T.DROP || type === T.TCP_FAILED || type === T.TCP_RESET || type === T.RETRANSMIT) return { id: 2, name: 'Low' };
+function severity(record: FlowRecord): { id: number; name: string } {
+  const type = record.type;
+  if (type === T.DROP || type === T.TCP_FAILED || type === T.TCP_RESET || type === T.RETRANSMIT || record.http?.noResponse) return { id: 2, name: 'Low' };
   if (type === T.LOSS) return { id: 3, name: 'Medium' };
   return { id: 1, name: 'Informational' };
 }
@@ -106,7 +107,7 @@ export class OcsfEncoder {
     const type = record.type ?? 0;
     const cls = classOf(type);
     const act = activity(record);
-    const sev = severity(type);
+    const sev = severity(record);
     const time = toMillis(record.time);
     const event: Obj = {
       activity_id: act.id,
@@ -189,6 +190,11 @@ export class OcsfEncoder {
     if (h?.status) {
       event.http_response = compact({ code: h.status, latency: h.latency ? toMillis(h.latency) : undefined });
       event.http_status = h.status;
+    } else if (h?.noResponse) {
+      event.status_id = 2;
+      event.status = 'Failure';
+      event.status_detail = `no response: ${h.noResponse}`;
+      if (h.latency) event.duration = toMillis(h.latency);
     }
   }
 

@@ -293,6 +293,7 @@ export class ProtobufEncoder extends ProtoWriter {
     if (h.latency != null) this.timestamp(34, h.latency); // 4
     this.string(42, h.host); // 5
     this.string(50, h.version); // 6
+    this.string(58, h.noResponse); // 7
     this.closeLength(at);
   }
 }

@@ -17,6 +17,7 @@ import { podflow } from '../../src/proto/gen/flow.js';
 import { newEndpoint } from '../../src/pipeline/record-factory.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { createHttpProbe } from '../../src/probes/http/plan.js';
+import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import type { L7PacketProbe } from '../../src/probes/shared/l7-packet-probe.js';
 import { OriginalDestinations, SVC_PROGRAMS } from '../../src/probes/svc/original-destinations.js';
 import { testContext, waitFor } from './l7-net.js';
@@ -31,13 +32,14 @@ const MAP_SIZE = 256;
 const CONNECTIONS = 3000;
 const CONCURRENCY = 8;
 
-/** Answers 200 with a body; /close ends the connection without a response (FIN), /reset with a RST. */
+/** Answers 200 with a body; /close ends the connection without a response (FIN), /reset with a RST; /hang never answers. */
 const SERVER = `
 const http = require('node:http');
 const [host, port] = process.argv.slice(1);
 http.createServer((req, res) => {
   if (req.url === '/close') return void req.socket.end();
   if (req.url === '/reset') return void req.socket.resetAndDestroy();
+  if (req.url === '/hang') return;
   res.end('ok\\n');
 }).listen(Number(port), host, 1024, () => console.log('ready'));
 `;
@@ -147,14 +149,52 @@ test(`${CONNECTIONS} connections through maps of ${MAP_SIZE}: entries stay near 
   assert.equal(http.counters()['http:unanswered_request'], 0);
 });
 
-test('a connection ended by the server without a response (FIN, RST) leaves no entry, counted as unanswered', async () => {
+test('a connection ended by the server without a response (FIN, RST) leaves no entry, and each request is a record saying so', async () => {
   assert.ok(http);
   const unansweredBefore = http.counters()['http:unanswered_request'] ?? 0;
   const out = await net.run('cli', process.execPath, ['-e', CLIENT, VIP, '80', '0', '1', '/close', '/reset'], CGROUP);
   assert.deepEqual(JSON.parse(out), { ECONNRESET: 2 });
-  await waitFor('both unanswered requests counted', () => (http!.counters()['http:unanswered_request'] ?? 0) - unansweredBefore === 2);
+  const ended = () => ctx.records.filter((r) => r.http?.path === '/close' || r.http?.path === '/reset');
+  await waitFor('both requests reported', () => ended().length === 2);
+  assert.deepEqual(ended().map((r) => [r.http?.path, r.http?.noResponse, r.http?.status]).sort(), [['/close', 'CLOSED', 0], ['/reset', 'RESET', 0]]);
+  for (const r of ended()) {
+    assert.deepEqual(r.destination, newEndpoint(BACKEND, 8080));
+    assert.deepEqual(r.originalDestination, newEndpoint(VIP, 80));
+    assert.ok(r.http?.latency);
+  }
   assert.equal(entries(http.object.map('http_conns')), 0);
-  assert.ok(!ctx.records.some((r) => r.http?.path === '/close' || r.http?.path === '/reset'));
+  assert.equal(http.counters()['http:unanswered_request'] ?? 0, unansweredBefore, 'reported, not lost');
+});
+
+test('a request the server never answers, on a connection that stays open, is reported once as TIMEOUT', async () => {
+  const ctx = testContext();
+  const probe = createHttpProbe(ctx, { interfaces: [], originalDestinations: svc, timeoutMs: 1000 }, 'tc');
+  try {
+    probe.attachInitial(net.hostInterfaces());
+    // The client sends the request and keeps its connection open for 2 s, then exits.
+    const client = net.run('cli', process.execPath, ['-e', `
+      const s = require('node:net').connect(80, '${VIP}', () => s.write('GET /hang HTTP/1.1\\r\\nHost: backend\\r\\n\\r\\n'));
+      setTimeout(() => process.exit(0), 2000);`], CGROUP);
+    await waitFor('the request waiting in http_conns', () => entries(probe.object.map('http_conns')) === 1);
+    const sentNs = MonotonicClock.nowNs();
+    probe.tick(sentNs);
+    assert.equal(ctx.records.length, 0, 'not before the timeout');
+    await new Promise((r) => setTimeout(r, 1100));
+    probe.tick(MonotonicClock.nowNs());
+    assert.deepEqual(ctx.records.map((r) => [r.http?.path, r.http?.noResponse, r.http?.host]), [['/hang', 'TIMEOUT', 'backend']]);
+    const [hang] = ctx.records;
+    assert.deepEqual(hang?.destination, newEndpoint(BACKEND, 8080));
+    assert.deepEqual(hang?.originalDestination, newEndpoint(VIP, 80));
+    assert.ok(Number(hang?.http?.latency?.seconds ?? 0) >= 1);
+    assert.equal(entries(probe.object.map('http_conns')), 0);
+    // The connection's end after the sweep gives no second record.
+    await client;
+    await new Promise((r) => setTimeout(r, 300));
+    probe.tick(MonotonicClock.nowNs());
+    assert.equal(ctx.records.length, 1);
+  } finally {
+    probe.close();
+  }
 });
 
 /** One GET over MPTCP (its subflows are kernel sockets); prints the status line. */
@@ -278,9 +318,12 @@ test('a FIN from the server as seen on either side of a DNAT ends the waiting ex
     await withProbe(async (probe, records) => {
       // The request passes the client's interface to the virtual IP, then the server's translated.
       await replay(probe, records, [toVip, request(port, 1, '/d'), ip(finSource, C, 6, tcp(80, port, 900, Buffer.alloc(0), 0x11))]);
-      assert.equal(counter(probe, 'http:unanswered_request'), 1, `FIN from ${finSource}`);
+      assert.equal(counter(probe, 'http:unanswered_request'), 0, `FIN from ${finSource}`);
       assert.equal(entries(probe.object.map('http_conns')), 0);
-      assert.equal(records.length, 0);
+      assert.deepEqual(records.map((r) => [r.http?.path, r.http?.noResponse]), [['/d', 'CLOSED']]);
+      // The server as the request was last seen going (after the DNAT), the virtual IP as asked for.
+      assert.deepEqual(records[0]?.destination, newEndpoint(S, 80));
+      assert.deepEqual(records[0]?.originalDestination, newEndpoint(vip, 80));
     });
   }
 });

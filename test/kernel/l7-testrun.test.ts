@@ -12,7 +12,10 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { BpfObject, RingBufferConsumer } from 'libbpf-ts';
 import { decodeDnsEvent, type DnsMessage } from '../../src/probes/dns/decode.js';
-import { DnsEvent, HttpEvent, L7_COUNTERS } from '../../src/probes/shared/layouts.js';
+import { DnsEvent, HttpEvent, L7_COUNTERS, SvcKey, SvcOrig } from '../../src/probes/shared/layouts.js';
+import { PendingExchanges } from '../../src/probes/http/pending.js';
+import { formatHuman } from '../../src/proto/human.js';
+import type { FlowRecord } from '../../src/pipeline/types.js';
 import { decodeHttpEvent } from '../../src/probes/http/decode.js';
 import { encodeDnsPorts } from '../../src/probes/dns/plan.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
@@ -308,13 +311,28 @@ test('http: responses without a request, unanswered requests and random payloads
   assert.equal(http.counter('http:unanswered_request'), unanswered + 1);
   assert.equal(decodeHttpEvent(events[0] ?? Buffer.alloc(0), 0, ctx)?.http?.path, '/b');
 
-  const pair = fc.tuple(fc.uint8Array({ minLength: 1, maxLength: 400 }), fc.uint8Array({ minLength: 1, maxLength: 40 }));
+  // Hostile but near HTTP: random targets and random status digits after real heads, and plain random bytes
+  // (random bytes alone would almost never make a record, leaving the field checks below untried).
+  const bytes = (max: number) => fc.uint8Array({ minLength: 1, maxLength: max }).map((a) => Buffer.from(a));
+  const requestHead = fc.oneof(
+    bytes(400).map((a) => Buffer.concat([Buffer.from('GET '), a])),
+    fc.tuple(fc.constantFrom('GET', 'POST', 'PUT', 'DELETE'), bytes(120)).map(([m, target]) => Buffer.concat([Buffer.from(`${m} `), target, Buffer.from(' HTTP/1.1\r\n\r\n')])),
+    { weight: 4, arbitrary: fc.stringMatching(/^\/[a-z0-9/?=&]{0,40}$/).map((target) => Buffer.from(`GET ${target} HTTP/1.1\r\n\r\n`)) },
+  );
+  const statusLine = fc.oneof(
+    bytes(40).map((b) => Buffer.concat([Buffer.from('HTTP/1.'), b])),
+    fc.tuple(fc.constantFrom('0', '1'), fc.uint8Array({ minLength: 3, maxLength: 3 }), bytes(20)).map(([minor, code, rest]) => Buffer.concat([Buffer.from(`HTTP/1.${minor} `), code, rest])),
+    { weight: 4, arbitrary: fc.integer({ min: 100, max: 599 }).map((code) => Buffer.from(`HTTP/1.1 ${code} X\r\n`)) },
+  );
+  let decoded = 0;
+  let run = 0;
   await fc.assert(
-    fc.asyncProperty(fc.array(pair, { minLength: 50, maxLength: 50 }), async (pairs) => {
-      // One client port per exchange, so each request meets its own response.
+    fc.asyncProperty(fc.array(fc.tuple(requestHead, statusLine), { minLength: 50, maxLength: 50 }), async (pairs) => {
+      // One client port per exchange, so each request meets its own response (and no earlier run's answered one).
+      const base = 51000 + 50 * run++;
       const packets = pairs.flatMap(([a, b], i) => [
-        ip('10.237.0.4', '10.237.0.3', 6, tcp(51000 + i, 80, a.length, Buffer.concat([Buffer.from('GET '), Buffer.from(a)]))),
-        ip('10.237.0.3', '10.237.0.4', 6, tcp(80, 51000 + i, 1, Buffer.concat([Buffer.from('HTTP/1.'), Buffer.from(b)]))),
+        ip('10.237.0.4', '10.237.0.3', 6, tcp(base + i, 80, a.length, a)),
+        ip('10.237.0.3', '10.237.0.4', 6, tcp(80, base + i, 1, b)),
       ]);
       const evs = await http.run('packet_tc_egress', ...packets);
       assert.ok(evs.length <= pairs.length);
@@ -323,11 +341,104 @@ test('http: responses without a request, unanswered requests and random payloads
         const r = decodeHttpEvent(e, 0, ctx);
         // Either refused as malformed, or every field is well-formed.
         if (r) {
+          decoded++;
           assert.match(r.http?.path ?? '', /^[\x21-\x7e]+$/);
-          assert.ok((r.http?.status ?? 0) >= 100 && (r.http?.status ?? 0) <= 599);
+          assert.ok((r.http?.status ?? 0) >= 100 && (r.http?.status ?? 0) <= 599, `status ${r.http?.status}`);
+          assert.equal(r.http?.noResponse, '');
         }
       }
     }),
     { numRuns: 8 },
   );
+  assert.ok(decoded > 40, `only ${decoded} of 400 exchanges made a record: the field checks were hardly tried`);
+});
+
+test('http: a request whose connection ends without a response is one event saying why (reset, closed by the server)', async () => {
+  const client = '10.237.0.12';
+  const server = '10.237.0.3';
+  const request = (port: number) => ip(client, server, 6, tcp(port, 80, 500, Buffer.from(`GET /slow/${port} HTTP/1.1\r\nHost: backend\r\n\r\n`)));
+  const fromServer = (port: number, flags: number) => ip(server, client, 6, tcp(80, port, 1, Buffer.alloc(0), flags, 530));
+  const fromClient = (port: number, flags: number) => ip(client, server, 6, tcp(port, 80, 530, Buffer.alloc(0), flags, 1));
+  const FIN_ACK = 0x11;
+  const RST = 0x04;
+  const unanswered = http.counter('http:unanswered_request');
+  const ended = await http.run('packet_tc_ingress',
+    request(52001), fromServer(52001, FIN_ACK),
+    request(52002), fromServer(52002, RST),
+    request(52003), fromClient(52003, RST));
+  const records = ended.map((e) => decodeHttpEvent(e, 0, ctx));
+  assert.deepEqual(records.map((r) => [r?.source?.port, r?.http?.path, r?.http?.noResponse, r?.http?.status]), [
+    [52001, '/slow/52001', 'CLOSED', 0],
+    [52002, '/slow/52002', 'RESET', 0],
+    [52003, '/slow/52003', 'RESET', 0],
+  ]);
+  for (const r of records) {
+    assert.deepEqual(r?.destination, newEndpoint(server, 80));
+    assert.equal(r?.http?.host, 'backend');
+    assert.ok(r?.http?.latency, 'the wait until the connection ended');
+  }
+  assert.equal(http.counter('http:unanswered_request'), unanswered, 'reported, so not counted as lost');
+
+  // A FIN from the client is a half-close: the server may still answer, and then the exchange is an ordinary one.
+  const halfClosed = await http.run('packet_tc_ingress', request(52004), fromClient(52004, FIN_ACK),
+    ip(server, client, 6, tcp(80, 52004, 1, Buffer.from('HTTP/1.1 200 OK\r\n'), 0x18, 530)));
+  assert.deepEqual(halfClosed.map((e) => [decodeHttpEvent(e, 0, ctx)?.http?.status, decodeHttpEvent(e, 0, ctx)?.http?.noResponse]), [[200, '']]);
+});
+
+test('http: requests waiting longer than the timeout are reported as TIMEOUT and deleted; the others wait on', async () => {
+  const h = new Harness('http');
+  try {
+    const timeoutMs = 1000;
+    const pending = new PendingExchanges(h.obj, timeoutMs, (ev, off) => decodeHttpEvent(ev, off, ctx));
+    const conns = h.obj.map('http_conns');
+    // The client's socket asked for a Service address (svc's map, as the svc programs fill it).
+    const origKey = Buffer.alloc(SvcKey.size);
+    Buffer.from([10, 237, 0, 14]).copy(origKey, SvcKey.addr);
+    origKey.writeUInt16LE(52010, SvcKey.port);
+    origKey[SvcKey.ip_version] = 4;
+    origKey[SvcKey.protocol] = 6;
+    const orig = Buffer.alloc(SvcOrig.size);
+    Buffer.from([10, 96, 0, 20]).copy(orig, SvcOrig.addr);
+    orig.writeUInt16LE(8080, SvcOrig.port);
+    orig[SvcOrig.ip_version] = 4;
+    h.obj.map('svc_orig_dst').update(origKey, orig);
+
+    const sentNs = MonotonicClock.nowNs();
+    await h.run('packet_tc_ingress',
+      ip('10.237.0.14', '10.237.0.3', 6, tcp(52010, 80, 1, Buffer.from('POST /hang HTTP/1.1\r\n\r\n'))),
+      ip('10.237.0.14', '10.237.0.3', 6, tcp(52011, 80, 1, Buffer.from('GET /later HTTP/1.1\r\n\r\n'))));
+    assert.equal(conns.lookupBatch().count, 2);
+
+    const early: FlowRecord[] = [];
+    pending.sweep(sentNs + 500e6, early);
+    assert.deepEqual(early, [], 'nothing has waited for the timeout yet');
+    assert.equal(conns.lookupBatch().count, 2);
+
+    // 52011's connection sends its next request later: that one waits on from then.
+    await sleep(600);
+    const laterNs = MonotonicClock.nowNs();
+    await h.run('packet_tc_ingress', ip('10.237.0.14', '10.237.0.3', 6, tcp(52011, 80, 100, Buffer.from('GET /later HTTP/1.1\r\n\r\n'))));
+    const timedOut: FlowRecord[] = [];
+    // /hang has waited at least 1.1 s then, /later at most 0.5 s.
+    pending.sweep(laterNs + 500e6, timedOut);
+    assert.deepEqual(timedOut.map((r) => r.http?.path), ['/hang']);
+    const hang = timedOut[0];
+    assert.ok(hang);
+    assert.equal(hang.http?.noResponse, 'TIMEOUT');
+    assert.equal(hang.http?.method, 'POST');
+    assert.ok(Number(hang.http?.latency?.seconds ?? 0) >= 1, 'latency: how long it waited');
+    assert.deepEqual(hang.source, newEndpoint('10.237.0.14', 52010));
+    assert.deepEqual(hang.destination, newEndpoint('10.237.0.3', 80));
+    assert.deepEqual(hang.originalDestination, newEndpoint('10.96.0.20', 8080));
+    assert.equal(formatHuman(hang).includes('HTTP POST /hang no response (TIMEOUT)'), true, formatHuman(hang));
+
+    assert.equal(conns.lookupBatch().count, 1, 'the reported request is deleted, the other waits on');
+    // At stop: the one still waiting is counted (its outcome is unknown), none is reported before its time.
+    const atStop: FlowRecord[] = [];
+    pending.stop(laterNs + 600e6, atStop);
+    assert.deepEqual(atStop, []);
+    assert.equal(pending.pendingAtStop, 1);
+  } finally {
+    h.close();
+  }
 });

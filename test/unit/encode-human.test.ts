@@ -8,6 +8,12 @@ test('an HTTP record reads like the README example', () => {
   assert.equal(formatHuman(sampleRecords().HTTP), '12:00:01.123 default/frontend-7d9 -> default/backend-5c2 HTTP GET /api/users 200 325ms');
 });
 
+test('an HTTP request without response says why and how long it waited', () => {
+  const r = sampleRecords().HTTP;
+  const reset = { ...r, http: { ...r.http, status: 0, noResponse: 'RESET', latency: { seconds: 30, nanos: 0 } } };
+  assert.equal(formatHuman(reset), '12:00:01.123 default/frontend-7d9 -> default/backend-5c2 HTTP GET /api/users no response (RESET) 30.0s');
+});
+
 test('every record type has its own readable line', () => {
   const lines = Object.fromEntries(Object.entries(sampleRecords()).map(([name, r]) => [name, formatHuman(r)]));
   assert.equal(lines.FLOW, '12:00:01.123 default/frontend-7d9:43512 -> default/backend-5c2:8080 FLOW TCP 123.5kB 90pkt / 9.9GB 70pkt [FIN,SYN,PSH,ACK]');

@@ -61,3 +61,16 @@ test('activities follow the record: open, close, refuse, GET, DNS traffic', () =
   assert.equal(drop.action_id, 2);
   assert.equal(drop.status_detail, 'TCP_LISTEN_OVERFLOW');
 });
+
+test('an HTTP request without response is a failed HTTP Activity without http_response', () => {
+  const r = sampleRecords().HTTP;
+  const timedOut = encoder.toOcsf({ ...r, http: { ...r.http, status: 0, noResponse: 'TIMEOUT', latency: { seconds: 30, nanos: 500000000 } } });
+  assert.equal(timedOut.class_uid, 4002);
+  assert.equal(timedOut.status_id, 2);
+  assert.equal(timedOut.status, 'Failure');
+  assert.equal(timedOut.status_detail, 'no response: TIMEOUT');
+  assert.equal(timedOut.duration, 30500);
+  assert.equal(timedOut.severity_id, 2);
+  assert.equal(timedOut.http_response, undefined);
+  assert.equal(timedOut.http_status, undefined);
+});

@@ -135,7 +135,7 @@ const record: fc.Arbitrary<FlowRecord> = fc.record({
   process: fc.record({ pid: fc.nat(), command: text, cgroupId: u64, containerId: text }, { requiredKeys: [] }),
   drop: fc.record({ reason: text, code: fc.nat(), count: u64 }, { requiredKeys: [] }),
   dns: fc.record({ id: fc.nat({ max: 65535 }), query: text, qtype: text, rcode: text, answers: fc.array(text, { maxLength: 4 }), latency: time, truncated: fc.boolean() }, { requiredKeys: [] }),
-  http: fc.record({ method: text, path: text, status: fc.nat({ max: 999 }), latency: time, host: text, version: text }, { requiredKeys: [] }),
+  http: fc.record({ method: text, path: text, status: fc.nat({ max: 999 }), latency: time, host: text, version: text, noResponse: text }, { requiredKeys: [] }),
   loss: fc.record({ stage: text, reason: text, count: u64 }, { requiredKeys: [] }),
   observation: fc.record({ probe: text, hook: text, side: fc.integer({ min: 0, max: 3 }) }, { requiredKeys: [] }),
 }, { requiredKeys: [] });

@@ -31,6 +31,8 @@ const WHERE: Record<keyof typeof LAYOUTS, string> = {
   pf_retransmit_window: 'retransmit.bpf.o',
   pf_dns_event: 'packet.bpf.o',
   pf_http_event: 'packet.bpf.o',
+  http_conn: 'packet.bpf.o',
+  pf_svc_key: 'svc.bpf.o',
   pf_svc_orig: 'svc.bpf.o',
 };
 

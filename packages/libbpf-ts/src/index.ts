@@ -1,7 +1,7 @@
 // libbpf-ts: TypeScript over the system libbpf.
 export { BpfObject, type OpenOptions } from './object.js';
 export { Program, type TestRunOptions, type TestRunResult, type UprobeOptions } from './program.js';
-export { BpfMap, possibleCpus, type BatchResult, type UpdateFlag } from './map.js';
+export { BpfMap, possibleCpus, type BatchBuffers, type BatchResult, type UpdateFlag } from './map.js';
 export { Link, PacketSocketLink } from './link.js';
 export type { TcDirection, TcOptions } from './tc.js';
 export {

@@ -32,6 +32,15 @@ export interface BatchResult {
   path: 'batch' | 'iterate';
 }
 
+/**
+ * Buffers a caller keeps for repeated lookupBatch calls (a map polled every tick), from batchBuffers():
+ * each call's result is then views of them, valid until the next call with the same buffers.
+ */
+export interface BatchBuffers {
+  keys: Buffer;
+  values: Buffer;
+}
+
 export class BpfMap {
   readonly name: string;
   readonly type: number;
@@ -226,10 +235,11 @@ export class BpfMap {
   /**
    * Reads up to `max` entries (default: all) without deleting them: BPF_MAP_LOOKUP_BATCH where the kernel
    * and map type support it (one call for thousands of entries, where keys() + lookup() make two each),
-   * else keys() + lookup(). Entries written meanwhile may or may not be in it.
+   * else keys() + lookup(). Entries written meanwhile may or may not be in it. With `into` (see
+   * batchBuffers) the result is written there instead of new buffers.
    */
-  lookupBatch(max = this.#maxEntries): BatchResult {
-    const out = this.#batch('lookupBatch', max, false);
+  lookupBatch(max = this.#maxEntries, into?: BatchBuffers): BatchResult {
+    const out = this.#batch('lookupBatch', max, false, into);
     if ('path' in out) return out;
     const { keys, values } = out;
     let count = 0;
@@ -246,18 +256,30 @@ export class BpfMap {
    * Not zeroed: only the entries read are handed out, and a caller polling a large, mostly empty map
    * (rate-limiter windows, every tick) would clear a megabyte each time.
    */
-  #batch(op: string, max: number, remove: boolean): BatchResult | { keys: Buffer; values: Buffer; max: number } {
+  #batch(op: string, max: number, remove: boolean, into?: BatchBuffers): BatchResult | { keys: Buffer; values: Buffer; max: number } {
     if (!Number.isInteger(max) || max < 1 || max > 0xffffffff) {
       throw new MapError(this.name, op, constants.errno.EINVAL, `max must be an integer in 1..2^32-1, got ${max}`);
     }
     max = Math.min(max, this.#maxEntries);
-    const keys = Buffer.allocUnsafe(max * this.keySize);
-    const values = Buffer.allocUnsafe(max * this.valueBufferSize);
+    if (into && (into.keys.length < max * this.keySize || into.values.length < max * this.valueBufferSize)) {
+      throw new MapError(this.name, op, constants.errno.EINVAL, `the buffers passed hold fewer than ${max} entries; make them with batchBuffers(${max})`);
+    }
+    const keys = into?.keys ?? Buffer.allocUnsafe(max * this.keySize);
+    const values = into?.values ?? Buffer.allocUnsafe(max * this.valueBufferSize);
     if (BATCH_TYPES.has(this.type) && !this.#batchUnsupported) {
       const count = this.#batchPass(keys, values, max, remove);
       if (count >= 0) return this.#result(keys, values, count, 'batch');
     }
     return { keys, values, max };
+  }
+
+  /**
+   * Buffers for lookupBatch calls of up to `max` entries (default: all), to reuse: a large map polled
+   * every tick would otherwise allocate its full size each time (65,536 entries of 448 bytes: 29 MiB).
+   */
+  batchBuffers(max = this.#maxEntries): BatchBuffers {
+    const n = Math.min(max, this.#maxEntries);
+    return { keys: Buffer.allocUnsafe(n * this.keySize), values: Buffer.allocUnsafe(n * this.valueBufferSize) };
   }
 
   #put(keys: Buffer, values: Buffer, i: number, key: Buffer, value: Buffer): void {

@@ -171,6 +171,7 @@ export function writeLogAttributes(r: FlowRecord, attrs: LogAttributeSink): void
     put(attrs, 'server.address', http.host);
     put(attrs, 'network.protocol.version', http.version?.replace(/^HTTP\//, ''));
     if (http.latency) attrs.attribute('podflow.http.latency', seconds(http.latency));
+    put(attrs, 'podflow.http.no_response', http.noResponse);
   }
   if (r.loss) {
     put(attrs, 'podflow.loss.stage', r.loss.stage);
@@ -187,7 +188,8 @@ export function writeLogAttributes(r: FlowRecord, attrs: LogAttributeSink): void
 
 /**
  * Plain traffic and completed exchanges are INFO; what an operator should look
- * at (drops, failed connects, resets, retransmits, DNS errors, HTTP 5xx) is
+ * at (drops, failed connects, resets, retransmits, DNS errors, HTTP 5xx or
+ * no response) is
  * WARN; podflow's own data loss is ERROR.
  */
 export function severityOf(r: FlowRecord): { number: SeverityNumber; text: string } {
@@ -202,7 +204,7 @@ export function severityOf(r: FlowRecord): { number: SeverityNumber; text: strin
     case T.DNS:
       return r.dns?.rcode && r.dns.rcode !== 'NOERROR' ? WARN : INFO;
     case T.HTTP:
-      return (r.http?.status ?? 0) >= 500 ? WARN : INFO;
+      return (r.http?.status ?? 0) >= 500 || r.http?.noResponse ? WARN : INFO;
     default:
       return INFO;
   }

@@ -23,7 +23,7 @@ const PROTOCOL_NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp',
 export const METRIC_ATTRIBUTES = [
   'source.k8s.namespace.name', 'source.k8s.workload.name',
   'destination.k8s.namespace.name', 'destination.k8s.workload.name',
-  'network.transport', 'http.request.method', 'http.response.status_code',
+  'network.transport', 'http.request.method', 'http.response.status_code', 'error.type',
   'podflow.dns.rcode', 'podflow.dns.qtype', 'podflow.tcp.failure',
 ] as const;
 export type MetricAttribute = (typeof METRIC_ATTRIBUTES)[number];
@@ -108,9 +108,10 @@ export class FlowMetrics {
         return;
       case T.HTTP:
         if (r.http?.latency) {
-          this.httpDuration.record(seconds(r.http.latency), this.pair(r, false, {
-            'http.request.method': r.http.method ?? '', 'http.response.status_code': r.http.status ?? 0,
-          }));
+          // As the semantic conventions' http.client.request.duration: a request without response is in it, with error.type.
+          const outcome: Attributes = { 'http.request.method': r.http.method ?? '', 'http.response.status_code': r.http.status ?? 0 };
+          if (r.http.noResponse) outcome['error.type'] = r.http.noResponse;
+          this.httpDuration.record(seconds(r.http.latency), this.pair(r, false, outcome));
         }
         return;
       default:

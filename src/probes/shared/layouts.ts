@@ -110,7 +110,7 @@ export const DnsEvent = {
 
 /** struct pf_http_event (http ring buffer). */
 export const HttpEvent = {
-  size: 392,
+  size: 400,
   req_ns: 0,
   resp_ns: 8,
   req_tuple: 16,
@@ -127,6 +127,33 @@ export const HttpEvent = {
   req: 104,
   /** struct pf_svc_orig (SvcOrig offsets): the client socket's connect() destination. */
   orig: 360,
+  /** enum pf_http_no_response (HTTP_NO_RESPONSE): 0 when resp holds the response's status line. */
+  no_response: 392,
+} as const;
+
+/** enum pf_http_no_response, by value: the record's http.noResponse ('' when answered). */
+export const HTTP_NO_RESPONSE = ['', 'RESET', 'CLOSED', 'TIMEOUT'] as const;
+export const HTTP_NO_RESPONSE_TIMEOUT = 3;
+
+/** struct http_conn (bpf/include/http.h): an exchange in the http_conns map. */
+export const HttpConn = {
+  size: 448,
+  /** The request half of its struct pf_http_event (HttpEvent offsets). */
+  ev: 0,
+  req_seq: 400,
+  /** enum http_conn_state: 1 waiting for the response, 2 answered (a pipelining connection's). */
+  state: 404,
+  pipelined: 405,
+  server: 408,
+} as const;
+
+/** struct pf_svc_key (svc_orig_dst map key): a client socket's own address. */
+export const SvcKey = {
+  size: 20,
+  addr: 0,
+  port: 16,
+  ip_version: 18,
+  protocol: 19,
 } as const;
 
 /** struct pf_svc_orig (svc_orig_dst map value). */
@@ -147,7 +174,9 @@ export const L7_COUNTERS = ['dns:malformed', 'dns:name_truncated', 'http:unanswe
 
 /**
  * The counters that are lost records (reported as losses, stage "kernel"): a
- * request replaced by the next one before its response never becomes a record.
+ * request replaced by the next one on its connection before any response
+ * (pipelining, or a response that took a path podflow does not watch) never
+ * becomes a record.
  * The others describe traffic (not DNS after all, a cut name, a response
  * without a request seen) and are reported as counters.
  */
@@ -164,5 +193,7 @@ export const LAYOUTS = {
   pf_retransmit_window: RetransmitWindow,
   pf_dns_event: DnsEvent,
   pf_http_event: HttpEvent,
+  http_conn: HttpConn,
+  pf_svc_key: SvcKey,
   pf_svc_orig: SvcOrig,
 } as const;
