@@ -280,9 +280,7 @@ test('the broker stopped for 20 s mid-stream: the agent keeps running with bound
   }
   const shed = (await agent.metric(lossSeries))!;
   const written = (await agent.metric('podflow_sink_records_written_total{sink="kafka"}'))!;
-  const pid = agent.pid;
   assert.equal(await agent.stop(), 0, `exit 0 on SIGTERM: ${agent.stderr().slice(-3000)}`);
-  assert.equal(agent.child.pid, pid, 'one agent process throughout');
 
   // What the configured buffer bounds: encoded bytes held (bufferSize, in 1 MiB slabs) and the LOSS reserve, at most
   // twice bufferSize with the message objects; the queues, at about 1 KiB a record; and 32 MiB for V8's heap growth.

@@ -28,6 +28,8 @@ const CLIENT = `${SUBNET}.2`;
 const SERVER = `${SUBNET}.3`;
 const SERVER_PORT = 8080;
 const HTTP_PORT = 8081;
+/** The client port of the connection made just before the SIGTERM (below the ephemeral range). */
+const LAST_CLIENT_PORT = 23456;
 const SHUTDOWN_DEADLINE_MS = 5000;
 
 const dir = mkdtempSync('/tmp/pfs-agent-');
@@ -118,18 +120,21 @@ async function http(path: string): Promise<{ status: number; body: string } | un
 }
 
 /** Client connections from pod A to the server in pod B, each sending and reading some bytes. */
+/** A script's statement: one connection to SERVER_PORT (from `localPort`, if given) sending 20,000 bytes. */
+const connection = (localPort?: number): string => `
+    await new Promise((resolve, reject) => {
+      const s = connect({ host: '${SERVER}', port: ${SERVER_PORT}${localPort === undefined ? '' : `, localPort: ${localPort}`} }, () => s.end(Buffer.alloc(20000, 97)));
+      s.on('data', () => {});
+      s.on('close', resolve);
+      s.on('error', reject);
+    });`;
+
 function traffic(connections: number): void {
   const script = `
     import { connect } from 'node:net';
     import { get } from 'node:http';
     await new Promise((resolve, reject) => get('http://${SERVER}:${HTTP_PORT}/api/users', (res) => res.resume().on('end', resolve)).on('error', reject));
-    for (let i = 0; i < ${connections}; i++) {
-      await new Promise((resolve, reject) => {
-        const s = connect(${SERVER_PORT}, '${SERVER}', () => s.end(Buffer.alloc(20000, 97)));
-        s.on('data', () => {});
-        s.on('close', resolve);
-        s.on('error', reject);
-      });
+    for (let i = 0; i < ${connections}; i++) {${connection()}
     }`;
   net!.exec('a', process.execPath, ['--input-type=module', '-e', script]);
 }
@@ -210,6 +215,7 @@ test('podflow run: records on stdout, metrics, status, observe; SIGTERM leaves n
     return line === undefined ? undefined : Number(line.slice(series.length + 1));
   };
   assert.ok(value('podflow_probe_events_total{probe="tcp"}')! > 0, 'tcp events counted');
+  assert.ok(value('podflow_probe_events_total{probe="process"}')! > 0, 'process context rides on the tcp events: counted with them');
   assert.ok(value('podflow_probe_events_total{probe="flows"}')! > 0, 'flow events counted');
   assert.equal(value('podflow_probe_attached{probe="flows",hook="tcx"}') ?? value('podflow_probe_attached{probe="flows",hook="tc"}'), 1);
   assert.ok(value('podflow_stage_received_total{stage="ingest"}')! > 0);
@@ -266,6 +272,9 @@ test('podflow run: records on stdout, metrics, status, observe; SIGTERM leaves n
 
   const held = programsHeldBy(agent.pid!);
   assert.ok(held.size >= 2, `the agent holds its programs (${[...held].join(', ')})`);
+  // A last connection, ended well within the idle timeout (1 s) of the SIGTERM: only the shutdown flush reports its flow.
+  net!.exec('a', process.execPath, ['--input-type=module', '-e', `import { connect } from 'node:net';${connection(LAST_CLIENT_PORT)}`]);
+  const atStop = stdout.length;
   const stoppedAt = Date.now();
   const stopMs = () => Date.now() - stoppedAt;
   agent.kill('SIGTERM');
@@ -275,7 +284,8 @@ test('podflow run: records on stdout, metrics, status, observe; SIGTERM leaves n
   assert.ok(stopMs() < SHUTDOWN_DEADLINE_MS + 3000, `stopped in ${stopMs()} ms`);
   t.diagnostic(`SIGTERM to exit: ${stopMs()} ms`);
   assert.match(stderr, /"msg":"pipeline drained"/);
-  assert.match(stdout, /LOSS|FLOW/, 'records flushed before exit');
+  const lastFlow = new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3} shop/frontend-1:${LAST_CLIENT_PORT} -> shop/backend-1:${SERVER_PORT} FLOW TCP `, 'm');
+  assert.match(stdout.slice(atStop), lastFlow, 'the last connection\'s flow flushed at shutdown');
 
   assert.deepEqual(await stillLoaded(held), [], 'no program of the agent is still loaded');
   assert.deepEqual([...held].filter((id) => before_.programs.has(id)), [], 'the agent\'s programs were its own');

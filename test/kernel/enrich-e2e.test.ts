@@ -1,25 +1,23 @@
 // Enrichment end to end on the real kernel: two "pods" (network namespaces
 // with the fixture cluster's pod IPs), the probe manager, the pipeline with the
-// Kubernetes enricher fed by the test API server, and real TCP traffic. The
-// client runs inside a cgroup named the way containerd names the frontend
-// container's, so socket records resolve cgroup id -> container -> pod.
+// Kubernetes enricher fed by the test API server, and real TCP traffic; the
+// records read back as the JSON lines the file sink wrote. The client runs
+// inside a cgroup named the way containerd names the frontend container's, so
+// socket records resolve cgroup id -> container -> pod.
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { podflow } from '../../src/proto/gen/flow.js';
 import { Pipeline } from '../../src/pipeline/pipeline.js';
-import type { FlowRecord, Sink } from '../../src/pipeline/types.js';
+import { FileSink } from '../../src/pipeline/sinks/file.js';
 import { createProbeManager } from '../../src/probes/index.js';
 import type { ProbeManager } from '../../src/probes/types.js';
 import { createEnricher, findCgroup2Root, type MetadataEnricher } from '../../src/enrich/index.js';
 import { TestApiServer } from '../k8s/api-server.js';
 import { fixturePod, seedCluster } from '../k8s/fixtures.js';
 import { PodNet, sh } from './pod-net.js';
-
-const { RecordType, Side } = podflow.v1;
 
 // The fixture cluster's pod IPs (test/k8s/fixtures.ts), on two /24s routed by the node.
 const FRONTEND = { name: 'front', ip: '10.235.1.10' };
@@ -58,19 +56,32 @@ for (let i = 0; i < count; i++) {
 }
 `;
 
-const records: FlowRecord[] = [];
-const collector: Sink = {
-  name: 'collect',
-  ready: true,
-  start: async () => {},
-  write: async (batch) => {
-    records.push(...batch.filter((r) => [r.source?.ip, r.destination?.ip].some((ip) => ip?.startsWith('10.235.'))));
-  },
-  flush: async () => {},
-  stop: async () => {},
-};
+/** What these tests read of a record in proto3 JSON (enums by name). */
+interface JsonEndpoint {
+  ip?: string;
+  port?: number;
+  node?: string;
+  pod?: { name?: string; namespace?: string; container?: string; workload?: unknown; labels?: unknown };
+  service?: { name?: string; namespace?: string };
+}
+interface JsonRecord {
+  type: string;
+  source?: JsonEndpoint;
+  destination?: JsonEndpoint;
+  observation?: { side?: string };
+  process?: { containerId?: string };
+}
 
 const dir = mkdtempSync(path.join(os.tmpdir(), 'pfe-e2e-'));
+const recordsFile = path.join(dir, 'records.jsonl');
+
+/** The records of the pods' addresses the file sink has written so far (complete lines only). */
+function records(): JsonRecord[] {
+  if (!existsSync(recordsFile)) return [];
+  const text = readFileSync(recordsFile, 'utf8');
+  return text.slice(0, text.lastIndexOf('\n') + 1).split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as JsonRecord)
+    .filter((r) => [r.source?.ip, r.destination?.ip].some((ip) => ip?.startsWith('10.235.')));
+}
 const api = new TestApiServer({ port: 19240 });
 let enricher: MetadataEnricher;
 let pipeline: Pipeline;
@@ -105,7 +116,7 @@ before(async () => {
   while (!enricher.ready && Date.now() < deadline) await sleep(20);
   assert.ok(enricher.ready, 'enricher synced with the API server');
 
-  pipeline = new Pipeline({ nodeName: 'node-a', sinks: [collector], enricher, lossIntervalMs: 0 });
+  pipeline = new Pipeline({ nodeName: 'node-a', sinks: [new FileSink({ path: recordsFile, format: 'json', productVersion: 'test' })], enricher, lossIntervalMs: 0 });
   await pipeline.start();
   manager = createProbeManager({
     probes: ['flows', 'tcp'],
@@ -148,38 +159,36 @@ async function clientConnects(host: string, count: number): Promise<number[]> {
   return out.trim().split('\n').map(Number);
 }
 
-async function waitRecords(what: string, pick: (r: FlowRecord) => boolean, count: number): Promise<FlowRecord[]> {
+async function waitRecords(what: string, pick: (r: JsonRecord) => boolean, count: number): Promise<JsonRecord[]> {
   const deadline = Date.now() + 10_000;
   for (;;) {
-    const got = records.filter(pick);
+    const all = records();
+    const got = all.filter(pick);
     if (got.length >= count) return got;
-    if (Date.now() > deadline) assert.fail(`${what}: expected ${count}, got ${got.length} (of ${records.length} records)`);
+    if (Date.now() > deadline) assert.fail(`${what}: expected ${count}, got ${got.length} (of ${all.length} records)`);
     await sleep(50);
   }
 }
 
 test('flows between the pods carry pod, workload, node and the backend\'s Service', async () => {
   const ports = new Set(await clientConnects(BACKEND.ip, 3));
-  const flows = await waitRecords('FLOW records of the connections', (r) => r.type === RecordType.FLOW && ports.has(r.source?.port ?? 0) && r.destination?.port === 8080, 1);
+  const flows = await waitRecords('FLOW records of the connections', (r) => r.type === 'FLOW' && ports.has(r.source?.port ?? 0) && r.destination?.port === 8080, 1);
   for (const r of flows) {
     assert.equal(r.source?.ip, FRONTEND.ip);
     assert.equal(r.source?.pod?.name, 'frontend-7d9c8b6f4-x2x9k');
     assert.equal(r.source?.pod?.namespace, 'default');
-    assert.deepEqual({ ...r.source?.pod?.workload }, { kind: 'Deployment', name: 'frontend' });
-    assert.deepEqual({ ...r.source?.pod?.labels }, { app: 'frontend' });
+    assert.deepEqual(r.source?.pod?.workload, { kind: 'Deployment', name: 'frontend' });
+    assert.deepEqual(r.source?.pod?.labels, { app: 'frontend' });
     assert.equal(r.source?.node, 'node-a');
     assert.equal(r.destination?.pod?.name, 'backend-5c6d7f8b9-k4n2p');
     assert.equal(r.destination?.node, 'node-b');
     assert.equal(r.destination?.service?.name, 'backend');
   }
-  // The JSON a Kafka consumer reads.
-  const json = podflow.v1.FlowRecord.toObject(podflow.v1.FlowRecord.fromObject(flows[0]!), { enums: String }) as { source: { pod: { workload: unknown } } };
-  assert.deepEqual(json.source.pod.workload, { kind: 'Deployment', name: 'frontend' });
 });
 
 test('socket records: the client\'s cgroup names its container; a connect to the ClusterIP names the Service', async () => {
   const ports = new Set(await clientConnects(CLUSTER_IP, 2));
-  const opens = await waitRecords('client TCP_OPEN', (r) => r.type === RecordType.TCP_OPEN && r.observation?.side === Side.CLIENT && ports.has(r.source?.port ?? 0), 2);
+  const opens = await waitRecords('client TCP_OPEN', (r) => r.type === 'TCP_OPEN' && r.observation?.side === 'CLIENT' && ports.has(r.source?.port ?? 0), 2);
   for (const r of opens) {
     assert.equal(r.destination?.ip, CLUSTER_IP, 'the socket\'s destination is the ClusterIP it connected to');
     assert.equal(r.destination?.service?.name, 'backend');
@@ -189,7 +198,7 @@ test('socket records: the client\'s cgroup names its container; a connect to the
     assert.equal(r.source?.pod?.container, 'frontend');
   }
   // The packets on the wire went to the backend pod (after DNAT).
-  const flows = await waitRecords('FLOW to the backend', (r) => r.type === RecordType.FLOW && ports.has(r.source?.port ?? 0) && r.destination?.ip === BACKEND.ip, 1);
+  const flows = await waitRecords('FLOW to the backend', (r) => r.type === 'FLOW' && ports.has(r.source?.port ?? 0) && r.destination?.ip === BACKEND.ip, 1);
   assert.equal(flows[0]!.destination?.service?.name, 'backend');
   assert.equal(flows[0]!.destination?.pod?.name, 'backend-5c6d7f8b9-k4n2p');
 });
@@ -204,7 +213,7 @@ test('a pod created in the API is on the next records', async () => {
   api.create('pods', pod);
   net.exec(BACKEND.name, 'ip', ['addr', 'add', '10.235.2.30/24', 'dev', 'eth0']);
   const ports = new Set(await clientConnects('10.235.2.30', 1));
-  const [r] = await waitRecords('FLOW to the new pod', (x) => x.type === RecordType.FLOW && ports.has(x.source?.port ?? 0), 1);
+  const [r] = await waitRecords('FLOW to the new pod', (x) => x.type === 'FLOW' && ports.has(x.source?.port ?? 0), 1);
   assert.equal(r!.destination?.pod?.name, 'backend-5c6d7f8b9-late1');
   assert.ok(performance.now() - before < 10_000);
 });

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BpfMap, BpfObject, MapError, possibleCpus } from '../src/index.js';
+import { BpfMap, BpfObject, MapError, possibleCpus, type BatchResult } from '../src/index.js';
 import { native } from '../src/native.js';
 import { leftoverTestPrograms, objectPath, openFdCount, run } from './helpers.js';
 
@@ -23,6 +23,26 @@ after(() => {
 
 const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32LE(n); return b; };
 const u64 = (n: number) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(BigInt(n)); return b; };
+
+/** A batch result of the u32 -> u64 `hash` map as key -> value; fails on a key seen twice. */
+function hashEntries(r: BatchResult): Map<number, bigint> {
+  const out = new Map<number, bigint>();
+  for (let i = 0; i < r.count; i++) {
+    const k = r.keys.readUInt32LE(i * 4);
+    assert.ok(!out.has(k), `key ${k} twice`);
+    out.set(k, r.values.readBigUInt64LE(i * 8));
+  }
+  return out;
+}
+
+/** Some (1..max) entries of a map holding keys 0..n-1 with value f(key): each once, with its own value. */
+function assertSomeOf(r: BatchResult, max: number, n: number, f: (k: number) => number): void {
+  assert.ok(r.count > 0 && r.count <= max, `${r.count} entries for max ${max}`);
+  for (const [k, v] of hashEntries(r)) {
+    assert.ok(k < n, `key ${k} was never written`);
+    assert.equal(v, BigInt(f(k)), `value of key ${k}`);
+  }
+}
 
 test('hash map: update, lookup, delete, update flags', () => {
   const m = obj.map('hash');
@@ -97,9 +117,26 @@ test('lookupBatch reads every entry in one pass (BPF_MAP_LOOKUP_BATCH) and leave
   }
   assert.equal(seen.size, 3000);
   assert.equal([...m.keys()].length, 3000, 'nothing deleted');
-  assert.ok(m.lookupBatch(16).count <= 16);
+  assertSomeOf(m.lookupBatch(16), 16, 3000, (k) => k + 3);
   m.lookupAndDeleteBatch();
   assert.equal(m.lookupBatch().count, 0);
+});
+
+test('lookupBatch with batchBuffers() writes into them, call after call; too small buffers are refused', () => {
+  const m = obj.map('hash');
+  const into = m.batchBuffers();
+  for (let i = 0; i < 100; i++) m.update(u32(i), u64(i * 2));
+  const first = m.lookupBatch(undefined, into);
+  assert.equal(first.count, 100);
+  assert.equal(first.keys.buffer, into.keys.buffer);
+  assert.equal(first.values.buffer, into.values.buffer);
+  for (let i = 0; i < 100; i++) m.update(u32(i), u64(i * 5));
+  const second = m.lookupBatch(undefined, into);
+  assert.equal(second.count, 100);
+  for (let i = 0; i < second.count; i++) assert.equal(second.values.readBigUInt64LE(i * 8), BigInt(second.keys.readUInt32LE(i * 4) * 5));
+  assert.throws(() => m.lookupBatch(undefined, m.batchBuffers(10)), /fewer than \d+ entries; make them with batchBuffers/);
+  assertSomeOf(m.lookupBatch(10, m.batchBuffers(10)), 10, 100, (k) => k * 5);
+  m.lookupAndDeleteBatch();
 });
 
 test('lookupAndDelete returns the value the key held and deletes it; undefined when absent', () => {
@@ -145,6 +182,27 @@ test('lookupAndDeleteBatch falls back to iterate+lookup+delete for map types wit
   assert.equal(got.size, 200);
   assert.ok([...got].every(([k, v]) => k - (100 << 8) === v), 'each value came with its key');
   assert.deepEqual([...m.keys()], []);
+});
+
+test('lookupBatch falls back to keys() + lookup() for map types without batch ops, and leaves the entries', () => {
+  const m = obj.map('lpm');
+  const key = (i: number) => { const k = Buffer.alloc(8); k.writeUInt32LE(24); k.writeUInt8(10, 4); k.writeUInt16BE(i, 5); return k; };
+  for (let i = 0; i < 50; i++) m.update(key(i), u32(i * 3));
+  const values = (r: BatchResult) => {
+    assert.equal(r.path, 'iterate');
+    const out = new Map<number, number>();
+    for (let i = 0; i < r.count; i++) out.set(r.keys.readUInt16BE(i * 8 + 5), r.values.readUInt32LE(i * 4));
+    assert.equal(out.size, r.count, 'each key once');
+    for (const [k, v] of out) assert.equal(v, k * 3, `value of key ${k}`);
+    return out;
+  };
+  const all = values(m.lookupBatch());
+  assert.deepEqual([...all.keys()].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i));
+  const some = values(m.lookupBatch(20));
+  assert.equal(some.size, 20);
+  assert.ok([...some.keys()].every((k) => k < 50));
+  assert.equal([...m.keys()].length, 50, 'nothing deleted');
+  m.lookupAndDeleteBatch();
 });
 
 test('lookupAndDeleteBatch with a max smaller than a hash bucket still drains every key exactly once', () => {
