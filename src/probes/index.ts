@@ -144,7 +144,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
       if (opts.probes.includes('dns') || opts.probes.includes('http')) openOriginalDestinations();
       for (const probe of opts.probes) {
         if (probe === 'process') continue;
-        const state = runPlan(opts.extraPlans?.find((p) => p.probe === probe) ?? plans[probe]);
+        const state = runPlan(plans[probe]);
         if ((probe === 'dns' || probe === 'http') && svcSkipped) state.status.skipped.push({ hook: SVC_HOOK, reason: svcSkipped });
         states.set(probe, state);
       }
@@ -193,9 +193,14 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     },
 
     status() {
+      const kernelDropped = (p: AttachedProbe) => p.losses().filter((l) => l.stage === 'kernel').reduce((n, l) => n + l.count, 0);
       return [...states.values()].map(({ status, attached }) => {
-        if (!attached) return { ...status, skipped: [...status.skipped] };
-        const kernel = attached.losses().filter((l) => l.stage === 'kernel');
+        if (!attached) {
+          // process has no hook of its own: its events are the tcp probe's, each carrying the process.
+          const tcp = status.probe === 'process' && status.attached ? states.get('tcp')?.attached : null;
+          if (tcp) return { ...status, skipped: [...status.skipped], eventsSeen: tcp.eventsSeen(), eventsDroppedInKernel: kernelDropped(tcp) };
+          return { ...status, skipped: [...status.skipped] };
+        }
         const filtered = attached.filtered?.();
         return {
           ...status,
@@ -203,7 +208,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
           hook: attached.hook,
           skipped: [...status.skipped],
           eventsSeen: attached.eventsSeen(),
-          eventsDroppedInKernel: kernel.reduce((n, l) => n + l.count, 0),
+          eventsDroppedInKernel: kernelDropped(attached),
         };
       });
     },

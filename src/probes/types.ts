@@ -1,6 +1,5 @@
 // The contract between the probes (kernel side, one folder each) and the agent.
 import type { LossCount, RecordIngress } from '../pipeline/types.js';
-import type { ProbePlan } from './shared/probe.js';
 
 /** Kernel memory of the flows map unless told otherwise (see flowMapEntries in flows/plan.ts). */
 export const DEFAULT_FLOW_MAP_BYTES = 64 * 1024 ** 2;
@@ -66,8 +65,6 @@ export interface ProbeOptions {
   dnsTimeoutMs?: number;
   /** An HTTP request without response for this long is reported with noResponse TIMEOUT; default 30000. */
   httpTimeoutMs?: number;
-  /** Plans that replace the manager's own for their probe (tests, other hooks), tried in order like its own. */
-  extraPlans?: readonly ProbePlan[];
   /** Where problems of the running probes are logged (pino-compatible); default: not logged, only in status(). */
   log?: ProbeLog;
 }

@@ -10,7 +10,6 @@ import { AttachError, BpfObject, LoadError } from 'libbpf-ts';
 import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { flowsPlan } from '../../src/probes/flows/plan.js';
-import { createProbeManager } from '../../src/probes/index.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import type { ProbeContext } from '../../src/probes/shared/context.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
@@ -99,40 +98,4 @@ test('an interface that appears but attaches neither TC nor the socket filter is
   } finally {
     probe.close();
   }
-});
-
-test('extra plans replace the manager\'s own and run in order, with why a hook was skipped; the others run their own plan', async () => {
-  let closed = 0;
-  const manager = createProbeManager({
-    probes: ['dns', 'http'],
-    interfaces: ['pfrk-none*'],
-    flowActiveTimeoutMs: 5000,
-    flowIdleTimeoutMs: 1000,
-    nodeName: 'n',
-    ingress: { ingest: () => undefined },
-    extraPlans: [
-      {
-        probe: 'dns',
-        candidates: [
-          { hook: 'kprobe/udp_sendmsg', attach: () => TCP_KPROBE.attach(context()) },
-          { hook: 'test/second', attach: () => ({ hook: 'test/second', eventsSeen: () => 7, losses: () => [], close: () => void closed++ }) },
-        ],
-      },
-    ],
-  });
-  await manager.start();
-  try {
-    const [dns, http] = manager.status();
-    assert.equal(dns?.probe, 'dns');
-    assert.equal(dns?.hook, 'test/second');
-    assert.equal(dns?.attached, true);
-    assert.equal(dns?.eventsSeen, 7);
-    assert.equal(dns?.skipped[0]?.hook, 'kprobe/udp_sendmsg');
-    assert.match(dns?.skipped[0]?.reason ?? '', /ENOENT|No such file/);
-    assert.deepEqual([http?.probe, http?.attached], ['http', true], 'http runs its own plan (TC first; no interface matches here)');
-    assert.deepEqual(http?.skipped.filter((s) => !s.hook.startsWith('svc')), []);
-  } finally {
-    await manager.stop();
-  }
-  assert.equal(closed, 1);
 });
