@@ -1,7 +1,17 @@
 // Small helpers shared by the record encodings.
-import type { google } from './gen/flow.js';
+import { podflow, type google } from './gen/flow.js';
+import type { FlowRecord } from '../pipeline/types.js';
 
 type TimeLike = google.protobuf.ITimestamp | google.protobuf.IDuration | null | undefined;
+
+/**
+ * True when the record's traffic.bytes went destination -> source: a TCP_CLOSE counts what its
+ * socket sent, which for the server's view is the responder's bytes. Encodings that say
+ * "out"/"in" between source and destination (OCSF, the human line) swap the two then.
+ */
+export function trafficFromDestination(record: FlowRecord): boolean {
+  return record.type === podflow.v1.RecordType.TCP_CLOSE && record.observation?.side === podflow.v1.Side.SERVER;
+}
 
 /** Milliseconds of a Timestamp or Duration (0 when absent). */
 export function toMillis(t: TimeLike): number {

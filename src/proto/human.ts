@@ -8,7 +8,7 @@
 // The parts (time, endpoint, detail) are exported for `podflow observe -o table`.
 import { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
-import { hostPort, humanBytes, humanDuration, tcpFlagNames, toMillis } from './format-util.js';
+import { hostPort, humanBytes, humanDuration, tcpFlagNames, toMillis, trafficFromDestination } from './format-util.js';
 
 const T = podflow.v1.RecordType;
 const PROTOCOL_NAMES = podflow.v1.Protocol as unknown as Record<number, string>;
@@ -42,11 +42,14 @@ function join(...parts: (string | undefined | null | false)[]): string {
   return out;
 }
 
+/** "<source to destination> / <destination to source>", whichever socket counted them. */
 function traffic(record: FlowRecord): string {
   const t = record.traffic;
   if (!t) return '';
   const sent = `${humanBytes(t.bytes)} ${t.packets ?? 0}pkt`;
-  return t.bytesReceived || t.packetsReceived ? `${sent} / ${humanBytes(t.bytesReceived)} ${t.packetsReceived ?? 0}pkt` : sent;
+  const received = `${humanBytes(t.bytesReceived)} ${t.packetsReceived ?? 0}pkt`;
+  if (trafficFromDestination(record)) return `${received} / ${sent}`;
+  return t.bytesReceived || t.packetsReceived ? `${sent} / ${received}` : sent;
 }
 
 /** "[client]" or "[server]" for records of one socket; "" when the side is unknown. */

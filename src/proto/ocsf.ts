@@ -4,7 +4,7 @@
 // (class 0, category 0), activity Other. type_uid = class_uid * 100 + activity_id.
 import { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
-import { toMillis } from './format-util.js';
+import { toMillis, trafficFromDestination } from './format-util.js';
 
 const T = podflow.v1.RecordType;
 export const OCSF_SCHEMA_VERSION = '1.3.0';
@@ -153,8 +153,10 @@ export class OcsfEncoder {
     });
     const t = record.traffic;
     if (t) {
-      const out = Number(t.bytes ?? 0), outPkts = Number(t.packets ?? 0);
-      const inb = Number(t.bytesReceived ?? 0), inPkts = Number(t.packetsReceived ?? 0);
+      // OCSF's out and in are source -> destination and back.
+      const swap = trafficFromDestination(record);
+      const out = Number((swap ? t.bytesReceived : t.bytes) ?? 0), outPkts = Number((swap ? t.packetsReceived : t.packets) ?? 0);
+      const inb = Number((swap ? t.bytes : t.bytesReceived) ?? 0), inPkts = Number((swap ? t.packets : t.packetsReceived) ?? 0);
       event.traffic = { bytes_out: out, packets_out: outPkts, bytes_in: inb, packets_in: inPkts, bytes: out + inb, packets: outPkts + inPkts };
     }
     if (record.startTime) event.start_time = toMillis(record.startTime);

@@ -27,6 +27,17 @@ test('every record type has its own readable line', () => {
   assert.equal(lines.LOSS, '12:00:01.123 LOSS sink:kafka queue_full: 120 dropped');
 });
 
+test('TCP close reads source to destination first on either socket\'s view (the server counts what it sent as bytes)', () => {
+  const client = sampleRecords().TCP_CLOSE;
+  const server = {
+    ...client,
+    traffic: { bytes: 8000, packets: 12, bytesReceived: 4000, packetsReceived: 10 },
+    observation: { ...client.observation, side: podflow.v1.Side.SERVER },
+  };
+  assert.match(formatHuman(client), / TCP close \[client\] 4\.0kB 10pkt \/ 8\.0kB 12pkt /);
+  assert.match(formatHuman(server), / TCP close \[server\] 4\.0kB 10pkt \/ 8\.0kB 12pkt /);
+});
+
 test('the two sockets of one local connection print as two distinguishable lines', () => {
   const client = sampleRecords().TCP_OPEN;
   const server = { ...client, observation: { ...client.observation, side: podflow.v1.Side.SERVER } };

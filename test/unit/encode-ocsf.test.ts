@@ -2,6 +2,7 @@
 // type_uid = class_uid * 100 + activity_id.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { podflow } from '../../src/proto/gen/flow.js';
 import { OcsfEncoder } from '../../src/proto/ocsf.js';
 import { sampleRecords } from './pipeline-fixtures.js';
 
@@ -60,6 +61,18 @@ test('activities follow the record: open, close, refuse, GET, DNS traffic', () =
   const drop = encoder.toOcsf(r.DROP);
   assert.equal(drop.action_id, 2);
   assert.equal(drop.status_detail, 'TCP_LISTEN_OVERFLOW');
+});
+
+test('traffic out and in are source to destination and back on both sockets\' TCP_CLOSE', () => {
+  const client = sampleRecords().TCP_CLOSE;
+  const server = {
+    ...client,
+    traffic: { bytes: 8000, packets: 12, bytesReceived: 4000, packetsReceived: 10 },
+    observation: { ...client.observation, side: podflow.v1.Side.SERVER },
+  };
+  const expected = { bytes_out: 4000, packets_out: 10, bytes_in: 8000, packets_in: 12, bytes: 12000, packets: 22 };
+  assert.deepEqual(encoder.toOcsf(client).traffic, expected);
+  assert.deepEqual(encoder.toOcsf(server).traffic, expected);
 });
 
 test('an HTTP request without response is a failed HTTP Activity without http_response', () => {
