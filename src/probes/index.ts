@@ -16,6 +16,7 @@ import { RttProbe, rttPlan } from './rtt/plan.js';
 import { MonotonicClock } from './shared/clock.js';
 import type { ProbeContext } from './shared/context.js';
 import { InterfaceIndex } from './shared/interfaces.js';
+import { unmatchedInterfaces } from './shared/interface-attacher.js';
 import { describeError as describe } from './shared/errors.js';
 import { ensureTracefs } from './shared/mounts.js';
 import { PacketObjects } from './shared/packet-object.js';
@@ -29,6 +30,8 @@ export type { ProbeManager, ProbeOptions, ProbeStatus, RttHistogram } from './ty
 /** Where scripts/build puts the objects, relative to dist/src/probes/index.js. */
 const DEFAULT_OBJECT_DIR = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
 const CLOCK_REFRESH_MS = 60_000;
+/** The probes attached per interface (TC or the socket filter), which `interfaces` selects for. */
+const INTERFACE_PROBES: ReadonlySet<ProbeName> = new Set(['flows', 'dns', 'http']);
 /** How the svc programs show in status() when they could not be attached. */
 const SVC_HOOK = `svc (${SVC_PROGRAMS.join(', ')})`;
 
@@ -104,6 +107,24 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     return { status, attached: null };
   };
 
+  // A name in `interfaces` that no interface has (a typo looks like a quiet, healthy node otherwise):
+  // logged, and the interface probes' lastError while it lasts.
+  let unmatched: string | undefined;
+  const checkInterfaces = (): void => {
+    const now = opts.interfaces.length > 0 ? unmatchedInterfaces(opts.interfaces, ctx.interfaces.list()) : undefined;
+    if (now === unmatched) return;
+    const probes: ProbeName[] = [];
+    for (const s of states.values()) {
+      if (!s.attached || !INTERFACE_PROBES.has(s.status.probe)) continue;
+      probes.push(s.status.probe);
+      if (s.status.lastError !== undefined && s.status.lastError !== unmatched) continue; // a failure of its own stays
+      if (now === undefined) delete s.status.lastError;
+      else s.status.lastError = now;
+    }
+    if (now !== undefined && probes.length > 0) opts.log?.warn({ probes }, now);
+    unmatched = now;
+  };
+
   // Runs from a timer: an error (a map operation failing) is kept for status(), never thrown.
   const tick = (): void => {
     let changes: ReturnType<InterfaceIndex['poll']> = { added: [], removed: [] };
@@ -112,6 +133,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     } catch {
       // /sys/class/net unreadable for a moment: the next tick looks again.
     }
+    if (changes.added.length || changes.removed.length) checkInterfaces();
     const now = MonotonicClock.nowNs();
     for (const s of states.values()) {
       if (!s.attached) continue;
@@ -163,6 +185,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
           attached: null,
         });
       }
+      checkInterfaces();
       const interval = Math.max(100, Math.min(1000, opts.interfacePollMs ?? 1000, opts.flowIdleTimeoutMs / 2));
       timer = setInterval(tick, interval);
       timer.unref();
@@ -181,6 +204,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
         s.attached = null;
       }
       states.clear();
+      unmatched = undefined;
       // After the probes: their objects reuse svc's map.
       try {
         svc?.close();

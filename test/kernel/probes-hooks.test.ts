@@ -14,7 +14,8 @@ import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import type { ProbeContext } from '../../src/probes/shared/context.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import { TCP_FENTRY, TCP_KPROBE } from '../../src/probes/tcp/plan.js';
-import { PodNet } from './pod-net.js';
+import { createProbeManager } from '../../src/probes/index.js';
+import { PodNet, sh } from './pod-net.js';
 
 const BUILD = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
 let net: PodNet;
@@ -97,5 +98,40 @@ test('an interface that appears but attaches neither TC nor the socket filter is
     assert.deepEqual(probe.losses().filter((l) => l.stage !== 'kernel'), [], 'no loss: nothing was counted there');
   } finally {
     probe.close();
+  }
+});
+
+test('an interface name that matches nothing is logged and is the probes\' lastError until it appears, then attached', async () => {
+  const name = `pfni${process.pid % 100000}`;
+  const warnings: string[] = [];
+  const manager = createProbeManager({
+    probes: ['flows', 'tcp'],
+    interfaces: [name],
+    flowActiveTimeoutMs: 5000,
+    flowIdleTimeoutMs: 1000,
+    interfacePollMs: 100,
+    nodeName: 'n',
+    ingress: { ingest: () => undefined },
+    log: { warn: (_fields, message) => void warnings.push(message) },
+  });
+  await manager.start();
+  try {
+    const flows = () => manager.status().find((s) => s.probe === 'flows');
+    assert.match(flows()?.lastError ?? '', new RegExp(`no interface matches "${name}" of interfaces \\(present: .*lo.*\\)`));
+    assert.equal(manager.status().find((s) => s.probe === 'tcp')?.lastError, undefined, 'not an interface probe');
+    assert.equal(warnings.filter((w) => w.includes(name)).length, 1);
+    sh('ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
+    sh('ip', ['link', 'set', name, 'up']);
+    for (let i = 0; i < 50 && flows()?.lastError !== undefined; i++) await sleep(100);
+    assert.equal(flows()?.lastError, undefined, 'cleared once the interface is there');
+    // The hook names what is attached ('tc', the mode, while nothing is): TCX links here, else a clsact filter.
+    assert.ok(flows()?.hook === 'tcx' || sh('tc', ['filter', 'show', 'dev', name, 'ingress']).includes('packet_tc_ingress'), `attached to it (hook ${flows()?.hook})`);
+  } finally {
+    await manager.stop();
+    try {
+      sh('ip', ['link', 'del', name]);
+    } catch {
+      // Not made: the test failed before.
+    }
   }
 });

@@ -23,6 +23,20 @@ export function interfaceSelected(name: string, patterns: readonly string[]): bo
   return patterns.some((p) => (p.endsWith('*') ? name.startsWith(p.slice(0, -1)) : name === p));
 }
 
+/**
+ * What the interface patterns miss among the interfaces present, for the operator: a name no
+ * interface has (a typo, or a pod not there yet) or patterns that match nothing at all; undefined
+ * when every pattern matches. The probes still attach to such interfaces when they appear.
+ */
+export function unmatchedInterfaces(patterns: readonly string[], present: readonly NetInterface[]): string | undefined {
+  const absent = patterns.filter((p) => !present.some((i) => interfaceSelected(i.name, [p])));
+  if (absent.length === 0) return undefined;
+  const names = present.map((i) => i.name).sort();
+  const which = absent.length === patterns.length ? 'no interface matches' : 'nothing matches';
+  return `${which} ${absent.map((p) => `"${p}"`).join(', ')} of interfaces (present: ${names.join(', ') || 'none'}; a trailing '*' matches a prefix): ` +
+    'no traffic is observed there until a matching interface appears';
+}
+
 export class InterfaceAttacher {
   readonly #programs: PacketPrograms;
   readonly #patterns: readonly string[];
