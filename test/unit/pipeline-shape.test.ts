@@ -5,8 +5,36 @@ import { Sampler } from '../../src/pipeline/sampler.js';
 import { Shaper } from '../../src/pipeline/shaper.js';
 import { StageCounter } from '../../src/pipeline/stage-counter.js';
 import { copy, sampleRecords } from './pipeline-fixtures.js';
+import { conversationId } from '../../src/probes/shared/conversation.js';
+import { podflow } from '../../src/proto/gen/flow.js';
 
-test('sampling keeps exactly the configured fraction per type, other types untouched', () => {
+test('sampling is by conversation: the rate of connections kept, all records of a kept one, the same decision on every agent', () => {
+  const agentA = new Sampler({ TCP_OPEN: 0.25, TCP_CLOSE: 0.25, DNS: 0 });
+  const agentB = new Sampler({ TCP_OPEN: 0.25, TCP_CLOSE: 0.25, DNS: 0 });
+  const r = sampleRecords();
+  const a = Buffer.from([10, 0, 0, 1]);
+  const b = Buffer.alloc(4);
+  let kept = 0;
+  const n = 20_000;
+  for (let i = 0; i < n; i++) {
+    b.writeUInt32BE(0x0a010000 + i);
+    const id = conversationId(4, 6, a, 0, 40000 + (i % 20000), b, 0, 8080);
+    const client = { ...r.TCP_OPEN, conversationId: id, observation: { probe: 'tcp', hook: 'h', side: podflow.v1.Side.CLIENT } };
+    const server = { ...client, observation: { ...client.observation, side: podflow.v1.Side.SERVER } };
+    const close = { ...r.TCP_CLOSE, conversationId: id };
+    const decision = agentA.keep(client);
+    assert.equal(agentA.keep(server), decision, 'both sockets\' views together');
+    assert.equal(agentA.keep(close), decision, 'its close with its open (equal rates)');
+    assert.equal(agentB.keep(client), decision, 'the same on another agent');
+    assert.equal(agentA.keep({ ...r.DNS, conversationId: id }), false);
+    assert.equal(agentA.keep({ ...r.HTTP, conversationId: id }), true, 'types not listed are kept');
+    if (decision) kept++;
+  }
+  // Binomial(20000, 0.25): sd 61; 6 sd either side.
+  assert.ok(Math.abs(kept - n / 4) < 370, `${kept} of ${n} conversations kept at 0.25`);
+});
+
+test('records without a conversation id keep exactly the configured fraction per type, other types untouched', () => {
   const sampler = new Sampler({ FLOW: 0.25, DNS: 0 });
   const r = sampleRecords();
   let flows = 0, dns = 0, http = 0;
