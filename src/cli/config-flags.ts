@@ -54,13 +54,16 @@ export function addConfigFlags(command: Command, only?: readonly string[]): Comm
   return command;
 }
 
-/** The effective configuration: YAML file < PODFLOW_* environment < these flags. */
-export function configFromFlags(command: Command, env: NodeJS.ProcessEnv = process.env): PodflowConfig {
+/**
+ * The effective configuration: YAML file < PODFLOW_* environment < these flags.
+ * `checkFiles` (commands that start probes): the metadata file is read and checked too.
+ */
+export function configFromFlags(command: Command, { checkFiles = false } = {}): PodflowConfig {
   const opts = command.opts();
   const flags = (flagsOf.get(command) ?? []).map((flag) => {
     const long = /--([a-z-]+)/.exec(flag.flags)![1];
     const key = long.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
     return { path: flag.path, flag: `--${long}`, value: opts[key] as string | string[] | undefined };
   });
-  return loadConfig({ file: opts.config as string | undefined, env, flags: flagLayer(flags), warn: warnOnStderr });
+  return loadConfig({ file: opts.config as string | undefined, env: process.env, flags: flagLayer(flags), warn: warnOnStderr, checkFiles });
 }

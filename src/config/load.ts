@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import YAML from 'yaml';
 import type { z } from 'zod';
+import { parseMetadataFile } from '../enrich/sources/static-file.js';
 import { ConfigError } from './errors.js';
 import { envLayer, type Layer } from './layers.js';
 import { configSchema, type PodflowConfig } from './schema.js';
@@ -15,6 +16,11 @@ export interface LoadOptions {
   flags?: Layer;
   /** Receives problems that do not stop podflow (unknown PODFLOW_* variables). */
   warn?: (message: string) => void;
+  /**
+   * Also read and check the metadata file as the agent's start would, so that
+   * a missing or bad one is a configuration error (nothing started) too.
+   */
+  checkFiles?: boolean;
 }
 
 /** Reads and parses a YAML config file, with a clear error for missing files and YAML syntax. */
@@ -87,8 +93,9 @@ function knownKeys(root: z.ZodType, path: readonly PropertyKey[]): string[] {
       }
       if (def.innerType) schema = def.innerType;
       else if (def.type === 'pipe' && def.in) schema = def.in;
-      else if (def.type === 'array' && def.element) schema = def.element;
       else if (key === null) return def.shape ? Object.keys(def.shape) : [];
+      // An index steps into the list's item (an unknown key in `networks[0]` is one of a network's keys).
+      else if (def.type === 'array' && def.element && typeof key === 'number') { schema = def.element; break; }
       else if (def.shape && typeof key === 'string' && def.shape[key]) { schema = def.shape[key]; break; } else return [];
     }
   }
@@ -137,6 +144,26 @@ export function validateConfig(input: Record<string, unknown>, layers: readonly 
   return result.data;
 }
 
+/** What is wrong with the metadata file, if anything, as a config problem naming the option and its source. */
+function metadataFileProblem(config: PodflowConfig, layers: readonly Layer[]): string | undefined {
+  const file = config.metadataFile;
+  if (file === undefined) return undefined;
+  const source = sourceOf(['metadataFile'], layers);
+  const where = `metadataFile = ${JSON.stringify(file)}${source ? ` (from ${source})` : ''}`;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    return `${where}: cannot read: ${(err as Error).message}`;
+  }
+  try {
+    parseMetadataFile(file, text);
+  } catch (err) {
+    return `${where}: ${(err as Error).message}`;
+  }
+  return undefined;
+}
+
 export function loadConfig(options: LoadOptions = {}): PodflowConfig {
   const layers: Layer[] = [];
   const file = options.file ?? options.env?.PODFLOW_CONFIG;
@@ -144,5 +171,8 @@ export function loadConfig(options: LoadOptions = {}): PodflowConfig {
   if (options.env) layers.push(envLayer(options.env, options.warn));
   if (options.flags) layers.push(options.flags);
   const input = layers.reduce<Record<string, unknown>>((acc, layer) => merge(acc, layer.values), {});
-  return validateConfig(input, layers);
+  const config = validateConfig(input, layers);
+  const problem = options.checkFiles ? metadataFileProblem(config, layers) : undefined;
+  if (problem) throw new ConfigError([problem]);
+  return config;
 }

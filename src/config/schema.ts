@@ -107,6 +107,13 @@ const sasl = z.strictObject({
   error: 'expected exactly one of password or passwordFile',
 });
 
+/** A list that names each entry at most once; a repeat is reported at its index. */
+const eachOnce = <T>(list: z.ZodArray<z.ZodType<T>>, what: string) => list.superRefine((items, ctx) => {
+  items.forEach((item, i) => {
+    if (items.indexOf(item) < i) ctx.issues.push({ code: 'custom', path: [i], input: item, message: `expected each ${what} once` });
+  });
+});
+
 /** A list, or one value standing for a list of one (`namespace: default`). */
 const listOf = <T extends z.ZodType>(item: T) =>
   z.preprocess((v) => (typeof v === 'string' || typeof v === 'number' ? [v] : v), z.array(item)).optional();
@@ -147,7 +154,7 @@ export type FilterRule = z.infer<typeof filterRuleSchema>;
 export const configSchema = z.strictObject({
   /** Stamped on every record; on Kubernetes set it from spec.nodeName (downward API). */
   nodeName: z.string().min(1).default(() => hostname()),
-  probes: z.array(z.enum(PROBE_NAMES)).default([...PROBE_NAMES]),
+  probes: z.array(z.enum(PROBE_NAMES)).min(1, { error: `expected at least 1 probe (of ${PROBE_NAMES.join(', ')})` }).default([...PROBE_NAMES]),
   /** Interfaces for TC/socket probes; empty = every non-loopback interface. */
   interfaces: z.array(z.string().min(1).max(15, { error: 'expected an interface name of at most 15 characters' })).default([]),
   flows: z.strictObject({
@@ -196,7 +203,7 @@ export const configSchema = z.strictObject({
   memoryLimit: byteSize.default(256 * 1024 ** 2),
   /** Encoding of the stdout sink. */
   output: z.enum(OUTPUT_FORMATS).default('human'),
-  sinks: z.array(z.enum(SINK_NAMES)).min(1).default(['stdout']),
+  sinks: eachOnce(z.array(z.enum(SINK_NAMES)).min(1), 'sink').default(['stdout']),
   file: z.strictObject({
     path: z.string().min(1).optional(),
     format: z.enum(FILE_FORMATS).default('json'),

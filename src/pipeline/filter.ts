@@ -275,6 +275,9 @@ export interface FilterFlag {
   negate?: boolean;
 }
 
+/** The FlowFilter keys whose values are numbers. */
+const PORT_FIELDS = new Set(['port', 'fromPort', 'toPort']);
+
 /** kebab-case flag name -> FlowFilter key, e.g. "from-ip" -> "fromIp". */
 export function filterFieldOfFlag(flag: string): string | undefined {
   const key = flag.replace(/^--/, '').replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -296,7 +299,8 @@ export function filterSetFromFlags(flags: readonly FilterFlag[]): FilterSet {
     if (!field) throw new FilterError(`--${flag.replace(/^--/, '')}: unknown filter flag (expected one of ${FILTER_FIELDS.map((f) => '--' + f.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase())).join(', ')})`);
     recordMatcher(field, [value], `--${flag.replace(/^--/, '')}`); // validates now, naming the flag
     const target = negate ? deny : allow;
-    (target[field] ??= []).push(value);
+    // Typed as in a config file: the agent checks a request's filter with the config schema.
+    (target[field] ??= []).push(PORT_FIELDS.has(field) ? Number(value) : value);
   }
   return {
     allow: Object.keys(allow).length ? [allow as FlowFilter] : [],

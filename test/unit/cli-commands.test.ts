@@ -124,6 +124,50 @@ describe('usage errors exit 2 before anything starts', () => {
     assert.match(r.stderr, /--ip: "10\.0\.0\.0\/40" is not an IP address or CIDR/);
   });
 
+  test('observe with filters.allow in the config and filter flags, no agent running: refused with the reason', () => {
+    const config = file('allow.yaml', 'filters: {allow: [{port: 53}]}\n');
+    const r = podflow(['observe', '--config', config, '--type', 'DNS', '--observe-socket', join(dir, 'none.sock')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^podflow: invalid configuration: filters\.allow \(from the config file or PODFLOW_FILTERS_ALLOW\) and the filter flags both select records.*expected one of the two/m);
+    assert.doesNotMatch(r.stderr, /starting the probes/);
+  });
+
+  test('no probes: --probes= and probes: [] name probes', () => {
+    const r = podflow(['run', '--probes=', '--metrics-addr', 'off', '--observe-socket', join(dir, 'no-probes.sock')]);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^podflow: invalid configuration: probes = \[\] \(from --probes\): expected at least 1 probe/m);
+    const c = podflow(['config', 'check', file('no-probes.yaml', 'probes: []\n')]);
+    assert.equal(c.code, 2);
+    assert.match(c.stderr, /probes = \[\] \(from .*no-probes\.yaml\): expected at least 1 probe/);
+  });
+
+  test('a sink listed twice', () => {
+    const r = podflow(['run', '--sink', 'stdout,stdout', '--metrics-addr', 'off', '--observe-socket', join(dir, 'twice.sock'), '--log-level', 'silent']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^podflow: invalid configuration: sinks\[1\] = "stdout" \(from --sink\): expected each sink once/m);
+    const c = podflow(['config', 'check', file('twice.yaml', 'sinks: [stdout, stdout]\n')]);
+    assert.equal(c.code, 2);
+    assert.match(c.stderr, /sinks\[1\] = "stdout" .*: expected each sink once/);
+  });
+
+  test('a missing, unreadable or bad metadata file, before anything starts', () => {
+    const absent = join(dir, 'absent-metadata.yaml');
+    const sock = join(dir, 'meta.sock');
+    const r = podflow(['run', '--metrics-addr', 'off', '--observe-socket', sock, '--metadata-file', absent, '--log-level', 'silent']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, new RegExp(`^podflow: invalid configuration: metadataFile = "${absent.replace(/[.]/g, '\\.')}" \\(from --metadata-file\\): cannot read: ENOENT`, 'm'));
+    assert.equal(existsSync(sock), false, 'no observe socket');
+    const o = podflow(['observe', '--observe-socket', sock, '--metadata-file', dir]);
+    assert.equal(o.code, 2);
+    assert.match(o.stderr, /metadataFile = ".*" \(from --metadata-file\): cannot read: EISDIR/);
+    const bad = file('bad-metadata.yaml', 'pods: [{name: web, namespace: shop, ip: 999.1.1.1}]\n');
+    const c = podflow(['config', 'check', file('with-metadata.yaml', `metadataFile: ${bad}\n`)]);
+    assert.equal(c.code, 2);
+    assert.match(c.stderr, /metadataFile = ".*bad-metadata\.yaml" \(from .*with-metadata\.yaml\): bad metadata file: .*pods\[0\]\.ip \(shop\/web\): expected an IPv4 or IPv6 address, got "999\.1\.1\.1"/);
+    const good = file('good-metadata.yaml', 'pods: [{name: web, namespace: shop, ip: 10.0.0.1}]\n');
+    assert.equal(podflow(['config', 'check', file('with-good-metadata.yaml', `metadataFile: ${good}\n`)]).code, 0);
+  });
+
   test('a bad observe output format', () => {
     const r = podflow(['observe', '-o', 'yaml']);
     assert.equal(r.code, 2);
@@ -173,14 +217,6 @@ describe('podflow config check', () => {
 });
 
 describe('run-time failures exit 1 with the reason, leaving nothing behind', () => {
-  test('an unreadable metadata file', () => {
-    const sock = join(dir, 'meta.sock');
-    const r = podflow(['run', '--metrics-addr', 'off', '--observe-socket', sock, '--metadata-file', join(dir, 'absent-metadata.yaml'), '--log-level', 'silent']);
-    assert.equal(r.code, 1);
-    assert.match(r.stderr, /^podflow: metadata file .*absent-metadata\.yaml: cannot read: ENOENT/m);
-    assert.equal(existsSync(sock), false, 'observe socket removed');
-  });
-
   // A recursive mkdir under /proc never returns: the file sink must refuse the path before it tries.
   test('a file sink path on procfs or sysfs fails fast, naming the path', () => {
     symlinkSync('/proc/self', join(dir, 'procfs'));

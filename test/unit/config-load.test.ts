@@ -128,6 +128,14 @@ describe('config: bad input is rejected naming the field, the value and what was
   const cases: { kind: string; input?: Record<string, unknown>; yaml?: string; env?: Record<string, string>; expect: RegExp[] }[] = [
     { kind: 'unknown top-level key', input: { kafak: { brokers: [] } }, expect: [/unknown key "kafak" at the top level/, /expected one of: .*kafka/] },
     { kind: 'unknown nested key', input: { kafka: { broker: 'a:1' } }, expect: [/unknown key "broker" in kafka/, /brokers/] },
+    // An unknown key inside a list item lists the item's keys, exactly.
+    { kind: 'unknown key in a filter', input: { filters: { allow: [{ ip: '10.0.0.1', bogus: 1 }] } }, expect: [/unknown key "bogus" in filters\.allow\[0\]; expected one of: namespace, fromNamespace, .*, node$/] },
+    { kind: 'unknown key in a network', input: { networks: [{ name: 'a', cidr: '10.0.0.0/8', cdir: 'x' }] }, expect: [/unknown key "cdir" in networks\[0\]; expected one of: name, cidr$/] },
+    { kind: 'unknown key in a redaction rule', input: { redaction: { rules: [{ field: 'http.path', pattern: 'x', replace: 'y' }] } }, expect: [/unknown key "replace" in redaction\.rules\[0\]; expected one of: field, pattern, replacement$/] },
+    { kind: 'unknown key in a filter from the environment', env: { PODFLOW_FILTERS_DENY: '[{namespce: kube-system}]' }, expect: [/unknown key "namespce" in filters\.deny\[0\] \(from PODFLOW_FILTERS_DENY\); expected one of: namespace, fromNamespace, /] },
+    { kind: 'no probes', input: { probes: [] }, expect: [/probes = \[\]: expected at least 1 probe \(of flows, tcp, /] },
+    { kind: 'no probes from an empty --probes', env: { PODFLOW_PROBES: '' }, expect: [/probes = \[\] \(from PODFLOW_PROBES\): expected at least 1 probe/] },
+    { kind: 'a sink twice', input: { sinks: ['stdout', 'file', 'stdout'], file: { path: '/tmp/x' } }, expect: [/sinks\[2\] = "stdout"/, /expected each sink once/] },
     { kind: 'wrong type', input: { nodeName: 42 }, expect: [/nodeName = 42/, /expected a string/] },
     { kind: 'wrong type for a list', input: { probes: 'flows' }, expect: [/probes = "flows"/, /expected a list/] },
     { kind: 'bad CIDR in a filter', input: { filters: { allow: [{ ip: '10.0.0.0/33' }] } }, expect: [/filters\.allow\[0\]\.ip\[0\] = "10\.0\.0\.0\/33"/, /expected an IP address or CIDR/] },

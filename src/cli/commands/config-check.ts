@@ -6,12 +6,12 @@ import { warnOnStderr } from '../config-flags.js';
 export function configCommand(): Command {
   const config = new Command('config').description('work with configuration files');
   config.command('check')
-    .description('validate a config file (with PODFLOW_* variables applied) and print the effective configuration')
+    .description('validate a config file (with PODFLOW_* variables applied, the metadata file read and checked) and print the effective configuration')
     .argument('<file>', 'YAML config file')
     .option('--json', 'print the effective configuration as JSON')
     .option('-q, --quiet', 'print nothing when valid')
     .action((file: string, opts: { json?: boolean; quiet?: boolean }) => {
-      const effective = loadConfig({ file, env: process.env, warn: warnOnStderr });
+      const effective = loadConfig({ file, env: process.env, warn: warnOnStderr, checkFiles: true });
       if (opts.quiet) return;
       if (opts.json) process.stdout.write(JSON.stringify(effective, redactSecrets, 2) + '\n');
       else process.stdout.write(`${file}: valid\n`);

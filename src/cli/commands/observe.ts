@@ -4,7 +4,7 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../../agent/logger.js';
 import { OBSERVE_FORMATS, observeEncoder, TABLE_HEADER, type ObserveFormat } from '../../agent/observe-format.js';
-import type { PodflowConfig } from '../../config/index.js';
+import { ConfigError, type PodflowConfig } from '../../config/index.js';
 import { FILTER_FIELDS, filterSetFromFlags, type FilterFlag, type FilterSet } from '../../pipeline/filter.js';
 import { StdoutSink } from '../../pipeline/sinks/stdout.js';
 import { NoAgentError, requestAgent } from '../agent-client.js';
@@ -30,7 +30,7 @@ the from-/to- forms match one side.
   for (const flag of FILTER_FLAGS) command.option(`--${flag} <value>`, filterHelp(flag), (v: string, prev: string[] = []) => [...prev, v]);
   addConfigFlags(command, ['--observe-socket', '--probes', '--interfaces', '--metadata-file', '--node-name', '--duration', '--log-level']);
   return command.action(async (opts: Record<string, unknown>) => {
-    const config = configFromFlags(command);
+    const config = configFromFlags(command, { checkFiles: true });
     const filter = filterSetFromFlags(filterFlagsInOrder(process.argv));
     const format = opts.output as ObserveFormat;
     const last = opts.last as number | undefined;
@@ -45,6 +45,7 @@ the from-/to- forms match one side.
     } catch (err) {
       if (!(err instanceof NoAgentError)) throw err;
     }
+    const session = withObserveFilter(config, filter);
     const signals = new StopSignals();
     const logger = createLogger(config.logLevel, config.nodeName);
     const { Agent } = await import('../../agent/agent.js');
@@ -56,7 +57,7 @@ the from-/to- forms match one side.
       name: 'observe',
       limit: last !== undefined && !opts.follow ? { count: last, reached: () => signals.stop(`printed ${last} records`) } : undefined,
     });
-    const agent = new Agent(withObserveFilter(config, filter), logger, { configuredSinks: false, serve: false, extraSinks: [sink] });
+    const agent = new Agent(session, logger, { configuredSinks: false, serve: false, extraSinks: [sink] });
     await runUntilStopped(agent, { signals, durationMs: config.duration, shutdownDeadlineMs: config.shutdownDeadline, logger });
   });
 }
@@ -76,12 +77,17 @@ function filterHelp(flag: string): string {
  * The session's pipeline filters with the observe filter, so that the shape
  * stage drops (and counts as "filtered") what is not shown. Deny rules add up;
  * allow rules of the config file and of the flags cannot be combined into one
- * filter set, so that case is refused.
+ * filter set (a record would have to match both), so that case is refused
+ * before anything starts. A running agent applies its own filters first and
+ * the flags to what it sends, so there they combine.
  */
 function withObserveFilter(config: PodflowConfig, filter: FilterSet): PodflowConfig {
   const configured = config.filters as FilterSet;
   if (configured.allow.length > 0 && filter.allow.length > 0) {
-    throw new InvalidArgumentError('the config file sets filters.allow and observe filter flags select records too; expected one of the two (remove filters.allow or the filter flags)');
+    // A ConfigError, not commander's InvalidArgumentError: commander prints only the errors of its own parsing.
+    throw new ConfigError(['filters.allow (from the config file or PODFLOW_FILTERS_ALLOW) and the filter flags both select records, ' +
+      'which with no agent running cannot be combined into the session\'s one filter; expected one of the two ' +
+      '(remove filters.allow or the filter flags; flags after --not combine with filters.deny)']);
   }
   return {
     ...config,

@@ -12,7 +12,7 @@ export function runCommand(): Command {
   addConfigFlags(command);
   return command.action(async () => {
     const signals = new StopSignals();
-    const config = configFromFlags(command);
+    const config = configFromFlags(command, { checkFiles: true });
     // Loaded only here: the agent's parts pull in the Kafka, OTLP and Kubernetes clients.
     const { Agent } = await import('../../agent/agent.js');
     const logger = createLogger(config.logLevel, config.nodeName);
