@@ -186,7 +186,7 @@ export class Agent implements AgentIntrospection {
       },
       probes: this.probes(),
       pipeline: this.pipeline?.snapshot() ?? { stages: [], queues: [], sinks: [], losses: this.probeManager?.losses() ?? [] },
-      enrichment: { ready: this.enricher?.ready ?? true, cacheSizes: this.enricher?.cacheSizes() ?? {} },
+      enrichment: { ready: this.enricher?.ready ?? true, cacheSizes: this.enricher?.cacheSizes() ?? {}, sources: this.enricher?.sourceStats() ?? {} },
       observe: this.observe?.stats() ?? { clients: 0, dropped: 0, refused: 0 },
       rtt: this.probesStarted ? this.probeManager!.rttHistogram() : undefined,
     };

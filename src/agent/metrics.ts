@@ -70,6 +70,15 @@ export function createMetricsRegistry(agent: AgentIntrospection): Registry {
     (s) => s.pipeline.sinks.map((k) => ({ labels: { sink: k.name }, value: k.ready ? 1 : 0 })));
   metric('podflow_enrich_cache_entries', 'Entries in each enrichment cache', 'gauge',
     (s) => Object.entries(s.enrichment.cacheSizes).map(([cache, value]) => ({ labels: { cache }, value })));
+  // Series only while a metadata file is watched: no file, no reloads to count.
+  const sourceCounter = (key: string) => (s: AgentStatus): MetricValue[] => {
+    const value = s.enrichment.sources?.[key];
+    return value === undefined ? [] : [{ value }];
+  };
+  metric('podflow_enrich_file_reloads_total', 'Changed versions of --metadata-file loaded after the start', 'counter',
+    sourceCounter('file_reloads'));
+  metric('podflow_enrich_file_reload_errors_total', 'Reloads of --metadata-file that failed (unreadable or bad; the last good version stays in force), a bad version counted once however often it is read', 'counter',
+    sourceCounter('file_reload_errors'));
   metric('podflow_observe_clients', 'Connected `podflow observe` clients', 'gauge',
     (s) => [{ value: s.observe.clients }]);
   metric('podflow_observe_dropped_total', 'Records slow observe clients could not take', 'counter',

@@ -32,7 +32,12 @@ export interface AgentStatus {
   };
   probes: ProbeStatus[];
   pipeline: PipelineSnapshot;
-  enrichment: { ready: boolean; cacheSizes: Record<string, number> };
+  enrichment: {
+    ready: boolean;
+    cacheSizes: Record<string, number>;
+    /** The metadata sources' running totals, "<source>_<counter>" (MetadataEnricher.sourceStats()): file_reloads, file_reload_errors, kubernetes_<resource>_*. */
+    sources?: Record<string, number>;
+  };
   observe: ObserveStats;
   /** The rtt probe's smoothed-RTT histogram (running totals); absent unless that probe runs with a kernel hook. */
   rtt?: RttHistogram;

@@ -1,10 +1,11 @@
 import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ipv4Key } from '../../src/enrich/ip.js';
 import { parseMetadataFile, StaticFileSource } from '../../src/enrich/sources/static-file.js';
+import type { Log } from '../../src/enrich/source.js';
 import { MetadataStore } from '../../src/enrich/store.js';
 import { FIXTURE_DIR } from '../k8s/fixtures.js';
 
@@ -114,6 +115,109 @@ test('StaticFileSource: loads, reloads on change (also on atomic replace), keeps
     assert.equal(podAt(store, '10.200.1.20'), 'renamed');
     assert.equal(source.lastError, null);
     assert.ok(source.stats().reloads >= 2);
+  } finally {
+    await source.stop();
+  }
+});
+
+test('StaticFileSource: a bad version is logged and counted once, however often the directory changes', { timeout: 15_000 }, async () => {
+  const sub = mkdtempSync(path.join(dir, 'once-'));
+  const file = path.join(sub, 'meta.yaml');
+  copyFileSync(path.join(FIXTURE_DIR, 'static-metadata.yaml'), file);
+  const errors: string[] = [];
+  const noop = (): void => {};
+  const log = { info: noop, warn: noop, debug: noop, error: (o: { error: string }) => errors.push(o.error) } as unknown as Log;
+  const store = newStore();
+  const source = new StaticFileSource({ file, store, log, debounceMs: 10 });
+  await source.start();
+  const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+  // Rename over the file: a load still reading the previous write never sees it half written.
+  const replace = (text: string) => {
+    writeFileSync(`${file}.tmp`, text);
+    renameSync(`${file}.tmp`, file);
+  };
+  const until = async (what: string, done: () => boolean) => {
+    const deadline = Date.now() + 5000;
+    while (!done()) {
+      if (Date.now() > deadline) assert.fail(`no reload brought ${what}`);
+      await Promise.race([source.nextReload(), sleep(200)]);
+    }
+  };
+  // Each change further apart than the debounce, so each could start a reload.
+  const churn = async (change: () => void) => {
+    for (let i = 0; i < 15; i++) {
+      change();
+      await sleep(30);
+    }
+    await sleep(100);
+  };
+  const appendLog = () => writeFileSync(path.join(sub, 'agent.log'), `line ${Date.now()}\n`, { flag: 'a' });
+  try {
+    const bad1 = 'pods:\n  - {ip: 10.213.7.300, name: x, namespace: y}\n';
+    replace(bad1);
+    await until('the first error', () => errors.length === 1);
+    // The agent logging into the same directory: not even a reload attempt (Linux names the changed file).
+    let attempted = false;
+    void source.nextReload().then(() => (attempted = true));
+    await churn(appendLog);
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.equal(source.stats().reload_errors, 1);
+    assert.equal(attempted, false, 'a change to another file in the directory started a reload');
+    // The same bad text written again: read, but neither logged nor counted again.
+    await churn(() => replace(bad1));
+    assert.equal(errors.length, 1, errors.join('\n'));
+    assert.match(errors[0]!, /pods\[0\]\.ip \(y\/x\): expected an IPv4 or IPv6 address, got "10\.213\.7\.300"/);
+    assert.deepEqual(source.stats(), { reloads: 0, reload_errors: 1 });
+    assert.equal(podAt(store, '10.200.1.2'), 'frontend-7d9', 'the last good version stays');
+
+    const bad2 = 'pods:\n  - {ip: 10.213.7.301, name: x, namespace: y}\n';
+    replace(bad2);
+    await until('the second error', () => errors.length === 2);
+    await churn(appendLog);
+    assert.equal(errors.length, 2, errors.join('\n'));
+    assert.match(errors[1]!, /got "10\.213\.7\.301"/);
+    assert.deepEqual(source.stats(), { reloads: 0, reload_errors: 2 });
+
+    replace('pods:\n  - {ip: 10.213.7.30, name: x, namespace: y}\n');
+    await until('the good version', () => source.lastError === null);
+    assert.equal(podAt(store, '10.213.7.30'), 'x');
+    assert.deepEqual(source.stats(), { reloads: 1, reload_errors: 2 });
+
+    // The last bad text again: a new failure after a good version, so logged and counted.
+    replace(bad2);
+    await until('the error of the bad version after the good one', () => source.lastError !== null);
+    await sleep(100);
+    assert.equal(errors.length, 3);
+    assert.deepEqual(source.stats(), { reloads: 1, reload_errors: 3 });
+  } finally {
+    await source.stop();
+  }
+});
+
+test('StaticFileSource: reloads when a ConfigMap mount swaps its ..data symlink', { timeout: 15_000 }, async () => {
+  // The kubelet's layout: meta.yaml -> ..data/meta.yaml, ..data -> ..<timestamp>;
+  // an update writes a new timestamp directory and renames ..data_tmp over ..data.
+  const mount = mkdtempSync(path.join(dir, 'configmap-'));
+  const version = (name: string, text: string): void => {
+    mkdirSync(path.join(mount, name));
+    writeFileSync(path.join(mount, name, 'meta.yaml'), text);
+  };
+  version('..2026_01', 'pods:\n  - {ip: 10.200.9.1, name: v1, namespace: default}\n');
+  symlinkSync('..2026_01', path.join(mount, '..data'));
+  symlinkSync('..data/meta.yaml', path.join(mount, 'meta.yaml'));
+  const store = newStore();
+  const source = new StaticFileSource({ file: path.join(mount, 'meta.yaml'), store, debounceMs: 20 });
+  await source.start();
+  try {
+    assert.equal(podAt(store, '10.200.9.1'), 'v1');
+    version('..2026_02', 'pods:\n  - {ip: 10.200.9.2, name: v2, namespace: default}\n');
+    const reloaded = source.nextReload();
+    symlinkSync('..2026_02', path.join(mount, '..data_tmp'));
+    renameSync(path.join(mount, '..data_tmp'), path.join(mount, '..data'));
+    rmSync(path.join(mount, '..2026_01'), { recursive: true });
+    await reloaded;
+    while (podAt(store, '10.200.9.2') === undefined) await source.nextReload();
+    assert.equal(podAt(store, '10.200.9.2'), 'v2');
   } finally {
     await source.stop();
   }

@@ -154,6 +154,9 @@ function toMetadata(f: MetadataFile): StaticMetadata {
   return { pods: [...pods.values()], services, nodes, networks };
 }
 
+/** The symlink a Kubernetes ConfigMap volume swaps (renames over) to publish a new version. */
+const CONFIGMAP_DATA = '..data';
+
 export interface StaticFileSourceOptions {
   file: string;
   store: MetadataStore;
@@ -171,6 +174,8 @@ export class StaticFileSource implements MetadataSource {
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private lastText: string | null = null;
+  /** The text of the last failed load, until another load: reported and counted once, not on every event. */
+  private rejectedText: string | null = null;
   private current: StaticMetadata = { pods: [], services: [], nodes: [], networks: [] };
   private loaded = false;
   private reloads = 0;
@@ -194,7 +199,12 @@ export class StaticFileSource implements MetadataSource {
   async start(): Promise<void> {
     await this.load(true);
     // Watch the directory: editors and ConfigMap mounts replace the file rather than write it.
-    this.watcher = watch(path.dirname(this.file), () => this.schedule());
+    // Other files there (the agent's own log, say) are not ours; a platform that
+    // names no file leaves every event to load(), which skips unchanged text.
+    const base = path.basename(this.file);
+    this.watcher = watch(path.dirname(this.file), (_event, changed) => {
+      if (changed === null || changed === base || changed === CONFIGMAP_DATA) this.schedule();
+    });
     this.watcher.on('error', (err) => this.log.warn({ err, file: this.file }, 'metadata file watch failed'));
   }
 
@@ -223,22 +233,24 @@ export class StaticFileSource implements MetadataSource {
   }
 
   private async load(first: boolean): Promise<void> {
+    let text: string | null = null;
     try {
-      let text: string;
       try {
         text = await fsp.readFile(this.file, 'utf8');
       } catch (err) {
         throw new Error(`metadata file ${this.file}: cannot read: ${(err as Error).message}`, { cause: err });
       }
-      if (text === this.lastText) return;
+      if (text === this.lastText || text === this.rejectedText) return;
       const next = parseMetadataFile(this.file, text);
       this.apply(next);
       this.lastText = text;
+      this.rejectedText = null;
       this.lastError = null;
       this.loaded = true;
       if (!first) this.reloads++;
       this.log.info({ file: this.file, pods: next.pods.length, services: next.services.length }, 'metadata file loaded');
     } catch (err) {
+      this.rejectedText = text;
       this.failures++;
       this.lastError = (err as Error).message;
       if (first) throw err;
