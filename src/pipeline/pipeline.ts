@@ -131,7 +131,9 @@ export class Pipeline implements RecordIngress, LossSource {
     await Promise.all(
       this.runners.map(({ sink }) =>
         sink.start().catch((err: unknown) => {
-          throw new Error(`sink ${sink.name}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+          const message = err instanceof Error ? err.message : String(err);
+          // The Kafka and OTLP sinks' errors name the sink already ("kafka sink: cannot connect to ...").
+          throw new Error(message.startsWith(`${sink.name} sink:`) ? message : `sink ${sink.name}: ${message}`, { cause: err });
         }),
       ),
     );

@@ -124,4 +124,7 @@ test('configuration mistakes fail at construction or start, naming the option', 
   const broken = new CollectingSink('kafka');
   broken.start = () => Promise.reject(new Error('connect ECONNREFUSED 127.0.0.1:9092'));
   await assert.rejects(new Pipeline({ nodeName: 'n', sinks: [broken] }).start(), /sink kafka: connect ECONNREFUSED 127\.0\.0\.1:9092/);
+  // An error that names its sink already is not named twice.
+  broken.start = () => Promise.reject(new Error('kafka sink: cannot connect to 127.0.0.1:9092: ECONNREFUSED'));
+  await assert.rejects(new Pipeline({ nodeName: 'n', sinks: [broken] }).start(), { message: 'kafka sink: cannot connect to 127.0.0.1:9092: ECONNREFUSED' });
 });
