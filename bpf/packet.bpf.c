@@ -61,4 +61,25 @@ static __always_inline void packet_handle(struct __sk_buff *skb, bool tc, __u8 d
 
 PF_PACKET_PROGRAMS(packet, packet_handle)
 
+/*
+ * The http probe's sweep of the requests waiting too long (see http.h), run
+ * by user space with BPF_PROG_TEST_RUN every tick: in the kernel, so that an
+ * exchange leaves WAITING by the same compare-and-swap as a response or the
+ * connection's end (one record whichever comes first), and without copying
+ * the map out. skb->cb[0..1] and cb[2..3]: struct http_sweep's two times (low
+ * word first). Returns the requests left waiting.
+ */
+SEC("tc")
+int http_sweep(struct __sk_buff *skb)
+{
+	struct http_sweep s = {};
+
+	if (!packet_http)
+		return 0;
+	s.timeout_before = (__u64)skb->cb[1] << 32 | skb->cb[0];
+	s.forget_before = (__u64)skb->cb[3] << 32 | skb->cb[2];
+	bpf_for_each_map_elem(&http_conns, http_sweep_one, &s, 0);
+	return s.waiting;
+}
+
 char LICENSE[] SEC("license") = "GPL";

@@ -222,14 +222,15 @@ struct pf_dns_event {
 };
 
 /*
- * Why a request got no response (pf_http_event.no_response). TIMEOUT is set
- * by user space, which sweeps the requests waiting too long from http_conns.
+ * Why a request got no response (pf_http_event.no_response). TIMEOUT comes
+ * from the sweep of http_conns that user space runs every tick.
  */
 enum pf_http_no_response {
 	PF_HTTP_ANSWERED = 0,
 	PF_HTTP_NO_RESPONSE_RESET = 1,	/* a RST from either side */
 	PF_HTTP_NO_RESPONSE_CLOSED = 2,	/* a FIN from the server */
 	PF_HTTP_NO_RESPONSE_TIMEOUT = 3,
+	PF_HTTP_NO_RESPONSE_CLIENT_CLOSED = 4,	/* the client's FIN, then its end (the client gave up) */
 };
 
 /*

@@ -53,9 +53,16 @@
 
 _Static_assert(PF_HTTP_REQ_MAX == 256, "the request copy's size mask assumes 256 bytes");
 
+/*
+ * An exchange leaves WAITING once, by compare-and-swap: whoever moves it
+ * (the response, the connection's end, the next request, the sweep) is the
+ * one that reports it, so a response and a timeout that race give one record.
+ */
 enum http_conn_state {
 	HTTP_WAITING = 1,	/* request seen, no response yet */
-	HTTP_ANSWERED = 2,
+	HTTP_ANSWERED = 2,	/* a pipelining connection's entry, kept until it ends */
+	HTTP_UNANSWERED = 3,	/* reported without response, kept so that its retransmissions stay recognised */
+	HTTP_REPLACED = 4,	/* the next request took its place before any response (for the instant before it does) */
 };
 
 struct http_conn_key {
@@ -75,9 +82,11 @@ struct http_server {
 struct http_conn {
 	struct pf_http_event ev;	/* the request half, filled when the request is seen */
 	__u32 req_seq;			/* TCP sequence number of the request's first segment */
-	__u8 state;			/* enum http_conn_state */
 	__u8 pipelined;			/* a request came while another waited: keep the entry after answers */
-	__u8 pad[2];
+	__u8 pad[3];
+	/* enum http_conn_state, left WAITING by http_claim only; 64 bits: clang's 32-bit atomics need -mcpu=v3 */
+	__u64 state;
+	__u64 client_fin_ns;		/* when the client's FIN was seen while the request waited (it gave up), else 0 */
 	/* Where the request went: at its first sighting, and its last other one (another side of a DNAT). */
 	struct http_server server[2];
 };
@@ -190,12 +199,19 @@ static __always_inline bool http_was_answered(const struct http_conn_key *key, _
 	       a->key.ip_version == key->ip_version && pf_same_addr(a->key.client_addr, key->client_addr);
 }
 
+/* Takes the exchange off WAITING to `to`; true for the one caller that did (it reports the exchange). */
+static __always_inline bool http_claim(struct http_conn *c, __u64 to)
+{
+	return __sync_val_compare_and_swap(&c->state, HTTP_WAITING, to) == HTTP_WAITING;
+}
+
 static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction, __u8 hook)
 {
 	struct http_conn_key key = {};
 	struct http_conn *c, *old;
 	__u32 zero = 0, n;
 	__u8 pipelined = 0;
+	bool replaced;
 
 	__builtin_memcpy(key.client_addr, p->key.saddr, 16);
 	key.client_port = p->key.sport;
@@ -208,9 +224,10 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 				http_server_set(&old->server[1], p->key.daddr, p->key.dport);
 			return;
 		}
-		if (old->state == HTTP_WAITING)
+		replaced = old->state == HTTP_WAITING && http_claim(old, HTTP_REPLACED);
+		if (replaced)
 			l7_count(PF_L7_HTTP_UNANSWERED);
-		pipelined = old->pipelined || old->state == HTTP_WAITING;
+		pipelined = old->pipelined || replaced;
 	} else if (http_was_answered(&key, p->tcp_seq)) {
 		return;
 	}
@@ -291,7 +308,11 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 		l7_count(PF_L7_HTTP_RESP_UNMATCHED);
 		return;
 	}
-	c->state = HTTP_ANSWERED;
+	if (!http_claim(c, HTTP_ANSWERED)) {
+		/* Reported meanwhile: its connection ended, or it timed out (a late answer). */
+		l7_count(PF_L7_HTTP_RESP_UNMATCHED);
+		return;
+	}
 	ev = bpf_ringbuf_reserve(&http_events, sizeof(*ev), 0);
 	if (!ev) {
 		pf_count_loss_in(PF_PACKET_HTTP, PF_LOSS_RINGBUF_FULL);
@@ -315,8 +336,12 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 #define HTTP_TCP_FIN 0x01
 #define HTTP_TCP_RST 0x04
 
-/* A request that waited for a response until its connection ended: its event, with why (enum pf_http_no_response). */
-static __always_inline void http_unanswered(struct __sk_buff *skb, struct http_conn *c, __u8 direction, __u8 why)
+/*
+ * Reports a request that got no response (the caller claimed it): the
+ * request half with why (enum pf_http_no_response) and when it ended. A client
+ * that had given up (its FIN seen) is what ended it, whatever came after.
+ */
+static __always_inline void http_unanswered(struct http_conn *c, __u32 ifindex, __u8 direction, __u8 why, __u64 now)
 {
 	struct pf_http_event *ev = bpf_ringbuf_reserve(&http_events, sizeof(*ev), 0);
 
@@ -325,53 +350,99 @@ static __always_inline void http_unanswered(struct __sk_buff *skb, struct http_c
 		return;
 	}
 	__builtin_memcpy(ev, &c->ev, sizeof(*ev));
-	ev->resp_ns = bpf_ktime_get_ns();
+	ev->resp_ns = c->client_fin_ns ? c->client_fin_ns : now;
 	/* The server where the request was last seen going: the backend when it was seen after a DNAT. */
 	__builtin_memcpy(ev->resp_saddr, c->server[1].addr, 16);
 	ev->resp_sport = c->server[1].port;
-	ev->resp_ifindex = skb->ifindex;
+	ev->resp_ifindex = ifindex;
 	ev->resp_direction = direction;
-	ev->no_response = why;
+	ev->no_response = c->client_fin_ns ? PF_HTTP_NO_RESPONSE_CLIENT_CLOSED : why;
 	pf_svc_original_destination(c->ev.req_tuple.saddr, c->ev.req_tuple.sport, c->ev.req_tuple.ip_version, IPPROTO_TCP,
 				    false, &ev->orig);
 	pf_ringbuf_submit(&http_events, ev);
 }
 
-/*
- * Forgets the exchange of this client address and port with this server, if
- * any; one still waiting was never answered: its request is reported so.
- */
+/* The exchange of this client address and port, if it is with this server (as seen before or after a DNAT). */
+static __always_inline struct http_conn *http_exchange_with(const __u8 addr[16], __u16 port, const __u8 server_addr[16],
+							   __u16 server_port, __u8 ip_version, struct http_conn_key *key)
+{
+	struct http_conn *c;
+
+	__builtin_memcpy(key->client_addr, addr, 16);
+	key->client_port = port;
+	key->ip_version = ip_version;
+	c = bpf_map_lookup_elem(&http_conns, key);
+	if (!c || !(http_server_is(&c->server[0], server_addr, server_port) ||
+		    http_server_is(&c->server[1], server_addr, server_port)))
+		return NULL;
+	return c;
+}
+
+/* Forgets the exchange of this client with this server, if any; one still waiting is reported unanswered. */
 static __always_inline void http_forget(struct __sk_buff *skb, __u8 direction, const __u8 addr[16], __u16 port,
 					const __u8 server_addr[16], __u16 server_port, __u8 ip_version, __u8 why)
 {
 	struct http_conn_key key = {};
-	struct http_conn *c;
+	struct http_conn *c = http_exchange_with(addr, port, server_addr, server_port, ip_version, &key);
 
-	__builtin_memcpy(key.client_addr, addr, 16);
-	key.client_port = port;
-	key.ip_version = ip_version;
-	c = bpf_map_lookup_elem(&http_conns, &key);
-	if (!c || !(http_server_is(&c->server[0], server_addr, server_port) ||
-		    http_server_is(&c->server[1], server_addr, server_port)))
+	if (!c)
 		return;
-	if (c->state == HTTP_WAITING)
-		http_unanswered(skb, c, direction, why);
+	if (c->state == HTTP_WAITING && http_claim(c, HTTP_UNANSWERED))
+		http_unanswered(c, skb->ifindex, direction, why, bpf_ktime_get_ns());
 	bpf_map_delete_elem(&http_conns, &key);
 }
 
 /*
  * The connection ends: a FIN from the server (its destination is the client)
  * means no response is coming; a RST from either side ends it too. A FIN from
- * the client is only a half-close (the server may still answer): its
- * destination, the server, is no client key, so the lookup misses.
+ * the client is only a half-close (the server may still answer): it is noted,
+ * and if the exchange then ends without a response, the client gave up first.
  */
 static __always_inline void http_connection_end(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction)
 {
 	__u8 why = p->tcp_flags & HTTP_TCP_RST ? PF_HTTP_NO_RESPONSE_RESET : PF_HTTP_NO_RESPONSE_CLOSED;
+	struct http_conn_key key = {};
+	struct http_conn *c;
 
 	http_forget(skb, direction, p->key.daddr, p->key.dport, p->key.saddr, p->key.sport, p->key.ip_version, why);
-	if (p->tcp_flags & HTTP_TCP_RST)
+	if (p->tcp_flags & HTTP_TCP_RST) {
 		http_forget(skb, direction, p->key.saddr, p->key.sport, p->key.daddr, p->key.dport, p->key.ip_version, why);
+		return;
+	}
+	c = http_exchange_with(p->key.saddr, p->key.sport, p->key.daddr, p->key.dport, p->key.ip_version, &key);
+	if (c && c->state == HTTP_WAITING && !c->client_fin_ns)
+		c->client_fin_ns = bpf_ktime_get_ns();
+}
+
+/* What one sweep of http_conns (http_sweep in packet.bpf.c) is given and finds. */
+struct http_sweep {
+	__u64 timeout_before;	/* requests seen before this (bpf_ktime_get_ns) have waited too long */
+	__u64 forget_before;	/* reported requests seen before this are forgotten */
+	__u32 waiting;		/* requests left waiting */
+};
+
+/*
+ * One exchange of the sweep: a request waiting too long is reported (TIMEOUT,
+ * or CLIENT_CLOSED when the client's FIN came and the server never answered
+ * nor closed), and kept as reported so that its retransmissions are still
+ * recognised, until the forget horizon (TCP gives up retransmitting after
+ * ~15 minutes by default); an idle pipelining connection's answered entry goes
+ * after the timeout.
+ */
+static long http_sweep_one(struct bpf_map *map, struct http_conn_key *key, struct http_conn *c, struct http_sweep *s)
+{
+	__u64 seen = c->ev.req_ns;
+
+	if (c->state == HTTP_WAITING) {
+		if (seen > s->timeout_before)
+			s->waiting++;
+		else if (http_claim(c, HTTP_UNANSWERED))
+			http_unanswered(c, c->ev.req_ifindex, 0, PF_HTTP_NO_RESPONSE_TIMEOUT, bpf_ktime_get_ns());
+		return 0;
+	}
+	if (seen <= (c->state == HTTP_UNANSWERED ? s->forget_before : s->timeout_before))
+		bpf_map_delete_elem(map, key);
+	return 0;
 }
 
 /*

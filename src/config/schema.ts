@@ -31,6 +31,9 @@ const duration = z.string({ error: DURATION_EXPECTED }).transform((text, ctx) =>
   return ms;
 });
 
+/** A duration that must not be zero (a timeout of 0 would report everything at once). */
+const positiveDuration = duration.refine((ms) => ms > 0, { error: `${DURATION_EXPECTED}, greater than 0` });
+
 /** A byte size written like "256MiB" (or a plain number of bytes); parsed into bytes. */
 const byteSize = z.union([z.number(), z.string()], { error: SIZE_EXPECTED }).transform((value, ctx) => {
   const bytes = typeof value === 'number' ? value : parseByteSize(value);
@@ -158,8 +161,8 @@ export const configSchema = z.strictObject({
   /** Interfaces for TC/socket probes; empty = every non-loopback interface. */
   interfaces: z.array(z.string().min(1).max(15, { error: 'expected an interface name of at most 15 characters' })).default([]),
   flows: z.strictObject({
-    activeTimeout: duration.default(30_000),
-    idleTimeout: duration.default(15_000),
+    activeTimeout: positiveDuration.default(30_000),
+    idleTimeout: positiveDuration.default(15_000),
     /** Kernel memory of the flows map (per-CPU values: its entries shrink as CPUs grow, up to 65,536). */
     kernelMapMemory: byteSize.default(DEFAULT_FLOW_MAP_BYTES),
   }).prefault({}),
@@ -167,11 +170,11 @@ export const configSchema = z.strictObject({
     /** UDP and TCP ports parsed as DNS (the kernel side matches at most 4). */
     ports: z.array(port).min(1).max(4, { error: 'expected at most 4 ports (the kernel side matches up to 4)' }).default([53]),
     /** A query without a response for this long is reported with rcode TIMEOUT. */
-    timeout: duration.default(5000),
+    timeout: positiveDuration.default(5000),
   }).prefault({}),
   http: z.strictObject({
     /** A request without a response for this long is reported with noResponse TIMEOUT. */
-    timeout: duration.default(30_000),
+    timeout: positiveDuration.default(30_000),
   }).prefault({}),
   drops: z.strictObject({
     /** Drop reasons that become DROP records; empty = every reason not denied. */

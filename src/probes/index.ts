@@ -40,6 +40,31 @@ interface ProbeState {
   attached: AttachedProbe | null;
 }
 
+/**
+ * Closes a probe (or the svc object) and returns its final loss totals: read after close where the
+ * probe keeps them (those known only at stop, such as requests still waiting), else just before it
+ * (its maps close with it).
+ */
+function closeKeepingLosses(part: { losses(): LossCount[]; close(): void }, errors: unknown[]): LossCount[] {
+  let totals: LossCount[] = [];
+  try {
+    totals = part.losses();
+  } catch {
+    // Unreadable: nothing newer than the last poll to add.
+  }
+  try {
+    part.close();
+  } catch (err) {
+    errors.push(err);
+  }
+  try {
+    totals = part.losses();
+  } catch {
+    // Its maps are gone: the totals read before close stand.
+  }
+  return totals;
+}
+
 export function createProbeManager(opts: ProbeOptions): ProbeManager {
   const cgroupRoot = opts.cgroupRoot === undefined ? findCgroup2Root() : opts.cgroupRoot;
   const ctx: ProbeContext = {
@@ -75,6 +100,8 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     http: httpPlan({ ...httpOpts, packet }),
   };
   const states = new Map<ProbeName, ProbeState>();
+  /** The probes' loss totals when they stopped: the pipeline's last LOSS records are made after that. */
+  let stoppedLosses: LossCount[] = [];
   let timer: NodeJS.Timeout | undefined;
   let lastClockRefresh = 0;
   /** Why the svc programs are not running, when dns or http wanted them. */
@@ -195,24 +222,18 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
       if (timer) clearInterval(timer);
       timer = undefined;
       const errors: unknown[] = [];
+      const final: LossCount[] = [];
       for (const s of states.values()) {
-        try {
-          s.attached?.close();
-        } catch (err) {
-          errors.push(err);
-        }
+        if (s.attached) final.push(...closeKeepingLosses(s.attached, errors));
         s.attached = null;
       }
       states.clear();
       unmatched = undefined;
       // After the probes: their objects reuse svc's map.
-      try {
-        svc?.close();
-      } catch (err) {
-        errors.push(err);
-      }
+      if (svc) final.push(...closeKeepingLosses(svc, errors));
       svc = undefined;
       svcSkipped = undefined;
+      stoppedLosses = final;
       if (errors.length > 0) throw new AggregateError(errors, `stopping probes: ${errors.map(describe).join('; ')}`);
     },
 
@@ -238,6 +259,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     },
 
     losses(): LossCount[] {
+      if (states.size === 0) return stoppedLosses;
       return [...[...states.values()].flatMap((s) => s.attached?.losses() ?? []), ...(svc?.losses() ?? [])];
     },
 

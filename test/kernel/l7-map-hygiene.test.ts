@@ -39,7 +39,7 @@ const [host, port] = process.argv.slice(1);
 http.createServer((req, res) => {
   if (req.url === '/close') return void req.socket.end();
   if (req.url === '/reset') return void req.socket.resetAndDestroy();
-  if (req.url === '/hang') return;
+  if (req.url === '/hang' || req.url.startsWith('/gaveup')) return;
   res.end('ok\\n');
 }).listen(Number(port), host, 1024, () => console.log('ready'));
 `;
@@ -181,20 +181,36 @@ test('a request the server never answers, on a connection that stays open, is re
     assert.equal(ctx.records.length, 0, 'not before the timeout');
     await new Promise((r) => setTimeout(r, 1100));
     probe.tick(MonotonicClock.nowNs());
+    await waitFor('the TIMEOUT record', () => ctx.records.length > 0);
     assert.deepEqual(ctx.records.map((r) => [r.http?.path, r.http?.noResponse, r.http?.host]), [['/hang', 'TIMEOUT', 'backend']]);
     const [hang] = ctx.records;
     assert.deepEqual(hang?.destination, newEndpoint(BACKEND, 8080));
     assert.deepEqual(hang?.originalDestination, newEndpoint(VIP, 80));
     assert.ok(Number(hang?.http?.latency?.seconds ?? 0) >= 1);
-    assert.equal(entries(probe.object.map('http_conns')), 0);
-    // The connection's end after the sweep gives no second record.
+    // The connection's end after the sweep gives no second record, and takes the reported request's entry.
     await client;
     await new Promise((r) => setTimeout(r, 300));
     probe.tick(MonotonicClock.nowNs());
+    await new Promise((r) => setTimeout(r, 200));
     assert.equal(ctx.records.length, 1);
+    assert.equal(entries(probe.object.map('http_conns')), 0);
   } finally {
     probe.close();
   }
+});
+
+test('a client that gives up (its FIN after 300 ms), the server closing after it: CLIENT_CLOSED, with the client\'s wait', async () => {
+  assert.ok(http);
+  await net.run('cli', process.execPath, ['-e', `
+    const s = require('node:net').connect(80, '${VIP}', () => s.write('GET /gaveup HTTP/1.1\\r\\nHost: backend\\r\\n\\r\\n'));
+    setTimeout(() => s.end(), 300);
+    s.on('close', () => process.exit(0));`], CGROUP);
+  await waitFor('the record of the abandoned request', () => ctx.records.some((r) => r.http?.path === '/gaveup'));
+  const r = ctx.records.find((x) => x.http?.path === '/gaveup')!;
+  assert.equal(r.http?.noResponse, 'CLIENT_CLOSED');
+  const waited = Number(r.http?.latency?.seconds ?? 0) + (r.http?.latency?.nanos ?? 0) / 1e9;
+  assert.ok(waited >= 0.25 && waited < 2, `waited ${waited}s (the client's timeout was 300 ms)`);
+  assert.deepEqual(r.originalDestination, newEndpoint(VIP, 80));
 });
 
 /** One GET over MPTCP (its subflows are kernel sockets); prints the status line. */

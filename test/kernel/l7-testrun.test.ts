@@ -12,10 +12,9 @@ import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { BpfObject, RingBufferConsumer } from 'libbpf-ts';
 import { decodeDnsEvent, type DnsMessage } from '../../src/probes/dns/decode.js';
-import { DnsEvent, HttpEvent, L7_COUNTERS, SvcKey, SvcOrig } from '../../src/probes/shared/layouts.js';
+import { DnsEvent, HttpConn, HttpEvent, L7_COUNTERS, SvcKey, SvcOrig } from '../../src/probes/shared/layouts.js';
 import { PendingExchanges } from '../../src/probes/http/pending.js';
 import { formatHuman } from '../../src/proto/human.js';
-import type { FlowRecord } from '../../src/pipeline/types.js';
 import { decodeHttpEvent } from '../../src/probes/http/decode.js';
 import { encodeDnsPorts } from '../../src/probes/dns/plan.js';
 import { MonotonicClock } from '../../src/probes/shared/clock.js';
@@ -383,14 +382,25 @@ test('http: a request whose connection ends without a response is one event sayi
   const halfClosed = await http.run('packet_tc_ingress', request(52004), fromClient(52004, FIN_ACK),
     ip(server, client, 6, tcp(80, 52004, 1, Buffer.from('HTTP/1.1 200 OK\r\n'), 0x18, 530)));
   assert.deepEqual(halfClosed.map((e) => [decodeHttpEvent(e, 0, ctx)?.http?.status, decodeHttpEvent(e, 0, ctx)?.http?.noResponse]), [[200, '']]);
+  // If the server closes instead, the client had given up first (a frontend's timeout): its FIN ended the wait.
+  const gaveUp = await http.run('packet_tc_ingress', request(52005), fromClient(52005, FIN_ACK));
+  assert.equal(gaveUp.length, 0, 'not before the server\'s end');
+  const [closed] = (await http.run('packet_tc_ingress', fromServer(52005, FIN_ACK))).map((e) => decodeHttpEvent(e, 0, ctx));
+  assert.equal(closed?.http?.noResponse, 'CLIENT_CLOSED');
 });
 
-test('http: requests waiting longer than the timeout are reported as TIMEOUT and deleted; the others wait on', async () => {
+test('http: the sweep reports requests waiting longer than the timeout once, as TIMEOUT, whatever comes after', async () => {
   const h = new Harness('http');
   try {
-    const timeoutMs = 1000;
-    const pending = new PendingExchanges(h.obj, timeoutMs, (ev, off) => decodeHttpEvent(ev, off, ctx));
+    const pending = new PendingExchanges(h.obj, 1000);
     const conns = h.obj.map('http_conns');
+    const state = (port: number) => {
+      const key = Buffer.alloc(20);
+      Buffer.from([10, 237, 0, 14]).copy(key, 0);
+      key.writeUInt16LE(port, 16);
+      key[18] = 4;
+      return conns.lookup(key)?.[HttpConn.state];
+    };
     // The client's socket asked for a Service address (svc's map, as the svc programs fill it).
     const origKey = Buffer.alloc(SvcKey.size);
     Buffer.from([10, 237, 0, 14]).copy(origKey, SvcKey.addr);
@@ -403,40 +413,52 @@ test('http: requests waiting longer than the timeout are reported as TIMEOUT and
     orig[SvcOrig.ip_version] = 4;
     h.obj.map('svc_orig_dst').update(origKey, orig);
 
+    const hang = ip('10.237.0.14', '10.237.0.3', 6, tcp(52010, 80, 1, Buffer.from('POST /hang HTTP/1.1\r\n\r\n')));
     const sentNs = MonotonicClock.nowNs();
-    await h.run('packet_tc_ingress',
-      ip('10.237.0.14', '10.237.0.3', 6, tcp(52010, 80, 1, Buffer.from('POST /hang HTTP/1.1\r\n\r\n'))),
-      ip('10.237.0.14', '10.237.0.3', 6, tcp(52011, 80, 1, Buffer.from('GET /later HTTP/1.1\r\n\r\n'))));
-    assert.equal(conns.lookupBatch().count, 2);
-
-    const early: FlowRecord[] = [];
-    pending.sweep(sentNs + 500e6, early);
-    assert.deepEqual(early, [], 'nothing has waited for the timeout yet');
-    assert.equal(conns.lookupBatch().count, 2);
+    await h.run('packet_tc_ingress', hang, ip('10.237.0.14', '10.237.0.3', 6, tcp(52011, 80, 1, Buffer.from('GET /later HTTP/1.1\r\n\r\n'))));
+    assert.equal(pending.sweep(sentNs + 500e6), 2, 'both wait, not yet timed out');
+    assert.deepEqual(await h.run('packet_tc_ingress'), []);
 
     // 52011's connection sends its next request later: that one waits on from then.
     await sleep(600);
     const laterNs = MonotonicClock.nowNs();
     await h.run('packet_tc_ingress', ip('10.237.0.14', '10.237.0.3', 6, tcp(52011, 80, 100, Buffer.from('GET /later HTTP/1.1\r\n\r\n'))));
-    const timedOut: FlowRecord[] = [];
     // /hang has waited at least 1.1 s then, /later at most 0.5 s.
-    pending.sweep(laterNs + 500e6, timedOut);
-    assert.deepEqual(timedOut.map((r) => r.http?.path), ['/hang']);
-    const hang = timedOut[0];
-    assert.ok(hang);
-    assert.equal(hang.http?.noResponse, 'TIMEOUT');
-    assert.equal(hang.http?.method, 'POST');
-    assert.ok(Number(hang.http?.latency?.seconds ?? 0) >= 1, 'latency: how long it waited');
-    assert.deepEqual(hang.source, newEndpoint('10.237.0.14', 52010));
-    assert.deepEqual(hang.destination, newEndpoint('10.237.0.3', 80));
-    assert.deepEqual(hang.originalDestination, newEndpoint('10.96.0.20', 8080));
-    assert.equal(formatHuman(hang).includes('HTTP POST /hang no response (TIMEOUT)'), true, formatHuman(hang));
+    assert.equal(pending.sweep(laterNs + 500e6), 1);
+    const timedOut = (await h.run('packet_tc_ingress')).map((e) => decodeHttpEvent(e, 0, ctx));
+    assert.deepEqual(timedOut.map((r) => [r?.http?.path, r?.http?.noResponse, r?.http?.method]), [['/hang', 'TIMEOUT', 'POST']]);
+    const r = timedOut[0];
+    // Its latency: from the request to the sweep's run (the kernel's clock; the test's sweep times are ahead of it).
+    const waited = Number(r?.http?.latency?.seconds ?? 0) + (r?.http?.latency?.nanos ?? 0) / 1e9;
+    assert.ok(waited >= 0.6 && waited < 5, `waited ${waited}s`);
+    assert.deepEqual(r?.source, newEndpoint('10.237.0.14', 52010));
+    assert.deepEqual(r?.destination, newEndpoint('10.237.0.3', 80));
+    assert.deepEqual(r?.originalDestination, newEndpoint('10.96.0.20', 8080));
+    assert.ok(formatHuman(r!).includes('HTTP POST /hang no response (TIMEOUT)'), formatHuman(r!));
 
-    assert.equal(conns.lookupBatch().count, 1, 'the reported request is deleted, the other waits on');
-    // At stop: the one still waiting is counted (its outcome is unknown), none is reported before its time.
-    const atStop: FlowRecord[] = [];
-    pending.stop(laterNs + 600e6, atStop);
-    assert.deepEqual(atStop, []);
+    // Reported, it stays known: its retransmission opens no new exchange, a late answer is unmatched,
+    // and further sweeps report nothing again.
+    assert.equal(state(52010), 3);
+    const unmatched = h.counter('http:unmatched_response');
+    await h.run('packet_tc_ingress', hang, ip('10.237.0.3', '10.237.0.14', 6, tcp(80, 52010, 1, Buffer.from('HTTP/1.1 200 OK\r\n'), 0x18, 1 + 27)));
+    assert.equal(h.counter('http:unmatched_response'), unmatched + 1);
+    assert.equal(pending.sweep(MonotonicClock.nowNs() + 5e9), 0, '/later: 5 s on, it times out now; /hang not again');
+    assert.deepEqual((await h.run('packet_tc_ingress')).map((e) => decodeHttpEvent(e, 0, ctx)?.http?.path), ['/later']);
+    // Past the forget horizon (TCP's retransmissions are over), the reported ones go.
+    assert.equal(pending.sweep(MonotonicClock.nowNs() + 2000e9), 0);
+    assert.equal(conns.lookupBatch().count, 0);
+
+    // An idle pipelining connection's answered entry goes after the timeout, without a record.
+    const p = (seq: number, path: string) => ip('10.237.0.14', '10.237.0.3', 6, tcp(52012, 80, seq, Buffer.from(`GET ${path} HTTP/1.1\r\n\r\n`)));
+    await h.run('packet_tc_ingress', p(1, '/p1'), p(30, '/p2'), ip('10.237.0.3', '10.237.0.14', 6, tcp(80, 52012, 1, Buffer.from('HTTP/1.1 200 OK\r\n'), 0x18, 30)));
+    assert.equal(state(52012), 2, 'answered, kept: the connection pipelines');
+    assert.equal(pending.sweep(MonotonicClock.nowNs() + 2e9), 0);
+    assert.deepEqual(await h.run('packet_tc_ingress'), []);
+    assert.equal(state(52012), undefined);
+
+    // At stop: the requests still waiting are counted (their outcome is unknown).
+    await h.run('packet_tc_ingress', p(100, '/last'));
+    pending.stop(MonotonicClock.nowNs());
     assert.equal(pending.pendingAtStop, 1);
   } finally {
     h.close();

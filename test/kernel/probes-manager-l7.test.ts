@@ -17,7 +17,7 @@ const SUBNET = '10.240.1';
 const DNS_SERVER = `${SUBNET}.53`;
 const WEB = `${SUBNET}.80`;
 /** The programs of the dns, http and svc objects, as bpftool names them (at most 15 characters). */
-const L7_PROGRAMS = ['packet_tc_ingress', 'packet_tc_egress', 'packet_socket', 'svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress', 'svc_create', 'svc_release'];
+const L7_PROGRAMS = ['packet_tc_ingress', 'packet_tc_egress', 'packet_socket', 'http_sweep', 'svc_connect4', 'svc_connect6', 'svc_sendmsg4', 'svc_sendmsg6', 'svc_egress', 'svc_create', 'svc_release'];
 
 let net: PodNet;
 let manager: ProbeManager | undefined;
@@ -80,9 +80,9 @@ test('all probes on: dns and http attach with svc, give DNS and HTTP records fro
     assert.match(s?.hook ?? '', /^tcx?$/, `${probe} runs on TC`);
     assert.deepEqual(s?.skipped, [], `${probe}: nothing skipped, the svc programs included`);
   }
-  // The packet object's three programs (TC ingress and egress, the socket filter; flows, dns and http in
-  // one), seven svc programs.
-  assert.equal(loaded.length, 10, `programs loaded by the manager: ${loaded.join(', ')}`);
+  // The packet object's four programs (TC ingress and egress, the socket filter: flows, dns and http in
+  // one; http's sweep), seven svc programs.
+  assert.equal(loaded.length, 11, `programs loaded by the manager: ${loaded.join(', ')}`);
 
   const lookup = JSON.parse(await net.run('cli', process.execPath, ['-e', DNS_CLIENT, DNS_SERVER, 'web.pfi.test', '1'])) as DnsClientResult;
   await waitFor('the DNS record', () => records.some((r) => r.type === podflow.v1.RecordType.DNS && r.dns?.id === lookup.id));
@@ -100,8 +100,13 @@ test('all probes on: dns and http attach with svc, give DNS and HTTP records fro
   assert.ok((running.get('dns')?.eventsSeen ?? 0) >= 2, 'dns counted the query and the response');
   assert.ok((running.get('http')?.eventsSeen ?? 0) >= 1);
 
+  const stopping = manager;
   await manager.stop();
   manager = undefined;
+  // The totals stay answerable after stop (the agent's last LOSS records are made then), with those known
+  // only at stop.
+  const final = new Set(stopping.losses().map((l) => l.reason));
+  for (const reason of ['http:pending_at_stop', 'dns:pending_at_stop', 'http:ringbuf_full', 'flows:map_full']) assert.ok(final.has(reason), `${reason} after stop: ${[...final].join(', ')}`);
   // The kernel frees a program after its last reference in deferred work: allow it a moment.
   let left = loaded;
   for (let i = 0; i < 40 && left.length > 0; i++) {

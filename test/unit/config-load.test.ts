@@ -141,6 +141,7 @@ describe('config: bad input is rejected naming the field, the value and what was
     { kind: 'bad CIDR in a filter', input: { filters: { allow: [{ ip: '10.0.0.0/33' }] } }, expect: [/filters\.allow\[0\]\.ip\[0\] = "10\.0\.0\.0\/33"/, /expected an IP address or CIDR/] },
     { kind: 'bad CIDR in networks', input: { networks: [{ name: 'partner', cidr: '300.1.2.0/24' }] }, expect: [/networks\[0\]\.cidr = "300\.1\.2\.0\/24"/, /expected a CIDR/] },
     { kind: 'bad duration', input: { flows: { idleTimeout: '10 parsecs' } }, expect: [/flows\.idleTimeout = "10 parsecs"/, /expected a duration such as "10s"/] },
+    { kind: 'zero timeout', input: { http: { timeout: '0s' } }, expect: [/http\.timeout = "0s"/, /greater than 0/] },
     { kind: 'duration without unit', input: { shutdownDeadline: 10 }, expect: [/shutdownDeadline = 10/, /expected a duration/] },
     { kind: 'broker address without port', input: { sinks: ['kafka'], kafka: { brokers: ['kafka-0'] } }, expect: [/kafka\.brokers\[0\] = "kafka-0"/, /expected an address HOST:PORT/] },
     { kind: 'broker port out of range', input: { kafka: { brokers: ['kafka-0:99999'] } }, expect: [/kafka\.brokers\[0\] = "kafka-0:99999"/, /HOST:PORT/] },

@@ -108,9 +108,11 @@ export class FlowMetrics {
         return;
       case T.HTTP:
         if (r.http?.latency) {
-          // As the semantic conventions' http.client.request.duration: a request without response is in it, with error.type.
-          const outcome: Attributes = { 'http.request.method': r.http.method ?? '', 'http.response.status_code': r.http.status ?? 0 };
-          if (r.http.noResponse) outcome['error.type'] = r.http.noResponse;
+          // As the semantic conventions' http.client.request.duration: a request without response is in it, with
+          // error.type and no status code.
+          const outcome: Attributes = r.http.noResponse
+            ? { 'http.request.method': r.http.method ?? '', 'error.type': r.http.noResponse }
+            : { 'http.request.method': r.http.method ?? '', 'http.response.status_code': r.http.status ?? 0 };
           this.httpDuration.record(seconds(r.http.latency), this.pair(r, false, outcome));
         }
         return;

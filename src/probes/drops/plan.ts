@@ -6,7 +6,7 @@ import { loadDropReasons } from '../shared/btf.js';
 import type { ProbeContext } from '../shared/context.js';
 import { DropEvent, DropWindow } from '../shared/layouts.js';
 import { RingBufferProbe, attachAll, openProbe, type ProbePlan } from '../shared/probe.js';
-import { flushQuietWindows } from '../shared/windows.js';
+import { QuietWindows } from '../shared/windows.js';
 import { decodeDropEvent } from './decode.js';
 import { DEFAULT_DENIED_DROP_REASONS, DropReasonFilter, type DropReasonLists } from './reasons.js';
 
@@ -16,7 +16,7 @@ const INTERVAL_NS = 1e9;
 
 class DropsProbe extends RingBufferProbe {
   readonly #ctx: ProbeContext;
-  readonly #obj: BpfObject;
+  readonly #windows: QuietWindows;
   readonly #reasons: ReadonlyMap<number, string>;
   readonly #filter: DropReasonFilter;
   #tails = 0;
@@ -24,7 +24,7 @@ class DropsProbe extends RingBufferProbe {
   constructor(ctx: ProbeContext, obj: BpfObject, links: Link[], reasons: ReadonlyMap<number, string>, filter: DropReasonFilter) {
     super(ctx, 'drops', HOOK, obj, links, DropEvent.size, (b, off) => decodeDropEvent(b, off, ctx, reasons, HOOK));
     this.#ctx = ctx;
-    this.#obj = obj;
+    this.#windows = new QuietWindows(obj.map('pf_drop_windows'), INTERVAL_NS, { lastEmitNs: DropWindow.last_emit_ns, pending: DropWindow.pending });
     this.#reasons = reasons;
     this.#filter = filter;
   }
@@ -34,8 +34,7 @@ class DropsProbe extends RingBufferProbe {
   }
 
   tick(nowNs: number): void {
-    const layout = { lastEmitNs: DropWindow.last_emit_ns, pending: DropWindow.pending };
-    const out = flushQuietWindows(this.#obj.map('pf_drop_windows'), nowNs, INTERVAL_NS, layout, (key, _value, pending) => {
+    const out = this.#windows.flush(nowNs, (key, _value, pending) => {
       key.writeUInt32LE(pending, DropEvent.count);
       return decodeDropEvent(key, 0, this.#ctx, this.#reasons, HOOK, nowNs);
     });

@@ -49,26 +49,22 @@ class HttpHandler implements L7Handler {
 
   /** Sweeps the requests waiting in `object`'s http_conns from now on. */
   watch(object: BpfObject): void {
-    this.#pending = new PendingExchanges(object, this.#timeoutMs, (event, off) => this.#decoded(event, off));
+    this.#pending = new PendingExchanges(object, this.#timeoutMs);
   }
 
   decode(batch: Buffer, off: number, out: FlowRecord[]): void {
-    const r = this.#decoded(batch, off);
+    const r = decodeHttpEvent(batch, off, this.#ctx);
     if (r) out.push(r);
+    else this.#malformed++;
   }
 
-  #decoded(event: Buffer, off: number): FlowRecord | undefined {
-    const r = decodeHttpEvent(event, off, this.#ctx);
-    if (!r) this.#malformed++;
-    return r;
+  /** The sweep's TIMEOUT events come through the ring buffer. */
+  tick(nowNs: number): void {
+    this.#pending?.sweep(nowNs);
   }
 
-  tick(nowNs: number, out: FlowRecord[]): void {
-    this.#pending?.sweep(nowNs, out);
-  }
-
-  stop(out: FlowRecord[]): void {
-    this.#pending?.stop(MonotonicClock.nowNs(), out);
+  finish(): void {
+    this.#pending?.stop(MonotonicClock.nowNs());
   }
 
   losses(): LossCount[] {

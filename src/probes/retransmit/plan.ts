@@ -7,25 +7,24 @@ import type { ProbeContext } from '../shared/context.js';
 import { RetransmitWindow, SockEvent } from '../shared/layouts.js';
 import { RingBufferProbe, attachAll, openProbe, type HookCandidate, type ProbePlan } from '../shared/probe.js';
 import { decodeSockEvent } from '../shared/sock-event.js';
-import { flushQuietWindows } from '../shared/windows.js';
+import { QuietWindows } from '../shared/windows.js';
 
 /** As RETRANSMIT_INTERVAL_NS in bpf/retransmit.bpf.c. */
 const INTERVAL_NS = 1e9;
 
 class RetransmitProbe extends RingBufferProbe {
   readonly #ctx: ProbeContext;
-  readonly #obj: BpfObject;
+  readonly #windows: QuietWindows;
   #tails = 0;
 
   constructor(ctx: ProbeContext, hook: string, obj: BpfObject, links: Link[]) {
     super(ctx, 'retransmit', hook, obj, links, SockEvent.size, (b, off) => decodeSockEvent(b, off, ctx, 'retransmit', hook));
     this.#ctx = ctx;
-    this.#obj = obj;
+    this.#windows = new QuietWindows(obj.map('pf_retransmit_windows'), INTERVAL_NS, { lastEmitNs: RetransmitWindow.last_emit_ns, pending: RetransmitWindow.pending });
   }
 
   tick(nowNs: number): void {
-    const layout = { lastEmitNs: RetransmitWindow.last_emit_ns, pending: RetransmitWindow.pending };
-    const out = flushQuietWindows(this.#obj.map('pf_retransmit_windows'), nowNs, INTERVAL_NS, layout, (_key, value, pending) => {
+    const out = this.#windows.flush(nowNs, (_key, value, pending) => {
       value.writeUInt32LE(pending, RetransmitWindow.event + SockEvent.retransmits);
       return decodeSockEvent(value, RetransmitWindow.event, this.#ctx, 'retransmit', this.hook, nowNs);
     });

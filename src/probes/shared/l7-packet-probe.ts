@@ -24,6 +24,8 @@ export interface L7ProbeSpec {
 export interface L7Handler {
   decode(batch: Buffer, off: number, out: FlowRecord[]): void;
   tick?(nowNs: number, out: FlowRecord[]): void;
+  /** Called once after the hooks are gone, before the ring buffer's last drain (kernel work whose events must still be read). */
+  finish?(): void;
   /** Called once after the hooks are gone and the ring buffer is drained. */
   stop?(out: FlowRecord[]): void;
   losses(): LossCount[];
@@ -35,6 +37,7 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
   readonly #handler: L7Handler;
   readonly #packet: PacketObject;
   readonly #stream: RecordStream;
+  #final: LossCount[] | undefined;
   protected readonly attacher: InterfaceAttacher;
 
   constructor(ctx: ProbeContext, spec: L7ProbeSpec, mode: PacketHookMode, handler: L7Handler) {
@@ -84,6 +87,7 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
   }
 
   losses(): LossCount[] {
+    if (this.#final) return this.#final;
     const p = this.#spec.probe;
     const counted = Object.entries(this.counters()).filter(([name]) => L7_LOSS_COUNTERS.has(name));
     return [
@@ -96,10 +100,13 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
 
   close(): void {
     this.#packet.detach();
+    this.#handler.finish?.();
     this.#stream.stop();
     const out: FlowRecord[] = [];
     this.#handler.stop?.(out);
     this.#emit(out);
+    // Read while the maps are open: the totals stay answerable after close (pending_at_stop is only known now).
+    this.#final = this.losses();
     this.#packet.release();
   }
 }

@@ -132,19 +132,19 @@ export const HttpEvent = {
 } as const;
 
 /** enum pf_http_no_response, by value: the record's http.noResponse ('' when answered). */
-export const HTTP_NO_RESPONSE = ['', 'RESET', 'CLOSED', 'TIMEOUT'] as const;
-export const HTTP_NO_RESPONSE_TIMEOUT = 3;
+export const HTTP_NO_RESPONSE = ['', 'RESET', 'CLOSED', 'TIMEOUT', 'CLIENT_CLOSED'] as const;
 
 /** struct http_conn (bpf/include/http.h): an exchange in the http_conns map. */
 export const HttpConn = {
-  size: 448,
+  size: 464,
   /** The request half of its struct pf_http_event (HttpEvent offsets). */
   ev: 0,
   req_seq: 400,
-  /** enum http_conn_state: 1 waiting for the response, 2 answered (a pipelining connection's). */
-  state: 404,
-  pipelined: 405,
-  server: 408,
+  pipelined: 404,
+  /** enum http_conn_state (u64): 1 waiting, 2 answered (a pipelining connection's), 3 reported unanswered, 4 replaced. */
+  state: 408,
+  client_fin_ns: 416,
+  server: 424,
 } as const;
 
 /** struct pf_svc_key (svc_orig_dst map key): a client socket's own address. */
