@@ -15,8 +15,13 @@ enum {
 	PF_TCP_ESTABLISHED = 1,
 	PF_TCP_SYN_SENT = 2,
 	PF_TCP_SYN_RECV = 3,
+	PF_TCP_FIN_WAIT1 = 4,
+	PF_TCP_FIN_WAIT2 = 5,
+	PF_TCP_TIME_WAIT = 6,
 	PF_TCP_CLOSE_STATE = 7,
+	PF_TCP_LAST_ACK = 9,
 	PF_TCP_LISTEN = 10,
+	PF_TCP_CLOSING = 11,
 	PF_TCP_NEW_SYN_RECV = 12,
 };
 
@@ -48,6 +53,49 @@ static __always_inline void pf_fill_info(struct pf_sock_event *e, struct pf_sock
 	__builtin_memcpy(e->comm, info->comm, sizeof(e->comm));
 }
 
+/*
+ * The states a socket is in once its FIN is queued: tcp_close_state() moves
+ * ESTABLISHED to FIN_WAIT1 and CLOSE_WAIT to LAST_ACK before tcp_send_fin().
+ */
+static __always_inline bool pf_fin_queued(int state)
+{
+	return state == PF_TCP_FIN_WAIT1 || state == PF_TCP_FIN_WAIT2 || state == PF_TCP_CLOSING ||
+	       state == PF_TCP_LAST_ACK || state == PF_TCP_TIME_WAIT;
+}
+
+/*
+ * Payload bytes each way at CLOSE (oldstate: the state it closes from).
+ * bytes_acked and bytes_received count sequence numbers: the SYN of an active
+ * open, our FIN once acknowledged and the peer's FIN once received are one
+ * each, taken off only when they happened. sk_shutdown cannot tell: close()
+ * sets it whole before an abort (RST, no FIN either way) as well.
+ * - The peer's FIN: tcp_fin() sets SOCK_DONE; the abort paths (tcp_close(),
+ *   tcp_reset(), tcp_done()) do not, and tcp_disconnect() clears it only
+ *   after its CLOSE.
+ * - Ours: queued in the states of pf_fin_queued(), the last sequence number
+ *   (write_seq), so acknowledged once snd_una == write_seq, the kernel's own
+ *   test in FIN_WAIT1, CLOSING and LAST_ACK (tcp_rcv_state_process()).
+ */
+static __always_inline void pf_fill_counters(struct pf_sock_event *e, struct sock *sk, bool direct, struct tcp_sock *tp,
+					     bool active_open, int oldstate)
+{
+	__u64 flags = PF_KREAD(direct, sk, __sk_common.skc_flags);
+	__u64 acked = PF_TCP_READ(tp, sk, bytes_acked);
+	__u64 received = PF_TCP_READ(tp, sk, bytes_received);
+
+	if (active_open && acked > 0)
+		acked--;
+	if (pf_fin_queued(oldstate) && acked > 0 && PF_TCP_READ(tp, sk, snd_una) == PF_TCP_READ(tp, sk, write_seq))
+		acked--;
+	if ((flags & (1ULL << bpf_core_enum_value(enum sock_flags, SOCK_DONE))) && received > 0)
+		received--;
+	e->bytes_sent = acked;
+	e->bytes_received = received;
+	e->segs_out = PF_TCP_READ(tp, sk, segs_out);
+	e->segs_in = PF_TCP_READ(tp, sk, segs_in);
+	e->retransmits = PF_TCP_READ(tp, sk, total_retrans);
+}
+
 static __always_inline void pf_emit(struct sock *sk, bool direct, __u8 kind, __u8 state, struct pf_sock_info *info)
 {
 	struct tcp_sock *tp = pf_tcp_sk(sk, direct);
@@ -58,7 +106,7 @@ static __always_inline void pf_emit(struct sock *sk, bool direct, __u8 kind, __u
 	if (info)
 		pf_fill_info(e, info);
 	if (kind == PF_TCP_CLOSE)
-		pf_fill_counters(e, sk, direct, tp, info && info->side == PF_SIDE_CLIENT);
+		pf_fill_counters(e, sk, direct, tp, info && info->side == PF_SIDE_CLIENT, state);
 	if (kind == PF_TCP_OPEN || kind == PF_TCP_CLOSE)
 		e->srtt_us = PF_TCP_READ(tp, sk, srtt_us) >> 3;
 	if (kind == PF_TCP_FAILED)
