@@ -3,6 +3,7 @@
 // values and counts. Each test uses its own node name (a Resource attribute)
 // to find its own data in the shared output file.
 import assert from 'node:assert/strict';
+import { createServer, type AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { OtlpSink, type OtlpProtocol } from '../../src/pipeline/sinks/otlp-sink.js';
 import { encodeCanonicalJson } from '../../src/proto/json.js';
@@ -39,6 +40,15 @@ function sinkFor(node: string, protocol: OtlpProtocol, extra: Partial<Constructo
     headers: { 'x-podflow-test': run },
     ...extra,
   });
+}
+
+/** A local port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 async function logsOf(node: string, expected: number) {
@@ -269,3 +279,56 @@ test('collector stopped: the sink keeps accepting, counts what it could not expo
   for (let s = 101; s <= 200; s++) assert.ok(!seqs.has(s), `record ${s} from the outage is counted, not delivered`);
   for (let s = seq; s < seq + 100; s++) assert.ok(seqs.has(s), `record ${s} from after the collector returned`);
 });
+
+for (const protocol of ['grpc', 'http/protobuf'] as const) {
+  test(`start over ${protocol} with nothing listening rejects within the start-up bound, naming the endpoint and the cause`, async () => {
+    const endpoint = `http://127.0.0.1:${await closedPort()}`;
+    // otlp.timeout above start-up's 5 s bound: the HTTP transport's retries of the refused connection stop at the bound.
+    const sink = sinkFor(`pfd-${run}-closed`, protocol, { endpoint, timeoutMs: 30_000 });
+    const started = Date.now();
+    await assert.rejects(sink.start(), (err: Error) => {
+      const target = protocol === 'grpc' ? `${endpoint} (grpc, logs and metrics)` : `${endpoint}/v1/logs and ${endpoint}/v1/metrics (http/protobuf)`;
+      assert.ok(err.message.startsWith(`otlp sink: cannot export to ${target}: `), err.message);
+      assert.match(err.message, /ECONNREFUSED.*\(nothing listens there: is the collector running/);
+      return true;
+    });
+    assert.ok(Date.now() - started < 6_000, `rejected after ${Date.now() - started} ms`);
+    assert.equal(sink.ready, false);
+    await assert.rejects(sink.write(knownRecords('x', 1)), /write\(\) before start\(\)/);
+    await sink.stop();
+  });
+}
+
+test('start over http/protobuf against a path the collector does not serve rejects with the 404 and the URL', async () => {
+  const endpoint = `${otelcol['otlp-http']}/otlp`;
+  const sink = sinkFor(`pfd-${run}-404`, 'http/protobuf', { endpoint, metrics: false });
+  await assert.rejects(sink.start(), {
+    message: `otlp sink: cannot export to ${endpoint}/v1/logs (http/protobuf): HTTP 404 Not Found (nothing serves this path: the endpoint is the base URL `
+      + '(/v1/logs and /v1/metrics are appended), or the collector has no pipeline of this signal fed by the otlp receiver)',
+  });
+  assert.equal(sink.ready, false);
+});
+
+for (const protocol of ['grpc', 'http/protobuf'] as const) {
+  test(`collector stopped while nothing is written (${protocol}): ready turns false, and true again once it is back; delivery resumes`, async () => {
+    const node = `pfd-${run}-idle-${protocol.replace('/', '-')}`;
+    const sink = sinkFor(node, protocol, { timeoutMs: 2_000 });
+    await sink.start();
+    try {
+      assert.equal(sink.ready, true);
+      // The start-up requests wrote nothing to the collector's output.
+      assert.deepEqual(logRecordsFor(await readCollectorOutput(otelcol.output, offset), node), []);
+      otelcol = await withPeerStopped('otelcol', async () => {
+        await waitFor('the sink not ready', async () => (sink.ready ? undefined : true), 30_000);
+      });
+      await waitFor('the sink ready again', async () => (sink.ready ? true : undefined), 30_000);
+      await sink.write(knownRecords(node, 20));
+      await sink.flush();
+      assert.equal(sink.ready, true);
+    } finally {
+      await sink.stop();
+    }
+    assert.deepEqual(sink.losses(), []);
+    assert.equal((await logsOf(node, 20)).length, 20);
+  });
+}

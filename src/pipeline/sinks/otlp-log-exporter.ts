@@ -23,6 +23,13 @@ const COUNT_RECORDS: IExporterMetricsHelper<EncodedLogBatch> = { name: 'log', co
 
 export type LogBatchExporter = OTLPExporterBase<EncodedLogBatch>;
 
+/**
+ * An ExportLogsServiceRequest without log records (zero bytes in protobuf):
+ * the collector answers it as it answers a real request, through the same
+ * transport, path, headers and TLS, and passes nothing on to its pipeline.
+ */
+export const EMPTY_LOG_REQUEST: EncodedLogBatch = { bytes: new Uint8Array(0), count: 0 };
+
 export function grpcLogExporter(config: OTLPGRPCExporterConfigNode): LogBatchExporter {
   // The service path and names of @opentelemetry/exporter-logs-otlp-grpc.
   return new OTLPExporterBase(createOtlpGrpcExportDelegate(

@@ -14,6 +14,14 @@
 // records). Export failures, after the transport's own bounded retry, are
 // counted here per reason; the next request is tried as usual, so delivery
 // resumes when the collector returns.
+//
+// start() sends an empty export request per signal and rejects unless the
+// collector accepts it, so a wrong address, port, path, protocol or TLS setup
+// fails start-up (the agent exits 1) instead of losing every record. After
+// that, `ready` follows the exports: false from a failed one until one
+// succeeds. A signal with no export for HEALTH_INTERVAL_MS (an idle node, or a
+// failing signal waiting for its next export) is asked again with an empty
+// request, so readiness is true to the collector's state without traffic too.
 import { credentials as grpcCredentials, Metadata } from '@grpc/grpc-js';
 import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPMetricExporter as GrpcMetricExporter } from '@opentelemetry/exporter-metrics-otlp-grpc';
@@ -32,7 +40,7 @@ import type { FlowRecord, LossCount, LossSource, Sink } from '../types.js';
 import type { SinkFactoryContext } from './registry.js';
 import { readTlsMaterial, type TlsFileOptions, type TlsMaterial } from './kafka-tls.js';
 import { OtlpLogEncoder, type EncodedLogBatch } from './otlp-log-encoder.js';
-import { grpcLogExporter, httpLogExporter, type LogBatchExporter } from './otlp-log-exporter.js';
+import { EMPTY_LOG_REQUEST, grpcLogExporter, httpLogExporter, type LogBatchExporter } from './otlp-log-exporter.js';
 import { FlowMetrics, METRIC_ATTRIBUTES } from './otlp-metrics.js';
 
 /**
@@ -42,6 +50,16 @@ import { FlowMetrics, METRIC_ATTRIBUTES } from './otlp-metrics.js';
 const MAX_REQUEST_BYTES = 3 * 1024 * 1024;
 /** Export requests in flight at once; more wait (they are within the queue bound). */
 const CONCURRENT_EXPORTS = 4;
+/** A signal with no export settled for this long is asked with an empty request (see the top). */
+const HEALTH_INTERVAL_MS = 5_000;
+/**
+ * start() gives up on the collector after this (or otlp.timeout if shorter), so
+ * a wrong address fails fast: the HTTP transport's retries of a refused
+ * connection (about 0, 1 and 2.5 s) fit, with their last error as the cause.
+ */
+const START_TIMEOUT_MS = 5_000;
+
+type Signal = 'logs' | 'metrics';
 
 export const OTLP_PROTOCOLS = ['grpc', 'http/protobuf'] as const;
 
@@ -105,10 +123,16 @@ export class OtlpSink implements Sink, LossSource {
   private encoder: OtlpLogEncoder | null = null;
   private logExporter: LogBatchExporter | null = null;
   private meterProvider: MeterProvider | null = null;
+  /** The metric exporter without the counting wrapper: empty requests are not metric exports. */
+  private metricTransport: PushMetricExporter | null = null;
+  /** The empty metrics request (the resource without metrics). */
+  private emptyMetrics: ResourceMetrics | null = null;
   private flowMetrics: FlowMetrics | null = null;
   private readonly lost = new Map<string, number>();
   private readonly maxQueueSize: number;
   private readonly protocol: OtlpProtocol;
+  /** The endpoint without trailing slashes: the gRPC address, or the base of the HTTP paths. */
+  private readonly base: string;
   private readonly maxExportBatchSize: number;
   /** Encoded requests waiting for an export slot. */
   private readonly waiting: EncodedLogBatch[] = [];
@@ -123,7 +147,14 @@ export class OtlpSink implements Sink, LossSource {
   /** Log records the collector acknowledged. */
   exported = 0;
   private failed = 0;
-  private lastExportOk = true;
+  /** Per signal: whether its last export (or empty request) was accepted, and when it settled. */
+  private readonly health: Record<Signal, { ok: boolean; settledAt: number }> = {
+    logs: { ok: true, settledAt: 0 },
+    metrics: { ok: true, settledAt: 0 },
+  };
+  private healthTimer: NodeJS.Timeout | null = null;
+  /** An empty request of the health check is in flight. */
+  private probing = false;
   /** Metric exports the collector did not accept (each loses one interval of deltas). */
   metricExportFailures = 0;
 
@@ -142,6 +173,7 @@ export class OtlpSink implements Sink, LossSource {
     }
     const protocol = options.protocol ?? 'http/protobuf';
     this.protocol = protocol;
+    this.base = options.endpoint.replace(/\/+$/, '');
     if (options.body !== undefined && !(options.body in BODIES)) {
       throw new Error(`${this.name} sink: unknown body "${String(options.body)}" (expected one of ${Object.keys(BODIES).join(', ')})`);
     }
@@ -151,7 +183,7 @@ export class OtlpSink implements Sink, LossSource {
   }
 
   get ready(): boolean {
-    return this.encoder !== null || this.meterProvider !== null ? this.lastExportOk : false;
+    return (this.encoder !== null || this.meterProvider !== null) && this.health.logs.ok && this.health.metrics.ok;
   }
 
   /** Log records accepted but not settled (in the next request, waiting, or being exported). */
@@ -171,14 +203,21 @@ export class OtlpSink implements Sink, LossSource {
       ...(o.clusterName ? { 'k8s.cluster.name': o.clusterName } : {}),
     };
     this.closed = false;
+    this.emptyMetrics = { resource: resourceFromAttributes(resource), scopeMetrics: [] };
+    await this.checkCollector(tls);
+    for (const h of Object.values(this.health)) {
+      h.ok = true;
+      h.settledAt = Date.now();
+    }
     if (o.logs !== false) {
-      this.logExporter = this.createLogExporter(tls);
+      this.logExporter = this.createLogExporter(tls, o.timeoutMs ?? 10_000);
       this.encoder = new OtlpLogEncoder(resource, { name: 'podflow', version: o.agentVersion });
     }
     if (o.metrics !== false) {
+      this.metricTransport = this.metricExporter(tls, o.timeoutMs ?? 10_000);
       const limit = o.metricCardinalityLimit ?? 2000;
       const reader = new PeriodicExportingMetricReader({
-        exporter: new CountingMetricExporter(this.metricExporter(tls), (result) => this.onMetricExport(result)),
+        exporter: new CountingMetricExporter(this.metricTransport, (result) => this.onMetricExport(result)),
         exportIntervalMillis: o.metricsIntervalMs ?? 60_000,
         exportTimeoutMillis: Math.min(o.timeoutMs ?? 10_000, o.metricsIntervalMs ?? 60_000),
         cardinalityLimits: { default: limit },
@@ -186,6 +225,28 @@ export class OtlpSink implements Sink, LossSource {
       this.meterProvider = new MeterProvider({ resource: resourceFromAttributes(resource), readers: [reader] });
       this.flowMetrics = new FlowMetrics(this.meterProvider.getMeter('podflow', o.agentVersion), o.metricAttributes ?? METRIC_ATTRIBUTES);
     }
+    this.healthTimer = setInterval(() => this.checkHealth(), HEALTH_INTERVAL_MS);
+    this.healthTimer.unref();
+  }
+
+  /** Rejects unless the collector accepts an empty request of every signal, sent by start-up's own, shorter-lived exporters. */
+  private async checkCollector(tls: TlsMaterial | undefined): Promise<void> {
+    const timeoutMs = Math.min(this.options.timeoutMs ?? 10_000, START_TIMEOUT_MS);
+    const signals = this.signals();
+    const logs = signals.includes('logs') ? this.createLogExporter(tls, timeoutMs) : null;
+    const metrics = signals.includes('metrics') ? this.metricExporter(tls, timeoutMs) : null;
+    const results = await Promise.all(signals.map((signal) => this.emptyExport(signal, logs, metrics)));
+    await Promise.allSettled([logs?.shutdown(), metrics?.shutdown()]);
+    // Signals failing for the same reason (both, when nothing listens) are reported together.
+    const failed = new Map<string, Signal[]>();
+    signals.forEach((signal, i) => {
+      if (results[i].code === ExportResultCode.SUCCESS) return;
+      const cause = describeExportError(results[i].error, this.protocol);
+      failed.set(cause, [...(failed.get(cause) ?? []), signal]);
+    });
+    if (failed.size === 0) return;
+    const causes = [...failed].map(([cause, failing]) => `cannot export to ${this.targetOf(failing)}: ${cause}`);
+    throw new Error(`${this.name} sink: ${causes.join('; ')}`);
   }
 
   write(records: readonly FlowRecord[]): Promise<void> {
@@ -221,6 +282,8 @@ export class OtlpSink implements Sink, LossSource {
 
   /** Flushes (bounded by the export timeout) and shuts the SDK down; what never left is counted ("shutdown"). */
   async stop(): Promise<void> {
+    if (this.healthTimer !== null) clearInterval(this.healthTimer);
+    this.healthTimer = null;
     const exporter = this.logExporter;
     const metrics = this.meterProvider;
     await Promise.allSettled([this.flushLogs(), metrics?.shutdown()]);
@@ -228,6 +291,7 @@ export class OtlpSink implements Sink, LossSource {
     this.logExporter = null;
     this.flowMetrics = null;
     this.meterProvider = null;
+    this.metricTransport = null;
     await exporter?.shutdown();
     this.closed = true;
     const left = this.inFlight;
@@ -280,30 +344,81 @@ export class OtlpSink implements Sink, LossSource {
   }
 
   private onExport(count: number, result: ExportResult): void {
+    this.settled('logs', result);
     if (result.code === ExportResultCode.SUCCESS) {
       this.exported += count;
-      this.lastExportOk = true;
       return;
     }
     this.failed += count;
-    this.lastExportOk = false;
     this.count('export_failed', count);
     this.options.logger?.warn({ err: result.error?.message, records: count }, `${this.name} sink: export to ${this.options.endpoint} failed; records counted as lost`);
   }
 
   private onMetricExport(result: ExportResult): void {
+    this.settled('metrics', result);
     if (result.code === ExportResultCode.SUCCESS) return;
     this.metricExportFailures++;
     this.options.logger?.warn({ err: result.error?.message }, `${this.name} sink: metric export to ${this.options.endpoint} failed`);
+  }
+
+  /** The enabled signals, each sent to its own path (HTTP) or service (gRPC). */
+  private signals(): Signal[] {
+    return [...(this.options.logs !== false ? ['logs' as const] : []), ...(this.options.metrics !== false ? ['metrics' as const] : [])];
+  }
+
+  /** Where these signals' exports go, as the user can check it. */
+  private targetOf(signals: Signal[]): string {
+    return this.protocol === 'grpc'
+      ? `${this.base} (grpc, ${signals.join(' and ')})`
+      : `${signals.map((signal) => `${this.base}/v1/${signal}`).join(' and ')} (http/protobuf)`;
+  }
+
+  /** An export request without data: settles as a real one would (the transport's retries and timeout included). */
+  private emptyExport(signal: Signal, logs = this.logExporter, metrics = this.metricTransport): Promise<ExportResult> {
+    return new Promise((resolve) => {
+      if (signal === 'logs') logs!.export(EMPTY_LOG_REQUEST, resolve);
+      else metrics!.export(this.emptyMetrics!, resolve);
+    });
+  }
+
+  /** Asks the collector about each signal that had no export for HEALTH_INTERVAL_MS: a failing one, or the first one when idle. */
+  private checkHealth(): void {
+    if (this.probing) return;
+    const now = Date.now();
+    const signals = this.signals().filter((signal, i) => {
+      const h = this.health[signal];
+      return now - h.settledAt >= HEALTH_INTERVAL_MS && (!h.ok || i === 0);
+    });
+    if (signals.length === 0) return;
+    this.probing = true;
+    void Promise.all(signals.map(async (signal) => this.settled(signal, await this.emptyExport(signal))))
+      .finally(() => { this.probing = false; });
+  }
+
+  private settled(signal: Signal, result: ExportResult): void {
+    if (this.closed) return;
+    const h = this.health[signal];
+    h.settledAt = Date.now();
+    const ok = result.code === ExportResultCode.SUCCESS;
+    if (ok === h.ok) return;
+    h.ok = ok;
+    if (ok) {
+      this.options.logger?.info(`${this.name} sink: ${this.targetOf([signal])} accepts exports again`);
+    } else {
+      this.options.logger?.warn(
+        { err: describeExportError(result.error, this.protocol) },
+        `${this.name} sink: ${this.targetOf([signal])} does not accept exports; not ready until one succeeds`,
+      );
+    }
   }
 
   private count(reason: string, n: number): void {
     this.lost.set(reason, (this.lost.get(reason) ?? 0) + n);
   }
 
-  private exporterConfig(tls: TlsMaterial | undefined, path: string) {
+  private exporterConfig(tls: TlsMaterial | undefined, path: string, timeoutMillis: number) {
     const o = this.options;
-    const base = o.endpoint.replace(/\/+$/, '');
+    const base = this.base;
     const compression = (o.compression ?? 'gzip') === 'gzip' ? CompressionAlgorithm.GZIP : CompressionAlgorithm.NONE;
     return {
       grpc: {
@@ -313,25 +428,25 @@ export class OtlpSink implements Sink, LossSource {
           : grpcCredentials.createInsecure(),
         metadata: metadataOf(o.headers ?? {}),
         compression,
-        timeoutMillis: o.timeoutMs ?? 10_000,
+        timeoutMillis,
       },
       http: {
         url: `${base}${path}`,
         headers: o.headers ?? {},
         compression,
-        timeoutMillis: o.timeoutMs ?? 10_000,
+        timeoutMillis,
         httpAgentOptions: tls ? { ca: tls.ca, cert: tls.cert, key: tls.key, servername: tls.servername, rejectUnauthorized: tls.rejectUnauthorized, keepAlive: true } : { keepAlive: true },
       },
     };
   }
 
-  private createLogExporter(tls: TlsMaterial | undefined): LogBatchExporter {
-    const c = this.exporterConfig(tls, '/v1/logs');
+  private createLogExporter(tls: TlsMaterial | undefined, timeoutMs: number): LogBatchExporter {
+    const c = this.exporterConfig(tls, '/v1/logs', timeoutMs);
     return this.protocol === 'grpc' ? grpcLogExporter(c.grpc) : httpLogExporter(c.http);
   }
 
-  private metricExporter(tls: TlsMaterial | undefined): PushMetricExporter {
-    const c = this.exporterConfig(tls, '/v1/metrics');
+  private metricExporter(tls: TlsMaterial | undefined, timeoutMs: number): PushMetricExporter {
+    const c = this.exporterConfig(tls, '/v1/metrics', timeoutMs);
     const temporality = this.options.metricTemporality === 'cumulative' ? AggregationTemporality.CUMULATIVE : AggregationTemporality.DELTA;
     return this.protocol === 'grpc'
       ? new GrpcMetricExporter({ ...c.grpc, temporalityPreference: temporality })
@@ -368,6 +483,36 @@ class CountingMetricExporter implements PushMetricExporter {
   shutdown(): Promise<void> {
     return this.inner.shutdown();
   }
+}
+
+/** An export error as a user can act on it: the transport's message, what it means here, and what to check. */
+function describeExportError(error: Error | undefined, protocol: OtlpProtocol): string {
+  if (!error) return 'the export failed';
+  const code = (error as { code?: unknown }).code;
+  // gRPC appends an empty "Resolution note:", OpenSSL a newline.
+  const text = error.message.replace(/\.?\s*Resolution note:\s*$/, '').trim();
+  const message = typeof code === 'number' && protocol === 'http/protobuf' ? `HTTP ${code} ${text}` : text;
+  const hint = exportErrorHint(code, message, protocol);
+  return hint ? `${message} (${hint})` : message;
+}
+
+function exportErrorHint(code: unknown, message: string, protocol: OtlpProtocol): string | undefined {
+  const port = protocol === 'grpc' ? 'its OTLP/gRPC port, 4317 by default' : 'its OTLP/HTTP port, 4318 by default';
+  if (code === 'ECONNREFUSED' || message.includes('ECONNREFUSED')) return `nothing listens there: is the collector running, and is this ${port}?`;
+  if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || /ENOTFOUND|EAI_AGAIN|Name resolution failed/.test(message)) return 'the host name does not resolve';
+  if (/certificate|SSL|TLS|self.signed|CERT_/i.test(`${String(code)} ${message}`)) {
+    return 'TLS failed: check otlp.tls.caFile, otlp.tls.serverName and the client certificate, or use http:// if the receiver has no TLS';
+  }
+  if (code === 404 || code === 12) {
+    return protocol === 'grpc'
+      ? 'the server has no such OTLP service: is a pipeline of this signal fed by the otlp receiver, and is this the gRPC port (otlp.protocol http/protobuf for 4318)?'
+      : 'nothing serves this path: the endpoint is the base URL (/v1/logs and /v1/metrics are appended), or the collector has no pipeline of this signal fed by the otlp receiver';
+  }
+  if (code === 401 || code === 403 || code === 16 || code === 7) return 'the collector refused the credentials: check otlp.headers';
+  if (code === 4 || /timed out|ETIMEDOUT|Deadline exceeded/i.test(message)) return 'no answer in time';
+  // Another HTTP status is the collector's own answer; anything else is most likely the wrong port or protocol.
+  if (typeof code === 'number' && protocol === 'http/protobuf') return undefined;
+  return `is this ${port}, and does it speak otlp.protocol ${protocol}?`;
 }
 
 function metadataOf(headers: Record<string, string>): Metadata {
