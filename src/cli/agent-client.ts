@@ -38,7 +38,10 @@ export function requestAgent(socketPath: string, request: ObserveRequest, onLine
     });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) reject(new NoAgentError(socketPath, err.code));
-      else reject(new Error(`observe socket ${socketPath}: ${err.message}`, { cause: err }));
+      else if (!connected && err.code === 'EACCES') {
+        // The socket (0660, in a 0750 directory) shows every pod's traffic: the agent's user and group only.
+        reject(new Error(`observe socket ${socketPath}: permission denied: it is open to the agent's user and group only; run this command as root (e.g. with sudo) or as a member of that group`, { cause: err }));
+      } else reject(new Error(`observe socket ${socketPath}: ${err.message}`, { cause: err }));
     });
     signal?.addEventListener('abort', () => socket.destroy(), { once: true });
   });

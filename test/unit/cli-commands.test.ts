@@ -261,6 +261,25 @@ describe('without the rights to load BPF programs', () => {
       assert.match(r.stderr, /cannot load BPF programs \(effective capabilities 0x0 hold neither CAP_BPF nor CAP_SYS_ADMIN\); run podflow as root/);
     });
   }
+
+  test('podflow status against a running agent\'s socket (root\'s, 0660) says to run as root, not a bare EACCES', async () => {
+    const socketPath = join(dir, 'root-only.sock');
+    const server = createServer((s) => s.end());
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+    try {
+      chmodSync(socketPath, 0o660);
+      const r = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+        const child = spawn(process.execPath, [bin, 'status', '--observe-socket', socketPath], { cwd: root, uid: 65534, gid: 65534 });
+        let stderr = '';
+        child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+        child.once('close', (code) => resolve({ code, stderr }));
+      });
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /permission denied: it is open to the agent's user and group only; run this command as root/);
+    } finally {
+      server.close();
+    }
+  });
 });
 
 describe('commands that need the running agent', () => {
