@@ -15,6 +15,9 @@
 #define IPPROTO_UDP_NUM 17
 #define DROP_INTERVAL_NS 1000000000ULL
 
+/* The inode of the agent's network namespace (set by the loader): interface indexes are per namespace. */
+const volatile __u32 drops_netns_ino = 0;
+
 /*
  * The reason filter, one slot per drop reason value (reasons of other
  * subsystems, and values past the table, share the last slot). User space
@@ -120,9 +123,17 @@ int drops_tp(struct trace_event_raw_kfree_skb *ctx)
 		return 0;
 	}
 	key.reason = reason;
-	key.ifindex = BPF_CORE_READ(skb, skb_iif);
-	if (!key.ifindex)
-		key.ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	/*
+	 * Interface indexes are per network namespace: a drop inside a pod's (its
+	 * eth0, say) has an index that means nothing where the agent names
+	 * interfaces (the host's), or names another interface there. Only those of
+	 * the agent's namespace are reported.
+	 */
+	if (BPF_CORE_READ(skb, dev, nd_net.net, ns.inum) == drops_netns_ino) {
+		key.ifindex = BPF_CORE_READ(skb, skb_iif);
+		if (!key.ifindex)
+			key.ifindex = BPF_CORE_READ(skb, dev, ifindex);
+	}
 	read_tuple(skb, proto, &key);
 
 	now = bpf_ktime_get_ns();

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -365,6 +365,17 @@ test('a UDP datagram to a closed port gives DROP with reason NO_SOCKET', async (
   assert.equal(r?.transport?.protocol, podflow.v1.Protocol.UDP);
   assert.equal(r?.observation?.hook, 'tracepoint/skb/kfree_skb');
   assert.equal(r?.drop?.count, 1);
+  // Dropped in pod b's namespace: its eth0's index means nothing on the host (it may name a host interface).
+  assert.equal(r?.interface, undefined);
+});
+
+test('a drop in the host\'s namespace names the host interface it came in by', async () => {
+  await runIn('a', UDP_SEND, `${SUBNET}.1`, '9996', '1', '20');
+  const [r] = await waitFor('DROP', () => records.filter((x) => x.type === RecordType.DROP && x.destination?.port === 9996), 1);
+  assert.equal(r?.drop?.reason, 'NO_SOCKET');
+  // The node's address is on the pods' bridge: the datagram came in by it.
+  const name = r?.interface?.name ?? '';
+  assert.ok(name !== '' && Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')) === r?.interface?.index, `interface ${JSON.stringify(r?.interface)}`);
 });
 
 test('a drop storm is rate-limited: few DROP records whose counts add up to every packet dropped', async () => {

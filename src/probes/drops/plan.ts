@@ -1,6 +1,7 @@
 // drops: skb:kfree_skb with the drop reason named from the running kernel's BTF.
 // The kernel rate-limits per flow, reason and interface; each tick reports the
 // drops still pending for keys that went quiet (the tail of a burst).
+import { statSync } from 'node:fs';
 import type { BpfObject, Link } from 'libbpf-ts';
 import { loadDropReasons } from '../shared/btf.js';
 import type { ProbeContext } from '../shared/context.js';
@@ -71,7 +72,7 @@ export function dropsPlan(opts: DropsOptions): ProbePlan {
               ctx.log?.warn({ probe: 'drops', reasons: filter.unknown }, 'drop reasons in drops.allowReasons/denyReasons that this kernel does not have are ignored');
             }
             return new DropsProbe(ctx, obj, attachAll(obj, ['drops_tp']), reasons, filter);
-          });
+          }, (obj) => obj.setGlobal('drops_netns_ino', statSync('/proc/self/ns/net').ino));
         },
       },
     ],

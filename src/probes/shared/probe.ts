@@ -56,9 +56,9 @@ export function loadObject(ctx: ProbeContext, file: string, programs: readonly s
   }
 }
 
-/** Loads `programs` of `file` and builds the probe from the object; closes the object when that fails. */
-export function openProbe<T>(ctx: ProbeContext, file: string, programs: readonly string[], build: (obj: BpfObject) => T): T {
-  const obj = loadObject(ctx, file, programs);
+/** Loads `programs` of `file` (configured as loadObject does) and builds the probe from the object; closes the object when that fails. */
+export function openProbe<T>(ctx: ProbeContext, file: string, programs: readonly string[], build: (obj: BpfObject) => T, configure?: (obj: BpfObject) => void): T {
+  const obj = loadObject(ctx, file, programs, configure);
   try {
     return build(obj);
   } catch (err) {
