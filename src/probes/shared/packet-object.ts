@@ -120,6 +120,8 @@ export class PacketObjects {
       obj.setGlobal(`packet_${probe}`, enabled.has(probe) ? 1 : 0);
       if (!enabled.has(probe)) for (const m of IDLE_MAPS[probe]) obj.map(m).resize(1);
     }
+    // http's sweep of its waiting requests (src/probes/http/pending.ts) is loaded with http only.
+    obj.program('http_sweep').setAutoload(enabled.has('http'));
     for (const s of this.#opts.setups) s.configure?.(obj);
     const svc = this.#opts.originalDestinations?.map;
     const readsSvc = enabled.has('dns') || enabled.has('http');
