@@ -5,8 +5,10 @@
 // other and the node through it). Names start with the test's prefix;
 // destroy() removes everything, also after a failed create, and kills what
 // spawn() started.
+import assert from 'node:assert/strict';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { NetInterface } from '../../src/probes/shared/interfaces.js';
 
 export function sh(cmd: string, args: readonly string[], input?: string): string {
@@ -160,5 +162,18 @@ export class PodNet {
     } catch {
       // Never created.
     }
+  }
+}
+
+/** Waits until pick() finds `count` items (records of the pods' traffic, say), then asserts exactly that many. */
+export async function waitForCount<T>(what: string, pick: () => T[], count: number, timeoutMs = 8000): Promise<T[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const got = pick();
+    if (got.length >= count || Date.now() > deadline) {
+      assert.equal(got.length, count, `${what}: expected ${count}, got ${got.length}`);
+      return got;
+    }
+    await sleep(50);
   }
 }

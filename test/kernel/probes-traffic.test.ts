@@ -24,7 +24,7 @@ import type { ProbeManager } from '../../src/probes/types.js';
 import { CgroupResolver, findCgroup2Root } from '../../src/enrich/cgroup.js';
 import { MetadataEnricher } from '../../src/enrich/enricher.js';
 import { MetadataStore } from '../../src/enrich/store.js';
-import { PodNet, sh } from './pod-net.js';
+import { PodNet, sh, waitForCount as waitFor } from './pod-net.js';
 import { heldProgramIds } from './probes-held.js';
 
 const { RecordType, Side } = podflow.v1;
@@ -140,17 +140,6 @@ function ours(r: FlowRecord): boolean {
   return [r.source?.ip, r.destination?.ip].some((ip) => ip?.startsWith('10.243.') || ip?.startsWith('fd00:243:'));
 }
 
-async function waitFor<T>(what: string, pick: () => T[], count: number, timeoutMs = 8000): Promise<T[]> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const got = pick();
-    if (got.length >= count || Date.now() > deadline) {
-      assert.equal(got.length, count, `${what}: expected ${count}, got ${got.length}`);
-      return got;
-    }
-    await sleep(50);
-  }
-}
 
 const ms = (d: { seconds?: number | null; nanos?: number | null } | null | undefined): number => Number(d?.seconds ?? 0) * 1000 + (d?.nanos ?? 0) / 1e6;
 

@@ -7,7 +7,6 @@
 // attached side by side and must agree.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
@@ -15,7 +14,7 @@ import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import type { AttachedProbe } from '../../src/probes/shared/probe.js';
 import { TCP_TP_BTF, TCP_TRACEPOINT } from '../../src/probes/tcp/plan.js';
-import { PodNet } from './pod-net.js';
+import { PodNet, waitForCount as waitFor } from './pod-net.js';
 
 const { RecordType, Side } = podflow.v1;
 const BUILD = fileURLToPath(new URL('../../../bpf/build/', import.meta.url));
@@ -101,17 +100,6 @@ after(() => {
 
 const nodeArgs = (script: string, args: string[]): string[] => ['--input-type=module', '-e', script, ...args];
 
-async function waitFor(what: string, pick: () => FlowRecord[], count: number): Promise<FlowRecord[]> {
-  const deadline = Date.now() + 8000;
-  for (;;) {
-    const got = pick();
-    if (got.length >= count || Date.now() > deadline) {
-      assert.equal(got.length, count, `${what}: expected ${count}, got ${got.length}`);
-      return got;
-    }
-    await sleep(50);
-  }
-}
 
 interface Case {
   server: string;
