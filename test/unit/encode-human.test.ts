@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { podflow } from '../../src/proto/gen/flow.js';
 import { formatHuman } from '../../src/proto/human.js';
-import { sampleRecords } from './pipeline-fixtures.js';
+import { sampleRecords, serverViewOfClose } from './pipeline-fixtures.js';
 
 test('an HTTP record reads like the README example', () => {
   assert.equal(formatHuman(sampleRecords().HTTP), '12:00:01.123 default/frontend-7d9 -> default/backend-5c2 HTTP GET /api/users 200 325ms');
@@ -29,11 +29,7 @@ test('every record type has its own readable line', () => {
 
 test('TCP close reads source to destination first on either socket\'s view (the server counts what it sent as bytes)', () => {
   const client = sampleRecords().TCP_CLOSE;
-  const server = {
-    ...client,
-    traffic: { bytes: 8000, packets: 12, bytesReceived: 4000, packetsReceived: 10 },
-    observation: { ...client.observation, side: podflow.v1.Side.SERVER },
-  };
+  const server = serverViewOfClose(client);
   assert.match(formatHuman(client), / TCP close \[client\] 4\.0kB 10pkt \/ 8\.0kB 12pkt /);
   assert.match(formatHuman(server), / TCP close \[server\] 4\.0kB 10pkt \/ 8\.0kB 12pkt /);
 });

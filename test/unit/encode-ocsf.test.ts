@@ -2,9 +2,8 @@
 // type_uid = class_uid * 100 + activity_id.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { podflow } from '../../src/proto/gen/flow.js';
 import { OcsfEncoder } from '../../src/proto/ocsf.js';
-import { sampleRecords } from './pipeline-fixtures.js';
+import { sampleRecords, serverViewOfClose } from './pipeline-fixtures.js';
 
 // From the OCSF 1.3.0 schema (schema.ocsf.io): the base event's required
 // attributes, metadata's and product's, and each class's "at least one" constraint.
@@ -65,11 +64,7 @@ test('activities follow the record: open, close, refuse, GET, DNS traffic', () =
 
 test('traffic out and in are source to destination and back on both sockets\' TCP_CLOSE', () => {
   const client = sampleRecords().TCP_CLOSE;
-  const server = {
-    ...client,
-    traffic: { bytes: 8000, packets: 12, bytesReceived: 4000, packetsReceived: 10 },
-    observation: { ...client.observation, side: podflow.v1.Side.SERVER },
-  };
+  const server = serverViewOfClose(client);
   const expected = { bytes_out: 4000, packets_out: 10, bytes_in: 8000, packets_in: 12, bytes: 12000, packets: 22 };
   assert.deepEqual(encoder.toOcsf(client).traffic, expected);
   assert.deepEqual(encoder.toOcsf(server).traffic, expected);

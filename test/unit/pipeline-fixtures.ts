@@ -48,6 +48,16 @@ function base(type: podflow.v1.RecordType, extra: FlowRecord): FlowRecord {
 }
 
 /** One fully populated record of each type, keyed by type name. */
+/** The server socket's TCP_CLOSE of the connection `client` (a client's TCP_CLOSE) describes: it counts what the server sent as bytes. */
+export function serverViewOfClose(client: FlowRecord): FlowRecord {
+  const t = client.traffic;
+  return {
+    ...client,
+    traffic: { bytes: t?.bytesReceived, packets: t?.packetsReceived, bytesReceived: t?.bytes, packetsReceived: t?.packets },
+    observation: { ...client.observation, side: podflow.v1.Side.SERVER },
+  };
+}
+
 export function sampleRecords(): Record<string, FlowRecord> {
   return {
     FLOW: base(T.FLOW, {
