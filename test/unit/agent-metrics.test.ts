@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { createMetricsRegistry } from '../../src/agent/metrics.js';
 import type { AgentIntrospection, AgentStatus } from '../../src/agent/status.js';
 import { createEnricher } from '../../src/enrich/index.js';
@@ -50,4 +51,16 @@ test('metrics: metadata file reloads and failed reloads, from the enricher\'s so
   }
   const withoutFile = await createMetricsRegistry(agentWith(() => ({ ready: true, cacheSizes: {}, sources: {} }))).metrics();
   assert.doesNotMatch(withoutFile, /^podflow_enrich_file_reload/m);
+});
+
+test('README.md\'s metrics table lists every podflow_ metric the agent registers, with its type, and no other', async () => {
+  const readme = readFileSync(fileURLToPath(new URL('../../../README.md', import.meta.url)), 'utf8');
+  const documented = new Map<string, string>();
+  for (const m of readme.matchAll(/^\| `(podflow_\w+)` \| (\w+) \|/gm)) documented.set(m[1]!, m[2]!);
+  const registry = createMetricsRegistry(agentWith(() => ({ ready: true, cacheSizes: {}, sources: {} })));
+  const registered = new Map(registry.getMetricsAsArray().filter((m) => m.name.startsWith('podflow_')).map((m) => [m.name, String(m.type)]));
+  // Series the agent adds only in some configurations (a metadata file) are registered all the same.
+  assert.ok(registered.size >= 20, `only ${registered.size} podflow_ metrics registered`);
+  for (const [name, type] of registered) assert.equal(documented.get(name), type, `${name} (${type}) in README.md's metrics table`);
+  for (const name of documented.keys()) assert.ok(registered.has(name), `README.md documents ${name}, which the agent does not register`);
 });
