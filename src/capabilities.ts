@@ -22,7 +22,7 @@ export const CAPABILITY_BITS: Readonly<Record<LinuxCapability, number>> = {
 
 export const HOOK_KINDS = [
   'tracepoint', 'raw_tp', 'tp_btf', 'kprobe', 'fentry', 'tc', 'tcx', 'socket_filter', 'cgroup_skb', 'sockops',
-  'cgroup_sock_addr', 'xdp', 'uprobe', 'ringbuf_maps', 'bpffs_pin', 'proc_read',
+  'cgroup_sock_addr', 'cgroup_sock', 'xdp', 'uprobe', 'ringbuf_maps', 'bpffs_pin', 'proc_read',
 ] as const;
 /** A kind of kernel hook, or a kernel facility every probe leans on (maps, bpffs, /proc). */
 export type HookKind = (typeof HOOK_KINDS)[number];
@@ -120,6 +120,12 @@ export const HOOK_REQUIREMENTS: Readonly<Record<HookKind, HookRequirement>> = {
     conditional: [{ capabilities: ['CAP_SYS_ADMIN'], when: 'no cgroup v2 hierarchy is mounted on the node and the agent has to mount one' }],
     paths: ['/sys/fs/cgroup'],
   },
+  cgroup_sock: {
+    capabilities: ['CAP_BPF', 'CAP_NET_ADMIN'],
+    why: 'cgroup/sock_create and sock_release are net-admin program types attached to a cgroup v2 directory',
+    conditional: [{ capabilities: ['CAP_SYS_ADMIN'], when: 'no cgroup v2 hierarchy is mounted on the node and the agent has to mount one' }],
+    paths: ['/sys/fs/cgroup'],
+  },
   xdp: {
     capabilities: ['CAP_BPF', 'CAP_NET_ADMIN'],
     why: 'XDP is a net-admin program type and attaching it to a device (netlink or BPF link) checks CAP_NET_ADMIN',
@@ -164,8 +170,9 @@ export const PROBE_HOOK_KINDS: Readonly<Record<ProbeName, readonly HookKind[]>> 
   retransmit: ['tp_btf', 'tracepoint'],
   drops: ['tracepoint', 'tp_btf'],
   rtt: ['sockops', 'tracepoint'],
-  dns: ['tc', 'tcx', 'socket_filter'],
-  http: ['tc', 'tcx', 'socket_filter', 'fentry', 'kprobe'],
+  // dns and http load svc's cgroup programs (original destinations of Service connections) too.
+  dns: ['tc', 'tcx', 'socket_filter', 'cgroup_sock_addr', 'cgroup_sock', 'cgroup_skb'],
+  http: ['tc', 'tcx', 'socket_filter', 'fentry', 'kprobe', 'cgroup_sock_addr', 'cgroup_sock', 'cgroup_skb'],
   // Process context rides on the tcp probe's records: its hooks, nothing of its own.
   process: ['tracepoint', 'tp_btf', 'raw_tp', 'fentry', 'kprobe'],
 };

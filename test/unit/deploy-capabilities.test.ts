@@ -53,17 +53,21 @@ test('capabilitiesFor: current kernels, kernels before 5.11 and before 5.8', () 
   assert.deepEqual(hostPathsFor(all), ['/sys/fs/cgroup', '/sys/kernel/btf', '/sys/kernel/tracing']);
 });
 
-test('README.md states the same capabilities per hook kind', () => {
+test('README.md states the same capabilities, conditions and node paths per hook kind, and no other hook kind', () => {
   const root = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const start = readme.indexOf('### Capabilities per hook kind');
   assert.ok(start >= 0, 'README.md has a "Capabilities per hook kind" section');
   const doc = readme.slice(start, readme.indexOf('\n#', start + 1));
-  for (const kind of HOOK_KINDS) {
-    const row = new RegExp(`^\\| ${kind} \\| ([^|]+) \\|`, 'm').exec(doc);
-    assert.ok(row, `README.md's capability table has no row for ${kind}`);
-    const stated = HOOK_REQUIREMENTS[kind].capabilities;
-    assert.equal(row[1].trim(), stated.length ? stated.join(', ') : 'none', kind);
+  const rows = [...doc.matchAll(/^\| ([a-z_]+) \| ([^|]+) \| ([^|]+) \| ([^|]+) \|$/gm)];
+  assert.deepEqual(rows.map((r) => r[1]), [...HOOK_KINDS], 'the table\'s rows are the hook kinds of src/capabilities.ts, in its order');
+  const unescape = (cell: string) => cell.trim().replaceAll('&lt;', '<').replaceAll('&gt;', '>');
+  for (const [, kind, capabilities, onlyWhen, paths] of rows) {
+    const stated = HOOK_REQUIREMENTS[kind as HookKind];
+    assert.equal(capabilities.trim(), stated.capabilities.length ? stated.capabilities.join(', ') : 'none', `${kind}: capabilities`);
+    const conditions = stated.conditional.map((c) => `${c.capabilities.join(', ')} when ${c.when}`).join('; ');
+    assert.equal(unescape(onlyWhen), conditions || '-', `${kind}: only when`);
+    assert.equal(paths.trim(), stated.paths.join(', ') || '-', `${kind}: node paths`);
   }
 });
 

@@ -250,8 +250,10 @@ test('the DaemonSet: host network, no host PID, every node, the mounts the hooks
   for (const kind of ['requests', 'limits'] as const) {
     assert.ok(agent.resources?.[kind]?.memory, `no memory ${kind}`);
   }
-  const service = only<{ spec: { ports: { port: number; targetPort: string }[] } }>(objects, 'Service');
+  const service = only<{ spec: { ports: { port: number; targetPort: string }[]; publishNotReadyAddresses?: boolean } }>(objects, 'Service');
   assert.deepEqual(service.spec.ports.map((p) => [p.port, p.targetPort]), [[9464, 'metrics']]);
+  // /readyz is 503 while a sink cannot deliver; the metrics of such an agent must still be scraped.
+  assert.equal(service.spec.publishNotReadyAddresses, true);
 });
 
 test('no privileged container, no init container and no Bidirectional mount, with every values set (least privilege)', () => {
@@ -267,15 +269,38 @@ test('no privileged container, no init container and no Bidirectional mount, wit
   }
 });
 
-test('RBAC: get/list/watch on exactly the kinds enrichment reads, nothing else', () => {
+test('a system-*-critical priority class comes with the ResourceQuota that admits it in the release namespace (GKE)', () => {
+  const objects = render([]);
+  const priorityClassName = (podSpecOf(objects) as PodSpec & { priorityClassName?: string }).priorityClassName;
+  assert.equal(priorityClassName, 'system-node-critical');
+  const quota = only<K8sObject & { spec: { hard: Record<string, string>; scopeSelector: { matchExpressions: { scopeName: string; operator: string; values: string[] }[] } } }>(objects, 'ResourceQuota');
+  assert.equal(quota.metadata.namespace, 'podflow');
+  assert.deepEqual(quota.spec.scopeSelector.matchExpressions, [{ scopeName: 'PriorityClass', operator: 'In', values: [priorityClassName] }]);
+  assert.ok(quota.spec.hard.pods, 'the quota allows pods');
+  for (const args of [['--set', 'priorityClassName='], ['--set', 'priorityClassName=podflow-high'], ['--set', 'criticalPodsQuota=false']]) {
+    assert.equal(render(args).filter((o) => o.kind === 'ResourceQuota').length, 0, `ResourceQuota rendered with ${args.join(' ')}`);
+  }
+});
+
+test('RBAC: list/watch on exactly the collections the Kubernetes source\'s reflectors list and watch, nothing else', () => {
+  // Each reflector lists and watches one collection path (src/enrich/sources/kubernetes/source.ts); none gets a single object.
+  const source = readFileSync(join(ROOT, 'src/enrich/sources/kubernetes/source.ts'), 'utf8');
+  const watched = [...source.matchAll(/make\('\/(?:api\/v1|apis\/([^/']+)\/v1)\/([a-z]+)'/g)].map((m) => `${m[1] ?? 'core'}/${m[2]}`).sort();
+  assert.deepEqual(watched, ['apps/replicasets', 'batch/jobs', 'core/nodes', 'core/pods', 'core/services', 'discovery.k8s.io/endpointslices']);
   const objects = render([]);
   const role = only<K8sObject & { rules: { apiGroups: string[]; resources: string[]; verbs: string[] }[] }>(objects, 'ClusterRole');
   const granted = role.rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.map((res) => `${g || 'core'}/${res}`))).sort();
-  assert.deepEqual(granted, ['apps/replicasets', 'batch/jobs', 'core/nodes', 'core/pods', 'core/services', 'discovery.k8s.io/endpointslices']);
-  for (const rule of role.rules) assert.deepEqual([...rule.verbs].sort(), ['get', 'list', 'watch']);
+  assert.deepEqual(granted, watched);
+  for (const rule of role.rules) assert.deepEqual([...rule.verbs].sort(), ['list', 'watch']);
   const binding = only<{ roleRef: { name: string }; subjects: { kind: string; name: string; namespace: string }[] }>(objects, 'ClusterRoleBinding');
   assert.equal(binding.roleRef.name, role.metadata.name);
   assert.deepEqual(binding.subjects, [{ kind: 'ServiceAccount', name: only(objects, 'ServiceAccount').metadata.name, namespace: 'podflow' }]);
+  type TokenSpec = PodSpec & { automountServiceAccountToken?: boolean };
+  assert.equal((podSpecOf(objects) as TokenSpec).automountServiceAccountToken, true);
+  // Without Kubernetes enrichment the agent calls no API: no role, no token.
+  const offline = render(['--set', 'config.kubernetes.enabled=false']);
+  assert.deepEqual(offline.filter((o) => o.kind.startsWith('ClusterRole')), []);
+  assert.equal((podSpecOf(offline) as TokenSpec).automountServiceAccountToken, false);
 });
 
 /**
@@ -338,6 +363,16 @@ test('Kafka + OTLP + TLS values: the config points at the Secret files, headers 
   assert.deepEqual(config.otlp.headers, { Authorization: 'Bearer otlp-token-for-ci', 'X-Scope-OrgID': 'tenant-a' });
   const configMap = only<{ data: Record<string, string> }>(objects, 'ConfigMap');
   assert.doesNotMatch(configMap.data['podflow.yaml'], /kafka-password-for-ci|otlp-token-for-ci|BEGIN/, 'a credential leaked into the ConfigMap');
+});
+
+test('new credentials roll the agents (they read them once, at start-up); the same ones do not', () => {
+  const file = CI_VALUES.find((f) => f.endsWith('kafka-otlp-tls-values.yaml'));
+  assert.ok(file);
+  const template = (args: string[]) => JSON.stringify((only<{ spec: { template: unknown } }>(render(['-f', file, ...args]), 'DaemonSet')).spec.template);
+  const before = template([]);
+  assert.equal(template([]), before);
+  assert.notEqual(template(['--set', 'credentials.kafka.saslPassword=rotated']), before, 'a new Kafka password leaves the pods as they are');
+  assert.notEqual(template(['--set', 'credentials.otlp.headers.Authorization=Bearer rotated']), before, 'a new OTLP token leaves the pods as they are');
 });
 
 test('existingSecret values: no Secret rendered, the config uses the listed keys of the existing Secret', () => {

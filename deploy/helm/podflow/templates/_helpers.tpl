@@ -53,6 +53,47 @@ app.kubernetes.io/component: agent
 
 {{- define "podflow.secretDir" -}}/var/run/secrets/podflow{{- end }}
 
+{{/* Where the file sink's node directory (fileSink.hostPath) is mounted: the one writable place for records. */}}
+{{- define "podflow.fileSinkDir" -}}/var/log/podflow{{- end }}
+
+{{/* The metadata file (values `metadata`), a key of the ConfigMap mounted at /etc/podflow. */}}
+{{- define "podflow.metadataFile" -}}/etc/podflow/metadata.yaml{{- end }}
+
+{{/* The agent watches the Kubernetes API (config.kubernetes.enabled): it needs the RBAC and the token. */}}
+{{- define "podflow.kubernetesEnabled" -}}
+{{- if dig "kubernetes" "enabled" false .Values.config }}true{{ end }}
+{{- end }}
+
+{{- define "podflow.fileSinkEnabled" -}}
+{{- if has "file" .Values.config.sinks }}true{{ end }}
+{{- end }}
+
+{{/* Milliseconds of a duration as the agent writes them ("10s", "1m30s", "1.5s", "500ms"). */}}
+{{- define "podflow.durationMs" -}}
+{{- $ms := 0.0 }}
+{{- $unitMs := dict "ms" 1.0 "s" 1000.0 "m" 60000.0 "h" 3600000.0 }}
+{{- range regexFindAll "[0-9]+(\\.[0-9]+)?(ms|h|m|s)" . -1 }}
+{{- $amount := regexFind "^[0-9]+(\\.[0-9]+)?" . }}
+{{- $ms = addf $ms (mulf (float64 $amount) (get $unitMs (trimPrefix $amount .))) }}
+{{- end }}
+{{- $ms }}
+{{- end }}
+
+{{/*
+Bytes of a size: the agent's ("256MiB", "64KiB", "10MB", a number of bytes)
+or a Kubernetes quantity ("512Mi", "1Gi", "500M"), given as (list VALUE).
+*/}}
+{{- define "podflow.bytes" -}}
+{{- $text := toString (first .) }}
+{{- $factor := dict "" 1.0 "b" 1.0 "k" 1e3 "kb" 1e3 "m" 1e6 "mb" 1e6 "g" 1e9 "gb" 1e9 "t" 1e12 "ki" 1024.0 "kib" 1024.0 "mi" 1048576.0 "mib" 1048576.0 "gi" 1073741824.0 "gib" 1073741824.0 "ti" 1099511627776.0 }}
+{{- $amount := regexFind "^[0-9]+(\\.[0-9]+)?" $text }}
+{{- $unit := trimPrefix $amount $text | trim | lower }}
+{{- if not (hasKey $factor $unit) }}
+{{- fail (printf "cannot read %q as a size" $text) }}
+{{- end }}
+{{- mulf (float64 $amount) (get $factor $unit) }}
+{{- end }}
+
 {{/*
 The credential keys present in the Secret, as a JSON list: the ones listed in
 existingSecretKeys, or the ones with a value when the chart makes the Secret.
@@ -76,11 +117,11 @@ existingSecretKeys, or the ones with a value when the chart makes the Secret.
 {{- end }}
 
 {{/*
-podflow.yaml: config from values, with the credential files wired in. The
-client certificate and key go in together, as the agent requires.
+Refuses values the agent would reject at start-up, or that would make a
+healthy pod fail on the node, naming the value to change.
 */}}
-{{- define "podflow.config" -}}
-{{- $cfg := deepCopy .Values.config }}
+{{- define "podflow.checkConfig" -}}
+{{- $cfg := .Values.config }}
 {{- if hasKey $cfg "nodeName" }}
 {{- fail "config.nodeName: leave it out; the chart sets it on every node from spec.nodeName (PODFLOW_NODE_NAME)" }}
 {{- end }}
@@ -90,6 +131,68 @@ client certificate and key go in together, as the agent requires.
 {{- if hasKey (dig "otlp" (dict) $cfg) "headers" }}
 {{- fail "config.otlp.headers: put headers in credentials.otlp.headers (kept in a Secret, they often carry tokens), not in the ConfigMap" }}
 {{- end }}
+{{- if hasKey $cfg "metadataFile" }}
+{{- fail "config.metadataFile: put the file's content under metadata; the chart mounts it at /etc/podflow/metadata.yaml (no other file of the node is visible to the agent)" }}
+{{- end }}
+{{- if hasKey (dig "kubernetes" (dict) $cfg) "kubeconfig" }}
+{{- fail "config.kubernetes.kubeconfig: leave it out; in the cluster the agent uses its ServiceAccount, and no kubeconfig file is mounted" }}
+{{- end }}
+{{- if hasKey $cfg "duration" }}
+{{- fail "config.duration: leave it out; an agent that stops after it is restarted by the DaemonSet" }}
+{{- end }}
+{{- $metricsHost := regexReplaceAll ":[0-9]+$" $cfg.metricsAddr "" }}
+{{- if regexMatch "^(127\\.|localhost$|\\[::1\\]$|\\[::ffff:127\\.)" $metricsHost }}
+{{- fail (printf "config.metricsAddr: %s listens on loopback only; the kubelet probes /healthz and /readyz at the node's address (hostNetwork), so every agent would fail its liveness probe and restart forever; use 0.0.0.0 or [::]" $cfg.metricsAddr) }}
+{{- end }}
+{{- $observeSocket := dig "observeSocket" "/run/podflow/observe.sock" $cfg }}
+{{- if not (hasPrefix "/run/podflow/" $observeSocket) }}
+{{- fail (printf "config.observeSocket: %s is on the read-only root filesystem; put it in /run/podflow/ (the chart's emptyDir)" $observeSocket) }}
+{{- end }}
+{{- $deadlineMs := include "podflow.durationMs" (dig "shutdownDeadline" "10s" $cfg) | float64 }}
+{{- $graceMs := mulf .Values.terminationGracePeriodSeconds 1000.0 }}
+{{- if gt (addf $deadlineMs 5000.0) $graceMs }}
+{{- fail (printf "config.shutdownDeadline: %s, plus the 5s the agent allows itself past it, exceeds terminationGracePeriodSeconds (%v): the kubelet would kill the agent before it drained its queues; raise terminationGracePeriodSeconds or lower shutdownDeadline" (dig "shutdownDeadline" "10s" $cfg) .Values.terminationGracePeriodSeconds) }}
+{{- end }}
+{{- $recordBytes := include "podflow.bytes" (list (dig "memoryLimit" "256MiB" $cfg)) | float64 }}
+{{- $kafkaBytes := 0.0 }}
+{{- if has "kafka" $cfg.sinks }}
+{{- $kafkaBytes = include "podflow.bytes" (list (dig "kafka" "bufferSize" "64MiB" $cfg)) | float64 }}
+{{- end }}
+{{- $limit := dig "limits" "memory" "" .Values.resources }}
+{{- if and $limit (gt (addf $recordBytes $kafkaBytes 150994944.0) (include "podflow.bytes" (list $limit) | float64)) }}
+{{- fail (printf "resources.limits.memory: %v is less than the agent may use: config.memoryLimit (%v) of queued records, plus kafka.bufferSize with the kafka sink (%v), plus 144Mi for the agent itself (its RSS at 100,000 flows is about 125 MB); under a sink outage the container would be OOM-killed and lose what it held. Raise the limit or lower config.memoryLimit" $limit (dig "memoryLimit" "256MiB" $cfg) (ternary (dig "kafka" "bufferSize" "64MiB" $cfg) "none" (has "kafka" $cfg.sinks))) }}
+{{- end }}
+{{- $filePath := dig "file" "path" "" $cfg }}
+{{- $fileDir := include "podflow.fileSinkDir" . }}
+{{- if and (include "podflow.fileSinkEnabled" .) $filePath (not (hasPrefix (printf "%s/" $fileDir) (clean $filePath))) }}
+{{- fail (printf "config.file.path: %s is not in %s, the node directory fileSink.hostPath is mounted at; the rest of the root filesystem is read-only" $filePath $fileDir) }}
+{{- end }}
+{{- $keys := include "podflow.secretKeys" . | fromJsonArray }}
+{{- if and (dig "kafka" "sasl" "" $cfg) (not (has "kafka-sasl-password" $keys)) }}
+{{- fail "config.kafka.sasl: set credentials.kafka.saslPassword (or list kafka-sasl-password in credentials.existingSecretKeys); the agent needs the password and refuses SASL without one" }}
+{{- end }}
+{{- range $sink := list "kafka" "otlp" }}
+{{- if ne (has (printf "%s-tls.crt" $sink) $keys) (has (printf "%s-tls.key" $sink) $keys) }}
+{{- fail (printf "credentials.%s.clientCert and clientKey go together (%s-tls.crt and %s-tls.key in an existing Secret): a certificate without its key is no client authentication" $sink $sink $sink) }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+podflow.yaml: config from values, checked, with the credential files, the
+file sink's default path and the metadata file wired in.
+*/}}
+{{- define "podflow.config" -}}
+{{- include "podflow.checkConfig" . }}
+{{- $cfg := deepCopy .Values.config }}
+{{- if include "podflow.fileSinkEnabled" . }}
+{{- if not (dig "file" "path" "" $cfg) }}
+{{- $_ := mergeOverwrite $cfg (dict "file" (dict "path" (printf "%s/records.log" (include "podflow.fileSinkDir" .)))) }}
+{{- end }}
+{{- end }}
+{{- if .Values.metadata }}
+{{- $_ := set $cfg "metadataFile" (include "podflow.metadataFile" .) }}
+{{- end }}
 {{- $keys := include "podflow.secretKeys" . | fromJsonArray }}
 {{- $dir := include "podflow.secretDir" . }}
 {{- range $sink := list "kafka" "otlp" }}
@@ -97,7 +200,7 @@ client certificate and key go in together, as the agent requires.
 {{- if has (printf "%s-ca.crt" $sink) $keys }}
 {{- $_ := set $tls "caFile" (printf "%s/%s-ca.crt" $dir $sink) }}
 {{- end }}
-{{- if and (has (printf "%s-tls.crt" $sink) $keys) (has (printf "%s-tls.key" $sink) $keys) }}
+{{- if has (printf "%s-tls.crt" $sink) $keys }}
 {{- $_ := set $tls "certFile" (printf "%s/%s-tls.crt" $dir $sink) }}
 {{- $_ := set $tls "keyFile" (printf "%s/%s-tls.key" $dir $sink) }}
 {{- end }}
