@@ -13,6 +13,9 @@
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_TCP_NUM 6
 #define IPPROTO_UDP_NUM 17
+#define IPPROTO_ICMP_NUM 1
+#define IPPROTO_ICMPV6_NUM 58
+#define IP_OFFSET_MASK 0x1fff
 #define DROP_INTERVAL_NS 1000000000ULL
 
 /* The inode of the agent's network namespace (set by the loader): interface indexes are per namespace. */
@@ -60,13 +63,25 @@ struct {
 
 const struct pf_drop_event *unused_drop_event __attribute__((unused));
 
-/* proto (network order) is ETH_P_IP or ETH_P_IPV6: drops_tp leaves out the rest. */
+/* An ICMP or ICMPv6 echo request or reply (packet.h keys those by their id, as flows does). */
+static __always_inline bool is_echo(__u8 protocol, __u8 type)
+{
+	return protocol == IPPROTO_ICMP_NUM ? type == 0 || type == 8 : type == 128 || type == 129;
+}
+
+/*
+ * proto (network order) is ETH_P_IP or ETH_P_IPV6: drops_tp leaves out the rest.
+ * The ports are those the flows probe keys the packet by (packet.h), so that a
+ * DROP joins its flow's conversation: zero for a non-first fragment (no
+ * transport header), the echo id as both for an ICMP echo.
+ */
 static __always_inline void read_tuple(struct sk_buff *skb, __u16 proto, struct pf_drop_event *e)
 {
 	unsigned char *head = BPF_CORE_READ(skb, head);
 	__u16 nh = BPF_CORE_READ(skb, network_header);
 	__u16 th;
 	__u16 ports[2] = {};
+	__u8 icmp[6];
 
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr ip;
@@ -77,6 +92,8 @@ static __always_inline void read_tuple(struct sk_buff *skb, __u16 proto, struct 
 		e->protocol = ip.protocol;
 		__builtin_memcpy(e->saddr, &ip.saddr, 4);
 		__builtin_memcpy(e->daddr, &ip.daddr, 4);
+		if (ip.frag_off & bpf_htons(IP_OFFSET_MASK))
+			return;
 		/* transport_header may not be set yet on early drops: derive it. */
 		th = nh + ip.ihl * 4;
 	} else {
@@ -94,6 +111,10 @@ static __always_inline void read_tuple(struct sk_buff *skb, __u16 proto, struct 
 	    !bpf_probe_read_kernel(ports, sizeof(ports), head + th)) {
 		e->sport = bpf_ntohs(ports[0]);
 		e->dport = bpf_ntohs(ports[1]);
+	} else if ((e->protocol == IPPROTO_ICMP_NUM || e->protocol == IPPROTO_ICMPV6_NUM) &&
+		   !bpf_probe_read_kernel(icmp, sizeof(icmp), head + th) && is_echo(e->protocol, icmp[0])) {
+		e->sport = (icmp[4] << 8) | icmp[5];
+		e->dport = e->sport;
 	}
 }
 

@@ -36,6 +36,17 @@ static __always_inline __u32 skb_segments(const struct sk_buff *skb)
 	return segs ? segs : 1;
 }
 
+/*
+ * The socket's state and smoothed RTT at its last retransmission, kept in its
+ * window: what the tail record (user space, once the connection is quiet)
+ * says of the socket, like the records sent from here.
+ */
+static __always_inline void note_socket(struct pf_sock_event *e, struct sock *sk)
+{
+	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
+	e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+}
+
 static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 {
 	struct pf_retransmit_window *w;
@@ -53,6 +64,7 @@ static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 		pf_sock_tuple(sk, false, NULL, w->event.laddr, w->event.raddr, &w->event.lport,
 			      &w->event.rport, &w->event.ip_version);
 		w->last_emit_ns = now;
+		note_socket(&w->event, sk);
 		/*
 		 * Not a loss when this fails: the event below is reported at once either
 		 * way; a full map (or another CPU's window) only costs rate limiting. Pending
@@ -63,15 +75,16 @@ static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 		w = NULL;
 	} else {
 		w->pending += segs;
+		note_socket(&w->event, sk);
 		if (now - w->last_emit_ns < RETRANSMIT_INTERVAL_NS)
 			return;
 		count = w->pending;
 	}
-	e = pf_reserve(sk, false, NULL, PF_RETRANSMIT, BPF_CORE_READ(sk, __sk_common.skc_state));
+	e = pf_reserve(sk, false, NULL, PF_RETRANSMIT, 0);
 	if (!e)
 		return; /* still pending in the window: reported later */
 	e->retransmits = count;
-	e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+	note_socket(e, sk);
 	pf_ringbuf_submit(&pf_events, e);
 	if (w) {
 		w->pending = 0;

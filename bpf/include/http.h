@@ -168,6 +168,23 @@ static __always_inline int http_is_response(__u64 w)
 	return HTTP_HEAD(w, 7) == 0x2e312f50545448;		/* "HTTP/1." */
 }
 
+/*
+ * An interim response (1xx but 101): 100 Continue (a client that sent
+ * "Expect: 100-continue" before its body, as curl and many SDKs do for
+ * uploads), 103 Early Hints. The final response follows on the same
+ * connection; 101 Switching Protocols is the exchange's last HTTP/1.x answer.
+ * Needs the status code (head_len 16: bytes 9 to 11).
+ */
+static __always_inline bool http_is_interim(const char *head, __u8 head_len)
+{
+	__u64 w;
+
+	if (head_len < 12)
+		return false;
+	__builtin_memcpy(&w, head + 8, sizeof(w));
+	return ((w >> 8) & 0xff) == '1' && ((w >> 16) & 0xffff) != 0x3130; /* " 1", not "01" */
+}
+
 static __always_inline void http_server_set(struct http_server *s, const __u8 addr[16], __u16 port)
 {
 	__builtin_memcpy(s->addr, addr, 16);
@@ -308,6 +325,9 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 		l7_count(PF_L7_HTTP_RESP_UNMATCHED);
 		return;
 	}
+	/* Not the answer yet: the exchange waits for its final response (its latency runs on). */
+	if (http_is_interim(head, head_len))
+		return;
 	if (!http_claim(c, HTTP_ANSWERED)) {
 		/* Reported meanwhile: its connection ended, or it timed out (a late answer). */
 		l7_count(PF_L7_HTTP_RESP_UNMATCHED);

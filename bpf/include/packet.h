@@ -14,6 +14,8 @@
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_ICMPV6 58
+#define IPPROTO_FRAGMENT 44
+#define IP6_OFFSET_MASK 0xfff8
 #define IP_OFFSET_MASK 0x1fff
 #define ICMP_ECHOREPLY 0
 #define ICMP_ECHO 8
@@ -46,7 +48,7 @@ struct pf_parsed {
 	__u32 tcp_seq;		/* with_payload, TCP: host byte order */
 	__u32 tcp_ack;		/* with_payload, TCP: host byte order */
 	__u8 tcp_flags;
-	__u8 fragment;		/* a non-first IPv4 fragment */
+	__u8 fragment;		/* a non-first fragment (IPv4, or IPv6 with a fragment header) */
 	__u8 payload_ok;	/* with_payload: a TCP or UDP payload located (lengths consistent, not a fragment) */
 };
 
@@ -88,7 +90,8 @@ static __always_inline __u32 pf_min(__u32 a, __u32 b)
  * one conversation). with_payload (known at load: flows alone does not pay for
  * it) also locates the TCP/UDP payload, checking the lengths the headers
  * claim; where they do not add up the packet is still keyed (flows counts it),
- * only payload_ok stays 0. IPv6 extension headers are not followed.
+ * only payload_ok stays 0. Of the IPv6 extension headers only a fragment
+ * header (right after the fixed header, as the sender puts it) is followed.
  */
 static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, struct pf_parsed *p, bool with_payload)
 {
@@ -134,6 +137,23 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 		__builtin_memcpy(k->saddr, &ip6.saddr, 16);
 		__builtin_memcpy(k->daddr, &ip6.daddr, 16);
 		l4off = sizeof(ip6);
+		/*
+		 * A fragment is keyed by the protocol it carries, as an IPv4 one: the
+		 * first has the transport header after the fragment header (its ports
+		 * join the conversation), the others none (ports zero).
+		 */
+		if (k->protocol == IPPROTO_FRAGMENT) {
+			__u8 fh[4];
+
+			if (pf_load(pkt, l4off, fh, sizeof(fh)))
+				return PF_PARSE_MALFORMED;
+			k->protocol = fh[0];
+			if (((fh[2] << 8) | fh[3]) & IP6_OFFSET_MASK) {
+				p->fragment = 1;
+				return PF_PARSE_OK;
+			}
+			l4off += 8;
+		}
 	} else {
 		return PF_PARSE_NOT_IP;
 	}

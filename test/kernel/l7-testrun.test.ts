@@ -141,6 +141,27 @@ test('dns: over TCP and IPv6, NXDOMAIN', async () => {
   assert.equal((await dns.run('packet_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 54, dnsMessage({ id: 9, flags: 0x0100, qname: wireName('a.b'), qtype: 1 }))))).length, 0);
 });
 
+test('dns: a response in IPv6 fragments is read from its first fragment (a fragment header is followed)', async () => {
+  const many = Array.from({ length: 80 }, (_, i) => ({ type: 28, rdata: Buffer.from(`fd0002370000000000000000000100${(i + 16).toString(16)}`, 'hex') }));
+  const datagram = udp(53, 41001, dnsMessage({ id: 0x6464, flags: 0x8180, qname: wireName('big.example'), qtype: 28, answers: many }));
+  /** An IPv6 fragment header carrying UDP: offset in 8-byte units, more fragments, then the fragment's bytes. */
+  const fragment = (offset: number, more: boolean, bytes: Buffer): Buffer => {
+    const h = Buffer.alloc(8);
+    h[0] = 17;
+    h.writeUInt16BE((offset << 3) | (more ? 1 : 0), 2);
+    h.writeUInt32BE(0x64, 4);
+    return Buffer.concat([h, bytes]);
+  };
+  const events = await dns.run(
+    'packet_tc_ingress',
+    ip('fd00:237::53', 'fd00:237::2', 44, fragment(0, true, datagram.subarray(0, 1232))),
+    ip('fd00:237::53', 'fd00:237::2', 44, fragment(154, false, datagram.subarray(1232))),
+  );
+  const r = decodeOne(events);
+  assert.deepEqual([r.id, r.response, r.rcode, r.query, r.sport, r.dport, r.protocol], [0x6464, true, 0, 'big.example', 53, 41001, 17]);
+  assert.deepEqual(r.answers, ['fd00:237::1:10', 'fd00:237::1:11', 'fd00:237::1:12', 'fd00:237::1:13']);
+});
+
 test('dns: names at and over the 255-byte limit, and compressed questions', async () => {
   const label = 'a'.repeat(63);
   const longest = [label, label, label, 'b'.repeat(61)].join('.'); // 255 bytes on the wire
@@ -254,6 +275,22 @@ test('http: one event per exchange, keep-alive pairs each request with the next 
   assert.deepEqual(records[0]?.source, newEndpoint('10.237.0.2', 50000));
   assert.deepEqual(records[0]?.destination, newEndpoint('10.237.0.3', 80));
   assert.equal(records[0]?.originalDestination, undefined);
+});
+
+test('http: an interim response (100 Continue, 103) is not the answer: the final one is, and 101 Switching Protocols is final', async () => {
+  const request = 'POST /upload HTTP/1.1\r\nHost: backend\r\nExpect: 100-continue\r\n\r\n';
+  const [req, cont] = httpPair('10.237.0.2', '10.237.0.3', 50040, 1, request, 'HTTP/1.1 100 Continue\r\n\r\n');
+  const body = ip('10.237.0.2', '10.237.0.3', 6, tcp(50040, 80, 1 + request.length, Buffer.alloc(3000, 97)));
+  const hints = ip('10.237.0.3', '10.237.0.2', 6, tcp(80, 50040, 1025, Buffer.from('HTTP/1.1 103 Early Hints\r\nLink: </a.css>\r\n\r\n'), 0x18, 1 + request.length));
+  const created = ip('10.237.0.3', '10.237.0.2', 6, tcp(80, 50040, 1080, Buffer.from('HTTP/1.1 201 Created\r\n\r\n'), 0x18, 3001 + request.length));
+  const unmatched = http.counter('http:unmatched_response');
+  const [upgrade, switching] = httpPair('10.237.0.2', '10.237.0.3', 50041, 1, 'GET /ws HTTP/1.1\r\nHost: backend\r\nUpgrade: websocket\r\n\r\n', 'HTTP/1.1 101 Switching Protocols\r\n\r\n');
+  const events = await http.run('packet_tc_ingress', req as Buffer, cont as Buffer, body, hints, created, upgrade as Buffer, switching as Buffer);
+  assert.deepEqual(events.map((e) => [decodeHttpEvent(e, 0, ctx)?.http?.path, decodeHttpEvent(e, 0, ctx)?.http?.status]), [
+    ['/upload', 201],
+    ['/ws', 101],
+  ]);
+  assert.equal(http.counter('http:unmatched_response'), unmatched, 'the final response was paired, not counted as unmatched');
 });
 
 test('http: a request seen before DNAT and its response after it name both ends', async () => {

@@ -226,6 +226,24 @@ test('a non-first IPv4 fragment is keyed without ports', () => {
   assert.equal(counters(key('10.232.0.7', 0, '10.232.0.8', 0, 17)).packets, 1);
 });
 
+test('IPv6 fragments are keyed by the protocol they carry: the first with its ports, the others without', () => {
+  /** An IPv6 fragment header (44) carrying `next`: offset in 8-byte units, more fragments, then the payload. */
+  const fragment = (next: number, offset: number, more: boolean, payload: Buffer): Buffer => {
+    const h = Buffer.alloc(8);
+    h[0] = next;
+    h.writeUInt16BE((offset << 3) | (more ? 1 : 0), 2);
+    h.writeUInt32BE(0xcafe, 4);
+    return Buffer.concat([h, payload]);
+  };
+  const datagram = udp(40000, 9998, 1400);
+  run(ipv6('fd00:232::7', 'fd00:232::8', 44, fragment(17, 0, true, datagram.subarray(0, 1232))));
+  run(ipv6('fd00:232::7', 'fd00:232::8', 44, fragment(17, 154, false, datagram.subarray(1232))));
+  const first = counters(key('fd00:232::7', 40000, 'fd00:232::8', 9998, 17));
+  assert.deepEqual([first.packets, first.bytes], [1, 40 + 8 + 1232]);
+  const rest = counters(key('fd00:232::7', 0, 'fd00:232::8', 0, 17));
+  assert.deepEqual([rest.packets, rest.bytes], [1, 40 + 8 + datagram.length - 1232]);
+});
+
 test('malformed packets are counted as parse errors and change no flow', () => {
   const before = lossCount(PARSE_ERROR);
   const entries = [...obj.map('pf_flows').keys()].length;

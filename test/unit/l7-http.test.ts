@@ -39,6 +39,16 @@ test('request lines that are not HTTP/1.x give nothing', () => {
   }
 });
 
+test('request targets: origin, absolute (proxies), authority (CONNECT) and asterisk (OPTIONS) form; a body that begins with a method word is none', () => {
+  assert.equal(req('GET http://backend:8080/x HTTP/1.1\r\n\r\n')?.path, 'http://backend:8080/x');
+  assert.equal(req('CONNECT backend:443 HTTP/1.1\r\n\r\n')?.path, 'backend:443');
+  assert.equal(req('OPTIONS * HTTP/1.1\r\n\r\n')?.path, '*');
+  // A POST's body in a segment of its own, seen by the kernel as a request.
+  for (const s of ['GET something', 'PUT it there HTTP/1.1\r\n', 'DELETE all', 'GET * HTTP/1.1\r\n', 'OPTIONS *x HTTP/1.1\r\n', 'GET :x HTTP/1.1\r\n', 'GET 1http://x HTTP/1.1\r\n']) {
+    assert.equal(req(s), undefined, JSON.stringify(s));
+  }
+});
+
 test('status lines', () => {
   assert.deepEqual(status('HTTP/1.1 200 OK\r\n'), { version: 'HTTP/1.1', status: 200 });
   assert.deepEqual(status('HTTP/1.0 404 '), { version: 'HTTP/1.0', status: 404 });

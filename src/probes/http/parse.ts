@@ -25,6 +25,9 @@ const SP = 0x20;
 const CR = 0x0d;
 const LF = 0x0a;
 const TAB = 0x09;
+const SLASH = 0x2f;
+const COLON = 0x3a;
+const STAR = 0x2a;
 
 function printable(buf: Buffer, start: number, end: number): boolean {
   for (let i = start; i < end; i++) {
@@ -49,6 +52,29 @@ function versionAt(buf: Buffer, i: number, end: number): string | undefined {
   return minor === 0x31 ? 'HTTP/1.1' : minor === 0x30 ? 'HTTP/1.0' : undefined;
 }
 
+/** A URI scheme and its colon start buf[start, end) (RFC 3986: ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) ":"). */
+function schemeAt(buf: Buffer, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const b = buf[i] ?? 0;
+    const alpha = (b | 0x20) >= 0x61 && (b | 0x20) <= 0x7a;
+    if (b === COLON) return i > start;
+    if (!alpha && (i === start || !((b >= 0x30 && b <= 0x39) || b === 0x2b || b === 0x2d || b === 0x2e))) return false;
+  }
+  return false;
+}
+
+/**
+ * buf[start, end) is a request target of the method (RFC 9112 3.2): origin-form "/...", absolute-form
+ * "scheme:..." (to a proxy), authority-form for CONNECT, "*" for OPTIONS. A segment that merely begins
+ * with a method word (a request body, "GET something") is not a request.
+ */
+function targetFits(method: string, buf: Buffer, start: number, end: number): boolean {
+  const first = buf[start];
+  if (first === SLASH || method === 'CONNECT') return true;
+  if (first === STAR) return method === 'OPTIONS' && end - start === 1;
+  return schemeAt(buf, start, end);
+}
+
 /** The method whose bytes are buf[start, sp); undefined when it is none of METHODS. */
 function methodAt(buf: Buffer, start: number, sp: number): string | undefined {
   for (let m = 0; m < METHODS.length; m++) if (METHOD_BYTES[m]!.length === sp - start && bytesAt(buf, start, METHOD_BYTES[m]!, false)) return METHODS[m];
@@ -63,7 +89,7 @@ export function parseRequestHead(buf: Buffer, start: number, end: number): Reque
   if (method === undefined) return undefined;
   let pathEnd = sp1 + 1;
   while (pathEnd < end && buf[pathEnd] !== SP && buf[pathEnd] !== CR) pathEnd++;
-  if (pathEnd === sp1 + 1 || !printable(buf, sp1 + 1, pathEnd)) return undefined;
+  if (pathEnd === sp1 + 1 || !printable(buf, sp1 + 1, pathEnd) || !targetFits(method, buf, sp1 + 1, pathEnd)) return undefined;
   const path = texts.text(buf, sp1 + 1, pathEnd);
   if (pathEnd === end) return { method, path, version: '', host: '' };
   if (buf[pathEnd] !== SP) return undefined;

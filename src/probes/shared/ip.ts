@@ -42,6 +42,15 @@ function formatIpv4(buf: Uint8Array, off: number): string {
   return text;
 }
 
+/**
+ * The 16 bytes at `off` are an IPv4-mapped IPv6 address (::ffff:a.b.c.d, the IPv4 address in the
+ * last 4): what a dual-stack (AF_INET6) socket holds for an IPv4 peer.
+ */
+export function isV4Mapped(buf: Uint8Array, off: number): boolean {
+  for (let i = 0; i < 10; i++) if (buf[off + i] !== 0) return false;
+  return buf[off + 10] === 0xff && buf[off + 11] === 0xff;
+}
+
 /** The 4 or 16 address bytes at `off` as text (RFC 5952 form for IPv6). */
 export function formatIp(buf: Uint8Array, off: number, ipVersion: number): string {
   if (ipVersion === 4) return formatIpv4(buf, off);

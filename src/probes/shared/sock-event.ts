@@ -5,7 +5,7 @@ import type { FlowRecord } from '../../pipeline/types.js';
 import { durationFromNs, readU64 } from './clock.js';
 import type { ProbeContext } from './context.js';
 import { conversationId } from './conversation.js';
-import { formatIp } from './ip.js';
+import { formatIp, isV4Mapped } from './ip.js';
 import { SockEvent as L } from './layouts.js';
 import { connectFailure, tcpStateName } from './names.js';
 import { TextCache } from './text-cache.js';
@@ -30,21 +30,32 @@ function observationsOf(probe: string): Observations {
   return o;
 }
 
+/** 0 until the socket's first RTT sample (a SYN never answered, a socket aborted early): no srtt, not a measured 0. */
+function srttOf(us: number): podflow.v1.Tcp['srtt'] {
+  return us > 0 ? durationFromNs(us * 1000) : undefined;
+}
+
 /** The record of the event at batch[off..off+SockEvent.size); tsNs overrides its time. */
 export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, probe: string, hook: string, tsNs = readU64(batch, off + L.ts_ns)): FlowRecord {
   const kind = batch[off + L.kind] ?? 0;
-  const ipVersion = batch[off + L.ip_version] ?? 4;
+  // A dual-stack (AF_INET6) socket's IPv4 connection (a server listening on [::], a client connecting to
+  // ::ffff:a.b.c.d) is IPv4 on the wire: its records are IPv4 like every other record of it (addresses,
+  // conversationId). Its local address is mapped too, or :: before it was bound (0.0.0.0).
+  const mapped = batch[off + L.ip_version] === 6 && isV4Mapped(batch, off + L.raddr);
+  const ipVersion = mapped ? 4 : (batch[off + L.ip_version] ?? 4);
+  const laddr = off + L.laddr + (mapped ? 12 : 0);
+  const raddr = off + L.raddr + (mapped ? 12 : 0);
   const side = batch[off + L.side] ?? 0;
   const startNs = readU64(batch, off + L.start_ns);
   const lport = batch.readUInt16LE(off + L.lport);
   const rport = batch.readUInt16LE(off + L.rport);
-  const local = newEndpoint(formatIp(batch, off + L.laddr, ipVersion), lport);
-  const remote = newEndpoint(formatIp(batch, off + L.raddr, ipVersion), rport);
+  const local = newEndpoint(formatIp(batch, laddr, ipVersion), lport);
+  const remote = newEndpoint(formatIp(batch, raddr, ipVersion), rport);
   const serverView = side === Side.SERVER;
 
   const record = newRecord(kind as podflow.v1.RecordType, ctx.nodeName);
   record.time = ctx.clock.toTimestamp(tsNs);
-  record.conversationId = conversationId(ipVersion, IPPROTO_TCP, batch, off + L.laddr, lport, batch, off + L.raddr, rport);
+  record.conversationId = conversationId(ipVersion, IPPROTO_TCP, batch, laddr, lport, batch, raddr, rport);
   // The initiator is the source: the peer when this socket is the server's.
   record.source = serverView ? remote : local;
   record.destination = serverView ? local : remote;
@@ -57,7 +68,7 @@ export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, p
   record.tcp = tcp;
   switch (kind) {
     case RecordType.TCP_OPEN:
-      tcp.srtt = durationFromNs(srttUs * 1000);
+      tcp.srtt = srttOf(srttUs);
       break;
     case RecordType.TCP_CLOSE:
       record.traffic = {
@@ -66,7 +77,7 @@ export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, p
         bytesReceived: readU64(batch, off + L.bytes_received),
         packetsReceived: batch.readUInt32LE(off + L.segs_in),
       };
-      tcp.srtt = durationFromNs(srttUs * 1000);
+      tcp.srtt = srttOf(srttUs);
       tcp.retransmits = batch.readUInt32LE(off + L.retransmits);
       if (startNs > 0) {
         record.startTime = ctx.clock.toTimestamp(startNs);
@@ -77,7 +88,7 @@ export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, p
       tcp.failure = connectFailure(batch.readInt32LE(off + L.error));
       break;
     case RecordType.RETRANSMIT:
-      tcp.srtt = durationFromNs(srttUs * 1000);
+      tcp.srtt = srttOf(srttUs);
       tcp.retransmits = batch.readUInt32LE(off + L.retransmits);
       break;
   }
