@@ -4,25 +4,19 @@
 // values, the agent's own config loader accepting the rendered podflow.yaml,
 // and the DaemonSet granting exactly the capabilities src/capabilities.ts
 // states for the default probes. Tools come from deploy/tools/install.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import YAML from 'yaml';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1/ServiceMonitor';
 import { capabilitiesFor, hookKindsFor, hostPathsFor, kubernetesCapabilityName } from '../../src/capabilities.js';
 import { loadConfig } from '../../src/config/index.js';
 import { PROBE_NAMES } from '../../src/probes/types.js';
+import { assertRefused, CHART, helm, type K8sObject, KUBE_VERSION, render, ROOT, TOOLS, useDeployTools } from './deploy-fixtures.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const CHART = join(ROOT, 'deploy/helm/podflow');
-const TOOLS = process.env.PODFLOW_TOOLS ?? '/var/cache/podflow/tools';
-const HELM = join(TOOLS, 'helm');
 const KUBERNETES_VALIDATE = join(TOOLS, 'venv/bin/kubernetes-validate');
-const KUBE_VERSION = '1.37.0';
 const CI_VALUES = readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('.yaml')).sort().map((f) => join(CHART, 'ci', f));
 /** Default values, then each CI values file. */
 const VALUE_SETS: { name: string; args: string[] }[] = [
@@ -31,12 +25,6 @@ const VALUE_SETS: { name: string; args: string[] }[] = [
 ];
 
 // Loose shapes of the rendered objects: only what the tests read.
-interface K8sObject {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string };
-  [key: string]: unknown;
-}
 interface EnvVar {
   name: string;
   value?: string;
@@ -75,33 +63,7 @@ interface PodSpec {
   volumes: Volume[];
 }
 
-let work: string;
-
-before(() => {
-  // First use on a machine builds helm from Go modules: minutes, not seconds.
-  const install = spawnSync('bash', [join(ROOT, 'deploy/tools/install')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  assert.equal(install.status, 0, 'deploy/tools/install failed (see its output above)');
-  work = mkdtempSync(join(tmpdir(), 'podflow-deploy-'));
-});
-
-after(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
-});
-
-function helm(args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const run = spawnSync(HELM, args, { encoding: 'utf8' });
-  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
-}
-
-function renderText(args: string[]): string {
-  const run = helm(['template', 'podflow', CHART, '--namespace', 'podflow', '--kube-version', KUBE_VERSION, ...args]);
-  assert.equal(run.status, 0, `helm template ${args.join(' ')} failed:\n${run.stderr}`);
-  return run.stdout;
-}
-
-function render(args: string[]): K8sObject[] {
-  return YAML.parseAllDocuments(renderText(args)).map((doc) => doc.toJS() as K8sObject).filter((o) => o !== null);
-}
+const workDir = useDeployTools('podflow-deploy-');
 
 function only<T = K8sObject>(objects: K8sObject[], kind: string): T {
   const found = objects.filter((o) => o.kind === kind);
@@ -122,7 +84,7 @@ function agentOf(objects: K8sObject[]): Container {
 
 /** Runs kubernetes-validate --strict on objects; returns its exit status and the kind/name of each object it passed. */
 function validate(objects: K8sObject[], file: string): { status: number | null; passed: Set<string>; output: string } {
-  const path = join(work, file);
+  const path = join(workDir(), file);
   writeFileSync(path, objects.map((o) => YAML.stringify(o)).join('---\n'));
   const run = spawnSync(KUBERNETES_VALIDATE, ['--strict', '-k', KUBE_VERSION, path], { encoding: 'utf8' });
   const passed = new Set<string>();
@@ -182,11 +144,7 @@ test('values.schema.json and the chart refuse bad values with a message naming t
     { why: 'node name fixed for every node', args: ['--set', 'config.nodeName=node-1'], message: /config\.nodeName: leave it out/ },
     { why: 'ServiceMonitor without the Service', args: ['--set', 'serviceMonitor.enabled=true', '--set', 'service.enabled=false'], message: /serviceMonitor\.enabled needs service\.enabled/ },
   ];
-  for (const { why, args, message } of bad) {
-    const run = helm(['template', 'podflow', CHART, '--kube-version', KUBE_VERSION, ...args]);
-    assert.notEqual(run.status, 0, `${why}: helm template accepted ${args.join(' ')}`);
-    assert.match(run.stderr, message, `${why}: unexpected error for ${args.join(' ')}:\n${run.stderr}`);
-  }
+  assertRefused(bad);
 });
 
 test('the DaemonSet grants exactly the capabilities src/capabilities.ts states for the default probes', () => {
@@ -310,7 +268,7 @@ test('RBAC: list/watch on exactly the collections the Kubernetes source\'s refle
  */
 function agentConfigOf(objects: K8sObject[], existingSecret?: Record<string, string>) {
   const configMap = only<{ data: Record<string, string> }>(objects, 'ConfigMap');
-  const file = join(work, `podflow-${objects.length}-${Math.random().toString(36).slice(2)}.yaml`);
+  const file = join(workDir(), `podflow-${objects.length}-${Math.random().toString(36).slice(2)}.yaml`);
   writeFileSync(file, configMap.data['podflow.yaml']);
   const secret = objects.find((o) => o.kind === 'Secret') as { data: Record<string, string> } | undefined;
   const secretValue = (key: string) => {

@@ -7,24 +7,17 @@
 // (the observe socket, the file sink) must be on a writable one: the root
 // filesystem is read-only. Values the agent would refuse at start-up, or that
 // would make a healthy pod fail, are refused by `helm template` instead.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import YAML from 'yaml';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { configSchema } from '../../src/config/schema.js';
+import { assertRefused, CHART, helmTemplate, type K8sObject, render, ROOT, useDeployTools } from './deploy-fixtures.js';
 
-const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
-const CHART = join(ROOT, 'deploy/helm/podflow');
 const CLI = join(ROOT, 'dist/src/cli/main.js');
-const HELM = join(process.env.PODFLOW_TOOLS ?? '/var/cache/podflow/tools', 'helm');
-const KUBE_VERSION = '1.37.0';
 const NODE_NAME = 'node-a';
 
-interface K8sObject { kind: string; metadata: { name: string }; data?: Record<string, string>; [key: string]: unknown }
 interface VolumeMount { name: string; mountPath: string; readOnly?: boolean }
 interface Volume {
   name: string;
@@ -36,27 +29,8 @@ interface Volume {
 interface EnvVar { name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string }; secretKeyRef?: { name: string; key: string } } }
 interface PodSpec { containers: { name: string; env?: EnvVar[]; volumeMounts?: VolumeMount[] }[]; volumes: Volume[] }
 
-let work: string;
+const workDir = useDeployTools('podflow-deploy-config-');
 
-before(() => {
-  const install = spawnSync('bash', [join(ROOT, 'deploy/tools/install')], { stdio: ['ignore', 'inherit', 'inherit'] });
-  assert.equal(install.status, 0, 'deploy/tools/install failed (see its output above)');
-  work = mkdtempSync(join(tmpdir(), 'podflow-deploy-config-'));
-});
-
-after(() => {
-  if (work) rmSync(work, { recursive: true, force: true });
-});
-
-function helmTemplate(args: string[]) {
-  return spawnSync(HELM, ['template', 'podflow', CHART, '--namespace', 'podflow', '--kube-version', KUBE_VERSION, ...args], { encoding: 'utf8' });
-}
-
-function render(args: string[]): K8sObject[] {
-  const run = helmTemplate(args);
-  assert.equal(run.status, 0, `helm template ${args.join(' ')} failed:\n${run.stderr}`);
-  return YAML.parseAllDocuments(run.stdout).map((d) => d.toJS() as K8sObject).filter((o) => o !== null);
-}
 
 /** The parts of `config check --json`'s effective configuration these tests read. */
 interface TlsFiles { caFile?: string; certFile?: string; keyFile?: string }
@@ -90,7 +64,7 @@ function checkAsThePodWould(name: string, objects: K8sObject[], existingSecret: 
   const pod = ds.spec.template.spec;
   const agent = pod.containers.find((c) => c.name === 'agent');
   assert.ok(agent, `${name}: no agent container`);
-  const root = join(work, name.replace(/[^a-z0-9]+/gi, '-'));
+  const root = join(workDir(), name.replace(/[^a-z0-9]+/gi, '-'));
   const local = (path: string) => join(root, path);
   const byName = (kind: string, n: string) => objects.find((o) => o.kind === kind && o.metadata.name === n);
   const secretData = (secretName: string): Record<string, string> => {
@@ -236,11 +210,7 @@ test('values the agent would refuse, or that would make a healthy pod fail, are 
     { why: 'shutdown deadline in minutes beyond the grace period', args: ['--set', 'config.shutdownDeadline=1m0.5s', '--set', 'terminationGracePeriodSeconds=65'], message: /config\.shutdownDeadline: 1m0\.5s/ },
     { why: 'shutdown deadline not a duration', args: ['--set', 'config.shutdownDeadline=10'], message: /\/config\/shutdownDeadline/ },
   ];
-  for (const { why, args, message } of bad) {
-    const run = helmTemplate(args);
-    assert.notEqual(run.status, 0, `${why}: helm template accepted ${args.join(' ')}`);
-    assert.match(run.stderr, message, `${why}: unexpected error for ${args.join(' ')}:\n${run.stderr}`);
-  }
+  assertRefused(bad);
   // The edges that must still pass: deadline + 5 s exactly the grace period, a decimal deadline, IPv6 any.
   for (const args of [
     ['--set', 'config.shutdownDeadline=25s'],
