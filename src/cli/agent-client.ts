@@ -1,6 +1,7 @@
 // The CLI side of the observe socket: one request line out, JSON lines back.
 import { createConnection } from 'node:net';
 import { createInterface } from 'node:readline';
+import { UnavailableError } from '../agent/errors.js';
 import type { ObserveRequest } from '../agent/observe-protocol.js';
 import type { AgentStatus } from '../agent/status.js';
 import type { ProbeStatus } from '../probes/types.js';
@@ -40,7 +41,8 @@ export function requestAgent(socketPath: string, request: ObserveRequest, onLine
       if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) reject(new NoAgentError(socketPath, err.code));
       else if (!connected && err.code === 'EACCES') {
         // The socket (0660, in a 0750 directory) shows every pod's traffic: the agent's user and group only.
-        reject(new Error(`observe socket ${socketPath}: permission denied: it is open to the agent's user and group only; run this command as root (e.g. with sudo) or as a member of that group`, { cause: err }));
+        // Not root: exit 4 like the commands that need root to load probes.
+        reject(new UnavailableError(`observe socket ${socketPath}: permission denied: it is open to the agent's user and group only; run this command as root (e.g. with sudo) or as a member of that group`, { cause: err }));
       } else reject(new Error(`observe socket ${socketPath}: ${err.message}`, { cause: err }));
     });
     signal?.addEventListener('abort', () => socket.destroy(), { once: true });

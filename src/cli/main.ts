@@ -41,8 +41,9 @@ function buildProgram(): Command {
 
 function exitCodeOf(err: unknown): { code: number; message?: string } {
   if (err instanceof CommanderError) {
-    // commander already printed the message (or the help/version text).
-    const clean = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help';
+    // commander already printed the message (or the help/version text). Help shown
+    // because a subcommand is missing (`podflow config`) is a usage error (exitCode 1).
+    const clean = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || (err.code === 'commander.help' && err.exitCode === 0);
     return { code: clean ? EXIT.OK : EXIT.USAGE };
   }
   if (err instanceof ConfigError || err instanceof FilterError) return { code: EXIT.USAGE, message: err.message };

@@ -1,7 +1,8 @@
 // The human line format of `podflow run` and `podflow observe`, one line per
 // record, in the spirit of `hubble observe`:
 //   12:00:01.123 default/frontend-7d9 -> default/backend-5c2 HTTP GET /api/users 200 325ms
-// Endpoints show as namespace/pod where known, IP:port otherwise. Times are UTC.
+// Endpoints show as namespace/pod where known, else namespace/service (a
+// ClusterIP), else IP:port. Times are UTC.
 // Socket-level records (TCP open/close/failed/reset, retransmits) say which
 // socket saw them, [client] or [server]: two local pods give one record per
 // side, and without it the two lines would look the same.
@@ -20,12 +21,16 @@ export function formatTime(record: FlowRecord): string {
   return new Date(Math.max(-8.64e15, Math.min(8.64e15, ms))).toISOString().slice(11, 23);
 }
 
-/** namespace/pod (with :port when asked and known) or IP:port; "?" when absent. */
+/**
+ * namespace/pod, else namespace/service (a Service's ClusterIP: what a client
+ * socket is connected to), with :port when asked and known, as `hubble observe`
+ * names endpoints; IP:port otherwise; "?" when absent.
+ */
 export function formatEndpoint(e: podflow.v1.IEndpoint | null | undefined, withPort: boolean): string {
   if (!e) return '?';
-  const pod = e.pod;
-  if (pod?.name) {
-    const name = pod.namespace ? `${pod.namespace}/${pod.name}` : pod.name;
+  const named = e.pod?.name ? e.pod : e.service?.name ? e.service : undefined;
+  if (named) {
+    const name = named.namespace ? `${named.namespace}/${named.name}` : named.name!;
     return withPort && e.port ? `${name}:${e.port}` : name;
   }
   return hostPort(e.ip, e.port);

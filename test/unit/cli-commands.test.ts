@@ -124,6 +124,21 @@ describe('usage errors exit 2 before anything starts', () => {
     assert.match(r.stderr, /--ip: "10\.0\.0\.0\/40" is not an IP address or CIDR/);
   });
 
+  test('a --not that negates no filter flag (last, doubled, before another option) is refused, not ignored', () => {
+    for (const args of [['--port', '53', '--not'], ['--not', '--not', '--port', '53'], ['--not', '--last', '5', '--port', '53']]) {
+      const r = podflow(['observe', '--observe-socket', join(dir, 'none.sock'), ...args]);
+      assert.equal(r.code, 2, args.join(' '));
+      assert.match(r.stderr, /^podflow: --not must be followed by a filter flag \(e\.g\. --not --port 53\), got (nothing|--not again|--last)$/m, args.join(' '));
+      assert.doesNotMatch(r.stderr, /starting the probes/);
+    }
+  });
+
+  test('a command group without its subcommand (`podflow config`) prints its help and exits 2', () => {
+    const r = podflow(['config']);
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /^Usage: podflow config /);
+  });
+
   test('observe with filters.allow in the config and filter flags, no agent running: refused with the reason', () => {
     const config = file('allow.yaml', 'filters: {allow: [{port: 53}]}\n');
     const r = podflow(['observe', '--config', config, '--type', 'DNS', '--observe-socket', join(dir, 'none.sock')]);
@@ -274,7 +289,8 @@ describe('without the rights to load BPF programs', () => {
         child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
         child.once('close', (code) => resolve({ code, stderr }));
       });
-      assert.notEqual(r.code, 0);
+      // Exit 4 (not root), like the commands that need root to load probes.
+      assert.equal(r.code, 4, r.stderr);
       assert.match(r.stderr, /permission denied: it is open to the agent's user and group only; run this command as root/);
     } finally {
       server.close();

@@ -161,6 +161,42 @@ test('the built `podflow observe` with port flags, plain and after --not: the ag
   assert.deepEqual(shown.map((r) => r.id), wanted.map((r) => r.id));
 });
 
+test('the built `podflow observe` without --last or --follow streams, as it does with no agent running; --duration ends it with exit 0', async () => {
+  await until(() => server.stats().clients === 0);
+  const bin = fileURLToPath(new URL('../../../bin/podflow.js', import.meta.url));
+  const started = Date.now();
+  const child = spawn(process.execPath, [bin, 'observe', '--observe-socket', socketPath, '-o', 'json', '--duration', '3s'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '', stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  await until(() => server.stats().clients === 1 || child.exitCode !== null);
+  const live = record(RecordType.HTTP);
+  await server.write([live]);
+  const [code] = await exited;
+  assert.equal(stderr, '');
+  assert.equal(code, 0);
+  assert.deepEqual(stdout.trim().split('\n').map((l) => (JSON.parse(l) as { id: string }).id), [live.id]);
+  assert.ok(Date.now() - started >= 3000, 'ran for --duration');
+});
+
+test('the built `podflow observe -f`: an agent that stops ends the stream with exit 1 and says so, not a silent exit 0', async () => {
+  const opts = (server as unknown as { opts: ConstructorParameters<typeof ObserveServer>[0] }).opts;
+  const path = join(dir, 'stopping.sock');
+  const stopping = new ObserveServer({ ...opts, socketPath: path });
+  await stopping.listen();
+  const bin = fileURLToPath(new URL('../../../bin/podflow.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'observe', '-f', '--observe-socket', path], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = once(child, 'exit') as Promise<[number | null]>;
+  await until(() => stopping.stats().clients === 1);
+  await stopping.stop();
+  const [code] = await exited;
+  assert.equal(code, 1);
+  assert.match(stderr, /^podflow: the agent closed the stream on .*stopping\.sock \(it stopped or restarted\)/);
+});
+
 test('connections beyond maxConnections are refused with an error and counted; a closed one frees its place', async () => {
   await until(() => server.stats().clients === 0);
   await sleep(50);

@@ -49,3 +49,14 @@ test('endpoints without a pod print as IP:port, IPv6 in brackets', () => {
   r.destination = { ip: 'fd00::1', port: 80 };
   assert.match(formatHuman(r), / 10\.0\.0\.1:1234 -> \[fd00::1\]:80 FLOW/);
 });
+
+test('a Service ClusterIP (a client socket\'s destination) prints as namespace/service, as hubble names it; a pod wins over its service', () => {
+  const r = sampleRecords().TCP_OPEN;
+  r.destination = { ip: '10.96.0.10', port: 80, service: { name: 'backend', namespace: 'shop' } };
+  assert.equal(formatHuman(r), '12:00:01.123 default/frontend-7d9:43512 -> shop/backend:80 TCP open [client] srtt 250µs');
+  const http = sampleRecords().HTTP;
+  http.destination = { ip: '10.96.0.10', port: 80, service: { name: 'backend', namespace: 'shop' } };
+  assert.match(formatHuman(http), / default\/frontend-7d9 -> shop\/backend HTTP GET /);
+  // sampleRecords()'s backend endpoint has both a pod and a service.
+  assert.match(formatHuman(sampleRecords().TCP_OPEN), / -> default\/backend-5c2:8080 TCP open /);
+});

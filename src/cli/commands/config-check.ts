@@ -6,7 +6,7 @@ import { warnOnStderr } from '../config-flags.js';
 export function configCommand(): Command {
   const config = new Command('config').description('work with configuration files');
   config.command('check')
-    .description('validate a config file (with PODFLOW_* variables applied, the metadata file read and checked) and print the effective configuration')
+    .description('validate a config file (with PODFLOW_* variables applied, the metadata file read and checked) without running; with --json, print the effective configuration')
     .argument('<file>', 'YAML config file')
     .option('--json', 'print the effective configuration as JSON')
     .option('-q, --quiet', 'print nothing when valid')

@@ -5,7 +5,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { createLogger } from '../../agent/logger.js';
 import { OBSERVE_FORMATS, observeEncoder, TABLE_HEADER, type ObserveFormat } from '../../agent/observe-format.js';
 import { ConfigError, type PodflowConfig } from '../../config/index.js';
-import { FILTER_FIELDS, filterSetFromFlags, type FilterFlag, type FilterSet } from '../../pipeline/filter.js';
+import { FILTER_FIELDS, FilterError, filterSetFromFlags, type FilterFlag, type FilterSet } from '../../pipeline/filter.js';
 import { StdoutSink } from '../../pipeline/sinks/stdout.js';
 import { NoAgentError, requestAgent } from '../agent-client.js';
 import { addConfigFlags, configFromFlags } from '../config-flags.js';
@@ -18,7 +18,7 @@ export function observeCommand(): Command {
   const command = new Command('observe')
     .description('print the live record stream of the agent on this node (or, with no agent running, of probes started just for this)')
     .addOption(new Option('-o, --output <format>', 'how to print records').choices(OBSERVE_FORMATS).default('human'))
-    .option('-f, --follow', 'keep printing new records')
+    .option('-f, --follow', 'keep printing new records (the default without --last)')
     .option('--last <n>', 'print the last N records first (without --follow: then exit)', (v) => parseCount(v))
     .option('--not', 'negate the filter flag that follows')
     .addHelpText('after', `
@@ -34,16 +34,27 @@ the from-/to- forms match one side.
     const filter = filterSetFromFlags(filterFlagsInOrder(process.argv));
     const format = opts.output as ObserveFormat;
     const last = opts.last as number | undefined;
+    // Like the session without an agent: a live stream unless only the last N were asked for.
+    const follow = opts.follow === true || last === undefined;
     if (format === 'table') process.stdout.write(TABLE_HEADER + '\n');
+    const abort = new AbortController();
+    const stop = () => abort.abort();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    const timer = config.duration === undefined ? undefined : setTimeout(stop, config.duration);
     try {
-      const abort = new AbortController();
-      process.once('SIGINT', () => abort.abort());
-      process.once('SIGTERM', () => abort.abort());
-      await requestAgent(config.observeSocket, { op: 'observe', last: last ?? 0, follow: opts.follow === true, filter, format },
+      await requestAgent(config.observeSocket, { op: 'observe', last: last ?? 0, follow, filter, format },
         (line) => process.stdout.write(line + '\n'), abort.signal);
+      // A live stream ends only when asked to (Ctrl-C, --duration); otherwise the agent went away.
+      if (follow && !abort.signal.aborted) throw new Error(`the agent closed the stream on ${config.observeSocket} (it stopped or restarted); run podflow observe again once it is back`);
       return;
     } catch (err) {
       if (!(err instanceof NoAgentError)) throw err;
+    } finally {
+      clearTimeout(timer);
+      // The session below installs its own signal handling (StopSignals).
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
     }
     const session = withObserveFilter(config, filter);
     const signals = new StopSignals();
@@ -55,7 +66,7 @@ the from-/to- forms match one side.
     const sink = new StdoutSink({
       encode: observeEncoder(format),
       name: 'observe',
-      limit: last !== undefined && !opts.follow ? { count: last, reached: () => signals.stop(`printed ${last} records`) } : undefined,
+      limit: last !== undefined && !follow ? { count: last, reached: () => signals.stop(`printed ${last} records`) } : undefined,
     });
     const agent = new Agent(session, logger, { configuredSinks: false, serve: false, extraSinks: [sink] });
     await runUntilStopped(agent, { signals, durationMs: config.duration, shutdownDeadlineMs: config.shutdownDeadline, logger });
@@ -100,21 +111,31 @@ function parseCount(value: string): number {
   return Number(value);
 }
 
-/** The filter flags in command-line order, each with the --not that preceded it. */
+/**
+ * The filter flags in command-line order, each with the --not that preceded it.
+ * A --not that negates no filter flag (last, doubled, or before another option)
+ * is refused: ignoring it would show exactly the records the user meant to hide.
+ */
 function filterFlagsInOrder(argv: readonly string[]): FilterFlag[] {
   const flags: FilterFlag[] = [];
   let negate = false;
+  const dangling = (what: string) => new FilterError(`--not must be followed by a filter flag (e.g. --not --port 53), got ${what}`);
   for (let i = 0; i < argv.length; i++) {
     const token = argv[i];
     if (token === '--not') {
+      if (negate) throw dangling('--not again');
       negate = true;
       continue;
     }
     const match = /^--([a-z-]+)(?:=(.*))?$/.exec(token);
-    if (!match || !FILTER_FLAGS.includes(match[1])) continue;
+    if (!match || !FILTER_FLAGS.includes(match[1])) {
+      if (negate && token.startsWith('-')) throw dangling(token);
+      continue;
+    }
     const value = match[2] ?? argv[++i];
     flags.push({ flag: match[1], value, negate });
     negate = false;
   }
+  if (negate) throw dangling('nothing');
   return flags;
 }

@@ -7,7 +7,7 @@ import type { ProbeStatus } from '../../probes/types.js';
 import { createLogger } from '../../agent/logger.js';
 import { fetchProbes, NoAgentError } from '../agent-client.js';
 import { addConfigFlags, configFromFlags } from '../config-flags.js';
-import { table } from '../table.js';
+import { tableWithNotes } from '../table.js';
 
 export function probesCommand(): Command {
   const command = new Command('probes')
@@ -30,10 +30,15 @@ export function probesCommand(): Command {
       process.stdout.write(JSON.stringify(probes, null, 2) + '\n');
       return;
     }
-    process.stdout.write(`${source}\n` + table(['PROBE', 'HOOK', 'ATTACHED', 'SKIPPED'], probes.map((p) => [
-      p.probe, p.hook ?? '-', p.attached ? 'yes' : 'NO', p.skipped.map((s) => `${s.hook}: ${s.reason}`).join('; ') || '-',
-    ])) + '\n');
+    process.stdout.write(`${source}\n` + tableWithNotes(['PROBE', 'HOOK', 'STATE'],
+      probes.map((p) => [p.probe, p.hook ?? '-', p.attached ? 'attached' : 'NOT ATTACHED']),
+      probes.map(probeNotes)) + '\n');
   });
+}
+
+/** Why the preferred hooks were skipped, and what the probe's periodic work last failed at (an interface not found, say). */
+function probeNotes(p: ProbeStatus): string[] {
+  return [...p.skipped.map((s) => `skipped ${s.hook}: ${s.reason}`), ...(p.lastError ? [`last error: ${p.lastError}`] : [])];
 }
 
 async function checkProbesHere(config: PodflowConfig): Promise<ProbeStatus[]> {

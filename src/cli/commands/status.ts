@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import type { AgentStatus } from '../../agent/status.js';
 import { fetchStatus } from '../agent-client.js';
 import { addConfigFlags, configFromFlags } from '../config-flags.js';
-import { table } from '../table.js';
+import { table, tableWithNotes } from '../table.js';
 
 export function statusCommand(): Command {
   const command = new Command('status')
@@ -25,7 +25,9 @@ function formatStatus(s: AgentStatus): string {
     `ready: ${yes(r.ready)} (probes attached: ${yes(r.probes)}, enrichment synced: ${yes(r.enrichment)}, sinks connected: ${yes(r.sinks)})`,
     '',
     'PROBES',
-    table(['PROBE', 'HOOK', 'EVENTS', 'KERNEL DROPS'], s.probes.map((p) => [p.probe, p.attached ? p.hook ?? '' : 'not attached', p.eventsSeen, p.eventsDroppedInKernel])),
+    tableWithNotes(['PROBE', 'HOOK', 'EVENTS', 'KERNEL DROPS'],
+      s.probes.map((p) => [p.probe, p.attached ? p.hook ?? '' : 'not attached', p.eventsSeen, p.eventsDroppedInKernel]),
+      s.probes.map((p) => (p.lastError ? [`last error: ${p.lastError}`] : []))),
     '',
     'PIPELINE',
     table(['STAGE', 'RECEIVED', 'EMITTED', 'DROPPED'], s.pipeline.stages.map((st) => [
