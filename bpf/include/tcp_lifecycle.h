@@ -176,18 +176,28 @@ static __always_inline void pf_tcp_destroy(struct sock *sk)
 	bpf_map_delete_elem(&pf_socks, &key);
 }
 
-/* A reset sent or received on a socket podflow saw establish (refused connects are TCP_FAILED). */
+/*
+ * A reset sent or received on a socket podflow saw establish (refused connects
+ * are TCP_FAILED). tcp_send_reset also runs for timewait sockets (a segment
+ * reaching a closed socket's FIN_WAIT2 or TIME_WAIT remains) and request
+ * sockets: no full sockets (nothing past sock_common is a tcp_sock's, the local
+ * port reads 0), and their connection was reported closed already.
+ */
 static __always_inline void pf_tcp_reset(struct sock *sk, bool direct)
 {
 	__u64 key = (__u64)sk;
 	struct pf_sock_info *info;
+	int state;
 
 	if (!sk)
+		return;
+	state = PF_KREAD(direct, sk, __sk_common.skc_state);
+	if (state == PF_TCP_TIME_WAIT || state == PF_TCP_NEW_SYN_RECV)
 		return;
 	info = bpf_map_lookup_elem(&pf_socks, &key);
 	if (info && !info->start_ns)
 		return;
-	pf_emit(sk, direct, PF_TCP_RESET, PF_KREAD(direct, sk, __sk_common.skc_state), info);
+	pf_emit(sk, direct, PF_TCP_RESET, state, info);
 }
 
 #endif

@@ -42,6 +42,7 @@ net.createServer({ allowHalfOpen: true }, (s) => {
     if (mode === 'reply-abort') s.write(body, () => abortLater(s));
     if (mode === 'reply-fin') s.end(body);
     if (mode === 'reply-then-fin') s.write(body, () => setTimeout(() => s.end(), ${SETTLE_MS}));
+    if (mode === 'reply-late') setTimeout(() => s.write(Buffer.alloc(10, 120)), ${SETTLE_MS});
   });
   s.on('end', () => {
     if (mode === 'reply') s.end();
@@ -75,6 +76,8 @@ s.on('connect', () => {
   console.log(s.localPort);
   if (mode === 'half-close') s.end(Buffer.alloc(${HELLO}, 97));
   else s.write(Buffer.alloc(${HELLO}, 97));
+  // close() at once: the kernel finishes the connection for an orphaned socket (FIN_WAIT2 as a timewait socket).
+  if (mode === 'close-at-once') s.destroy();
   if (mode === 'unread-close') setTimeout(() => s.destroy(), ${SETTLE_MS});
 });
 `;
@@ -109,6 +112,8 @@ interface Case {
   from: [string, string];
   /** Ended by a reset (sent by one side, received by the other). */
   aborted?: boolean;
+  /** The sides with a TCP_RESET when not both (aborted) or none. */
+  resetSides?: podflow.v1.Side[];
   /** The client's pod drops every segment with FIN that reaches it. */
   dropFins?: boolean;
 }
@@ -138,8 +143,11 @@ async function check(c: Case): Promise<void> {
     const resets = ofPort(RecordType.TCP_RESET)();
     for (const hook of HOOKS) {
       const sides = new Set(resets.filter((r) => r.observation?.hook === hook).map((r) => r.observation?.side));
-      assert.deepEqual([...sides].sort(), c.aborted ? [Side.CLIENT, Side.SERVER] : [], `${hook}: sides with TCP_RESET`);
+      assert.deepEqual([...sides].sort(), c.resetSides ?? (c.aborted ? [Side.CLIENT, Side.SERVER] : []), `${hook}: sides with TCP_RESET`);
     }
+    // Every socket of the case opened after the probes attached: a record without a side is no socket's.
+    const sideless = records.filter((r) => r.type === RecordType.TCP_RESET && r.observation?.side !== Side.CLIENT && r.observation?.side !== Side.SERVER);
+    assert.deepEqual(sideless.map((r) => `${r.source?.ip}:${r.source?.port} -> ${r.destination?.ip}:${r.destination?.port} ${r.tcp?.state}`), [], 'TCP_RESET records of no socket podflow saw');
   } finally {
     if (server.exitCode === null) server.kill();
     if (c.dropFins) net.exec('a', 'nft', ['delete table inet pftc']);
@@ -171,6 +179,11 @@ test('abort: the server reads "hello", sends 10 bytes, then SO_LINGER 0 and clos
 
 test('a FIN sent but never acknowledged (the client drops it) is not taken off: reset in FIN_WAIT1', () =>
   check({ server: 'reply-then-fin', client: 'abort-after-reply', reply: 10, from: ['ESTABLISHED', 'FIN_WAIT1'], aborted: true, dropFins: true }));
+
+// The reset comes from the client's timewait socket (FIN_WAIT2 kept after close()), which is no full socket:
+// its sending is no reset of a connection podflow saw established, and its fields past sock_common are not a tcp_sock's.
+test('data after the client close()d: its FIN_WAIT2 timewait socket resets, only the server reports the reset', () =>
+  check({ server: 'reply-late', client: 'close-at-once', reply: 0, from: ['FIN_WAIT2', 'CLOSE_WAIT'], resetSides: [Side.SERVER] }));
 
 test('abort: the client close()s with 50 bytes unread (RST)', () =>
   check({ server: 'reply', client: 'unread-close', reply: 50, from: ['ESTABLISHED', 'ESTABLISHED'], aborted: true }));
