@@ -51,7 +51,7 @@ export interface ProbeOptions {
   interfacePollMs?: number;
   /**
    * Which kernel drop reasons become DROP records (names of enum skb_drop_reason without SKB_DROP_REASON_):
-   * allow empty = every reason not denied; default deny: NOT_SPECIFIED and QUEUE_PURGE (normal teardown).
+   * allow empty = every reason not denied; default deny: NOT_SPECIFIED and QUEUE_PURGE (normal teardown), OTHERHOST (flooded copies).
    */
   dropReasons?: { allow: readonly string[]; deny: readonly string[] };
   /**

@@ -490,7 +490,33 @@ test('the drop reason filter: denied reasons make no DROP record and are counted
   assert.ok(!records.some((r) => r.type === RecordType.DROP && ['QUEUE_PURGE', 'NOT_SPECIFIED'].includes(r.drop?.reason ?? '')));
   const drops = manager.status().find((s) => s.probe === 'drops');
   assert.ok(Array.isArray(drops?.eventsFiltered));
-  assert.ok(drops.eventsFiltered.every((f) => ['QUEUE_PURGE', 'NOT_SPECIFIED', 'NOT_IP'].includes(f.reason) && f.count > 0), JSON.stringify(drops.eventsFiltered));
+  assert.ok(drops.eventsFiltered.every((f) => ['QUEUE_PURGE', 'NOT_SPECIFIED', 'OTHERHOST', 'NOT_IP'].includes(f.reason) && f.count > 0), JSON.stringify(drops.eventsFiltered));
+});
+
+// argv: source and destination IPv4, count. UDP datagrams in Ethernet frames for a MAC no pod has, sent
+// on eth0: the bridge floods them into every other pod, whose stack frees its copy (not for its MAC).
+const FLOOD_UNKNOWN_MAC = `
+import socket, struct, sys
+src, dst, count = socket.inet_aton(sys.argv[1]), socket.inet_aton(sys.argv[2]), int(sys.argv[3])
+udp = struct.pack('!HHHH', 40000, 9996, 18, 0) + b'x' * 10
+head = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + len(udp), 0, 0, 64, 17, 0, src, dst)
+words = sum(struct.unpack('!10H', head))
+while words >> 16: words = (words & 0xffff) + (words >> 16)
+ip = head[:10] + struct.pack('!H', ~words & 0xffff) + head[12:]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(('eth0', 0))
+frame = bytes.fromhex('020000000099') + s.getsockname()[4] + bytes.fromhex('0800') + ip + udp
+for _ in range(count): s.send(frame)
+`;
+
+test('drops: the copies of frames a bridge floods into pods (OTHERHOST) are counted, not reported, by default', async () => {
+  const otherHost = () => manager.status().find((s) => s.probe === 'drops')?.eventsFiltered?.find((f) => f.reason === 'OTHERHOST')?.count ?? 0;
+  const before = otherHost();
+  await net.run('b', 'python3', ['-c', FLOOD_UNKNOWN_MAC, B, A, '10']);
+  const deadline = Date.now() + 5000;
+  while (otherHost() < before + 10 && Date.now() < deadline) await sleep(50);
+  assert.ok(otherHost() >= before + 10, `OTHERHOST filtered ${otherHost() - before} times for 10 flooded frames`);
+  assert.deepEqual(records.filter((r) => r.type === RecordType.DROP && r.drop?.reason === 'OTHERHOST').map((r) => r.destination?.port), []);
 });
 
 test('flows: UDP counters match what was sent, counted once on the node, where first seen', async () => {

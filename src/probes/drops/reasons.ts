@@ -1,15 +1,17 @@
 // Which kernel drop reasons become DROP records. The kernel frees sockets'
 // queues with QUEUE_PURGE and many skbs with NOT_SPECIFIED on every normal
 // teardown: reported, they would be one DROP per closed connection that no
-// packet was lost for. The filter runs in the kernel (bpf/drops.bpf.c) before
+// packet was lost for. OTHERHOST frees the copies of frames addressed to
+// another host's MAC that a bridge floods into every pod on it (bridge CNIs,
+// unknown unicast): the pod they were for got its own copy. The filter runs in the kernel (bpf/drops.bpf.c) before
 // any map or ring-buffer work; what it leaves out is counted per reason. Drops
 // of skbs that were not IP (netlink and unix messages, ARP) have no flow to
 // report: left out after the reason filter and counted as NOT_IP.
 import type { BpfObject } from 'libbpf-ts';
 import { sumPerCpu } from '../shared/counters.js';
 
-/** Reasons denied unless configured otherwise: normal teardown, not packet loss. */
-export const DEFAULT_DENIED_DROP_REASONS: readonly string[] = ['NOT_SPECIFIED', 'QUEUE_PURGE'];
+/** Reasons denied unless configured otherwise: normal teardown and flooded copies, not packet loss. */
+export const DEFAULT_DENIED_DROP_REASONS: readonly string[] = ['NOT_SPECIFIED', 'QUEUE_PURGE', 'OTHERHOST'];
 
 /** As PF_DROP_REASON_SLOTS in bpf/include/events.h: reason values from the last slot on share it. */
 export const DROP_REASON_SLOTS = 256;
