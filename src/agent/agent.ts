@@ -7,6 +7,7 @@ import { parseHostPort } from '../config/addresses.js';
 import type { PodflowConfig } from '../config/schema.js';
 import { compileFilterSet } from '../pipeline/filter.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
+import { newBootId } from '../pipeline/record-ids.js';
 import type { MetadataEnricher } from '../enrich/index.js';
 import type { LossSource, Sink } from '../pipeline/types.js';
 import type { ProbeManager, ProbeName, ProbeStatus } from '../probes/types.js';
@@ -82,8 +83,10 @@ export class Agent implements AgentIntrospection {
       this.checkNotStopping();
       logger.info({ socket: config.observeSocket }, 'serving podflow observe/status');
     }
+    // In every record id, and the OTLP resource's service.instance.id: one agent run.
+    const bootId = newBootId();
     this.sinks = [
-      ...(this.options.configuredSinks === false ? [] : await parts.createSinks(config, logger)),
+      ...(this.options.configuredSinks === false ? [] : await parts.createSinks(config, logger, bootId)),
       ...(this.observe ? [this.observe] : []),
       ...(this.options.extraSinks ?? []),
     ];
@@ -93,6 +96,7 @@ export class Agent implements AgentIntrospection {
     this.checkNotStopping();
     this.pipeline = parts.createPipeline(config, {
       sinks: this.sinks,
+      bootId,
       enricher: this.enricher,
       // The probe manager exists only once the pipeline (its ingress) does.
       lossSources: [{ losses: () => this.probeManager?.losses() ?? [] }, ...this.sinks.filter(isLossSource)],

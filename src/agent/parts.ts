@@ -83,31 +83,34 @@ function kafkaSettings(config: PodflowConfig, logger: Logger): KafkaSinkOptions 
   };
 }
 
-function otlpSettings(config: PodflowConfig, logger: Logger): OtlpSinkOptions {
+function otlpSettings(config: PodflowConfig, logger: Logger, bootId: string): OtlpSinkOptions {
   const o = config.otlp;
   return {
     endpoint: o.endpoint!, protocol: o.protocol, headers: o.headers, compression: o.compression, tls: tlsOptions(o.tls),
     timeoutMs: o.timeout, logs: o.logs, metrics: o.metrics, metricsIntervalMs: o.metricsInterval,
     metricTemporality: o.metricTemporality, metricCardinalityLimit: o.metricCardinalityLimit, maxQueueSize: o.maxQueue,
-    nodeName: config.nodeName, clusterName: config.clusterName, agentVersion: VERSION, logger: logger.child({ sink: 'otlp' }),
+    nodeName: config.nodeName, clusterName: config.clusterName, agentVersion: VERSION, instanceId: bootId, logger: logger.child({ sink: 'otlp' }),
   };
 }
 
 /** Each sink's settings: its part of the configuration, in the shape its factory takes. */
-function sinkSettings(name: PodflowConfig['sinks'][number], config: PodflowConfig, logger: Logger): Record<string, unknown> {
+function sinkSettings(name: PodflowConfig['sinks'][number], config: PodflowConfig, logger: Logger, bootId: string): Record<string, unknown> {
   switch (name) {
     case 'kafka': return { ...kafkaSettings(config, logger) };
-    case 'otlp': return { ...otlpSettings(config, logger) };
+    case 'otlp': return { ...otlpSettings(config, logger, bootId) };
     case 'stdout': return {};
     case 'file': return { path: config.file.path, format: config.file.format, maxBytes: config.file.maxSize, maxFiles: config.file.maxFiles, gzip: config.file.gzip };
   }
 }
 
-/** The configured sinks, built through the sink registry, not yet started (the pipeline starts them). */
-export async function createSinks(config: PodflowConfig, logger: Logger): Promise<Sink[]> {
+/**
+ * The configured sinks, built through the sink registry, not yet started (the
+ * pipeline starts them); bootId is the pipeline's (OTLP's service.instance.id).
+ */
+export async function createSinks(config: PodflowConfig, logger: Logger, bootId: string): Promise<Sink[]> {
   await loadSinks(config.sinks);
   return config.sinks.map((name) => createSink(name, {
-    output: config.output, productVersion: VERSION, nodeName: config.nodeName, settings: sinkSettings(name, config, logger),
+    output: config.output, productVersion: VERSION, nodeName: config.nodeName, settings: sinkSettings(name, config, logger, bootId),
   }));
 }
 
@@ -119,9 +122,10 @@ function samplingRates(sampling: PodflowConfig['sampling']): SamplingRates {
 }
 const RECORD_TYPES_SAMPLED: readonly RecordTypeName[] = ['FLOW', 'TCP_OPEN', 'TCP_CLOSE', 'TCP_FAILED', 'TCP_RESET', 'RETRANSMIT', 'DROP', 'DNS', 'HTTP'];
 
-export function createPipeline(config: PodflowConfig, parts: { sinks: Sink[]; enricher: Enricher; lossSources: LossSource[] }, logger: Logger): Pipeline {
+export function createPipeline(config: PodflowConfig, parts: { sinks: Sink[]; enricher: Enricher; lossSources: LossSource[]; bootId: string }, logger: Logger): Pipeline {
   return new Pipeline({
     nodeName: config.nodeName,
+    bootId: parts.bootId,
     sinks: parts.sinks,
     enricher: parts.enricher,
     logger: logger.child({ part: 'pipeline' }),

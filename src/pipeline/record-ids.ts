@@ -14,6 +14,11 @@ const BLOCK = 256;
 /** Digits of a seq (below 2^53). */
 const MAX_DIGITS = 16;
 
+/** A new agent boot id: 8 random hex digits (record ids, OTLP's service.instance.id). */
+export function newBootId(): string {
+  return randomBytes(4).toString('hex');
+}
+
 export class RecordIdAssigner {
   private readonly prefix: Buffer;
   /** The prefix's length in UTF-16 units (what string offsets count). */
@@ -33,8 +38,8 @@ export class RecordIdAssigner {
   private readonly digits = new Uint8Array(MAX_DIGITS);
   private digitCount = 0;
 
-  /** bootId defaults to 8 random hex digits, new on every agent start. */
-  constructor(nodeName: string, readonly bootId: string = randomBytes(4).toString('hex')) {
+  /** bootId defaults to a new one (newBootId), as on every agent start. */
+  constructor(nodeName: string, readonly bootId: string = newBootId()) {
     if (!nodeName) throw new Error('record ids need a node name: set nodeName (e.g. from the NODE_NAME environment variable)');
     const prefix = `${nodeName}/${bootId}/`;
     this.prefix = Buffer.from(prefix, 'utf8');

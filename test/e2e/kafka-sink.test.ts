@@ -233,5 +233,5 @@ test('a wrong password fails start() with an error naming the user and the cause
 
 test('an unknown CA file fails start() naming the option and path', async () => {
   const sink = new KafkaSink({ brokers: [kafka['sasl-ssl']], tls: { caFile: '/nonexistent/ca.pem' } });
-  await assert.rejects(sink.start(), /kafka sink: cannot read tls\.caFile "\/nonexistent\/ca\.pem"/);
+  await assert.rejects(sink.start(), /kafka sink: cannot read kafka\.tls\.caFile "\/nonexistent\/ca\.pem"/);
 });

@@ -5,21 +5,23 @@
 // 2. The collector stopped while the agent runs, with nothing to export (the
 //    filter lets no record through): /readyz turns 503 with "sinks":false,
 //    and 200 again once the collector is back; SIGTERM still exits 0.
+// 3. The resource names the agent run: service.instance.id is its boot id.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { releasePeer, startPeer, waitFor, withPeerStopped } from '../peers/peers.js';
+import { attributesOf, logRecordsFor, outputOffset, readCollectorOutput, releasePeer, startPeer, waitFor, withPeerStopped } from '../peers/peers.js';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
 const bin = join(root, 'bin/podflow.js');
 const dir = mkdtempSync('/tmp/pfo-agent-');
 const config = join(dir, 'podflow.yaml');
+const unfiltered = join(dir, 'unfiltered.yaml');
 const children = new Set<ChildProcess>();
 
 before(() => {
@@ -32,6 +34,7 @@ before(() => {
     '  timeout: 2s',
     '',
   ].join('\n'));
+  writeFileSync(unfiltered, 'shutdownDeadline: 10s\n');
 });
 
 after(async () => {
@@ -46,8 +49,8 @@ interface Run {
   exited: Promise<[number | null, NodeJS.Signals | null]>;
 }
 
-function runAgent(endpoint: string, name: string, extra: string[] = []): Run {
-  const child = spawn(process.execPath, [bin, 'run', '--config', config, '--probes', 'tcp', '--sink', 'otlp', '--otlp-endpoint', endpoint,
+function runAgent(endpoint: string, name: string, extra: string[] = [], configFile = config): Run {
+  const child = spawn(process.execPath, [bin, 'run', '--config', configFile, '--probes', 'tcp', '--sink', 'otlp', '--otlp-endpoint', endpoint,
     '--node-name', name, '--metrics-addr', '127.0.0.1:0', '--observe-socket', join(dir, `${name}.sock`), ...extra],
   { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
@@ -107,6 +110,34 @@ test('/readyz: 503 with "sinks":false while the collector is stopped, 200 again 
   assert.match(run.stderr(), /does not accept exports; not ready until one succeeds/);
   assert.match(run.stderr(), /accepts exports again/);
 
+  run.child.kill('SIGTERM');
+  const [code] = await run.exited;
+  assert.equal(code, 0, run.stderr().slice(-3000));
+});
+
+test('the resource carries service.instance.id, the boot id in the agent\'s record ids', { timeout: 3 * 60_000 }, async () => {
+  const otelcol = await startPeer('otelcol');
+  const offset = await outputOffset(otelcol.output);
+  const node = `pfo-instance-${Date.now().toString(36)}`;
+  const run = runAgent(otelcol['otlp-http'], node, [], unfiltered);
+  await waitFor('the agent running', async () => {
+    if (run.child.exitCode !== null) assert.fail(`the agent exited ${run.child.exitCode}: ${run.stderr().slice(-3000)}`);
+    return run.stderr().includes('"msg":"agent running"') ? true : undefined;
+  }, 60_000);
+  // A loopback connection: the tcp probe sees every socket of the host.
+  const server = createServer((s) => s.end());
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const client = connect((server.address() as AddressInfo).port, '127.0.0.1');
+  client.resume();
+  await once(client, 'close');
+  server.close();
+  const [log] = await waitFor('a log record of the agent', async () => {
+    const logs = logRecordsFor(await readCollectorOutput(otelcol.output, offset), node);
+    return logs.length > 0 ? logs : undefined;
+  }, 30_000);
+  const id = String(attributesOf(log!.record.attributes)['podflow.record.id']);
+  assert.match(id, new RegExp(`^${node}/[0-9a-f]{8}/\\d+$`));
+  assert.equal(log!.resource['service.instance.id'], id.split('/')[1]);
   run.child.kill('SIGTERM');
   const [code] = await run.exited;
   assert.equal(code, 0, run.stderr().slice(-3000));

@@ -12,11 +12,17 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const PROTO_DIR = `${ROOT}proto`;
 
 export type PeerName = 'kafka' | 'otelcol' | 'otelcol-bench';
-/** test/peers/<script> <command> <args>: the bench collector is a second instance of test/peers/otelcol. */
-const SCRIPTS: Record<PeerName, { script: string; args: string[] }> = {
-  kafka: { script: 'kafka', args: [] },
-  otelcol: { script: 'otelcol', args: [] },
-  'otelcol-bench': { script: 'otelcol', args: ['--bench'] },
+/**
+ * test/peers/<script> <command> <args>: the bench collector is a second
+ * instance of test/peers/otelcol. `release` is what the last user's
+ * releasePeer runs: the broker's data only grows (every test writes topics of
+ * its own; thousands of them slowed its controller until topics created on
+ * demand took seconds), so it is removed with the broker.
+ */
+const SCRIPTS: Record<PeerName, { script: string; args: string[]; release: 'stop' | 'clean' }> = {
+  kafka: { script: 'kafka', args: [], release: 'clean' },
+  otelcol: { script: 'otelcol', args: [], release: 'stop' },
+  'otelcol-bench': { script: 'otelcol', args: ['--bench'], release: 'stop' },
 };
 
 // The peers are shared by every test process on this machine (developers run
@@ -71,7 +77,7 @@ async function takeLock(file: string, mode: 'shared' | 'exclusive', waitS: numbe
   };
 }
 
-async function runScript(name: PeerName, command: 'start' | 'stop', env: Record<string, string> = {}): Promise<Record<string, string>> {
+async function runScript(name: PeerName, command: 'start' | 'stop' | 'clean', env: Record<string, string> = {}): Promise<Record<string, string>> {
   // A first start downloads jars or builds the collector: minutes, not seconds.
   // -o: the peer the script leaves running must not inherit (and hold) the lock.
   const { stdout } = await run('flock', ['-o', '-w', String(LOCK_WAIT_S), lockFile(name, 'start'), `${ROOT}test/peers/${SCRIPTS[name].script}`, command, ...SCRIPTS[name].args], {
@@ -114,7 +120,7 @@ export async function releasePeer(name: PeerName): Promise<void> {
   const sole = await takeLock(lockFile(name, 'use'), 'exclusive', 0);
   if (!sole) return; // still in use elsewhere: its users keep it
   try {
-    if (await runningPid(name) === pid) await stopPeer(name);
+    if (await runningPid(name) === pid) await runScript(name, SCRIPTS[name].release);
   } finally {
     await sole.release();
   }

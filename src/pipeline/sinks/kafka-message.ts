@@ -137,6 +137,12 @@ export class KafkaMessageEncoder {
     return header;
   }
 
+  /** Every topic this encoder can name: the topic, or one per record type. */
+  allTopics(): string[] {
+    if (!this.options.topicPerRecordType) return [this.options.topic];
+    return Object.values(podflow.v1.RecordType).filter((type): type is number => typeof type === 'number' && type > 0).map((type) => this.topicOf(type));
+  }
+
   private topicOf(type: number): string {
     if (!this.options.topicPerRecordType) return this.options.topic;
     let topic = this.topics.get(type);

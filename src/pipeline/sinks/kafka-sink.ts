@@ -14,6 +14,7 @@ import type { Logger } from 'pino';
 import type { Kafka, Message, Producer, SASLOptions } from 'kafkajs';
 import { RecordType, type FlowRecord, type LossCount, type LossSource, type Sink } from '../types.js';
 import type { SinkFactoryContext } from './registry.js';
+import { settleWithin, STOP_FLUSH_MS } from './bounded-wait.js';
 import kafkajs, { ENCODED_TAIL, Murmur2Partitioner, warnIfKafkajsUnpatched } from './kafka-client.js';
 import { compressionType, registerKafkaCodecs, type KafkaCompression } from './kafka-codecs.js';
 import { KafkaMessageEncoder, type KafkaEncoding, type KafkaMessage } from './kafka-message.js';
@@ -62,6 +63,12 @@ export interface KafkaSinkOptions {
   /** Backoff between attempts to deliver one batch: doubles from min to max (default 100 ms .. 5 s). */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /**
+   * How long start() waits for a topic the broker does not have yet (default
+   * 15 s): one that creates topics on demand answers "unknown topic" until its
+   * controller has made it, which takes seconds on a busy cluster.
+   */
+  topicWaitMs?: number;
   /** TLS to the brokers; plaintext when absent. */
   tls?: TlsFileOptions;
   sasl?: KafkaSaslOptions;
@@ -105,6 +112,9 @@ export class KafkaSink implements Sink, LossSource {
   delivered = 0;
   /** Failed attempts to send a batch (each one retried). */
   sendRetries = 0;
+  /** Failed attempts, and data records shed as buffer_full, since the last delivery: logged when delivery resumes. */
+  private failedAttempts = 0;
+  private shedWhileFailing = 0;
 
   constructor(private readonly config: KafkaSinkOptions) {
     if (config.brokers.length === 0) throw new Error('kafka sink: no brokers configured (expected at least one HOST:PORT)');
@@ -125,6 +135,7 @@ export class KafkaSink implements Sink, LossSource {
       connectTimeoutMs: config.connectTimeoutMs ?? 5_000,
       retryMinMs: config.retryMinMs ?? 100,
       retryMaxMs: config.retryMaxMs ?? 5_000,
+      topicWaitMs: config.topicWaitMs ?? 15_000,
       productVersion: config.productVersion ?? '0.0.0',
     };
     compressionType(this.options.compression);
@@ -163,10 +174,55 @@ export class KafkaSink implements Sink, LossSource {
     try {
       this.producer = await this.connectProducer();
     } catch (err) {
-      throw new Error(`${this.name} sink: cannot connect to ${target}: ${describe(err)}`, { cause: err });
+      const hint = connectHint(err, this.config.tls !== undefined, this.config.sasl !== undefined);
+      throw new Error(`${this.name} sink: cannot connect to ${target}: ${describe(err)}${hint ? ` (${hint})` : ''}`, { cause: err });
     }
+    await this.checkTopics(target);
     this.healthy = true;
     this.stopping = false;
+  }
+
+  /**
+   * Asks for the topics' metadata as a send does (an empty batch: no record is
+   * written), which creates them where the broker creates topics on demand. A
+   * topic that is missing (still, after topicWaitMs) or not writable fails start-up:
+   * otherwise every send fails, the buffer fills, and the records are shed.
+   */
+  private async checkTopics(target: string): Promise<void> {
+    const topics = this.encoder.allTopics();
+    const deadline = Date.now() + this.options.topicWaitMs;
+    for (;;) {
+      try {
+        await this.producer!.sendBatch({ topicMessages: topics.map((topic) => ({ topic, messages: [] })), acks: -1 });
+        return;
+      } catch (err) {
+        if (errorType(err) === 'UNKNOWN_TOPIC_OR_PARTITION' && Date.now() < deadline) {
+          await sleep(500);
+          continue;
+        }
+        await this.refuseTopics(target, topics, err);
+      }
+    }
+  }
+
+  /** Fails start(): what is wrong with the topics, and what to do. */
+  private async refuseTopics(target: string, topics: string[], err: unknown): Promise<never> {
+    await this.producer!.disconnect().catch(() => undefined);
+    this.producer = null;
+    const names = topics.map((t) => `"${t}"`).join(', ');
+    const which = topics.length === 1 ? `topic ${names}` : `topics ${names} (kafka.topicPerRecordType)`;
+    let problem: string;
+    switch (errorType(err)) {
+      case 'UNKNOWN_TOPIC_OR_PARTITION':
+        problem = `${which}: not on the broker after ${this.options.topicWaitMs / 1000} s, and it does not create topics on demand (auto.create.topics.enable=false): create ${topics.length === 1 ? 'it' : 'them'}, or set kafka.topic to an existing topic`;
+        break;
+      case 'TOPIC_AUTHORIZATION_FAILED':
+        problem = `${which}: not authorized to write: allow ${this.config.sasl ? `"${this.config.sasl.username}"` : 'this client'} Write and Describe on ${topics.length === 1 ? 'it' : 'them'}, or check kafka.topic`;
+        break;
+      default:
+        problem = `${which}: ${describe(err)}`;
+    }
+    throw new Error(`${this.name} sink: cannot produce to ${target}, ${problem}`, { cause: err });
   }
 
   private async connectProducer(): Promise<Producer> {
@@ -241,6 +297,7 @@ export class KafkaSink implements Sink, LossSource {
       keptBytes += size;
     }
     this.countLost('buffer_full', records.length - kept.length);
+    this.shedWhileFailing += records.length - kept.length;
     if (kept.length > 0) this.append(kept, keptBytes);
   }
 
@@ -251,12 +308,13 @@ export class KafkaSink implements Sink, LossSource {
     return new Promise((resolve) => this.drainWaiters.push(resolve));
   }
 
-  /** Flushes for at most `timeoutMs`, then counts what is left as lost ("shutdown") and disconnects. */
-  async stop(timeoutMs = 10_000): Promise<void> {
+  /**
+   * Delivers for at most `timeoutMs` more (the pipeline flush()es first, within the shutdown deadline),
+   * then counts what is left as lost ("shutdown") and disconnects.
+   */
+  async stop(timeoutMs = STOP_FLUSH_MS): Promise<void> {
     if (!this.producer) return;
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.flush(), new Promise<void>((resolve) => { timer = setTimeout(resolve, timeoutMs); })]);
-    clearTimeout(timer);
+    await settleWithin(this.flush(), timeoutMs);
     this.stopping = true;
     const left = this.bufferedRecords;
     if (left > 0) this.countLost('shutdown', left);
@@ -269,7 +327,7 @@ export class KafkaSink implements Sink, LossSource {
     this.producer = null;
     this.healthy = false;
     if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    await producer.disconnect().catch(() => undefined);
+    await settleWithin(producer.disconnect(), STOP_FLUSH_MS);
     this.wakeDrainWaiters();
   }
 
@@ -315,6 +373,13 @@ export class KafkaSink implements Sink, LossSource {
         this.delivered += batch.messages.length;
         this.healthy = true;
         backoff = this.options.retryMinMs;
+        if (this.failedAttempts > 0) {
+          // The warnings said it was failing: say that it no longer is, and what the outage cost.
+          this.config.logger?.info({ failedAttempts: this.failedAttempts, shed: this.shedWhileFailing, buffered: this.bufferedRecords },
+            `${this.name} sink: delivery resumed`);
+          this.failedAttempts = 0;
+          this.shedWhileFailing = 0;
+        }
         // stop() may have given up on the buffer (and counted it) while this send was in flight.
         if (generation !== this.generation) break;
         this.consume(batch.messages.length, batch.bytes);
@@ -338,6 +403,7 @@ export class KafkaSink implements Sink, LossSource {
         }
         this.healthy = false;
         this.sendRetries++;
+        this.failedAttempts++;
         this.config.logger?.warn({ err: describe(err), retryInMs: backoff, buffered: this.bufferedRecords }, `${this.name} sink: delivery failed, retrying`);
         await sleep(backoff);
         backoff = Math.min(backoff * 2, this.options.retryMaxMs);
@@ -460,6 +526,40 @@ function describe(err: unknown): string {
     return cause && cause.message !== err.message ? `${err.message}: ${describe(cause)}` : err.message;
   }
   return err.message;
+}
+
+/** The error and the errors it wraps (kafkajs nests them in originalError, Node in cause). */
+function errorChain(err: unknown): { name?: string; code?: unknown; type?: string; message?: string }[] {
+  const chain = [];
+  for (let e = err as { originalError?: unknown; cause?: unknown } | undefined; e && chain.length < 5; e = (e.originalError ?? e.cause) as typeof e) {
+    chain.push(e as { name?: string; code?: unknown; type?: string; message?: string });
+  }
+  return chain;
+}
+
+/** What a failed connect most likely means, naming the options to check (undefined when nothing specific is known). */
+function connectHint(err: unknown, tls: boolean, sasl: boolean): string | undefined {
+  const chain = errorChain(err);
+  const has = (test: (e: (typeof chain)[number]) => boolean) => chain.some(test);
+  const text = chain.map((e) => `${String(e.code ?? '')} ${e.type ?? ''} ${e.message ?? ''}`).join(' ');
+  if (has((e) => e.name === 'KafkaJSSASLAuthenticationError')) return undefined; // describe() names the options
+  if (/ECONNREFUSED/.test(text)) return 'nothing listens there: check kafka.brokers, HOST:PORT of a broker listener';
+  if (/ENOTFOUND|EAI_AGAIN/.test(text)) return 'the host name does not resolve: check kafka.brokers';
+  if (/ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|Connection timeout/i.test(text)) return 'no answer: check kafka.brokers and that the network lets this node reach the broker';
+  if (/before secure TLS connection|wrong version number|EPROTO/.test(text)) {
+    return 'the listener does not speak TLS: use the broker\'s TLS listener in kafka.brokers, or set kafka.tls.enabled false';
+  }
+  if (/certificate|CERT_|altnames|SSL|TLS/i.test(text)) {
+    return 'TLS failed: check kafka.tls.caFile (the CA that signed the broker\'s certificate), kafka.tls.serverName, and kafka.tls.certFile/keyFile if the broker wants a client certificate';
+  }
+  if (/ILLEGAL_SASL_STATE|current SASL state/.test(text)) return 'this listener does not take SASL: use the broker\'s SASL listener in kafka.brokers, or remove kafka.sasl';
+  if (/UNSUPPORTED_SASL_MECHANISM/.test(text)) return 'the broker does not enable this SASL mechanism: check kafka.sasl.mechanism';
+  if (has((e) => e.name === 'KafkaJSConnectionClosedError')) {
+    if (!tls) return 'the broker closed the connection: is this a TLS listener (set kafka.tls.enabled) or one that needs SASL (kafka.sasl)?';
+    if (!sasl) return 'the broker closed the connection after TLS: does this listener need SASL (kafka.sasl.mechanism, username, password)?';
+    return 'the broker closed the connection: check that this listener takes TLS and SASL (kafka.brokers, kafka.tls, kafka.sasl.mechanism)';
+  }
+  return undefined;
 }
 
 function sleep(ms: number): Promise<void> {

@@ -32,6 +32,8 @@ export interface EncodedLogBatch {
   bytes: Uint8Array;
   /** Log records in it. */
   count: number;
+  /** The LOSS records among them, kept by the sink for another export should this one fail. */
+  loss?: FlowRecord[];
 }
 
 /** A pod's attributes on one side of a record, encoded once. */

@@ -38,6 +38,7 @@ import { encodeCanonicalJson } from '../../proto/json.js';
 import { podflow } from '../../proto/gen/flow.js';
 import type { FlowRecord, LossCount, LossSource, Sink } from '../types.js';
 import type { SinkFactoryContext } from './registry.js';
+import { settleWithin, STOP_FLUSH_MS } from './bounded-wait.js';
 import { readTlsMaterial, type TlsFileOptions, type TlsMaterial } from './kafka-tls.js';
 import { OtlpLogEncoder, type EncodedLogBatch } from './otlp-log-encoder.js';
 import { EMPTY_LOG_REQUEST, grpcLogExporter, httpLogExporter, type LogBatchExporter } from './otlp-log-exporter.js';
@@ -50,6 +51,11 @@ import { FlowMetrics, METRIC_ATTRIBUTES } from './otlp-metrics.js';
 const MAX_REQUEST_BYTES = 3 * 1024 * 1024;
 /** Export requests in flight at once; more wait (they are within the queue bound). */
 const CONCURRENT_EXPORTS = 4;
+/**
+ * LOSS records of failed exports kept for the next export (beyond: counted lost
+ * like the rest): they tell the collector's side of the gap, this one included.
+ */
+const LOSS_RESERVE_RECORDS = 256;
 /** A signal with no export settled for this long is asked with an empty request (see the top). */
 const HEALTH_INTERVAL_MS = 5_000;
 /**
@@ -134,6 +140,10 @@ export class OtlpSink implements Sink, LossSource {
   /** The endpoint without trailing slashes: the gRPC address, or the base of the HTTP paths. */
   private readonly base: string;
   private readonly maxExportBatchSize: number;
+  /** LOSS records in the request being filled. */
+  private batchLoss: FlowRecord[] = [];
+  /** LOSS records of failed exports, exported again once the collector accepts logs (at most LOSS_RESERVE_RECORDS). */
+  private retainedLoss: FlowRecord[] = [];
   /** Encoded requests waiting for an export slot. */
   private readonly waiting: EncodedLogBatch[] = [];
   private exporting = 0;
@@ -155,6 +165,8 @@ export class OtlpSink implements Sink, LossSource {
   private healthTimer: NodeJS.Timeout | null = null;
   /** An empty request of the health check is in flight. */
   private probing = false;
+  /** Log records of failed exports since the collector last accepted logs: logged when it accepts them again. */
+  private lostWhileFailing = 0;
   /** Metric exports the collector did not accept (each loses one interval of deltas). */
   metricExportFailures = 0;
 
@@ -259,46 +271,56 @@ export class OtlpSink implements Sink, LossSource {
         `${this.name} sink: ${this.inFlight} log records wait for the collector (queue bound ${this.maxQueueSize}); ${records.length} records rejected`,
       ));
     }
+    for (const r of records) this.flowMetrics?.record(r);
+    this.flowMetrics?.flush();
+    if (encoder) {
+      this.addLogs(encoder, records);
+      this.emitted += records.length;
+    }
+    return Promise.resolve();
+  }
+
+  /** Adds log records to the requests being filled, sending each when full, the last one after scheduledDelayMs. */
+  private addLogs(encoder: OtlpLogEncoder, records: readonly FlowRecord[]): void {
     const body = BODIES[this.options.body ?? 'summary'];
     const now = Date.now();
     for (const r of records) {
-      this.flowMetrics?.record(r);
-      if (!encoder) continue;
       encoder.add(r, body(r), now);
-      this.emitted++;
+      if (r.type === podflow.v1.RecordType.LOSS) this.batchLoss.push(r);
       if (encoder.count >= this.maxExportBatchSize || encoder.size >= MAX_REQUEST_BYTES) this.sendBatch();
     }
-    this.flowMetrics?.flush();
-    if (encoder && encoder.count > 0 && this.timer === null) {
+    if (encoder.count > 0 && this.timer === null) {
       this.timer = setTimeout(() => this.sendBatch(), this.options.scheduledDelayMs ?? 200);
       this.timer.unref();
     }
-    return Promise.resolve();
   }
 
   async flush(): Promise<void> {
     await Promise.all([this.flushLogs(), this.meterProvider?.forceFlush()]);
   }
 
-  /** Flushes (bounded by the export timeout) and shuts the SDK down; what never left is counted ("shutdown"). */
+  /**
+   * Exports for at most STOP_FLUSH_MS more (the pipeline flush()es first, within the shutdown deadline),
+   * counts the log records not exported by then as lost ("shutdown"), and shuts the SDK down.
+   */
   async stop(): Promise<void> {
     if (this.healthTimer !== null) clearInterval(this.healthTimer);
     this.healthTimer = null;
     const exporter = this.logExporter;
     const metrics = this.meterProvider;
-    await Promise.allSettled([this.flushLogs(), metrics?.shutdown()]);
+    await settleWithin(Promise.allSettled([this.flushLogs(), metrics?.shutdown()]), STOP_FLUSH_MS);
     this.encoder = null;
     this.logExporter = null;
     this.flowMetrics = null;
     this.meterProvider = null;
     this.metricTransport = null;
-    await exporter?.shutdown();
     this.closed = true;
     const left = this.inFlight;
     if (left > 0) {
       this.count('shutdown', left);
       this.failed += left;
     }
+    await settleWithin(exporter?.shutdown(), STOP_FLUSH_MS);
   }
 
   losses(): LossCount[] {
@@ -324,6 +346,10 @@ export class OtlpSink implements Sink, LossSource {
     }
     const batch = this.encoder?.take();
     if (batch === undefined) return;
+    if (this.batchLoss.length > 0) {
+      batch.loss = this.batchLoss;
+      this.batchLoss = [];
+    }
     this.waiting.push(batch);
     this.exportWaiting();
   }
@@ -336,22 +362,37 @@ export class OtlpSink implements Sink, LossSource {
       exporter.export(batch, (result) => {
         this.exporting--;
         this.encoder?.release(batch);
-        if (!this.closed) this.onExport(batch.count, result);
+        if (!this.closed) this.onExport(batch, result);
         this.exportWaiting();
         if (this.exporting === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
       });
     }
   }
 
-  private onExport(count: number, result: ExportResult): void {
-    this.settled('logs', result);
+  private onExport(batch: EncodedLogBatch, result: ExportResult): void {
     if (result.code === ExportResultCode.SUCCESS) {
-      this.exported += count;
+      this.exported += batch.count;
+      this.settled('logs', result);
       return;
     }
+    // The LOSS records stay in flight, for the next export after the collector accepts one again.
+    const kept = Math.min(batch.loss?.length ?? 0, LOSS_RESERVE_RECORDS - this.retainedLoss.length);
+    if (kept > 0) this.retainedLoss.push(...batch.loss!.slice(0, kept));
+    const count = batch.count - kept;
     this.failed += count;
     this.count('export_failed', count);
-    this.options.logger?.warn({ err: result.error?.message, records: count }, `${this.name} sink: export to ${this.options.endpoint} failed; records counted as lost`);
+    // One warning when the collector stops accepting (settled()) and one line when it accepts again, with
+    // the sum: a line per failed request would flood the log for as long as an outage lasts.
+    this.lostWhileFailing += count;
+    this.settled('logs', result);
+  }
+
+  /** The LOSS records of failed exports, into the next request: the collector accepts logs again. */
+  private resendLoss(): void {
+    if (this.retainedLoss.length === 0 || !this.encoder) return;
+    const records = this.retainedLoss;
+    this.retainedLoss = [];
+    this.addLogs(this.encoder, records);
   }
 
   private onMetricExport(result: ExportResult): void {
@@ -403,11 +444,15 @@ export class OtlpSink implements Sink, LossSource {
     if (ok === h.ok) return;
     h.ok = ok;
     if (ok) {
-      this.options.logger?.info(`${this.name} sink: ${this.targetOf([signal])} accepts exports again`);
+      if (signal === 'logs') this.resendLoss();
+      const lost = signal === 'logs' ? { lostRecords: this.lostWhileFailing } : {};
+      if (signal === 'logs') this.lostWhileFailing = 0;
+      this.options.logger?.info(lost, `${this.name} sink: ${this.targetOf([signal])} accepts exports again`);
     } else {
+      const counted = signal === 'logs' ? `; log records of failed exports are counted as lost (sink:${this.name}/export_failed)` : '';
       this.options.logger?.warn(
         { err: describeExportError(result.error, this.protocol) },
-        `${this.name} sink: ${this.targetOf([signal])} does not accept exports; not ready until one succeeds`,
+        `${this.name} sink: ${this.targetOf([signal])} does not accept exports; not ready until one succeeds${counted}`,
       );
     }
   }
