@@ -218,7 +218,16 @@ static void test_run_exec(struct test_run *t)
 		    .data_out = t->out_len ? t->out : NULL, .data_size_out = (uint32_t)t->out_len,
 		    .ctx_in = t->ctx_len ? t->ctx : NULL, .ctx_size_in = (uint32_t)t->ctx_len,
 		    .repeat = t->repeat);
-	int err = bpf_prog_test_run_opts(t->prog_fd, &opts);
+	int err;
+
+	/*
+	 * The kernel gives up a run of more than one repeat when a signal is
+	 * pending (EINTR, its progress discarded): a child's SIGCHLD or any signal
+	 * Node handles. Nothing is wrong with the run: do it again.
+	 */
+	do
+		err = bpf_prog_test_run_opts(t->prog_fd, &opts);
+	while (err == -EINTR);
 	t->err = err < 0 ? -err : 0;
 	t->retval = opts.retval;
 	t->duration = opts.duration;

@@ -2,6 +2,7 @@
 // load, typed load errors with libbpf's message and the verifier log.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { BpfError, BpfObject, LoadError, setLogger, type LogLevel } from '../src/index.js';
 import { leftoverTestPrograms, objectPath } from './helpers.js';
@@ -36,6 +37,26 @@ test('open from a Buffer, load, and run a program', () => {
     assert.deepEqual(r.dataOut, data, 'the program leaves the packet as it was');
     assert.ok(r.durationNs > 0);
   } finally {
+    obj.close();
+  }
+});
+
+test('a run interrupted by a signal (EINTR: a child exited, a timer signal) is run again, not thrown', () => {
+  const obj = BpfObject.open(objectPath('maps'));
+  // Signals Node would otherwise die of; SIGUSR1 is the inspector's.
+  const ignore = () => {};
+  process.on('SIGUSR2', ignore);
+  const signaller = spawn('sh', ['-c', `sleep 0.2; for i in 1 2 3; do kill -USR2 ${process.pid}; sleep 0.05; done`], { stdio: 'ignore' });
+  try {
+    obj.load();
+    const started = Date.now();
+    // Long enough (about a second) that the signals arrive while the kernel runs it.
+    const r = obj.program('lbt_percpu_inc').testRun({ data: Buffer.alloc(64), repeat: 20_000_000 });
+    assert.equal(r.retval, 0);
+    assert.ok(Date.now() - started > 400, `the run took ${Date.now() - started} ms: the signals came after it`);
+  } finally {
+    signaller.kill();
+    process.off('SIGUSR2', ignore);
     obj.close();
   }
 });
