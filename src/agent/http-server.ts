@@ -5,6 +5,13 @@ import type { Registry } from 'prom-client';
 import type { HostPort } from '../config/addresses.js';
 import type { AgentIntrospection } from './status.js';
 
+/** What to do about a metrics address that cannot be served (--metrics-addr / metricsAddr). */
+const LISTEN_HINTS: Record<string, string> = {
+  EADDRINUSE: ' (another process serves that port, often another podflow agent on this node: stop it, or choose another --metrics-addr, or off)',
+  EADDRNOTAVAIL: ' (no interface of this host has that address: use one it has, 0.0.0.0 or [::])',
+  EACCES: ' (a port below 1024 needs CAP_NET_BIND_SERVICE: choose a higher one)',
+};
+
 export class OpsHttpServer {
   private server: Server | undefined;
 
@@ -32,7 +39,7 @@ export class OpsHttpServer {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new Error(`cannot serve metrics on ${address.host}:${address.port}: ${err.code ?? err.message}`, { cause: err })));
+        reject(new Error(`cannot serve metrics on ${address.host}:${address.port}: ${err.code ?? err.message}${LISTEN_HINTS[err.code ?? ''] ?? ''}`, { cause: err })));
       server.listen(address.port, address.host, resolve);
     });
     this.server = server;

@@ -253,7 +253,7 @@ describe('run-time failures exit 1 with the reason, leaving nothing behind', () 
       const port = (busy.address() as { port: number }).port;
       const r = await podflowAsync(['run', '--metrics-addr', `127.0.0.1:${port}`, '--observe-socket', join(dir, 'busy.sock'), '--log-level', 'silent']);
       assert.equal(r.code, 1);
-      assert.match(r.stderr, new RegExp(`^podflow: cannot serve metrics on 127\\.0\\.0\\.1:${port}: EADDRINUSE`, 'm'));
+      assert.match(r.stderr, new RegExp(`^podflow: cannot serve metrics on 127\\.0\\.0\\.1:${port}: EADDRINUSE \\(another process serves that port, often another podflow agent on this node: stop it, or choose another --metrics-addr, or off\\)$`, 'm'));
     } finally {
       busy.close();
     }
