@@ -39,7 +39,8 @@ test('LOSS records overtake data already waiting for the sink', async () => {
   const pipeline = new Pipeline({ nodeName: 'n1', sinks: [sink], sinkQueueCapacity: 20, sinkBatchSize: 5, sinkMaxInFlight: 1, lossIntervalMs: 0 });
   await pipeline.start();
   pipeline.ingest(flows(40));
-  await new Promise((r) => setTimeout(r, 10)); // the first batch is in flight, 15 records wait
+  // Once the first batch is in flight, 15 records wait (polled: a fixed sleep lost the race on a busy machine).
+  while (pipeline.snapshot().sinks[0]!.inFlight === 0) await new Promise((r) => setImmediate(r));
   assert.equal(pipeline.emitLossRecords(), 1);
   await pipeline.stop(2000);
   const types = sink.batches.map((b) => b.map((r) => (r.type === LOSS ? 'L' : 'F')).join(''));
