@@ -159,6 +159,20 @@ export class OcsfEncoder {
       const inb = Number((swap ? t.bytes : t.bytesReceived) ?? 0), inPkts = Number((swap ? t.packets : t.packetsReceived) ?? 0);
       event.traffic = { bytes_out: out, packets_out: outPkts, bytes_in: inb, packets_in: inPkts, bytes: out + inb, packets: outPkts + inPkts };
     }
+    // The process behind the socket (connect's caller; an accepted socket's cgroup only).
+    const p = record.process;
+    if (p) {
+      const process = compact({ pid: p.pid || undefined, name: p.command || undefined, container: p.containerId ? { uid: p.containerId } : undefined });
+      if (Object.keys(process).length > 0) event.actor = { process };
+    }
+    // What OCSF has no attribute for: the socket's side and TCP's state, RTT and retransmissions.
+    const tcp = record.tcp;
+    const side = record.observation?.side;
+    event.unmapped = compact({
+      side: side === podflow.v1.Side.CLIENT ? 'CLIENT' : side === podflow.v1.Side.SERVER ? 'SERVER' : undefined,
+      tcp: tcp ? compact({ state: tcp.state, srtt_us: tcp.srtt ? Math.round(Number(tcp.srtt.seconds ?? 0) * 1e6 + (tcp.srtt.nanos ?? 0) / 1e3) : undefined, retransmits: tcp.retransmits || undefined }) : undefined,
+      cgroup_id: p?.cgroupId ? Number(p.cgroupId) : undefined,
+    });
     if (record.startTime) event.start_time = toMillis(record.startTime);
     if (record.tcp?.duration) event.duration = toMillis(record.tcp.duration);
     if (type === T.DROP) {

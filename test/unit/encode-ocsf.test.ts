@@ -82,3 +82,13 @@ test('an HTTP request without response is a failed HTTP Activity without http_re
   assert.equal(timedOut.http_response, undefined);
   assert.equal(timedOut.http_status, undefined);
 });
+
+test('the process behind a socket is the actor; side, TCP state, RTT and retransmissions are unmapped', () => {
+  const close = encoder.toOcsf({ ...sampleRecords().TCP_CLOSE, observation: { probe: 'tcp', hook: 'tp_btf', side: 1 } });
+  assert.deepEqual(close.actor, { process: { pid: 4242, name: 'curl', container: { uid: 'abc123' } } });
+  assert.deepEqual(close.unmapped, { side: 'CLIENT', tcp: { state: 'CLOSE', srtt_us: 1500, retransmits: 2 }, cgroup_id: 123456789012 });
+  // Nothing to say: no actor, no unmapped.
+  const flow = encoder.toOcsf({ ...sampleRecords().FLOW, tcp: undefined });
+  assert.equal(flow.actor, undefined);
+  assert.equal(flow.unmapped, undefined);
+});
