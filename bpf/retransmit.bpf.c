@@ -6,7 +6,7 @@
  * first retransmission is reported at once; user space reports what is still
  * pending when a connection goes quiet.
  */
-#include "sock_events.h"
+#include "sock_info.h"
 #include <bpf/bpf_tracing.h>
 
 #define RETRANSMIT_INTERVAL_NS 1000000000ULL
@@ -39,12 +39,19 @@ static __always_inline __u32 skb_segments(const struct sk_buff *skb)
 /*
  * The socket's state and smoothed RTT at its last retransmission, kept in its
  * window: what the tail record (user space, once the connection is quiet)
- * says of the socket, like the records sent from here.
+ * says of the socket, like the records sent from here. Its side and process
+ * come from the tcp probe's pf_socks (this object reuses that map; without
+ * the tcp probe it stays empty and the side unknown).
  */
 static __always_inline void note_socket(struct pf_sock_event *e, struct sock *sk)
 {
+	__u64 key = (__u64)sk;
+	struct pf_sock_info *info = bpf_map_lookup_elem(&pf_socks, &key);
+
 	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+	if (info)
+		pf_fill_info(e, info);
 }
 
 static __always_inline void on_retransmit(struct sock *sk, __u32 segs)

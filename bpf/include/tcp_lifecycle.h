@@ -8,7 +8,7 @@
 #ifndef PODFLOW_TCP_LIFECYCLE_H
 #define PODFLOW_TCP_LIFECYCLE_H
 
-#include "sock_events.h"
+#include "sock_info.h"
 
 /* Kernel TCP states (include/net/tcp_states.h): stable ABI, also in the tracepoint's format. */
 enum {
@@ -24,34 +24,6 @@ enum {
 	PF_TCP_CLOSING = 11,
 	PF_TCP_NEW_SYN_RECV = 12,
 };
-
-/* What is known about a socket between its first state change and CLOSE. */
-struct pf_sock_info {
-	__u64 start_ns;		/* established at; 0 while connecting */
-	__u64 cgroup_id;
-	__u32 pid;
-	__u8 side;
-	__u8 closed;		/* CLOSE was reported; kept until destroy for a reset sent at close */
-	__u8 pad[2];
-	char comm[16];
-};
-
-struct {
-	/* LRU: a socket whose destroy was missed cannot leak an entry for good. */
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64);	/* struct sock * */
-	__type(value, struct pf_sock_info);
-} pf_socks SEC(".maps");
-
-static __always_inline void pf_fill_info(struct pf_sock_event *e, struct pf_sock_info *info)
-{
-	e->start_ns = info->start_ns;
-	e->cgroup_id = info->cgroup_id;
-	e->pid = info->pid;
-	e->side = info->side;
-	__builtin_memcpy(e->comm, info->comm, sizeof(e->comm));
-}
 
 /*
  * The states a socket is in once its FIN is queued: tcp_close_state() moves

@@ -5,6 +5,7 @@
 // flows, dns and http share the packet object (one TC program per interface
 // and direction for the three), loaded with the ones requested.
 import { fileURLToPath } from 'node:url';
+import type { BpfMap } from 'libbpf-ts';
 import { findCgroup2Root } from '../enrich/cgroup.js';
 import type { LossCount } from '../pipeline/types.js';
 import { dnsPlan, dnsSetup, type DnsOptions } from './dns/plan.js';
@@ -78,6 +79,8 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
   // dns and http reuse the svc object's map, opened by start() before they load; when it could not be
   // attached, records carry only what the packets themselves showed.
   let svc: OriginalDestinations | undefined;
+  /** The tcp probe's per-socket map while it runs: the retransmit object reuses it (side and process). */
+  let tcpSockets: BpfMap | undefined;
   const originalDestinations: OriginalDestinationMap = {
     get map() {
       return svc?.map;
@@ -93,7 +96,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
   const plans: Record<Exclude<ProbeName, 'process'>, ProbePlan> = {
     flows: flowsPlan({ ...flowsOpts, packet }),
     tcp: tcpPlan,
-    retransmit: retransmitPlan,
+    retransmit: retransmitPlan({ get map() { return tcpSockets; } }),
     drops: dropsPlan({ reasons: opts.dropReasons }),
     rtt: rttPlan({ cgroupRoot }),
     dns: dnsPlan({ ...dnsOpts, packet }),
@@ -191,11 +194,18 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
       ctx.interfaces.poll();
       lastClockRefresh = Date.now();
       if (opts.probes.includes('dns') || opts.probes.includes('http')) openOriginalDestinations();
-      for (const probe of opts.probes) {
+      // tcp runs first (the retransmit object reuses its per-socket map); states keep the configured order.
+      const started = new Map<ProbeName, ProbeState>();
+      for (const probe of [...opts.probes].sort((a, b) => Number(b === 'tcp') - Number(a === 'tcp'))) {
         if (probe === 'process') continue;
         const state = runPlan(plans[probe]);
         if ((probe === 'dns' || probe === 'http') && svcSkipped) state.status.skipped.push({ hook: SVC_HOOK, reason: svcSkipped });
-        states.set(probe, state);
+        if (probe === 'tcp') tcpSockets = state.attached?.sockets;
+        started.set(probe, state);
+      }
+      for (const probe of opts.probes) {
+        const state = started.get(probe);
+        if (state) states.set(probe, state);
       }
       if (opts.probes.includes('process')) {
         // Process context rides on the tcp probe's records (connect and the accepted socket's cgroup).
@@ -228,6 +238,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
         s.attached = null;
       }
       states.clear();
+      tcpSockets = undefined;
       unmatched = undefined;
       // After the probes: their objects reuse svc's map.
       if (svc) final.push(...closeKeepingLosses(svc, errors));

@@ -357,6 +357,8 @@ test('induced loss (a small tbf queue on the veth: this kernel has no netem) giv
     rtx = retransmits();
     assert.ok(rtx.length <= 1 + ms(close.time) / 1000 - ms(rtx[0]?.time) / 1000 + 1, 'at most one record per second');
     assert.equal(rtx[0]?.destination?.ip, B);
+    // The sending socket's side and process, from the tcp probe's per-socket map (the retransmit object reuses it).
+    assert.deepEqual([...new Set(rtx.map((x) => `${x.observation?.side} ${x.process?.command} ${x.process?.pid === close.process?.pid}`))], [`${Side.CLIENT} node true`]);
   } finally {
     quiet('tc', ['qdisc', 'del', 'dev', net.pod('b').hostIf.name, 'root']);
     await stopServer(server);

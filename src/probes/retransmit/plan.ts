@@ -1,8 +1,9 @@
 // retransmit: one record per connection and second with the count of
 // retransmitted segments (rate-limited in the kernel; the tail of a burst is
 // reported from the rate limiter's map). tp_btf first (typed arguments, no
-// tracefs), the classic tracepoint as fallback.
-import type { BpfObject, Link } from 'libbpf-ts';
+// tracefs), the classic tracepoint as fallback. The records carry the socket's
+// side and process from the tcp probe's per-socket map, which the object reuses.
+import type { BpfMap, BpfObject, Link } from 'libbpf-ts';
 import type { ProbeContext } from '../shared/context.js';
 import { RetransmitWindow, SockEvent } from '../shared/layouts.js';
 import { RingBufferProbe, attachAll, openProbe, type HookCandidate, type ProbePlan } from '../shared/probe.js';
@@ -39,14 +40,27 @@ class RetransmitProbe extends RingBufferProbe {
   }
 }
 
-function candidate(hook: string, program: string): HookCandidate {
+/** The tcp probe's per-socket map, when it runs (attached before this probe). */
+export interface SocketInfoSource {
+  readonly map: BpfMap | undefined;
+}
+
+function candidate(hook: string, program: string, sockets: SocketInfoSource): HookCandidate {
+  // Without the tcp probe the object's own map stays empty: one entry is enough.
+  const shareSockets = (obj: BpfObject) => {
+    const tcp = sockets.map;
+    if (tcp) obj.map('pf_socks').resize(tcp.maxEntries).reuse(tcp);
+    else obj.map('pf_socks').resize(1);
+  };
   return {
     hook,
-    attach: (ctx: ProbeContext) => openProbe(ctx, 'retransmit.bpf.o', [program], (obj) => new RetransmitProbe(ctx, hook, obj, attachAll(obj, [program]))),
+    attach: (ctx: ProbeContext) => openProbe(ctx, 'retransmit.bpf.o', [program], (obj) => new RetransmitProbe(ctx, hook, obj, attachAll(obj, [program])), shareSockets),
   };
 }
 
-export const retransmitPlan: ProbePlan = {
-  probe: 'retransmit',
-  candidates: [candidate('tp_btf/tcp_retransmit_skb', 'retransmit_btf'), candidate('tracepoint/tcp/tcp_retransmit_skb', 'retransmit_tp')],
-};
+export function retransmitPlan(sockets: SocketInfoSource): ProbePlan {
+  return {
+    probe: 'retransmit',
+    candidates: [candidate('tp_btf/tcp_retransmit_skb', 'retransmit_btf', sockets), candidate('tracepoint/tcp/tcp_retransmit_skb', 'retransmit_tp', sockets)],
+  };
+}

@@ -1,7 +1,7 @@
 // The shape every probe folder exports: an attach plan (hooks in order of
 // preference) whose first candidate that loads and attaches becomes the probe.
 import { join } from 'node:path';
-import { BpfObject, type Link } from 'libbpf-ts';
+import { BpfObject, type BpfMap, type Link } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeName } from '../types.js';
 import type { ProbeContext } from './context.js';
@@ -23,6 +23,8 @@ export interface AttachedProbe {
   losses(): LossCount[];
   /** Detaches and closes everything this probe created (after emitting what it still holds). */
   close(): void;
+  /** The tcp probe's per-socket map (side, process; bpf/include/sock_info.h), which the retransmit object reuses. */
+  readonly sockets?: BpfMap;
 }
 
 export interface HookCandidate {

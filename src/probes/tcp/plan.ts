@@ -1,17 +1,26 @@
 // tcp: TCP_OPEN/CLOSE/FAILED/RESET per socket, with process context. Preferred
 // hooks in order: fentry (cheapest), kprobe, the tracepoints as BTF raw
 // tracepoints, then as classic tracepoints, which work on every kernel with tracefs. All variants share bpf/include/tcp_lifecycle.h.
-import { NotSupportedError, features, type FeatureResult } from 'libbpf-ts';
+import { NotSupportedError, features, type BpfMap, type BpfObject, type FeatureResult, type Link } from 'libbpf-ts';
 import type { ProbeContext } from '../shared/context.js';
 import { SockEvent } from '../shared/layouts.js';
 import { RingBufferProbe, attachAll, openProbe, type HookCandidate, type ProbePlan } from '../shared/probe.js';
 import { decodeSockEvent } from '../shared/sock-event.js';
 
+/** The tcp probe, handing its per-socket map (side, process) to the retransmit object. */
+class TcpProbe extends RingBufferProbe {
+  readonly sockets: BpfMap;
+
+  constructor(ctx: ProbeContext, hook: string, obj: BpfObject, links: Link[]) {
+    super(ctx, 'tcp', hook, obj, links, SockEvent.size, (b, off) => decodeSockEvent(b, off, ctx, 'tcp', hook));
+    this.sockets = obj.map('pf_socks');
+  }
+}
+
 function candidate(hook: string, file: string, programs: readonly string[]): HookCandidate {
   return {
     hook,
-    attach: (ctx: ProbeContext) =>
-      openProbe(ctx, file, programs, (obj) => new RingBufferProbe(ctx, 'tcp', hook, obj, attachAll(obj, programs), SockEvent.size, (b, off) => decodeSockEvent(b, off, ctx, 'tcp', hook))),
+    attach: (ctx: ProbeContext) => openProbe(ctx, file, programs, (obj) => new TcpProbe(ctx, hook, obj, attachAll(obj, programs))),
   };
 }
 
