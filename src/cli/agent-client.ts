@@ -18,12 +18,14 @@ export class NoAgentError extends Error {
  * Sends one request and calls onLine for every JSON line of the answer until
  * the agent closes the stream (or `signal` aborts it).
  */
-export function requestAgent(socketPath: string, request: ObserveRequest, onLine: (line: string) => void, signal?: AbortSignal): Promise<void> {
+/** onConnect: an agent answered (before any line). */
+export function requestAgent(socketPath: string, request: ObserveRequest, onLine: (line: string) => void, signal?: AbortSignal, onConnect?: () => void): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = createConnection({ path: socketPath });
     let connected = false;
     socket.once('connect', () => {
       connected = true;
+      onConnect?.();
       socket.write(JSON.stringify(request) + '\n');
       const lines = createInterface({ input: socket, crlfDelay: Infinity });
       lines.on('error', () => {}); // the socket's own 'error' handler reports it

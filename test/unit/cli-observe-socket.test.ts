@@ -161,6 +161,16 @@ test('the built `podflow observe` with port flags, plain and after --not: the ag
   assert.deepEqual(shown.map((r) => r.id), wanted.map((r) => r.id));
 });
 
+test('the built `podflow observe` says that flags for a session of its own are ignored while an agent runs', async () => {
+  const bin = fileURLToPath(new URL('../../../bin/podflow.js', import.meta.url));
+  const child = spawn(process.execPath, [bin, 'observe', '--observe-socket', socketPath, '--last', '1', '--probes', 'tcp', '--interfaces', 'eth9'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 0);
+  assert.equal(stderr, 'podflow observe: --probes, --interfaces ignored: the agent running on this node streams with its own configuration (they apply when no agent runs)\n');
+});
+
 test('the built `podflow observe` without --last or --follow streams, as it does with no agent running; --duration ends it with exit 0', async () => {
   await until(() => server.stats().clients === 0);
   const bin = fileURLToPath(new URL('../../../bin/podflow.js', import.meta.url));

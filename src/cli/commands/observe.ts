@@ -44,7 +44,7 @@ the from-/to- forms match one side.
     const timer = config.duration === undefined ? undefined : setTimeout(stop, config.duration);
     try {
       await requestAgent(config.observeSocket, { op: 'observe', last: last ?? 0, follow, filter, format },
-        (line) => process.stdout.write(line + '\n'), abort.signal);
+        (line) => process.stdout.write(line + '\n'), abort.signal, () => warnSessionFlags(command));
       // A live stream ends only when asked to (Ctrl-C, --duration); otherwise the agent went away.
       if (follow && !abort.signal.aborted) throw new Error(`the agent closed the stream on ${config.observeSocket} (it stopped or restarted); run podflow observe again once it is back`);
       return;
@@ -109,6 +109,16 @@ function withObserveFilter(config: PodflowConfig, filter: FilterSet): PodflowCon
 function parseCount(value: string): number {
   if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`expected a whole number >= 0, got "${value}"`);
   return Number(value);
+}
+
+/** Flags that shape a session of observe's own: with an agent running, its configuration applies instead. */
+const SESSION_FLAGS = ['probes', 'interfaces', 'metadataFile', 'nodeName'];
+
+function warnSessionFlags(command: Command): void {
+  const given = SESSION_FLAGS.filter((key) => command.getOptionValueSource(key) === 'cli');
+  if (given.length === 0) return;
+  const flags = given.map((key) => `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`).join(', ');
+  process.stderr.write(`podflow observe: ${flags} ignored: the agent running on this node streams with its own configuration (they apply when no agent runs)\n`);
 }
 
 /**
