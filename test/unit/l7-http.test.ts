@@ -70,16 +70,32 @@ const statusLike = fc
   )
   .map(([minor, code, rest]) => Buffer.concat([Buffer.from(`HTTP/1.${minor} `, 'latin1'), Buffer.from(code), Buffer.from(rest, 'latin1')]));
 
+/** Bytes that are mostly printable ASCII, sometimes any byte (a control byte, a space, a high byte). */
+const mostlyPrintable = fc
+  .array(fc.oneof({ arbitrary: fc.integer({ min: 0x21, max: 0x7e }), weight: 8 }, { arbitrary: fc.integer({ min: 0, max: 255 }), weight: 1 }), { maxLength: 20 })
+  .map((codes) => Buffer.from(codes));
+
+/**
+ * A request line and a Host line whose target and value are mostly printable: most are requests (uniform
+ * bytes or "GET " + text almost never are: their checks of the version and Host would run on nothing),
+ * many with a Host, and about half of the targets and Host values hold a byte that is not printable.
+ */
+const requestLike = fc
+  .tuple(fc.constantFrom('GET /', 'POST /', 'OPTIONS /', 'GET http://'), mostlyPrintable, fc.constantFrom('0', '1'), fc.constantFrom('Host:', 'host: ', 'Accept: */*\r\nHOST:'), mostlyPrintable, fc.constantFrom('\r\n', ' \r\n\r\n', ''))
+  .map(([start, target, minor, header, host, end]) => Buffer.concat([Buffer.from(start, 'latin1'), target, Buffer.from(` HTTP/1.${minor}\r\n${header}`, 'latin1'), host, Buffer.from(end, 'latin1')]));
+
 test('random bytes never give a request with unprintable fields or a status outside 100..599', () => {
-  let statusLines = 0;
+  let statusLines = 0, versions = 0, hosts = 0;
   fc.assert(
-    fc.property(fc.oneof(fc.uint8Array({ maxLength: 256 }), fc.string({ maxLength: 64 }).map((s) => Buffer.from(`GET ${s}`, 'latin1')), statusLike), (bytes) => {
+    fc.property(fc.oneof(fc.uint8Array({ maxLength: 256 }), fc.string({ maxLength: 64 }).map((s) => Buffer.from(`GET ${s}`, 'latin1')), statusLike, requestLike), (bytes) => {
       const b = Buffer.from(bytes);
       const r = parseRequestHead(b, 0, b.length);
       if (r) {
-        assert.match(r.path, /^[\x21-\x7e]+$/);
-        assert.match(r.host, /^[\x21-\x7e]*$/);
+        assert.match(r.path, /^[\x21-\x7e]+$/, JSON.stringify(b.toString('latin1')));
+        assert.match(r.host, /^[\x21-\x7e]*$/, JSON.stringify(b.toString('latin1')));
         assert.ok(['', 'HTTP/1.0', 'HTTP/1.1'].includes(r.version));
+        if (r.version !== '') versions++;
+        if (r.host !== '') hosts++;
       }
       const end = Math.min(b.length, 16);
       const s = parseStatusLine(b, 0, end);
@@ -93,6 +109,7 @@ test('random bytes never give a request with unprintable fields or a status outs
     { numRuns: 2000 },
   );
   assert.ok(statusLines > 0, 'some inputs were status lines');
+  assert.ok(versions > 0 && hosts > 0, `some inputs were requests with a version (${versions}) and a Host (${hosts})`);
 });
 
 const ctx = { clock: new MonotonicClock(), nodeName: 'node-a', interfaces: new InterfaceIndex() };

@@ -57,7 +57,7 @@ test('delivered + dropped = produced, through small queues into a slow stdout si
   const report = await pipeline.stop(10000);
   assert.deepEqual(report.sinkErrors, []);
 
-  const lines = reader.text.trim().split('\n').map((l) => JSON.parse(l) as { id: string; type: string; loss?: { stage: string; reason: string; count: string } });
+  const lines = reader.text.trim().split('\n').map((l) => JSON.parse(l) as { id: string; type: string; source?: { node?: string }; loss?: { stage: string; reason: string; count: string } });
   const delivered = lines.filter((l) => l.type !== 'LOSS');
   const snap = pipeline.snapshot();
   const dropped = snap.stages.reduce((sum, s) => sum + Object.values(s.dropped).reduce((a, b) => a + b, 0), 0);
@@ -71,8 +71,11 @@ test('delivered + dropped = produced, through small queues into a slow stdout si
   assert.equal(byStage['sink:stdout'].emitted, delivered.length);
 
   // Every delivered record has a unique id and went through enrichment.
+  assert.ok(delivered.length > 0, 'records were delivered');
   assert.equal(new Set(delivered.map((d) => d.id)).size, delivered.length);
   assert.ok(delivered.every((d) => d.id.startsWith('node-a/inv/')));
+  // Every sample record has a source: the enricher marked it on the record the sink encoded.
+  assert.deepEqual(delivered.filter((d) => d.source?.node !== 'enriched').map((d) => d.id), [], 'delivered without the enricher\'s mark');
 
   // LOSS records account for every non-policy drop, none of them lost.
   assert.equal(snap.sinks[0].lossRecordsDropped, 0);

@@ -34,16 +34,20 @@ test('sampling is by conversation: the rate of connections kept, all records of 
   assert.ok(Math.abs(kept - n / 4) < 370, `${kept} of ${n} conversations kept at 0.25`);
 });
 
-test('records without a conversation id keep exactly the configured fraction per type, other types untouched', () => {
-  const sampler = new Sampler({ FLOW: 0.25, DNS: 0 });
-  const r = sampleRecords();
-  let flows = 0, dns = 0, http = 0;
-  for (let i = 0; i < 1000; i++) {
-    if (sampler.keep(r.FLOW)) flows++;
-    if (sampler.keep(r.DNS)) dns++;
-    if (sampler.keep(r.HTTP)) http++;
+test('records without a conversation id (or one that is no hash) keep exactly the configured fraction per type, other types untouched', () => {
+  // sampleRecords()'s conversationId ('c0ffee') is too short to be a hash; without one at all is the other case.
+  const all = sampleRecords();
+  for (const conversationId of [undefined, all.FLOW!.conversationId, 'not-a-hash']) {
+    const sampler = new Sampler({ FLOW: 0.25, DNS: 0 });
+    const r = Object.fromEntries(Object.entries(all).map(([name, record]) => [name, { ...record, conversationId }]));
+    let flows = 0, dns = 0, http = 0;
+    for (let i = 0; i < 1000; i++) {
+      if (sampler.keep(r.FLOW!)) flows++;
+      if (sampler.keep(r.DNS!)) dns++;
+      if (sampler.keep(r.HTTP!)) http++;
+    }
+    assert.deepEqual([flows, dns, http], [250, 0, 1000], `conversationId ${conversationId}`);
   }
-  assert.deepEqual([flows, dns, http], [250, 0, 1000]);
 });
 
 test('sampling rejects bad rates and LOSS', () => {
