@@ -73,14 +73,24 @@ export interface CgroupResolverOptions {
   maxDepth: number;
 }
 
+/** Distinct ids a walk takes from the misses before it: more are simply looked for again by the next one. */
+const MISSES_KEPT = 1024;
+
 /**
  * Resolves cgroup ids from the cgroup v2 tree. Lookups answer from a map built
  * by walking the tree; a miss schedules a rescan (rate-limited) so a container
- * started after the last scan resolves on its next records.
+ * started after the last scan resolves on its next records. An id that missed
+ * before a walk began and that the walk did not find will not appear (ids are
+ * not reused): the root, a cgroup deeper than maxDepth, one already removed.
+ * That walk files it as not a container's, so its records do not cost a walk
+ * every minRescanIntervalMs for as long as they come; it is forgotten with the
+ * next walk's map (a removed cgroup's id is not kept for good).
  */
 export class CgroupResolver {
   /** Every cgroup the last walk saw; null: not a container's or pod's (a host process), known so it costs no rescan. */
   private owners = new Map<number, CgroupOwner | null>();
+  /** Ids that missed since the last walk began. */
+  private missed = new Set<number>();
   private scanning: Promise<void> | null = null;
   private lastScanMs = 0;
   private pending: NodeJS.Timeout | null = null;
@@ -98,6 +108,7 @@ export class CgroupResolver {
     const owner = this.owners.get(cgroupId);
     if (owner === undefined) {
       this.misses++;
+      if (this.missed.size < MISSES_KEPT) this.missed.add(cgroupId);
       this.requestRescan();
       return undefined;
     }
@@ -129,7 +140,14 @@ export class CgroupResolver {
   }
 
   private async walkTree(root: string): Promise<void> {
+    const asked = this.missed;
+    this.missed = new Set();
     const found = new Map<number, CgroupOwner | null>();
+    try {
+      found.set(Number((await fsp.stat(root, { bigint: true })).ino), null);
+    } catch {
+      // The walk below finds nothing either.
+    }
     const walk = async (dir: string, rel: string, depth: number): Promise<void> => {
       let entries;
       try {
@@ -151,6 +169,7 @@ export class CgroupResolver {
       }
     };
     await walk(root, '', 1);
+    for (const id of asked) if (!found.has(id)) found.set(id, null);
     this.owners = found;
     this.lastScanMs = Date.now();
     this.scans++;

@@ -34,16 +34,27 @@ export class ContainerIndex {
 
   markPodDeleted(podKey: string, nowMs: number): void {
     for (const id of this.idsByPod.get(podKey) ?? []) {
-      const e = this.byId.get(id);
+      const e = this.#owned(id, podKey);
       if (e && e.deletedMs === Infinity) e.deletedMs = nowMs;
     }
   }
 
+  /**
+   * Forgets the containers of pods deleted longer than the grace ago. A container id another pod
+   * has listed since (a pod renamed in the metadata file) is that pod's: neither marked nor swept
+   * with the old one, whose list goes once none of its ids is its own.
+   */
   sweep(nowMs: number): void {
     for (const [podKey, ids] of this.idsByPod) {
-      const first = this.byId.get(ids[0]!);
-      if (first && first.deletedMs !== Infinity && nowMs > first.deletedMs + this.graceMs) this.removePod(podKey);
+      let own: ContainerEntry | undefined;
+      for (let i = 0; i < ids.length && own === undefined; i++) own = this.#owned(ids[i]!, podKey);
+      if (own === undefined || (own.deletedMs !== Infinity && nowMs > own.deletedMs + this.graceMs)) this.removePod(podKey);
     }
+  }
+
+  #owned(id: string, podKey: string): ContainerEntry | undefined {
+    const e = this.byId.get(id);
+    return e?.podKey === podKey ? e : undefined;
   }
 
   get(containerId: string): ContainerEntry | undefined {
