@@ -9,6 +9,12 @@ import { EXIT } from './exit-codes.js';
 const STOP_GRACE_MS = 5000;
 
 /**
+ * A signal this soon after the first is the same request delivered twice, not a second one: `timeout`
+ * signals its child and then its whole process group, which holds the child too.
+ */
+const REPEAT_MS = 250;
+
+/**
  * SIGTERM/SIGINT turned into a stop request. Created first thing in a command
  * that runs probes, so a signal while the command is still loading is a clean
  * stop too, not a kill.
@@ -17,6 +23,8 @@ export class StopSignals {
   readonly requested: Promise<string>;
   private request: (reason: string) => void = () => {};
   private stopping = false;
+  /** When the first signal came (ms, monotonic); undefined before one did. */
+  private firstSignalAt: number | undefined;
   private logger: Logger | undefined;
 
   /** The stop requests of the agent this process runs, if any. */
@@ -35,10 +43,16 @@ export class StopSignals {
   }
 
   private readonly onSignal = (signal: NodeJS.Signals) => {
+    const now = performance.now();
     if (this.stopping) {
+      if (this.firstSignalAt !== undefined && now - this.firstSignalAt < REPEAT_MS) {
+        this.logger?.debug({ signal }, 'signal repeated right after the first: still stopping cleanly');
+        return;
+      }
       this.logger?.error({ signal }, 'second signal during shutdown: exiting without a clean stop');
       process.exit(EXIT.FAILURE);
     }
+    this.firstSignalAt ??= now;
     this.request(signal);
   };
 
@@ -84,6 +98,12 @@ export async function runUntilStopped(agent: Agent, opts: RunOptions): Promise<v
     await agent.stop();
     clearTimeout(watchdog);
     signals.dispose();
+    // A write still pending (stdout into a pipe nobody reads) would keep the process alive after the stop, and
+    // the exit waits for stdout to drain: what it held is already counted as lost.
+    setTimeout(() => {
+      logger.error({ graceMs: STOP_GRACE_MS }, 'output still blocked after the stop (stdout not read?): exiting');
+      process.exit(EXIT.FAILURE);
+    }, STOP_GRACE_MS).unref();
   }
 }
 

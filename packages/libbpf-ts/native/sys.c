@@ -8,8 +8,15 @@
 #include <arpa/inet.h>
 #include <linux/if_ether.h>
 #include <linux/if_packet.h>
+#include <linux/pkt_cls.h>
+#include <linux/pkt_sched.h>
+#include <linux/rtnetlink.h>
 #include <net/if.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include "addon.h"
@@ -113,6 +120,200 @@ static napi_value tc_detach(napi_env env, napi_callback_info info)
 	if (err)
 		return throw_errno(env, err, "bpf_tc_detach");
 	return undefined(env);
+}
+
+/* The kernel name of program `id` (at most 15 characters), "" when it cannot be read. */
+static void prog_name_by_id(uint32_t id, char *name, size_t size)
+{
+	name[0] = 0;
+	int fd = bpf_prog_get_fd_by_id(id);
+	if (fd < 0)
+		return;
+	struct bpf_prog_info info;
+	uint32_t len = sizeof(info);
+	memset(&info, 0, sizeof(info));
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) == 0)
+		snprintf(name, size, "%s", info.name);
+	close(fd);
+}
+
+/* Adds {priority, handle, kind, progId, program} of one RTM_NEWTFILTER message to `list`; the per-priority
+ * header messages (handle 0) are skipped. */
+static bool add_filter(napi_env env, napi_value list, uint32_t *n, struct nlmsghdr *nh)
+{
+	struct tcmsg *t = NLMSG_DATA(nh);
+	if (t->tcm_handle == 0)
+		return true;
+	char kind[16] = "";
+	uint32_t prog_id = 0;
+	int len = nh->nlmsg_len - NLMSG_LENGTH(sizeof(*t));
+	for (struct rtattr *a = (struct rtattr *)((char *)t + NLMSG_ALIGN(sizeof(*t))); RTA_OK(a, len); a = RTA_NEXT(a, len)) {
+		if (a->rta_type == TCA_KIND) {
+			snprintf(kind, sizeof(kind), "%.*s", (int)RTA_PAYLOAD(a), (char *)RTA_DATA(a));
+		} else if (a->rta_type == TCA_OPTIONS) {
+			int olen = RTA_PAYLOAD(a);
+			for (struct rtattr *o = RTA_DATA(a); RTA_OK(o, olen); o = RTA_NEXT(o, olen))
+				if (o->rta_type == TCA_BPF_ID && RTA_PAYLOAD(o) >= sizeof(uint32_t))
+					memcpy(&prog_id, RTA_DATA(o), sizeof(prog_id));
+		}
+	}
+	char prog[BPF_OBJ_NAME_LEN] = "";
+	if (prog_id)
+		prog_name_by_id(prog_id, prog, sizeof(prog));
+	napi_value f;
+	if (napi_create_object(env, &f) != napi_ok)
+		return false;
+	napi_value kind_v, prog_v;
+	if (napi_create_string_utf8(env, kind, NAPI_AUTO_LENGTH, &kind_v) != napi_ok ||
+	    napi_create_string_utf8(env, prog, NAPI_AUTO_LENGTH, &prog_v) != napi_ok)
+		return false;
+	set_prop(env, f, "priority", make_u32(env, t->tcm_info >> 16));
+	set_prop(env, f, "handle", make_u32(env, t->tcm_handle));
+	set_prop(env, f, "kind", kind_v);
+	set_prop(env, f, "progId", make_u32(env, prog_id));
+	set_prop(env, f, "program", prog_v);
+	return napi_set_element(env, list, (*n)++, f) == napi_ok;
+}
+
+/* tcFilters(ifindex, ingress) -> [{priority, handle, kind, progId, program}]: every filter on a clsact
+ * hook (an RTM_GETTFILTER dump; libbpf's bpf_tc_query needs the priority and handle already known).
+ * No clsact qdisc: an empty list. */
+static napi_value tc_filters(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(2);
+	int32_t ifindex;
+	bool ingress;
+	if (!arg_i32(env, argv[0], &ifindex) || !arg_bool(env, argv[1], &ingress))
+		return NULL;
+	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return throw_errno(env, errno, "socket(NETLINK_ROUTE)");
+	struct {
+		struct nlmsghdr nh;
+		struct tcmsg t;
+	} req;
+	memset(&req, 0, sizeof(req));
+	req.nh.nlmsg_len = sizeof(req);
+	req.nh.nlmsg_type = RTM_GETTFILTER;
+	req.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	req.nh.nlmsg_seq = 1;
+	req.t.tcm_family = AF_UNSPEC;
+	req.t.tcm_ifindex = ifindex;
+	req.t.tcm_parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+	if (send(fd, &req, sizeof(req), 0) < 0) {
+		int err = errno;
+		close(fd);
+		return throw_errno(env, err, "RTM_GETTFILTER");
+	}
+	napi_value list;
+	uint32_t n = 0;
+	if (napi_create_array(env, &list) != napi_ok) {
+		close(fd);
+		return NULL;
+	}
+	static char buf[32768] __attribute__((aligned(NLMSG_ALIGNTO)));
+	for (;;) {
+		ssize_t got = recv(fd, buf, sizeof(buf), 0);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = errno;
+			close(fd);
+			return throw_errno(env, err, "RTM_GETTFILTER");
+		}
+		int len = (int)got;
+		for (struct nlmsghdr *nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, len); nh = NLMSG_NEXT(nh, len)) {
+			if (nh->nlmsg_type == NLMSG_DONE) {
+				close(fd);
+				return list;
+			}
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				int err = -((struct nlmsgerr *)NLMSG_DATA(nh))->error;
+				close(fd);
+				/* No such hook (EINVAL) or interface (ENODEV): nothing is attached there. */
+				if (err == 0 || err == EINVAL || err == ENOENT)
+					return list;
+				return throw_errno(env, err, "RTM_GETTFILTER");
+			}
+			if (nh->nlmsg_type == RTM_NEWTFILTER && !add_filter(env, list, &n, nh)) {
+				close(fd);
+				return NULL;
+			}
+		}
+	}
+}
+
+/* Classic TC filters live on after the process that added them. This process marks its own with a handle
+ * that names an abstract unix socket it keeps bound while it lives: whoever finds a filter can tell whether
+ * its owner is still there (the kernel unbinds the name when the process dies, however it dies). */
+static void owner_address(uint32_t handle, struct sockaddr_un *sa, socklen_t *len)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sun_family = AF_UNIX;
+	int n = snprintf(sa->sun_path + 1, sizeof(sa->sun_path) - 1, "libbpf-ts/tc-owner/%08x", handle);
+	*len = offsetof(struct sockaddr_un, sun_path) + 1 + n;
+}
+
+/* bind()s a new socket to the owner name of `handle`: the fd, or -errno (EADDRINUSE: a live owner has it). */
+static int bind_owner(uint32_t handle)
+{
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	struct sockaddr_un sa;
+	socklen_t len;
+	owner_address(handle, &sa, &len);
+	if (bind(fd, (struct sockaddr *)&sa, len) < 0) {
+		int err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+/* Owner handles are above 0xffff, so the small handles the kernel picks (1, 2, ...) never name a live owner. */
+#define OWNER_MIN 0x10000u
+
+/* tcOwnerHandle() -> this process's owner handle, claimed on first use (the socket stays open). */
+static napi_value tc_owner_handle(napi_env env, napi_callback_info info)
+{
+	(void)info;
+	static uint32_t handle;
+	if (handle)
+		return make_u32(env, handle);
+	for (int tries = 0; tries < 64; tries++) {
+		uint32_t h;
+		if (getrandom(&h, sizeof(h), 0) != sizeof(h))
+			return throw_errno(env, errno, "getrandom");
+		h = OWNER_MIN + h % (0xffffffffu - OWNER_MIN);
+		int fd = bind_owner(h);
+		if (fd >= 0) {
+			handle = h;
+			return make_u32(env, handle);
+		}
+		if (fd != -EADDRINUSE)
+			return throw_errno(env, -fd, "bind the TC owner socket");
+	}
+	return throw_errno(env, EADDRINUSE, "bind the TC owner socket");
+}
+
+/* tcOwnerAlive(handle) -> whether a live process owns filters with this handle. */
+static napi_value tc_owner_alive(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	uint32_t handle;
+	if (!arg_u32(env, argv[0], &handle))
+		return NULL;
+	if (handle < OWNER_MIN)
+		return make_bool(env, false);
+	int fd = bind_owner(handle);
+	if (fd >= 0) {
+		close(fd);
+		return make_bool(env, false);
+	}
+	if (fd != -EADDRINUSE)
+		return throw_errno(env, -fd, "check the TC owner socket");
+	return make_bool(env, true);
 }
 
 /* An AF_PACKET socket seeing every protocol on one interface, non-blocking. */
@@ -417,6 +618,9 @@ void init_sys(napi_env env, napi_value exports)
 		{ "tcHookDestroy", tc_hook_destroy },
 		{ "tcAttach", tc_attach },
 		{ "tcDetach", tc_detach },
+		{ "tcFilters", tc_filters },
+		{ "tcOwnerHandle", tc_owner_handle },
+		{ "tcOwnerAlive", tc_owner_alive },
 		{ "packetSocketOpen", packet_socket_open },
 		{ "socketAttachBpf", socket_attach_bpf },
 		{ "socketDetachBpf", socket_detach_bpf },

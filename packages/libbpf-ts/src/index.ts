@@ -3,7 +3,7 @@ export { BpfObject, type OpenOptions } from './object.js';
 export { Program, type TestRunOptions, type TestRunResult, type UprobeOptions } from './program.js';
 export { BpfMap, possibleCpus, type BatchBuffers, type BatchResult, type UpdateFlag } from './map.js';
 export { Link, PacketSocketLink } from './link.js';
-export type { TcDirection, TcOptions } from './tc.js';
+export { tcFilters, type TcDirection, type TcFilter, type TcOptions } from './tc.js';
 export {
   RingBufferConsumer, PerfBufferConsumer,
   type BatchHandler, type ConsumerOptions, type ConsumerStats, type PerfBufferOptions, type RingBufferOptions,

@@ -36,6 +36,12 @@ export function setLogger(logger: Logger | null): void {
   installLogger();
 }
 
+/** A message of libbpf-ts itself, through the same logger as libbpf's. */
+export function libraryLog(level: LogLevel, message: string): void {
+  installLogger();
+  current?.(level, `libbpf-ts: ${message}\n`);
+}
+
 /** Runs fn with libbpf output captured (for error messages) but not forwarded. */
 export function quietly<T>(fn: () => T): T {
   quiet++;

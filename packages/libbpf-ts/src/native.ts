@@ -13,6 +13,17 @@ export type LinkHandle = { readonly __brand: 'bpf_link' };
 /** Opaque handle of a native batch consumer (ring buffer or perf buffer). */
 export type ConsumerHandle = { readonly __brand: 'consumer' };
 
+/** A filter on a clsact hook, as the kernel lists it. */
+export interface TcFilter {
+  priority: number;
+  handle: number;
+  /** The classifier, e.g. 'bpf', 'u32', 'flower'. */
+  kind: string;
+  /** The BPF program's id and kernel name (at most 15 characters); 0 and '' for other classifiers. */
+  progId: number;
+  program: string;
+}
+
 export interface NativeProgramInfo {
   name: string;
   section: string;
@@ -91,6 +102,9 @@ export interface NativeAddon {
   tcHookDestroy(ifindex: number): void;
   tcAttach(progFd: number, ifindex: number, ingress: boolean, priority: number, handle: number): { priority: number; handle: number };
   tcDetach(ifindex: number, ingress: boolean, priority: number, handle: number): void;
+  tcFilters(ifindex: number, ingress: boolean): TcFilter[];
+  tcOwnerHandle(): number;
+  tcOwnerAlive(handle: number): boolean;
 
   packetSocketOpen(ifindex: number): number;
   socketAttachBpf(sockFd: number, progFd: number): void;

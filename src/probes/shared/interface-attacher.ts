@@ -2,13 +2,20 @@
 // clsact ingress + egress on each selected interface (TCX links where the
 // kernel has them), the AF_PACKET socket filter where TC does not attach, and
 // interfaces that appear or go away while running.
-import type { Link, Program } from 'libbpf-ts';
+import type { Link, Program, TcOptions } from 'libbpf-ts';
 import type { ProbeContext } from './context.js';
 import type { NetInterface } from './interfaces.js';
 import { describeError } from './errors.js';
 import type { AttachedProbe, HookCandidate } from './probe.js';
 
 export type PacketHookMode = 'tc' | 'socket_filter';
+
+/**
+ * A classic TC filter (kernels without TCX) outlives an agent that is killed (OOM, SIGKILL) and would keep
+ * running beside the next agent's, counting into maps nobody reads: the next agent removes those of the
+ * packet programs whose owner is gone. TCX links die with their process.
+ */
+const TC_OPTIONS: TcOptions = { removeStale: true };
 
 /** The three programs of the packet object. */
 export interface PacketPrograms {
@@ -112,10 +119,10 @@ export class InterfaceAttacher {
       this.#hooks.set(iface.index, 'socket_filter');
       return;
     }
-    const ingress = this.#programs.tcIngress.attachTc(iface.index, 'ingress');
+    const ingress = this.#programs.tcIngress.attachTc(iface.index, 'ingress', TC_OPTIONS);
     let egress: Link;
     try {
-      egress = this.#programs.tcEgress.attachTc(iface.index, 'egress');
+      egress = this.#programs.tcEgress.attachTc(iface.index, 'egress', TC_OPTIONS);
     } catch (err) {
       ingress.destroy();
       throw err;
