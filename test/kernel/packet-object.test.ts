@@ -3,6 +3,8 @@
 // the three). A probe left out runs nothing in it and its hash maps hold one
 // entry; the last probe to let go closes the object and its programs.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { possibleCpus } from 'libbpf-ts';
@@ -50,4 +52,23 @@ test('flows and dns share one object per mode, http left out of it; the last rel
   const again = packet.acquire(BUILD, 'tc');
   assert.notEqual(again.object, obj, 'released, the next probe loads it afresh');
   again.release();
+});
+
+test('the object loads while signals keep arriving (the CPU profiler\'s SIGPROF, a child\'s SIGCHLD): the verifier is not interrupted', async () => {
+  // The verifier gives up on a pending signal (EAGAIN, five times in libbpf): without blocking them during
+  // the load, `node --cpu-prof` could not start the agent. A signal with a handler interrupts; SIGUSR1/2 are Node's own.
+  const ignore = () => {};
+  process.on('SIGWINCH', ignore);
+  const signals = spawn('sh', ['-c', `while kill -WINCH ${process.pid} 2>/dev/null; do sleep 0.001; done`], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 3; i++) {
+      const packet = new PacketObjects({ interfaces: [], setups: [flowsSetup({ interfaces: [], activeTimeoutMs: 1000, idleTimeoutMs: 1000 })] });
+      packet.acquire(BUILD, 'tc').release();
+    }
+  } finally {
+    signals.kill();
+    await once(signals, 'exit');
+    process.off('SIGWINCH', ignore);
+  }
 });

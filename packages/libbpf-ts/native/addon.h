@@ -6,6 +6,7 @@
 
 #define NAPI_VERSION 8
 #include <node_api.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +46,15 @@ char *arg_str(napi_env env, napi_value v);
 bool arg_is_nullish(napi_env env, napi_value v);
 /* A Buffer (or any TypedArray) argument; null/undefined give data NULL, len 0 when allow_null. */
 bool arg_buf(napi_env env, napi_value v, bool allow_null, void **data, size_t *len);
+
+/*
+ * Blocks every signal on this thread until signals_restore(): the verifier
+ * gives up a load when a signal is pending (EAGAIN; libbpf retries 5 times),
+ * so a signal storm (the CPU profiler's SIGPROF, a child's SIGCHLD, any
+ * signal Node handles) would fail every load. They are delivered after it.
+ */
+void signals_block(sigset_t *old);
+void signals_restore(const sigset_t *old);
 
 napi_value make_i64(napi_env env, int64_t v);
 napi_value make_u32(napi_env env, uint32_t v);

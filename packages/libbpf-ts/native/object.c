@@ -338,7 +338,10 @@ static napi_value obj_load(napi_env env, napi_callback_info info)
 	struct object *o = get_object(env, argv[0]);
 	if (!o)
 		return NULL;
+	sigset_t old;
+	signals_block(&old);
 	int err = bpf_object__load(o->obj);
+	signals_restore(&old);
 	if (err)
 		return throw_errno(env, err, "bpf_object__load");
 	return undefined(env);

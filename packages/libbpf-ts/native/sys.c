@@ -578,7 +578,12 @@ static int probe_helper_by_log(uint32_t type, uint32_t helper)
 	log[0] = 0;
 	LIBBPF_OPTS(bpf_prog_load_opts, opts, .log_buf = log, .log_size = sizeof(log), .log_level = 1,
 		    .expected_attach_type = attach);
+	sigset_t old;
+	signals_block(&old);
 	int fd = bpf_prog_load(type, NULL, "GPL", insns, 2, &opts);
+	int load_errno = errno;
+	signals_restore(&old);
+	errno = load_errno;
 	if (fd >= 0) {
 		close(fd);
 		return 1;

@@ -208,3 +208,15 @@ void register_fns(napi_env env, napi_value exports, const export_fn *fns)
 			napi_set_named_property(env, exports, fns->name, f);
 	}
 }
+
+void signals_block(sigset_t *old)
+{
+	sigset_t all;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, old);
+}
+
+void signals_restore(const sigset_t *old)
+{
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+}
