@@ -33,7 +33,8 @@ export interface BatchResult {
 }
 
 /**
- * Buffers a caller keeps for repeated lookupBatch calls (a map polled every tick), from batchBuffers():
+ * Buffers a caller keeps for repeated lookupBatch or lookupAndDeleteBatch calls (a map polled or drained
+ * every tick), from batchBuffers():
  * each call's result is then views of them, valid until the next call with the same buffers.
  */
 export interface BatchBuffers {
@@ -211,9 +212,10 @@ export class BpfMap {
   /**
    * Reads and deletes up to `max` entries (default: all) in one pass: BPF_MAP_LOOKUP_AND_DELETE_BATCH
    * where the kernel and map type support it, else get_next_key + lookup + delete. `path` says which ran.
+   * With `into` (see batchBuffers) the result is written there instead of new buffers.
    */
-  lookupAndDeleteBatch(max = this.#maxEntries): BatchResult {
-    const out = this.#batch('lookupAndDeleteBatch', max, true);
+  lookupAndDeleteBatch(max = this.#maxEntries, into?: BatchBuffers): BatchResult {
+    const out = this.#batch('lookupAndDeleteBatch', max, true, into);
     if ('path' in out) return out;
     const { keys, values } = out;
     let count = 0;
@@ -274,7 +276,7 @@ export class BpfMap {
   }
 
   /**
-   * Buffers for lookupBatch calls of up to `max` entries (default: all), to reuse: a large map polled
+   * Buffers for lookupBatch or lookupAndDeleteBatch calls of up to `max` entries (default: all), to reuse: a large map polled
    * every tick would otherwise allocate its full size each time (65,536 entries of 448 bytes: 29 MiB).
    */
   batchBuffers(max = this.#maxEntries): BatchBuffers {

@@ -139,6 +139,27 @@ test('lookupBatch with batchBuffers() writes into them, call after call; too sma
   m.lookupAndDeleteBatch();
 });
 
+test('lookupAndDeleteBatch with batchBuffers() drains into them, call after call', () => {
+  const m = obj.map('hash');
+  const into = m.batchBuffers(64);
+  for (let round = 1; round <= 2; round++) {
+    for (let i = 0; i < 100; i++) m.update(u32(i), u64(i * round));
+    const seen = new Set<number>();
+    for (let r = m.lookupAndDeleteBatch(64, into); r.count > 0; r = m.lookupAndDeleteBatch(64, into)) {
+      assert.equal(r.keys.buffer, into.keys.buffer);
+      assert.equal(r.values.buffer, into.values.buffer);
+      for (let i = 0; i < r.count; i++) {
+        const k = r.keys.readUInt32LE(i * 4);
+        assert.equal(r.values.readBigUInt64LE(i * 8), BigInt(k * round));
+        seen.add(k);
+      }
+    }
+    assert.equal(seen.size, 100);
+    assert.deepEqual([...m.keys()], []);
+  }
+  assert.throws(() => m.lookupAndDeleteBatch(65, into), /fewer than 65 entries; make them with batchBuffers/);
+});
+
 test('lookupAndDelete returns the value the key held and deletes it; undefined when absent', () => {
   const m = obj.map('hash');
   m.update(u32(5), u64(55));
