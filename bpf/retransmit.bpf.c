@@ -40,8 +40,9 @@ static __always_inline __u32 skb_segments(const struct sk_buff *skb)
  * The socket's state and smoothed RTT at its last retransmission, kept in its
  * window: what the tail record (user space, once the connection is quiet)
  * says of the socket, like the records sent from here. Its side and process
- * come from the tcp probe's pf_socks (this object reuses that map; without
- * the tcp probe it stays empty and the side unknown).
+ * come from the tcp probe's pf_socks (this object reuses that map); a socket
+ * it does not know (opened before podflow started, or no tcp probe) has its
+ * side from its port's bind bucket and no process.
  */
 static __always_inline void note_socket(struct pf_sock_event *e, struct sock *sk)
 {
@@ -52,6 +53,8 @@ static __always_inline void note_socket(struct pf_sock_event *e, struct sock *sk
 	e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
 	if (info)
 		pf_fill_info(e, info);
+	else
+		e->side = pf_side_of_bucket(sk, NULL);
 }
 
 static __always_inline void on_retransmit(struct sock *sk, __u32 segs)

@@ -17,7 +17,8 @@ struct pf_sock_info {
 	__u32 pid;
 	__u8 side;
 	__u8 closed;		/* CLOSE was reported; kept until destroy for a reset sent at close */
-	__u8 pad[2];
+	__u8 adopted;		/* established before podflow started: side from pf_side_of_bucket, no start */
+	__u8 pad;
 	char comm[16];
 };
 
@@ -28,6 +29,25 @@ struct {
 	__type(key, __u64);	/* struct sock * */
 	__type(value, struct pf_sock_info);
 } pf_socks SEC(".maps");
+
+/*
+ * The side of a socket podflow did not see open (established before it
+ * started), from the bind bucket of its local port; read while the port is
+ * still bound (tcp_set_state() releases it just before CLOSE is traced).
+ * connect() marks a bucket it allocates a port in with fastreuse -1 and
+ * shares only such buckets (__inet_hash_connect); an accepted socket shares
+ * its listener's bucket (__inet_inherit_port), which bind() made with
+ * fastreuse 0 or 1. A client that bound its port itself before connect()
+ * (bind() without IP_BIND_ADDRESS_NO_PORT) reads as a server.
+ */
+static __always_inline __u8 pf_side_of_bucket(struct sock *sk, struct tcp_sock *tp)
+{
+	struct inet_bind_bucket *tb = PF_TCP_READ(tp, sk, inet_conn.icsk_bind_hash);
+
+	if (!tb)
+		return PF_SIDE_UNKNOWN;
+	return BPF_CORE_READ(tb, fastreuse) < 0 ? PF_SIDE_CLIENT : PF_SIDE_SERVER;
+}
 
 static __always_inline void pf_fill_info(struct pf_sock_event *e, struct pf_sock_info *info)
 {

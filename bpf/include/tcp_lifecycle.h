@@ -19,6 +19,7 @@ enum {
 	PF_TCP_FIN_WAIT2 = 5,
 	PF_TCP_TIME_WAIT = 6,
 	PF_TCP_CLOSE_STATE = 7,
+	PF_TCP_CLOSE_WAIT = 8,
 	PF_TCP_LAST_ACK = 9,
 	PF_TCP_LISTEN = 10,
 	PF_TCP_CLOSING = 11,
@@ -92,6 +93,24 @@ static __always_inline void pf_remember(__u64 key, struct pf_sock_info *info)
 		pf_count_loss(PF_LOSS_MAP_FULL);
 }
 
+/*
+ * A socket established before podflow started, seen for the first time
+ * while still bound: remembered with its side (so its CLOSE reads the right
+ * way round and a client's SYN is not counted as a byte) and cgroup; its
+ * process and start stay unknown. Returns the entry, or NULL when the map
+ * refused it.
+ */
+static __always_inline struct pf_sock_info *pf_adopt(struct sock *sk, bool direct, __u64 key)
+{
+	struct pf_sock_info fresh = {};
+
+	fresh.side = pf_side_of_bucket(sk, pf_tcp_sk(sk, direct));
+	fresh.cgroup_id = pf_sock_cgroup_id(sk, direct);
+	fresh.adopted = 1;
+	pf_remember(key, &fresh);
+	return bpf_map_lookup_elem(&pf_socks, &key);
+}
+
 /* direct: the hook gives a BTF-typed sk (tp_btf, fentry; see PF_KREAD). */
 static __always_inline void pf_tcp_state_change(struct sock *sk, bool direct, int oldstate, int newstate)
 {
@@ -123,18 +142,22 @@ static __always_inline void pf_tcp_state_change(struct sock *sk, bool direct, in
 		pf_emit(sk, direct, PF_TCP_OPEN, newstate, info);
 		return;
 	}
-	if (newstate != PF_TCP_CLOSE_STATE)
+	if (newstate != PF_TCP_CLOSE_STATE) {
+		/* Leaving ESTABLISHED (a FIN sent or received): the one state change every connection makes. */
+		if (oldstate == PF_TCP_ESTABLISHED && !bpf_map_lookup_elem(&pf_socks, &key))
+			pf_adopt(sk, direct, key);
 		return;
+	}
 	info = bpf_map_lookup_elem(&pf_socks, &key);
 	if (info && info->closed)
 		return;
 	if (oldstate == PF_TCP_SYN_SENT)
 		pf_emit(sk, direct, PF_TCP_FAILED, oldstate, info);
-	else if (info && info->start_ns)
+	else if (info && (info->start_ns || info->adopted))
 		pf_emit(sk, direct, PF_TCP_CLOSE, oldstate, info);
 	else if (!info && oldstate != PF_TCP_LISTEN && oldstate != PF_TCP_SYN_RECV &&
 		 oldstate != PF_TCP_NEW_SYN_RECV)
-		/* Established before podflow started: a close without its open. */
+		/* Established before podflow started and aborted (no FIN first): a close without its open or side. */
 		pf_emit(sk, direct, PF_TCP_CLOSE, oldstate, NULL);
 	if (info)
 		info->closed = 1;
@@ -167,8 +190,11 @@ static __always_inline void pf_tcp_reset(struct sock *sk, bool direct)
 	if (state == PF_TCP_TIME_WAIT || state == PF_TCP_NEW_SYN_RECV)
 		return;
 	info = bpf_map_lookup_elem(&pf_socks, &key);
-	if (info && !info->start_ns)
+	if (info && !info->start_ns && !info->adopted)
 		return;
+	/* A reset received ends a connection podflow may not have seen before (tcp_reset() runs before tcp_done()). */
+	if (!info && (state == PF_TCP_ESTABLISHED || state == PF_TCP_CLOSE_WAIT || pf_fin_queued(state)))
+		info = pf_adopt(sk, direct, key);
 	pf_emit(sk, direct, PF_TCP_RESET, state, info);
 }
 
