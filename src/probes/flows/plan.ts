@@ -8,7 +8,7 @@
 // through a PacedIngress they are handed over in chunks as the pipeline has
 // room, and wait compactly in the FlowTable meanwhile (the kernel map is still
 // drained every tick). A plain ingress gets them all at once.
-import { possibleCpus } from 'libbpf-ts';
+import { possibleCpus, type BatchBuffers } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import { MonotonicClock } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
@@ -80,6 +80,8 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
   /** When the map was last drained (monotonic ns), and the early drain due, if any. */
   #drainedNs = MonotonicClock.nowNs();
   #earlyDrain: NodeJS.Timeout | null = null;
+  /** Where each drain chunk is read (the table copies what it keeps): 4096 entries of per-CPU values, every tick. */
+  #drainBuffers: BatchBuffers | null = null;
   /** The paced expiry pass in progress (it goes on as the pipeline makes room). */
   #expiring: Promise<void> | null = null;
   #closed = false;
@@ -144,7 +146,7 @@ class FlowsProbe extends InterfaceProbe implements AttachedProbe {
     const cpus = possibleCpus();
     let drained = 0;
     for (;;) {
-      const r = map.lookupAndDeleteBatch(DRAIN_CHUNK);
+      const r = map.lookupAndDeleteBatch(DRAIN_CHUNK, (this.#drainBuffers ??= map.batchBuffers(DRAIN_CHUNK)));
       this.#table.add(r.keys, r.values, r.count, map.valueBufferSize, cpus, nowNs, out);
       drained += r.count;
       if (r.count < DRAIN_CHUNK) break;
