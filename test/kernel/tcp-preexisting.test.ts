@@ -4,11 +4,13 @@
 // local port's bind bucket when they leave ESTABLISHED, or when a reset
 // reaches them. Their TCP_CLOSE must then read client to server like any
 // other (source = the initiator), on both sockets, with exact byte counts (a
-// client's SYN is not a byte). A socket aborted from ESTABLISHED by its own
-// close() is released before any such moment: its side stays unknown.
+// client's SYN is not a byte), and its RETRANSMIT records too. A socket
+// aborted from ESTABLISHED by its own close() is released before any such
+// moment: its side stays unknown.
 import assert from 'node:assert/strict';
 import type { ChildProcess } from 'node:child_process';
 import { after, before, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
@@ -16,6 +18,7 @@ import { MonotonicClock } from '../../src/probes/shared/clock.js';
 import { InterfaceIndex } from '../../src/probes/shared/interfaces.js';
 import type { ProbeContext } from '../../src/probes/shared/context.js';
 import type { AttachedProbe } from '../../src/probes/shared/probe.js';
+import { retransmitPlan } from '../../src/probes/retransmit/plan.js';
 import { TCP_TP_BTF, TCP_TRACEPOINT } from '../../src/probes/tcp/plan.js';
 import { PodNet, waitForCount } from './pod-net.js';
 
@@ -28,9 +31,11 @@ const SERVER_IP = `${SUBNET}.3`;
 const PORT = 8091;
 const HELLO = 5;
 const REPLY = 10;
+const BULK = 20000;
 const HOOKS = [TCP_TP_BTF.hook, TCP_TRACEPOINT.hook];
 
-// Answers HELLO bytes with REPLY bytes; ends its connections (FIN) on SIGUSR2, and each one at the client's EOF.
+// Answers HELLO bytes with REPLY bytes; ends its connections (FIN) on SIGUSR2, and each one at the client's EOF;
+// sends BULK bytes on each on SIGHUP.
 const SERVER = `
 import net from 'node:net';
 const sockets = new Set();
@@ -43,6 +48,7 @@ net.createServer({ allowHalfOpen: true }, (s) => {
   s.on('close', () => sockets.delete(s));
 }).listen(${PORT}, '${SERVER_IP}', () => console.log('ready'));
 process.on('SIGUSR2', () => { for (const s of sockets) s.end(); });
+process.on('SIGHUP', () => { for (const s of sockets) s.write(Buffer.alloc(${BULK}, 98)); });
 `;
 
 // argv: what to do on SIGUSR2 ("end": FIN, "reset": SO_LINGER 0 and close). Prints its local port once the reply is in.
@@ -142,5 +148,33 @@ test('a connection established before the probes attached, reset by the client: 
     assert.deepEqual([reset?.source?.ip, reset?.source?.port], [CLIENT_IP, port], `${hook}: the server's TCP_RESET names the client as source`);
     // The client's socket was released by its own close() before anything could read its port's bucket.
     assert.deepEqual(view(closeOf(all, hook, client)).slice(0, 3), [Side.UNKNOWN, client, server], `${hook}: the client's TCP_CLOSE`);
+  }
+});
+
+test('a connection established before the probes attached retransmits: RETRANSMIT reads client to server (side from the bucket, no tcp probe)', async () => {
+  const server = net.spawn('b', process.execPath, nodeArgs(SERVER));
+  const [plan] = retransmitPlan({ map: undefined }).candidates;
+  let probe: AttachedProbe | undefined;
+  try {
+    await PodNet.ready(server, 'server');
+    const client = net.spawn('a', process.execPath, nodeArgs(CLIENT, ['end']));
+    const port = await portOf(client);
+    probe = plan!.attach(ctx);
+    // The server's bulk reply is lost until the rule goes: its socket retransmits (RTO at least 200 ms).
+    net.exec('a', 'nft', ['add table inet pftp']);
+    net.exec('a', 'nft', ['add chain inet pftp in { type filter hook input priority 0; }']);
+    net.exec('a', 'nft', [`add rule inet pftp in ip saddr ${SERVER_IP} tcp sport ${PORT} drop`]);
+    try {
+      server.kill('SIGHUP');
+      await sleep(700);
+    } finally {
+      net.exec('a', 'nft', ['delete table inet pftp']);
+    }
+    const [rtx] = await waitForCount('RETRANSMIT of the server socket', () => records.filter((r) => r.type === RecordType.RETRANSMIT && r.source?.port === port).slice(0, 1), 1);
+    assert.deepEqual(view(rtx).slice(0, 3), [Side.SERVER, `${CLIENT_IP}:${port}`, `${SERVER_IP}:${PORT}`]);
+    client.kill('SIGUSR2');
+  } finally {
+    probe?.close();
+    if (server.exitCode === null) server.kill();
   }
 });
