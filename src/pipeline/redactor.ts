@@ -1,4 +1,6 @@
-// Redaction of sensitive record fields before any sink sees them. HTTP query
+// Redaction of sensitive record fields before any sink sees them. Credentials
+// always go: the userinfo of an absolute-form request target (a request to a
+// proxy), of a Host header, and a servlet session id in the path. HTTP query
 // strings go by default (tokens and e-mail addresses live there); DNS query
 // names can go too; regex rules rewrite what remains.
 import type { FlowRecord } from './types.js';
@@ -26,6 +28,27 @@ export const REDACTED = '[redacted]';
 
 type Rewrite = (record: FlowRecord) => void;
 
+// "scheme://user:password@host/...": the authority ends at the first "/", "?" or "#", its userinfo at its last "@".
+const TARGET_USERINFO = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^/?#]*@/;
+// An authority running to the end of a request line the copy cut short: a ":" in it may start a password.
+const CUT_AUTHORITY = /^([a-zA-Z][a-zA-Z0-9+.-]*:\/\/)[^/?#]*:[^/?#]*$/;
+// Servlet containers put the session id in the path when the client takes no cookie.
+const SESSION_ID = /;jsessionid=[^/?#;]*/gi;
+
+function dropCredentials(r: FlowRecord): void {
+  const h = r.http;
+  if (!h) return;
+  let path = h.path;
+  if (path) {
+    path = path.replace(TARGET_USERINFO, '$1');
+    // version is empty when the request line was longer than the copy.
+    if (!h.version) path = path.replace(CUT_AUTHORITY, `$1${REDACTED}`);
+    h.path = path.replace(SESSION_ID, '');
+  }
+  const at = h.host ? h.host.lastIndexOf('@') : -1;
+  if (at >= 0) h.host = h.host!.slice(at + 1);
+}
+
 function ruleRewrite(rule: RedactionRule, where: string): Rewrite {
   let re: RegExp;
   try {
@@ -50,6 +73,7 @@ export class Redactor {
   private readonly rewrites: Rewrite[] = [];
 
   constructor(options: RedactionOptions = {}, where = 'redaction') {
+    this.rewrites.push(dropCredentials);
     if (options.httpQueryStrings ?? true) {
       this.rewrites.push((r) => {
         const path = r.http?.path;

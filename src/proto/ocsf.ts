@@ -2,6 +2,8 @@
 // FLOW, TCP_*, RETRANSMIT and DROP; HTTP Activity (4002); DNS Activity (4003).
 // LOSS records are podflow's own health events and map to the Base Event
 // (class 0, category 0), activity Other. type_uid = class_uid * 100 + activity_id.
+// Validated against the schema's own export (test/unit/ocsf-schema.test.ts):
+// strict consumers reject attributes a class or its declared profiles lack.
 import { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
 import { toMillis, trafficFromDestination } from './format-util.js';
@@ -22,10 +24,19 @@ const DNS_ACTIVITY: OcsfClass = { classUid: 4003, className: 'DNS Activity', cat
 const BASE_EVENT: OcsfClass = { classUid: 0, className: 'Base Event', categoryUid: 0, categoryName: 'Uncategorized' };
 
 const NETWORK_ACTIVITY_NAMES: Record<number, string> = { 1: 'Open', 2: 'Close', 3: 'Reset', 4: 'Fail', 5: 'Refuse', 6: 'Traffic', 99: 'Other' };
-const HTTP_METHODS: Record<string, number> = { CONNECT: 1, DELETE: 2, GET: 3, HEAD: 4, OPTIONS: 5, POST: 6, PUT: 7, TRACE: 8, PATCH: 9 };
-const DNS_RCODES: Record<string, number> = {
-  NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5, YXDOMAIN: 6, YXRRSET: 7, NXRRSET: 8, NOTAUTH: 9, NOTZONE: 10,
+// 1.3.0 has no Patch activity (it came in 1.6.0): PATCH is Other, named Patch.
+const HTTP_METHODS: Record<string, number> = { CONNECT: 1, DELETE: 2, GET: 3, HEAD: 4, OPTIONS: 5, POST: 6, PUT: 7, TRACE: 8 };
+// The record's rcode names to OCSF's rcode_id and its caption (the rcode attribute).
+const DNS_RCODES: Record<string, { id: number; caption: string }> = {
+  NOERROR: { id: 0, caption: 'NoError' }, FORMERR: { id: 1, caption: 'FormError' }, SERVFAIL: { id: 2, caption: 'ServError' },
+  NXDOMAIN: { id: 3, caption: 'NXDomain' }, NOTIMP: { id: 4, caption: 'NotImp' }, REFUSED: { id: 5, caption: 'Refused' },
+  YXDOMAIN: { id: 6, caption: 'YXDomain' }, YXRRSET: { id: 7, caption: 'YXRRSet' }, NXRRSET: { id: 8, caption: 'NXRRSet' },
+  NOTAUTH: { id: 9, caption: 'NotAuth' }, NOTZONE: { id: 10, caption: 'NotZone' }, RCODE11: { id: 11, caption: 'DSOTYPENI' },
 };
+/** The dns probe's rcode for a query that got no response: not an rcode at all. */
+const DNS_TIMEOUT = 'TIMEOUT';
+const DIRECTIONS = ['Unknown', 'Inbound', 'Outbound', 'Lateral'];
+const PROTOCOL_VERSIONS: Record<number, string> = { 4: 'Internet Protocol version 4 (IPv4)', 6: 'Internet Protocol version 6 (IPv6)' };
 
 function classOf(type: number): OcsfClass {
   if (type === T.HTTP) return HTTP_ACTIVITY;
@@ -44,11 +55,11 @@ function activity(record: FlowRecord): { id: number; name: string } {
     case T.DROP:
     case T.RETRANSMIT: return { id: 6, name: NETWORK_ACTIVITY_NAMES[6] };
     case T.HTTP: {
+      // Other (99) carries the source's word in activity_name.
       const method = (record.http?.method ?? '').toUpperCase();
-      const id = HTTP_METHODS[method];
-      return id ? { id, name: method[0] + method.slice(1).toLowerCase() } : { id: 99, name: 'Other' };
+      return method ? { id: HTTP_METHODS[method] ?? 99, name: method[0] + method.slice(1).toLowerCase() } : { id: 99, name: 'Other' };
     }
-    case T.DNS: return record.dns?.rcode ? { id: 6, name: 'Traffic' } : { id: 1, name: 'Query' };
+    case T.DNS: return record.dns?.rcode && record.dns.rcode !== DNS_TIMEOUT ? { id: 6, name: 'Traffic' } : { id: 1, name: 'Query' };
     default: return { id: 99, name: 'Other' };
   }
 }
@@ -67,24 +78,80 @@ function compact(o: Obj): Obj {
 function endpoint(e: podflow.v1.IEndpoint | null | undefined, interfaceName: string | undefined): Obj | undefined {
   if (!e) return undefined;
   const pod = e.pod;
-  const k8s = compact({
-    namespace: pod?.namespace,
-    pod: pod?.name,
-    workload: pod?.workload?.name ? `${pod.workload.kind ?? ''}/${pod.workload.name}` : undefined,
-    service: e.service?.name ? `${e.service.namespace ?? ''}/${e.service.name}` : undefined,
-    labels: pod?.labels && Object.keys(pod.labels).length ? pod.labels : undefined,
-  });
   return compact({
     ip: e.ip,
     port: e.port || undefined,
     name: pod?.name ? (pod.namespace ? `${pod.namespace}/${pod.name}` : pod.name) : e.service?.name || e.network || undefined,
     uid: pod?.uid,
-    hostname: e.node,
+    // The endpoint's own host name: a pod is not its node, a host-network endpoint is.
+    hostname: e.hostNetwork ? e.node : undefined,
+    svc_name: e.service?.name,
     interface_name: interfaceName,
     container: pod?.container ? { name: pod.container } : undefined,
-    // OCSF has no Kubernetes object: keep it beside the standard attributes.
-    k8s,
   });
+}
+
+/** What OCSF 1.3.0 has no attribute for (no Kubernetes object, no endpoint node): for unmapped. */
+function k8s(e: podflow.v1.IEndpoint | null | undefined): Obj | undefined {
+  if (!e) return undefined;
+  const pod = e.pod;
+  return compact({
+    namespace: pod?.namespace,
+    pod: pod?.name,
+    workload: pod?.workload?.name ? `${pod.workload.kind ?? ''}/${pod.workload.name}` : undefined,
+    service: e.service?.name ? `${e.service.namespace ?? ''}/${e.service.name}` : undefined,
+    labels: pod?.labels && Object.keys(pod.labels).length ? pod.labels : undefined,
+    node: e.node,
+  });
+}
+
+/** Known to enrichment: a pod, a Service or a node; a configured network's IPs are outside the cluster. */
+function inCluster(e: podflow.v1.IEndpoint): boolean {
+  return !!(e.pod || e.service || e.node || e.hostNetwork);
+}
+
+/**
+ * OCSF's direction_id is the connection's, across the network's boundary (Inbound: initiated outside),
+ * not the packets' at an interface (those stay in unmapped.direction).
+ */
+function direction(record: FlowRecord): number {
+  const s = record.source, d = record.destination;
+  if (!s || !d) return 0;
+  return inCluster(s) ? (inCluster(d) ? 3 : 2) : inCluster(d) ? 1 : 0;
+}
+
+// An absolute-form request target (to a proxy) and the authority's host and port (Host has the same form).
+const ABSOLUTE_TARGET = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
+const AUTHORITY = /^(?:\[([^\]]*)\]|([^:]*))(?::(\d{1,5}))?$/;
+
+/**
+ * OCSF's url: hostname without the port (a separate attribute), an absolute-form target as url_string,
+ * a query string (kept when redaction.httpQueryStrings is off) as query_string.
+ */
+function url(target: string | null | undefined, host: string | null | undefined): Obj {
+  const absolute = target ? ABSOLUTE_TARGET.exec(target) : null;
+  const authority = absolute ? absolute[2] : host;
+  const parts = authority ? AUTHORITY.exec(authority) : null;
+  const port = parts?.[3] ? Number(parts[3]) : undefined;
+  const path = absolute ? absolute[3] : target;
+  const query = path ? path.indexOf('?') : -1;
+  return compact({
+    url_string: absolute ? target : undefined,
+    scheme: absolute?.[1],
+    path: query >= 0 ? path!.slice(0, query) : path,
+    query_string: query >= 0 ? path!.slice(query + 1) : undefined,
+    hostname: parts ? (parts[1] ?? parts[2]) : authority,
+    port: port !== undefined && port <= 65535 ? port : undefined,
+  });
+}
+
+/** metadata.profiles: the profiles whose attributes the event uses (strict consumers reject them otherwise). */
+function profiles(event: Obj, containers: boolean): string[] | undefined {
+  const used: string[] = [];
+  if (event.device || event.actor) used.push('host');
+  if (containers) used.push('container');
+  if (event.action_id !== undefined) used.push('security_control');
+  return used.length ? used : undefined;
 }
 
 function severity(record: FlowRecord): { id: number; name: string } {
@@ -117,7 +184,7 @@ export class OcsfEncoder {
       class_uid: cls.classUid,
       class_name: cls.className,
       type_uid: cls.classUid * 100 + act.id,
-      type_name: `${cls.className}: ${act.name}`,
+      type_name: `${cls.className}: ${act.id === 99 ? 'Other' : act.name}`,
       severity_id: sev.id,
       severity: sev.name,
       time,
@@ -128,14 +195,16 @@ export class OcsfEncoder {
         log_name: podflow.v1.RecordType[type],
         product: { name: 'podflow', vendor_name: 'podflow', version: this.options.productVersion },
       }),
-      device: compact({ hostname: record.nodeName, type_id: 1, type: 'Server' }),
     };
+    const metadata = event.metadata as Obj;
     if (cls === BASE_EVENT) {
+      // The Base Event has no device (the host profile does not apply to it).
       const l = record.loss;
       event.message = `podflow dropped ${l?.count ?? 0} records at ${l?.stage ?? '?'}: ${l?.reason ?? '?'}`;
-      event.unmapped = { loss: { stage: l?.stage ?? '', reason: l?.reason ?? '', count: Number(l?.count ?? 0) } };
+      event.unmapped = compact({ loss: { stage: l?.stage ?? '', reason: l?.reason ?? '', count: Number(l?.count ?? 0) }, node: record.nodeName });
       return event;
     }
+    if (record.nodeName) event.device = { hostname: record.nodeName, type_id: 1, type: 'Server' };
     const iface = record.interface?.name || undefined;
     const src = endpoint(record.source, iface);
     const dst = endpoint(record.destination, iface);
@@ -143,12 +212,16 @@ export class OcsfEncoder {
     event.src_endpoint = src ?? {};
     if (dst) event.dst_endpoint = dst;
     const protocolNum = record.transport?.protocol ?? 0;
+    const ipVersion = record.transport?.ipVersion ?? 0;
+    const directionId = direction(record);
     event.connection_info = compact({
       uid: record.conversationId,
       protocol_num: protocolNum || undefined,
       protocol_name: protocolNum ? (podflow.v1.Protocol[protocolNum] ?? '').toLowerCase() : undefined,
-      protocol_ver_id: record.transport?.ipVersion || undefined,
-      direction_id: record.direction === podflow.v1.Direction.INGRESS ? 1 : record.direction === podflow.v1.Direction.EGRESS ? 2 : 0,
+      protocol_ver_id: PROTOCOL_VERSIONS[ipVersion] ? ipVersion : undefined,
+      protocol_ver: PROTOCOL_VERSIONS[ipVersion],
+      direction_id: directionId,
+      direction: DIRECTIONS[directionId],
       tcp_flags: record.tcp?.flags || undefined,
     });
     const t = record.traffic;
@@ -159,19 +232,22 @@ export class OcsfEncoder {
       const inb = Number((swap ? t.bytes : t.bytesReceived) ?? 0), inPkts = Number((swap ? t.packets : t.packetsReceived) ?? 0);
       event.traffic = { bytes_out: out, packets_out: outPkts, bytes_in: inb, packets_in: inPkts, bytes: out + inb, packets: outPkts + inPkts };
     }
-    // The process behind the socket (connect's caller; an accepted socket's cgroup only).
+    // The process behind the socket (connect's caller). OCSF's process needs its pid: an accepted
+    // socket's context is its cgroup only, whose container id is then unmapped.
     const p = record.process;
-    if (p) {
-      const process = compact({ pid: p.pid || undefined, name: p.command || undefined, container: p.containerId ? { uid: p.containerId } : undefined });
-      if (Object.keys(process).length > 0) event.actor = { process };
-    }
-    // What OCSF has no attribute for: the socket's side and TCP's state, RTT and retransmissions.
+    if (p?.pid) event.actor = { process: compact({ pid: p.pid, name: p.command || undefined, container: p.containerId ? { uid: p.containerId } : undefined }) };
+    // What OCSF has no attribute for: Kubernetes, the socket's side, the packets' direction at the
+    // interface and TCP's state, RTT and retransmissions.
     const tcp = record.tcp;
     const side = record.observation?.side;
     event.unmapped = compact({
+      src_k8s: k8s(record.source),
+      dst_k8s: k8s(record.destination),
       side: side === podflow.v1.Side.CLIENT ? 'CLIENT' : side === podflow.v1.Side.SERVER ? 'SERVER' : undefined,
+      direction: record.direction === podflow.v1.Direction.INGRESS ? 'INGRESS' : record.direction === podflow.v1.Direction.EGRESS ? 'EGRESS' : undefined,
       tcp: tcp ? compact({ state: tcp.state, srtt_us: tcp.srtt ? Math.round(Number(tcp.srtt.seconds ?? 0) * 1e6 + (tcp.srtt.nanos ?? 0) / 1e3) : undefined, retransmits: tcp.retransmits || undefined }) : undefined,
       cgroup_id: p?.cgroupId ? Number(p.cgroupId) : undefined,
+      container_uid: p?.containerId && !p.pid ? p.containerId : undefined,
     });
     if (record.startTime) event.start_time = toMillis(record.startTime);
     if (record.tcp?.duration) event.duration = toMillis(record.tcp.duration);
@@ -189,6 +265,8 @@ export class OcsfEncoder {
     }
     if (type === T.HTTP) this.http(record, event);
     if (type === T.DNS) this.dns(record, event);
+    const used = profiles(event, !!(src?.container || dst?.container || (p?.pid && p.containerId)));
+    if (used) metadata.profiles = used;
     return compact(event);
   }
 
@@ -201,29 +279,40 @@ export class OcsfEncoder {
     event.http_request = compact({
       http_method: h?.method,
       version: h?.version,
-      url: compact({ path: h?.path, hostname: h?.host }),
+      url: url(h?.path, h?.host),
     });
     if (h?.status) {
       event.http_response = compact({ code: h.status, latency: h.latency ? toMillis(h.latency) : undefined });
       event.http_status = h.status;
-    } else if (h?.noResponse) {
-      event.status_id = 2;
-      event.status = 'Failure';
-      event.status_detail = `no response: ${h.noResponse}`;
-      if (h.latency) event.duration = toMillis(h.latency);
+    } else {
+      // 1.3.0 requires http_response and its code: code 0 is no response (status_detail says why).
+      event.http_response = { code: 0 };
+      if (h?.noResponse) {
+        event.status_id = 2;
+        event.status = 'Failure';
+        event.status_detail = `no response: ${h.noResponse}`;
+        if (h.latency) event.duration = toMillis(h.latency);
+      }
     }
   }
 
   private dns(record: FlowRecord, event: Obj): void {
     const d = record.dns;
-    event.query = compact({ hostname: d?.query ?? '', type: d?.qtype, packet_uid: d?.id ?? undefined });
-    if (d?.rcode) {
-      event.rcode = d.rcode;
-      event.rcode_id = DNS_RCODES[d.rcode] ?? 99;
+    // query.hostname is required: the root's name is ".".
+    event.query = compact({ hostname: d?.query || '.', type: d?.qtype, packet_uid: d?.id ?? undefined });
+    const answered = !!d?.rcode && d.rcode !== DNS_TIMEOUT;
+    if (answered) {
+      const rcode = DNS_RCODES[d.rcode!];
+      event.rcode_id = rcode?.id ?? 99;
+      event.rcode = rcode?.caption ?? d.rcode;
+    } else if (d?.rcode === DNS_TIMEOUT) {
+      event.status_id = 2;
+      event.status = 'Failure';
+      event.status_detail = DNS_TIMEOUT;
     }
     if (d?.answers?.length) event.answers = d.answers.map((rdata) => ({ rdata }));
     if (d?.latency) {
-      event.response_time = toMillis(record.time);
+      if (answered) event.response_time = toMillis(record.time);
       event.query_time = toMillis(record.time) - toMillis(d.latency);
     }
   }
