@@ -147,11 +147,12 @@ export class Agent implements AgentIntrospection {
         logger.error({ err }, `shutdown: ${what} failed`);
       }
     };
-    // Probes first: the kernel stops producing, and detaching must happen whatever else fails.
-    await step('detaching probes', this.probeManager ? () => this.probeManager!.stop() : undefined);
-    // What the probes still hold (the flow table) goes in as the sinks make room, leaving the
-    // pipeline part of the deadline to deliver it; what is left then is counted.
+    // What the probes read before they detached, and then what they still hold (the flow table), goes
+    // in as the sinks make room, leaving the pipeline part of the deadline to deliver it; what is
+    // left then is counted, and what comes later is counted by the pipeline (ingest/stopped).
     const producersEnd = deadline - Math.min(this.config.shutdownDeadline / 2, PIPELINE_SHUTDOWN_RESERVE_MS);
+    // Probes first: the kernel stops producing, and detaching must happen whatever else fails.
+    await step('detaching probes', this.probeManager ? () => untilDeadline(this.probeManager!.stop(), producersEnd) : undefined);
     await step('flushing the probes', this.pacer ? () => this.pacer!.settle(producersEnd) : undefined);
     // Drains the queues into the sinks, then flushes and stops them.
     await step('draining the pipeline', this.pipeline ? async () => {
@@ -204,6 +205,16 @@ export function withUnavailableProbes(enabled: readonly ProbeName[], running: Pr
     skipped: [{ hook: '-', reason: 'this probe is not available in this build of podflow' }],
   }));
   return [...running, ...missing];
+}
+
+/** Resolves when `work` settles (rejecting with it), or at `end` (Date.now() ms) if that comes first. */
+async function untilDeadline(work: Promise<void>, end: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([work, new Promise((r) => { timer = setTimeout(r, Math.max(0, end - Date.now())); })]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 const isLossSource = (sink: Sink): sink is Sink & LossSource => typeof (sink as Partial<LossSource>).losses === 'function';

@@ -39,14 +39,17 @@ const SVC_HOOK = `svc (${SVC_PROGRAMS.join(', ')})`;
 interface ProbeState {
   status: ProbeStatus;
   attached: AttachedProbe | null;
+  /** What its interfaces last made its lastError (see checkInterfaces). */
+  interfaceError?: string;
 }
 
 /**
  * Closes a probe (or the svc object) and returns its final loss totals: read after close where the
  * probe keeps them (those known only at stop, such as requests still waiting), else just before it
- * (its maps close with it).
+ * (its maps close with it). The probe detaches before this returns its promise, which resolves once
+ * the records the probe read before are in the ingress.
  */
-function closeKeepingLosses(part: { losses(): LossCount[]; close(): void }, errors: unknown[]): LossCount[] {
+async function closeKeepingLosses(part: { losses(): LossCount[]; close(): void | Promise<void> }, errors: unknown[]): Promise<LossCount[]> {
   let totals: LossCount[] = [];
   try {
     totals = part.losses();
@@ -54,7 +57,7 @@ function closeKeepingLosses(part: { losses(): LossCount[]; close(): void }, erro
     // Unreadable: nothing newer than the last poll to add.
   }
   try {
-    part.close();
+    await part.close();
   } catch (err) {
     errors.push(err);
   }
@@ -72,7 +75,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     nodeName: opts.nodeName,
     clock: new MonotonicClock(),
     ingress: opts.ingress,
-    interfaces: new InterfaceIndex(),
+    interfaces: new InterfaceIndex(opts.interfaceDir),
     objectDir: opts.objectDir ?? DEFAULT_OBJECT_DIR,
     log: opts.log,
   };
@@ -137,21 +140,40 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     return { status, attached: null };
   };
 
-  // A name in `interfaces` that no interface has (a typo looks like a quiet, healthy node otherwise):
-  // logged, and the interface probes' lastError while it lasts.
+  // The interface probes' trouble with their interfaces, their lastError while it lasts: a name in
+  // `interfaces` that no interface has (a typo looks like a quiet, healthy node otherwise), and
+  // interfaces that appeared but could not be attached (one gone again before the attach: a short-lived
+  // veth). Each is logged once, naming the probes it concerns (flows, dns and http share one attacher).
   let unmatched: string | undefined;
+  /** The attach failures logged, while they last (one that comes again later is logged again). */
+  let logged = new Set<string>();
   const checkInterfaces = (): void => {
     const now = opts.interfaces.length > 0 ? unmatchedInterfaces(opts.interfaces, ctx.interfaces.list()) : undefined;
-    if (now === unmatched) return;
     const probes: ProbeName[] = [];
+    const current = new Set<string>();
+    const fresh = new Map<string, ProbeName[]>();
     for (const s of states.values()) {
       if (!s.attached || !INTERFACE_PROBES.has(s.status.probe)) continue;
       probes.push(s.status.probe);
-      if (s.status.lastError !== undefined && s.status.lastError !== unmatched) continue; // a failure of its own stays
-      if (now === undefined) delete s.status.lastError;
-      else s.status.lastError = now;
+      const failures = s.attached.interfaceFailures?.() ?? [];
+      for (const failure of failures) {
+        current.add(failure);
+        if (logged.has(failure)) continue;
+        const concerned = fresh.get(failure);
+        if (concerned) concerned.push(s.status.probe);
+        else fresh.set(failure, [s.status.probe]);
+      }
+      const error = failures.length > 0 ? failures.join('; ') : now;
+      // A failure of its own (periodic work) stays.
+      if (s.status.lastError === undefined || s.status.lastError === s.interfaceError) {
+        if (error === undefined) delete s.status.lastError;
+        else s.status.lastError = error;
+      }
+      s.interfaceError = error;
     }
-    if (now !== undefined && probes.length > 0) opts.log?.warn({ probes }, now);
+    for (const [failure, concerned] of fresh) opts.log?.warn({ probes: concerned }, failure);
+    logged = current;
+    if (now !== undefined && now !== unmatched && probes.length > 0) opts.log?.warn({ probes }, now);
     unmatched = now;
   };
 
@@ -163,17 +185,12 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     } catch {
       // /sys/class/net unreadable for a moment: the next tick looks again.
     }
-    if (changes.added.length || changes.removed.length) checkInterfaces();
+    const changed = changes.added.length > 0 || changes.removed.length > 0;
     const now = MonotonicClock.nowNs();
     for (const s of states.values()) {
       if (!s.attached) continue;
       try {
-        if (changes.added.length || changes.removed.length) {
-          for (const failure of s.attached.interfacesChanged?.(changes.added, changes.removed) ?? []) {
-            s.status.lastError = failure;
-            opts.log?.warn({ probe: s.status.probe }, failure);
-          }
-        }
+        if (changed) s.attached.interfacesChanged?.(changes.added, changes.removed);
         s.attached.tick?.(now);
       } catch (err) {
         const message = describe(err);
@@ -182,6 +199,7 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
         s.status.lastError = message;
       }
     }
+    if (changed) checkInterfaces();
     if (Date.now() - lastClockRefresh >= CLOCK_REFRESH_MS) {
       ctx.clock.refresh();
       lastClockRefresh = Date.now();
@@ -232,16 +250,19 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
       if (timer) clearInterval(timer);
       timer = undefined;
       const errors: unknown[] = [];
-      const final: LossCount[] = [];
+      // Every probe detaches at once; then their last records (ring-buffer batches) come in.
+      const closing: Promise<LossCount[]>[] = [];
       for (const s of states.values()) {
-        if (s.attached) final.push(...closeKeepingLosses(s.attached, errors));
+        if (s.attached) closing.push(closeKeepingLosses(s.attached, errors));
         s.attached = null;
       }
+      const final = (await Promise.all(closing)).flat();
       states.clear();
       tcpSockets = undefined;
       unmatched = undefined;
+      logged = new Set();
       // After the probes: their objects reuse svc's map.
-      if (svc) final.push(...closeKeepingLosses(svc, errors));
+      if (svc) final.push(...(await closeKeepingLosses(svc, errors)));
       svc = undefined;
       svcSkipped = undefined;
       stoppedLosses = final;

@@ -49,6 +49,8 @@ export interface ProbeOptions {
   objectDir?: string;
   /** How often new and removed interfaces are looked for; default 1000 ms. */
   interfacePollMs?: number;
+  /** Where the node's interfaces are listed (see InterfaceIndex); default /sys/class/net. */
+  interfaceDir?: string;
   /**
    * Which kernel drop reasons become DROP records (names of enum skb_drop_reason without SKB_DROP_REASON_):
    * allow empty = every reason not denied; default deny: NOT_SPECIFIED and QUEUE_PURGE (normal teardown), OTHERHOST (flooded copies).
@@ -74,9 +76,13 @@ export interface ProbeLog {
   warn(fields: object, message: string): void;
 }
 
-/** Loads, attaches and runs every enabled probe; stop() detaches everything podflow created. */
+/** Loads, attaches and runs every enabled probe. */
 export interface ProbeManager {
   start(): Promise<void>;
+  /**
+   * Detaches everything podflow created at once, then resolves once the records the probes had read are
+   * in the ingress (a PacedIngress holds the flush of what the flows probe aggregates).
+   */
   stop(): Promise<void>;
   status(): ProbeStatus[];
   /** Kernel-side and decode losses per probe and reason, running totals. */

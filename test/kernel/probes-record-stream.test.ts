@@ -54,3 +54,32 @@ test('a decoder that throws loses that record only: counted, logged once, the st
     obj.close();
   }
 });
+
+test('stop() resolves once the batches the consumer thread had read are ingested (they come through the event loop after the join)', async () => {
+  const obj = BpfObject.open(`${BUILD}packet.bpf.o`);
+  obj.setGlobal('packet_dns', 1);
+  obj.setGlobal('dns_ports', encodeDnsPorts([53]));
+  obj.load();
+  const records: FlowRecord[] = [];
+  const ctx = {
+    nodeName: 'n', clock: new MonotonicClock(), interfaces: new InterfaceIndex(), objectDir: BUILD,
+    ingress: { ingest: (batch: FlowRecord[]) => void records.push(...batch) },
+  };
+  const stream = new RecordStream(ctx, 'dns', obj.map('dns_events'), DnsEvent.size, (batch, off, out) => {
+    out.push({ nodeName: 'n', dns: { id: batch.readUInt16LE(off + DnsEvent.id) } });
+  });
+  try {
+    for (let id = 1; id <= 6; id++) {
+      const packet = ip('10.243.9.2', '10.243.9.53', 17, udp(40000, 53, dnsMessage({ id, flags: 0x0100, qname: wireName('a.example'), qtype: 1 })));
+      obj.program('packet_tc_egress').testRun({ data: packet });
+    }
+    // The event loop held while the thread reads the records (its linger is 10 ms) and hands the batch over.
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
+    const stopped = stream.stop();
+    assert.equal(records.length, 0, 'not delivered yet: the event loop did not run');
+    await stopped;
+    assert.deepEqual(records.map((r) => r.dns?.id), [1, 2, 3, 4, 5, 6]);
+  } finally {
+    obj.close();
+  }
+});

@@ -44,6 +44,8 @@ export function unmatchedInterfaces(patterns: readonly string[], present: readon
     'no traffic is observed there until a matching interface appears';
 }
 
+const noDevice = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'ENODEV';
+
 export class InterfaceAttacher {
   readonly #programs: PacketPrograms;
   readonly #patterns: readonly string[];
@@ -51,6 +53,8 @@ export class InterfaceAttacher {
   readonly #links = new Map<number, Link[]>();
   /** The hook each attached interface got ('tc', 'tcx' or 'socket_filter'). */
   readonly #hooks = new Map<number, string>();
+  /** Why each selected interface that appeared could not be attached, until it goes away. */
+  readonly #failures = new Map<number, string>();
 
   constructor(programs: PacketPrograms, patterns: readonly string[], mode: PacketHookMode) {
     this.#programs = programs;
@@ -83,14 +87,17 @@ export class InterfaceAttacher {
   }
 
   /**
-   * Returns why each selected interface that appeared could not be attached (neither TC nor the
-   * socket filter). Not a record loss: nothing was counted there; an interface that comes back is tried again.
+   * Attaches to the selected interfaces that appeared, once for the probes sharing the object (each
+   * tells it); one that attaches neither TC nor the socket filter is in failures() until it goes away.
+   * Not a record loss: nothing was counted there; an interface that comes back is tried again.
    */
-  interfacesChanged(added: readonly NetInterface[], removed: readonly NetInterface[]): string[] {
-    const failures: string[] = [];
-    for (const iface of removed) this.#detach(iface.index);
+  interfacesChanged(added: readonly NetInterface[], removed: readonly NetInterface[]): void {
+    for (const iface of removed) {
+      this.#detach(iface.index);
+      this.#failures.delete(iface.index);
+    }
     for (const iface of added) {
-      if (!interfaceSelected(iface.name, this.#patterns) || this.#links.has(iface.index)) continue;
+      if (!interfaceSelected(iface.name, this.#patterns) || this.#links.has(iface.index) || this.#failures.has(iface.index)) continue;
       try {
         this.#attach(iface, this.#mode);
       } catch (first) {
@@ -98,11 +105,17 @@ export class InterfaceAttacher {
           this.#attach(iface, 'socket_filter');
         } catch (err) {
           // Gone again before we attached (a short-lived veth), or not attachable at all.
-          failures.push(`interface ${iface.name} (ifindex ${iface.index}) not attached: ${describeError(first)}; socket filter: ${describeError(err)}`);
+          this.#failures.set(iface.index, noDevice(first) && noDevice(err)
+            ? `interface ${iface.name} (ifindex ${iface.index}) went away before it could be attached (ENODEV)`
+            : `interface ${iface.name} (ifindex ${iface.index}) not attached: ${describeError(first)}; socket filter: ${describeError(err)}`);
         }
       }
     }
-    return failures;
+  }
+
+  /** Why each selected interface present could not be attached (see interfacesChanged). */
+  failures(): string[] {
+    return [...this.#failures.values()];
   }
 
   attachedInterfaces(): number[] {
@@ -156,8 +169,12 @@ export abstract class InterfaceProbe {
     this.attacher.attachInitial(interfaces);
   }
 
-  interfacesChanged(added: readonly NetInterface[], removed: readonly NetInterface[]): string[] {
-    return this.attacher.interfacesChanged(added, removed);
+  interfacesChanged(added: readonly NetInterface[], removed: readonly NetInterface[]): void {
+    this.attacher.interfacesChanged(added, removed);
+  }
+
+  interfaceFailures(): string[] {
+    return this.attacher.failures();
   }
 
   attachedInterfaces(): number[] {
@@ -178,7 +195,8 @@ export function packetCandidate(
         probe.attachInitial(ctx.interfaces.list());
         return probe;
       } catch (err) {
-        probe.close();
+        // Attached nowhere, it has no records to deliver; the attach error is why this mode is skipped.
+        void Promise.resolve(probe.close()).catch(() => {});
         throw err;
       }
     },

@@ -98,15 +98,17 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
     ];
   }
 
-  close(): void {
+  /** The handler stops once the ring buffer's last batches were decoded: a DNS response among them still finds its query. */
+  close(): Promise<void> {
     this.#packet.detach();
     this.#handler.finish?.();
-    this.#stream.stop();
-    const out: FlowRecord[] = [];
-    this.#handler.stop?.(out);
-    this.#emit(out);
-    // Read while the maps are open: the totals stay answerable after close (pending_at_stop is only known now).
-    this.#final = this.losses();
-    this.#packet.release();
+    return this.#stream.stop().then(() => {
+      const out: FlowRecord[] = [];
+      this.#handler.stop?.(out);
+      this.#emit(out);
+      // Read while the maps are open: the totals stay answerable after close (pending_at_stop is only known now).
+      this.#final = this.losses();
+      this.#packet.release();
+    });
   }
 }

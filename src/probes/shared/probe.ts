@@ -14,15 +14,20 @@ export interface AttachedProbe {
   readonly hook: string;
   /** Periodic work (drain maps, expire flows); nowNs is CLOCK_MONOTONIC like the kernel's. */
   tick?(nowNs: number): void;
-  /** Interfaces that appeared or went away (TC and socket probes attach per interface); returns why any could not be attached. */
-  interfacesChanged?(added: readonly NetInterface[], removed: readonly NetInterface[]): string[];
+  /** Interfaces that appeared or went away (TC and socket probes attach per interface). */
+  interfacesChanged?(added: readonly NetInterface[], removed: readonly NetInterface[]): void;
+  /** Why selected interfaces present could not be attached, one message each. */
+  interfaceFailures?(): string[];
   eventsSeen(): number;
   /** Running totals of the events the probe's kernel filter left out (policy: configuration, or no flow to report), per reason. */
   filtered?(): { reason: string; count: number }[];
   /** Running totals: stage "kernel" (counted by the BPF programs) and "decode". */
   losses(): LossCount[];
-  /** Detaches and closes everything this probe created (after emitting what it still holds). */
-  close(): void;
+  /**
+   * Detaches and closes everything this probe created (after emitting what it still holds). A promise when
+   * records read before the detach are still on their way to the ingress: it resolves once they got there.
+   */
+  close(): void | Promise<void>;
   /** The tcp probe's per-socket map (side, process; bpf/include/sock_info.h), which the retransmit object reuses. */
   readonly sockets?: BpfMap;
 }
@@ -129,9 +134,10 @@ export class RingBufferProbe implements AttachedProbe {
     return [...kernelLosses(this.#obj, this.#probe), ...this.#stream.losses()];
   }
 
-  close(): void {
+  close(): Promise<void> {
     for (const l of this.#links) l.destroy();
-    this.#stream.stop();
+    const delivered = this.#stream.stop();
     this.#obj.close();
+    return delivered;
   }
 }

@@ -2,7 +2,9 @@
 // struct are counted and skipped, each record is decoded into `out`, and the
 // batch goes to the ingress in one call. A decoder that throws (a malformed
 // record) costs that record, counted and logged once, never the agent: the
-// consumer's default would rethrow it as an uncaught exception.
+// consumer's default would rethrow it as an uncaught exception. The batches
+// the consumer thread read before it was joined reach JavaScript through the
+// event loop afterwards: stop() resolves once they did.
 import { RingBufferConsumer, type BpfMap } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeContext } from './context.js';
@@ -20,6 +22,10 @@ export class RecordStream {
   #seen = 0;
   #short = 0;
   #errors = 0;
+  #batches = 0;
+  /** Batches the thread handed over in all, known once it was joined. */
+  #handed = Infinity;
+  #delivered: (() => void) | undefined;
 
   /** Starts consuming `map` at once. */
   constructor(ctx: ProbeContext, probe: string, map: BpfMap, recordSize: number, decode: RecordDecoder) {
@@ -37,6 +43,14 @@ export class RecordStream {
   }
 
   #onBatch(batch: Buffer, offsets: Uint32Array, count: number): void {
+    try {
+      this.#decodeBatch(batch, offsets, count);
+    } finally {
+      if (++this.#batches === this.#handed) this.#delivered?.();
+    }
+  }
+
+  #decodeBatch(batch: Buffer, offsets: Uint32Array, count: number): void {
     const out: FlowRecord[] = [];
     for (let i = 0; i < count; i++) {
       const off = offsets[i] ?? 0;
@@ -74,8 +88,11 @@ export class RecordStream {
     ];
   }
 
-  /** Joins the consumer thread; batches already handed over are still delivered. */
-  stop(): void {
+  /** Joins the consumer thread; resolves once the batches it had handed over were decoded and ingested. */
+  stop(): Promise<void> {
     this.#consumer.stop();
+    this.#handed = this.#consumer.stats().batches;
+    if (this.#batches >= this.#handed) return Promise.resolve();
+    return new Promise((resolve) => (this.#delivered = resolve));
   }
 }

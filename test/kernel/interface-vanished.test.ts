@@ -1,0 +1,80 @@
+// An interface that vanishes between the poll that found it and the attach (a
+// short-lived veth): the probe manager lists the node's interfaces from a
+// directory of this test, where such an interface is an entry whose ifindex no
+// interface has. flows, dns and http share the packet object: the event is
+// logged once, naming the interface and the three probes, it is their
+// lastError while the interface is listed, and gone once it is not.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createProbeManager } from '../../src/probes/index.js';
+import type { ProbeStatus } from '../../src/probes/types.js';
+import { sh } from './pod-net.js';
+
+const dir = mkdtempSync('/tmp/sgt-ifs-');
+const REAL = 'sgtv0';
+
+after(() => {
+  rmSync(dir, { recursive: true, force: true });
+  try {
+    sh('ip', ['link', 'del', REAL]);
+  } catch {
+    // Not made: the test failed before.
+  }
+});
+
+function list(name: string, index: number): void {
+  mkdirSync(join(dir, name));
+  writeFileSync(join(dir, name, 'ifindex'), `${index}\n`);
+}
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 50 && !cond(); i++) await sleep(100);
+  assert.ok(cond(), `timed out waiting for ${what}`);
+}
+
+test('an interface gone before its attach: one log line naming it and the probes, their lastError until it is gone', async () => {
+  const warnings: { probes?: string[]; message: string }[] = [];
+  const manager = createProbeManager({
+    probes: ['flows', 'dns', 'http', 'tcp'],
+    interfaces: [],
+    interfaceDir: dir,
+    flowActiveTimeoutMs: 5000,
+    flowIdleTimeoutMs: 1000,
+    interfacePollMs: 100,
+    nodeName: 'n',
+    cgroupRoot: null,
+    ingress: { ingest: () => undefined },
+    log: { warn: (fields, message) => void warnings.push({ ...(fields as { probes?: string[] }), message }) },
+  });
+  await manager.start();
+  const byProbe = () => new Map<string, ProbeStatus>(manager.status().map((s) => [s.probe, s]));
+  const interfaceProbes = ['flows', 'dns', 'http'];
+  try {
+    for (const p of interfaceProbes) assert.equal(byProbe().get(p)?.attached, true, `${p} attached (to no interface yet)`);
+    list('sgtgone', 0x7ffffff0);
+    await until('the attach failure', () => interfaceProbes.every((p) => byProbe().get(p)?.lastError !== undefined));
+    const about = warnings.filter((w) => w.message.includes('sgtgone'));
+    assert.equal(about.length, 1, `logged once: ${JSON.stringify(about)}`);
+    assert.equal(about[0]!.message, 'interface sgtgone (ifindex 2147483632) went away before it could be attached (ENODEV)');
+    assert.deepEqual(about[0]!.probes?.slice().sort(), ['dns', 'flows', 'http']);
+    for (const p of interfaceProbes) assert.equal(byProbe().get(p)?.lastError, about[0]!.message, p);
+    assert.equal(byProbe().get('tcp')?.lastError, undefined, 'not an interface probe');
+
+    rmSync(join(dir, 'sgtgone'), { recursive: true });
+    await until('the error cleared', () => interfaceProbes.every((p) => byProbe().get(p)?.lastError === undefined));
+    assert.equal(warnings.filter((w) => w.message.includes('sgtgone')).length, 1, 'its going is not logged');
+
+    // An interface that is there attaches, without an error or a log line.
+    sh('ip', ['link', 'add', REAL, 'type', 'veth', 'peer', 'name', `${REAL}p`]);
+    list(REAL, Number(readFileSync(`/sys/class/net/${REAL}/ifindex`, 'utf8')));
+    // The hook names what is attached ('tc', the mode, while nothing is): TCX links here, else a clsact filter.
+    await until(`attached to ${REAL}`, () => byProbe().get('flows')?.hook === 'tcx' || sh('tc', ['filter', 'show', 'dev', REAL, 'ingress']).includes('packet_tc_ingress'));
+    for (const p of interfaceProbes) assert.equal(byProbe().get(p)?.lastError, undefined, p);
+    assert.deepEqual(warnings.filter((w) => w.message.includes(REAL)), []);
+  } finally {
+    await manager.stop();
+  }
+});
