@@ -46,7 +46,7 @@ test('a decoder that throws loses that record only: counted, logged once, the st
     await waitFor('six records through the stream', () => stream.seen === 6);
     assert.equal(records.length, 3);
     const losses = Object.fromEntries(stream.losses().map((l) => [`${l.stage}:${l.reason}`, l.count]));
-    assert.deepEqual(losses, { 'decode:dns:short_record': 0, 'decode:dns:error': 3, 'decode:dns:oversized_record': 0, 'kernel:dns:lost': 0 });
+    assert.deepEqual(losses, { 'decode:dns:short_record': 0, 'decode:dns:error': 3, 'decode:dns:oversized_record': 0, 'kernel:dns:lost': 0, 'ringbuf:dns:dropped_at_stop': 0 });
     assert.equal(warnings.length, 1, 'logged once');
     assert.match(warnings[0] ?? '', /dns:error.*bad record at/);
   } finally {

@@ -51,13 +51,16 @@ struct consumer {
 	bool *busy;
 	uint32_t busy_count;
 	bool stop;
+	/* Set by the thread once it stopped on a stop request: what was committed by then still goes
+	 * to JavaScript, in batches that are free, without waiting (see final_drain). */
+	bool final_drain;
 
 	/* Owned by the consumer thread. */
 	int cur;
 	uint32_t cur_count;
 	size_t cur_bytes;
 
-	uint64_t batches, records, bytes, stalls, lost, oversized;
+	uint64_t batches, records, bytes, stalls, lost, oversized, dropped_at_stop;
 
 	napi_env env;
 	napi_threadsafe_function tsfn;
@@ -87,7 +90,7 @@ static void stat_add(uint64_t *p, uint64_t v)
 	__atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 
-/* Waits for a free batch and makes it current; false when stopping. */
+/* Waits for a free batch and makes it current; false when stopping (in the final drain: when none is free). */
 static bool acquire_batch(struct consumer *c)
 {
 	pthread_mutex_lock(&c->mu);
@@ -96,7 +99,7 @@ static bool acquire_batch(struct consumer *c)
 		while (!c->stop && c->busy_count == c->nbatches)
 			pthread_cond_wait(&c->cv, &c->mu);
 	}
-	if (c->stop) {
+	if (c->stop && (!c->final_drain || c->busy_count == c->nbatches)) {
 		pthread_mutex_unlock(&c->mu);
 		return false;
 	}
@@ -199,6 +202,52 @@ static bool process_ring(struct consumer *c, struct ring *r)
 	return true;
 }
 
+/* Consumes what a ring still holds without delivering it; returns how many records that was. */
+static uint64_t discard_ring(struct ring *r)
+{
+	unsigned long cons = __atomic_load_n(r->consumer_pos, __ATOMIC_ACQUIRE);
+	unsigned long prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+	uint64_t n = 0;
+	while (cons < prod) {
+		uint32_t len = __atomic_load_n((uint32_t *)(r->data + (cons & r->mask)), __ATOMIC_ACQUIRE);
+		/* Still being written: it was not committed when the consumer stopped. */
+		if (len & RB_BUSY_BIT)
+			break;
+		if (!(len & RB_DISCARD_BIT))
+			n++;
+		cons += ((len & ~(RB_BUSY_BIT | RB_DISCARD_BIT)) + RB_HDR_SZ + 7) & ~7ul;
+	}
+	__atomic_store_n(r->consumer_pos, cons, __ATOMIC_RELEASE);
+	return n;
+}
+
+/*
+ * After a stop request (not when the environment goes away: then nothing can be
+ * delivered), the records committed by then are still handed over: the thread
+ * may have stopped lingering on the request, with up to a linger interval of
+ * records waiting, and JavaScript, blocked joining this thread, receives these
+ * batches right after the join. Only free batches are used (JavaScript cannot
+ * release one meanwhile); what finds none is consumed and counted as
+ * dropped_at_stop instead of left behind uncounted.
+ */
+static bool begin_final_drain(struct consumer *c)
+{
+	pthread_mutex_lock(&c->mu);
+	c->final_drain = !c->tsfn_closed;
+	pthread_mutex_unlock(&c->mu);
+	return c->final_drain;
+}
+
+static void final_drain(struct consumer *c)
+{
+	if (!begin_final_drain(c))
+		return;
+	for (uint32_t i = 0; i < c->nrings; i++)
+		if (!process_ring(c, &c->rings[i]))
+			stat_add(&c->dropped_at_stop, discard_ring(&c->rings[i]));
+	flush_batch(c);
+}
+
 /* A ring this full is drained without lingering. */
 static bool ring_filling(struct consumer *c)
 {
@@ -265,6 +314,7 @@ static void *ring_thread(void *arg)
 			running = linger(c);
 	}
 	flush_batch(c);
+	final_drain(c);
 	return NULL;
 }
 
@@ -272,8 +322,9 @@ static void perf_sample(void *ctx, int cpu, void *data, __u32 size)
 {
 	(void)cpu;
 	struct consumer *c = ctx;
-	/* When stopping, the record is dropped: the consumer is going away. */
-	add_record(c, data, size);
+	/* Stopping, and no batch free (or not the final drain): perf_buffer consumes it anyway. */
+	if (!add_record(c, data, size))
+		stat_add(&c->dropped_at_stop, 1);
 }
 
 static void perf_lost(void *ctx, int cpu, __u64 cnt)
@@ -302,6 +353,11 @@ static void *perf_thread(void *arg)
 			break;
 	}
 	flush_batch(c);
+	/* As final_drain does for rings: what the buffers hold now still goes to JavaScript where a batch is free. */
+	if (begin_final_drain(c)) {
+		perf_buffer__consume(c->pb);
+		flush_batch(c);
+	}
 	return NULL;
 }
 
@@ -685,6 +741,7 @@ static napi_value consumer_stats(napi_env env, napi_callback_info info)
 	} fields[] = {
 		{ "batches", &c->batches }, { "records", &c->records }, { "bytes", &c->bytes },
 		{ "stalls", &c->stalls },   { "lost", &c->lost },       { "oversized", &c->oversized },
+		{ "droppedAtStop", &c->dropped_at_stop },
 	};
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 		napi_create_double(env, (double)__atomic_load_n(fields[i].p, __ATOMIC_RELAXED), &v);

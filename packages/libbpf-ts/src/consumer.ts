@@ -41,6 +41,11 @@ export interface ConsumerStats {
   lost: number;
   /** Records larger than batchBytes, skipped (raise batchBytes above the largest record). */
   oversized: number;
+  /**
+   * Records the buffers held at stop() that found no free batch (JavaScript held every one): consumed
+   * and counted here. The others committed before stop() are still handed over, after it returns.
+   */
+  droppedAtStop: number;
 }
 
 abstract class BatchConsumer {
@@ -92,7 +97,11 @@ abstract class BatchConsumer {
     return this;
   }
 
-  /** Stops and joins the native thread. Idempotent. Batches already handed over are still delivered. */
+  /**
+   * Stops and joins the native thread. Idempotent. What the buffers held by then is still handed over,
+   * after this returns (through the event loop), as far as batches are free; the rest is counted in
+   * stats().droppedAtStop.
+   */
   stop(): void {
     if (this.#state !== 'running' || !this.#handle) {
       this.#state = 'stopped';
@@ -120,7 +129,7 @@ abstract class BatchConsumer {
   }
 
   stats(): ConsumerStats {
-    if (!this.#handle) return { batches: 0, records: 0, bytes: 0, stalls: 0, lost: 0, oversized: 0 };
+    if (!this.#handle) return { batches: 0, records: 0, bytes: 0, stalls: 0, lost: 0, oversized: 0, droppedAtStop: 0 };
     return native().consumerStats(this.#handle);
   }
 

@@ -5,6 +5,7 @@ import { createRequire } from 'node:module';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ConsumerStats } from './consumer.js';
 
 /** Opaque handle of an opened bpf_object. */
 export type ObjectHandle = { readonly __brand: 'bpf_object' };
@@ -53,15 +54,6 @@ export interface NativeTestRunResult {
   retval: number;
   duration: number;
   dataSizeOut: number;
-}
-
-export interface NativeConsumerStats {
-  batches: number;
-  records: number;
-  bytes: number;
-  stalls: number;
-  lost: number;
-  oversized: number;
 }
 
 /** Called on the JS thread when batch `index` of the pool holds `count` records in `bytes` bytes. */
@@ -138,7 +130,7 @@ export interface NativeAddon {
   consumerStart(c: ConsumerHandle): void;
   consumerRelease(c: ConsumerHandle, index: number): void;
   consumerStop(c: ConsumerHandle): void;
-  consumerStats(c: ConsumerHandle): NativeConsumerStats;
+  consumerStats(c: ConsumerHandle): ConsumerStats;
   consumerRef(c: ConsumerHandle, ref: boolean): void;
 }
 

@@ -294,6 +294,50 @@ test('a producer\'s forced wakeup (a ring a quarter full) ends the linger at onc
   assert.equal(global64(obj, 'dropped'), 0);
 });
 
+test('records committed before stop() are still handed over after it, while the thread lingered', async (t) => {
+  const obj = producer(t, 'ringbuf', 10);
+  let delivered = 0;
+  const consumer = new RingBufferConsumer(obj.map('events'), (_batch, _offsets, count) => {
+    delivered += count;
+  }, { lingerMs: 1000 }).start();
+  // A first record wakes the thread, which then lingers a second for more: the ten after it wait in the ring.
+  obj.program('lbt_rb_produce').testRun({ data: PACKET });
+  await until(() => delivered === 10, 'the first run');
+  obj.program('lbt_rb_produce').testRun({ data: PACKET });
+  consumer.stop();
+  assert.equal(delivered, 10, 'handed over through the event loop, after stop() returns');
+  await until(() => delivered === 20, 'the records committed before stop()');
+  assert.deepEqual([consumer.stats().records, consumer.stats().droppedAtStop], [20, 0]);
+});
+
+test('records that find every batch held by JavaScript at stop() are counted as droppedAtStop', async (t) => {
+  const obj = producer(t, 'ringbuf', 10);
+  let delivered = 0;
+  // One batch in flight, never released: the handler's promise does not settle.
+  const consumer = new RingBufferConsumer(obj.map('events'), (_batch, _offsets, count) => {
+    delivered += count;
+    return new Promise<void>(() => {});
+  }, { maxBatchesInFlight: 1, lingerMs: 1000 }).start();
+  obj.program('lbt_rb_produce').testRun({ data: PACKET });
+  await until(() => delivered === 10, 'the first run');
+  for (let i = 0; i < 3; i++) obj.program('lbt_rb_produce').testRun({ data: PACKET });
+  consumer.stop();
+  await sleep(50);
+  assert.deepEqual([delivered, consumer.stats().records, consumer.stats().droppedAtStop], [10, 10, 30]);
+});
+
+test('perf buffer: samples written before stop() are still handed over after it', async (t) => {
+  const obj = producer(t, 'perfbuf', 10);
+  let delivered = 0;
+  const consumer = new PerfBufferConsumer(obj.map('pevents'), (_batch, _offsets, count) => {
+    delivered += count;
+  }).start();
+  obj.program('lbt_pb_produce').testRun({ data: PACKET });
+  consumer.stop();
+  await until(() => delivered === 10, 'the samples written before stop()');
+  assert.deepEqual([consumer.stats().records, consumer.stats().droppedAtStop, consumer.stats().lost], [10, 0, 0]);
+});
+
 test('consumer misuse gives clear errors', (t) => {
   const obj = producer(t, 'ringbuf', 1);
   assert.throws(() => new RingBufferConsumer(obj.map('ringbuf.bss'), () => {}).start(), (e: unknown) =>

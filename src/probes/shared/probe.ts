@@ -107,6 +107,8 @@ export class RingBufferProbe implements AttachedProbe {
   readonly #obj: BpfObject;
   readonly #links: Link[];
   readonly #stream: RecordStream;
+  /** The loss totals at close (the object's counters go with it; the stream's last ones are known then). */
+  #final: LossCount[] | undefined;
 
   constructor(
     ctx: ProbeContext,
@@ -131,12 +133,13 @@ export class RingBufferProbe implements AttachedProbe {
   }
 
   losses(): LossCount[] {
-    return [...kernelLosses(this.#obj, this.#probe), ...this.#stream.losses()];
+    return this.#final ?? [...kernelLosses(this.#obj, this.#probe), ...this.#stream.losses()];
   }
 
   close(): Promise<void> {
     for (const l of this.#links) l.destroy();
     const delivered = this.#stream.stop();
+    this.#final = this.losses();
     this.#obj.close();
     return delivered;
   }

@@ -78,13 +78,14 @@ export class RecordStream {
   }
 
   losses(): LossCount[] {
-    const { oversized, lost } = this.#consumer.stats();
+    const { oversized, lost, droppedAtStop } = this.#consumer.stats();
     const p = this.#probe;
     return [
       { stage: 'decode', reason: `${p}:short_record`, count: this.#short },
       { stage: 'decode', reason: `${p}:error`, count: this.#errors },
       { stage: 'decode', reason: `${p}:oversized_record`, count: oversized },
       { stage: 'kernel', reason: `${p}:lost`, count: lost },
+      { stage: 'ringbuf', reason: `${p}:dropped_at_stop`, count: droppedAtStop },
     ];
   }
 
