@@ -75,7 +75,7 @@ function compact(o: Obj): Obj {
   return o;
 }
 
-function endpoint(e: podflow.v1.IEndpoint | null | undefined, interfaceName: string | undefined): Obj | undefined {
+function endpoint(e: podflow.v1.IEndpoint | null | undefined): Obj | undefined {
   if (!e) return undefined;
   const pod = e.pod;
   return compact({
@@ -86,7 +86,6 @@ function endpoint(e: podflow.v1.IEndpoint | null | undefined, interfaceName: str
     // The endpoint's own host name: a pod is not its node, a host-network endpoint is.
     hostname: e.hostNetwork ? e.node : undefined,
     svc_name: e.service?.name,
-    interface_name: interfaceName,
     container: pod?.container ? { name: pod.container } : undefined,
   });
 }
@@ -143,6 +142,57 @@ function url(target: string | null | undefined, host: string | null | undefined)
     hostname: parts ? (parts[1] ?? parts[2]) : authority,
     port: port !== undefined && port <= 65535 ? port : undefined,
   });
+}
+
+/** An observable type of 1.3.0: its type_id (objects.observable) and caption (the type attribute). */
+type ObservableType = readonly [id: number, caption: string];
+const HOSTNAME: ObservableType = [1, 'Hostname'];
+const IP_ADDRESS: ObservableType = [2, 'IP Address'];
+const URL_STRING: ObservableType = [6, 'URL String'];
+const PROCESS_NAME: ObservableType = [9, 'Process Name'];
+const PORT: ObservableType = [11, 'Port'];
+
+function observe(list: Obj[], name: string, type: ObservableType, value: unknown): void {
+  if (value !== undefined) list.push({ name, type: type[1], type_id: type[0], value: String(value) });
+}
+
+/** The paths of an endpoint's observables (constants: no string built per event); without port: not observed. */
+interface EndpointPaths { ip: string; port?: string; hostname: string }
+const SRC_PATHS: EndpointPaths = { ip: 'src_endpoint.ip', hostname: 'src_endpoint.hostname' };
+const DST_PATHS: EndpointPaths = { ip: 'dst_endpoint.ip', port: 'dst_endpoint.port', hostname: 'dst_endpoint.hostname' };
+const NAT_PATHS: EndpointPaths = {
+  ip: 'dst_endpoint.proxy_endpoint.ip', port: 'dst_endpoint.proxy_endpoint.port', hostname: 'dst_endpoint.proxy_endpoint.hostname',
+};
+
+function observeEndpoint(list: Obj[], paths: EndpointPaths, e: Obj | undefined): void {
+  if (!e) return;
+  observe(list, paths.ip, IP_ADDRESS, e.ip);
+  if (paths.port) observe(list, paths.port, PORT, e.port);
+  observe(list, paths.hostname, HOSTNAME, e.hostname);
+}
+
+/**
+ * observables, the values SIEMs index for pivoting, each named by its attribute's path: every attribute
+ * the event has whose 1.3.0 type is an observable (ip_t, hostname_t, port_t, process_name_t, url_t), read
+ * back from the event so names and values cannot disagree. Except the source's port (the client's
+ * ephemeral port) and the pid: they identify nothing beyond one connection on one host.
+ */
+function observables(event: Obj): Obj[] {
+  const list: Obj[] = [];
+  const dst = event.dst_endpoint as Obj | undefined;
+  observeEndpoint(list, SRC_PATHS, event.src_endpoint as Obj);
+  observeEndpoint(list, DST_PATHS, dst);
+  observeEndpoint(list, NAT_PATHS, dst?.proxy_endpoint as Obj | undefined);
+  observe(list, 'device.hostname', HOSTNAME, (event.device as Obj | undefined)?.hostname);
+  observe(list, 'actor.process.name', PROCESS_NAME, ((event.actor as Obj | undefined)?.process as Obj | undefined)?.name);
+  const url = (event.http_request as Obj | undefined)?.url as Obj | undefined;
+  if (url) {
+    observe(list, 'http_request.url.url_string', URL_STRING, url.url_string);
+    observe(list, 'http_request.url.hostname', HOSTNAME, url.hostname);
+    observe(list, 'http_request.url.port', PORT, url.port);
+  }
+  observe(list, 'query.hostname', HOSTNAME, (event.query as Obj | undefined)?.hostname);
+  return list;
 }
 
 /** metadata.profiles: the profiles whose attributes the event uses (strict consumers reject them otherwise). */
@@ -204,10 +254,27 @@ export class OcsfEncoder {
       event.unmapped = compact({ loss: { stage: l?.stage ?? '', reason: l?.reason ?? '', count: Number(l?.count ?? 0) }, node: record.nodeName });
       return event;
     }
-    if (record.nodeName) event.device = { hostname: record.nodeName, type_id: 1, type: 'Server' };
-    const iface = record.interface?.name || undefined;
-    const src = endpoint(record.source, iface);
-    const dst = endpoint(record.destination, iface);
+    // The interface the packets were seen on is the reporting node's (a pod's host-side veth, the uplink),
+    // not either endpoint's own, which is what an endpoint's interface_name means; its uid is the ifindex.
+    const iface = record.interface;
+    if (record.nodeName || iface?.name) {
+      event.device = compact({
+        hostname: record.nodeName,
+        type_id: 1,
+        type: 'Server',
+        interface_name: iface?.name,
+        interface_uid: iface?.index ? String(iface.index) : undefined,
+      });
+    }
+    const src = endpoint(record.source);
+    const dst = endpoint(record.destination);
+    // The Service ClusterIP:port the client asked for before kube-proxy's DNAT. In 1.3.0 an endpoint's
+    // proxy_endpoint is "the network proxy information pertaining to a specific endpoint. This can be used
+    // to describe information pertaining to network address translation (NAT)": the responder's, the
+    // address it was reached through. Not the class's proxy_endpoint (a proxy server in the connection,
+    // network_proxy profile), nor load_balancer (no port; its ip is a node that handled the request).
+    const nat = dst && endpoint(record.originalDestination);
+    if (nat) dst.proxy_endpoint = nat;
     // Network classes need at least one endpoint.
     event.src_endpoint = src ?? {};
     if (dst) event.dst_endpoint = dst;
@@ -267,6 +334,8 @@ export class OcsfEncoder {
     if (type === T.DNS) this.dns(record, event);
     const used = profiles(event, !!(src?.container || dst?.container || (p?.pid && p.containerId)));
     if (used) metadata.profiles = used;
+    const pivots = observables(event);
+    if (pivots.length) event.observables = pivots;
     return compact(event);
   }
 

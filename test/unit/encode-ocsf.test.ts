@@ -3,7 +3,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OcsfEncoder } from '../../src/proto/ocsf.js';
+import type { FlowRecord } from '../../src/pipeline/types.js';
 import { outside, sampleRecords, serverViewOfClose } from './pipeline-fixtures.js';
+
+type Obj = Record<string, unknown>;
 
 // From the OCSF 1.3.0 schema (schema.ocsf.io): the base event's required
 // attributes, metadata's and product's, and each class's "at least one" constraint
@@ -92,4 +95,58 @@ test('the process behind a socket is the actor; side, TCP state, RTT and retrans
   const flow = encoder.toOcsf({ ...sampleRecords().FLOW, source: outside, destination: outside, direction: undefined, tcp: undefined });
   assert.equal(flow.actor, undefined);
   assert.equal(flow.unmapped, undefined);
+});
+
+const IP = { type: 'IP Address', type_id: 2 };
+const HOSTNAME = { type: 'Hostname', type_id: 1 };
+const PORT = { type: 'Port', type_id: 11 };
+
+test('observables: the endpoints\' IPs and hostnames, the responder\'s port, the node, the process, the names asked for', () => {
+  const r = sampleRecords();
+  const observables = (record: FlowRecord) => encoder.toOcsf(record).observables;
+  const endpoints = [
+    { name: 'src_endpoint.ip', ...IP, value: '10.236.1.10' },
+    { name: 'dst_endpoint.ip', ...IP, value: '10.236.2.20' },
+    { name: 'dst_endpoint.port', ...PORT, value: '8080' },
+  ];
+  const node = { name: 'device.hostname', ...HOSTNAME, value: 'node-a' };
+  assert.deepEqual(observables(r.FLOW), [...endpoints, node]);
+  assert.deepEqual(observables(r.TCP_CLOSE), [...endpoints, node, { name: 'actor.process.name', type: 'Process Name', type_id: 9, value: 'curl' }]);
+  assert.deepEqual(observables(r.HTTP), [...endpoints, node, { name: 'http_request.url.hostname', ...HOSTNAME, value: 'backend' }]);
+  assert.deepEqual(observables(r.DNS), [
+    endpoints[0], { name: 'dst_endpoint.ip', ...IP, value: 'fd00::53' }, { name: 'dst_endpoint.port', ...PORT, value: '53' }, node,
+    { name: 'query.hostname', ...HOSTNAME, value: 'backend.default.svc.cluster.local' },
+  ]);
+  // A host-network endpoint's hostname is its node's name.
+  const host = observables({ ...r.FLOW, source: { ip: '10.0.0.1', port: 22, node: 'node-a', hostNetwork: true } });
+  assert.deepEqual(host, [{ name: 'src_endpoint.ip', ...IP, value: '10.0.0.1' }, { name: 'src_endpoint.hostname', ...HOSTNAME, value: 'node-a' }, ...endpoints.slice(1), node]);
+  // podflow's own health events name nothing to pivot on.
+  assert.equal(observables(r.LOSS), undefined);
+});
+
+test('originalDestination (the Service ClusterIP:port before DNAT) is the responder\'s proxy_endpoint, and an observable', () => {
+  const r = sampleRecords();
+  const viaService = encoder.toOcsf({ ...r.HTTP, originalDestination: { ip: '10.96.0.20', port: 80, service: { name: 'backend', namespace: 'default' } } }) as Obj & { dst_endpoint: Obj };
+  assert.deepEqual(viaService.dst_endpoint.proxy_endpoint, { ip: '10.96.0.20', port: 80, name: 'backend', svc_name: 'backend' });
+  assert.equal(viaService.dst_endpoint.ip, '10.236.2.20');
+  const nat = (viaService.observables as Obj[]).filter((o) => String(o.name).startsWith('dst_endpoint.proxy_endpoint.'));
+  assert.deepEqual(nat, [{ name: 'dst_endpoint.proxy_endpoint.ip', ...IP, value: '10.96.0.20' }, { name: 'dst_endpoint.proxy_endpoint.port', ...PORT, value: '80' }]);
+  // Not enriched (no Service cached for that ClusterIP): the address alone.
+  const bare = encoder.toOcsf({ ...r.TCP_OPEN, originalDestination: { ip: '10.96.0.99', port: 443 } }) as Obj & { dst_endpoint: Obj };
+  assert.deepEqual(bare.dst_endpoint.proxy_endpoint, { ip: '10.96.0.99', port: 443 });
+  assert.equal((encoder.toOcsf(r.HTTP).dst_endpoint as Obj).proxy_endpoint, undefined);
+});
+
+test('the interface the packets were seen on is the node\'s (device), not an endpoint\'s', () => {
+  const r = sampleRecords();
+  const flow = encoder.toOcsf(r.FLOW) as Obj & { src_endpoint: Obj; dst_endpoint: Obj };
+  assert.equal(flow.src_endpoint.interface_name, undefined);
+  assert.equal(flow.dst_endpoint.interface_name, undefined);
+  assert.deepEqual(flow.device, { hostname: 'node-a', type_id: 1, type: 'Server', interface_name: 'eth0', interface_uid: '2' });
+  assert.deepEqual(encoder.toOcsf(r.DROP).device, { hostname: 'node-a', type_id: 1, type: 'Server', interface_name: 'veth1', interface_uid: '7' });
+  // Socket records have no interface; a record without a node name still says where it was seen.
+  assert.deepEqual(encoder.toOcsf(r.TCP_OPEN).device, { hostname: 'node-a', type_id: 1, type: 'Server' });
+  const nameless = encoder.toOcsf({ ...r.FLOW, nodeName: '' });
+  assert.deepEqual(nameless.device, { type_id: 1, type: 'Server', interface_name: 'eth0', interface_uid: '2' });
+  assert.deepEqual((nameless.metadata as Obj).profiles, ['host']);
 });

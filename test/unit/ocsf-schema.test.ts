@@ -5,7 +5,10 @@
 // ocsf-json-schema 1.2.0, ocsf_json_schema/ocsf/1.3.0.json): the classes
 // podflow emits and the objects it fills, each attribute as
 // [type or object, requirement, profile, enum captions, caption sibling].
-// Enums of more than 30 values are left out (null: not checked).
+// Enums of more than 40 values are left out (null: not checked; only
+// url.category_ids). observableTypes: the observable type_id of every attribute
+// of those objects that is an observable, by its type (types.*.observable, e.g.
+// ip_t 2, hostname_t 1, port_t 11) or as a dictionary attribute (process.pid 15).
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { OcsfEncoder, OCSF_SCHEMA_VERSION } from '../../src/proto/ocsf.js';
@@ -16,7 +19,7 @@ import { sampleRecords, serverViewOfClose } from './pipeline-fixtures.js';
 type Attr = [kind: string, requirement: 'req' | 'rec' | 'opt', profile: string, captions?: Record<string, string> | null, sibling?: string];
 interface Shape { attrs: Record<string, Attr>; atLeastOne?: string[] }
 
-const OCSF_1_3_0: { classes: Record<string, Shape>; objects: Record<string, Shape> } = {
+const OCSF_1_3_0: { classes: Record<string, Shape>; objects: Record<string, Shape>; observableTypes: Record<string, number> } = {
   classes: {
     "0": {"attrs":{"activity_id":["integer","req","",{"0":"Unknown","99":"Other"},"activity_name"],"activity_name":["string","opt",""],"category_name":["string","opt",""],"category_uid":["integer","req","",{"0":"Uncategorized"},"category_name"],"class_name":["string","opt",""],"class_uid":["integer","req","",{"0":"Base Event"},"class_name"],"count":["integer","opt",""],"duration":["integer","opt",""],"end_time":["integer","opt",""],"enrichments":["enrichment[]","opt",""],"message":["string","rec",""],"metadata":["metadata","req",""],"observables":["observable[]","rec",""],"raw_data":["string","opt",""],"severity":["string","opt",""],"severity_id":["integer","req","",{"0":"Unknown","1":"Informational","2":"Low","3":"Medium","4":"High","5":"Critical","6":"Fatal","99":"Other"},"severity"],"start_time":["integer","opt",""],"status":["string","rec",""],"status_code":["string","rec",""],"status_detail":["string","rec",""],"status_id":["integer","rec","",{"0":"Unknown","1":"Success","2":"Failure","99":"Other"},"status"],"time":["integer","req",""],"timezone_offset":["integer","rec",""],"type_name":["string","opt",""],"type_uid":["integer","req","",{"0":"Base Event: Unknown","99":"Base Event: Other"},"type_name"],"unmapped":["object","opt",""]}},
     "4001": {"attrs":{"action":["string","opt","security_control"],"action_id":["integer","req","security_control",{"0":"Unknown","1":"Allowed","2":"Denied","99":"Other"},"action"],"activity_id":["integer","req","",{"0":"Unknown","1":"Open","2":"Close","3":"Reset","4":"Fail","5":"Refuse","6":"Traffic","7":"Listen","99":"Other"},"activity_name"],"activity_name":["string","opt",""],"actor":["actor","opt","host"],"api":["api","opt","cloud"],"app_name":["string","opt",""],"attacks":["attack[]","opt","security_control"],"authorizations":["authorization[]","opt","security_control"],"category_name":["string","opt",""],"category_uid":["integer","req","",{"4":"Network Activity"},"category_name"],"class_name":["string","opt",""],"class_uid":["integer","req","",{"4001":"Network Activity"},"class_name"],"cloud":["cloud","req","cloud"],"connection_info":["network_connection_info","rec",""],"count":["integer","opt",""],"device":["device","rec","host"],"disposition":["string","opt","security_control"],"disposition_id":["integer","rec","security_control",{"0":"Unknown","1":"Allowed","10":"Exonerated","11":"Corrected","12":"Partially Corrected","13":"Uncorrected","14":"Delayed","15":"Detected","16":"No Action","17":"Logged","18":"Tagged","19":"Alert","2":"Blocked","20":"Count","21":"Reset","22":"Captcha","23":"Challenge","24":"Access Revoked","25":"Rejected","26":"Unauthorized","27":"Error","3":"Quarantined","4":"Isolated","5":"Deleted","6":"Dropped","7":"Custom Action","8":"Approved","9":"Restored","99":"Other"},"disposition"],"dst_endpoint":["network_endpoint","req",""],"duration":["integer","opt",""],"end_time":["integer","opt",""],"end_time_dt":["string","opt","datetime"],"enrichments":["enrichment[]","opt",""],"firewall_rule":["firewall_rule","opt","security_control"],"ja4_fingerprint_list":["ja4_fingerprint[]","opt",""],"load_balancer":["load_balancer","rec","load_balancer"],"malware":["malware[]","opt","security_control"],"message":["string","rec",""],"metadata":["metadata","req",""],"observables":["observable[]","rec",""],"osint":["osint[]","req","osint"],"proxy":["network_proxy","rec",""],"proxy_connection_info":["network_connection_info","rec","network_proxy"],"proxy_endpoint":["network_proxy","opt","network_proxy"],"proxy_http_request":["http_request","opt","network_proxy"],"proxy_http_response":["http_response","opt","network_proxy"],"proxy_tls":["tls","rec","network_proxy"],"proxy_traffic":["network_traffic","rec","network_proxy"],"raw_data":["string","opt",""],"severity":["string","opt",""],"severity_id":["integer","req","",{"0":"Unknown","1":"Informational","2":"Low","3":"Medium","4":"High","5":"Critical","6":"Fatal","99":"Other"},"severity"],"src_endpoint":["network_endpoint","rec",""],"start_time":["integer","opt",""],"start_time_dt":["string","opt","datetime"],"status":["string","rec",""],"status_code":["string","rec",""],"status_detail":["string","rec",""],"status_id":["integer","rec","",{"0":"Unknown","1":"Success","2":"Failure","99":"Other"},"status"],"time":["integer","req",""],"time_dt":["string","opt","datetime"],"timezone_offset":["integer","rec",""],"tls":["tls","opt",""],"traffic":["network_traffic","rec",""],"type_name":["string","opt",""],"type_uid":["integer","req","",{"400100":"Network Activity: Unknown","400101":"Network Activity: Open","400102":"Network Activity: Close","400103":"Network Activity: Reset","400104":"Network Activity: Fail","400105":"Network Activity: Refuse","400106":"Network Activity: Traffic","400107":"Network Activity: Listen","400199":"Network Activity: Other"},"type_name"],"unmapped":["object","opt",""],"url":["url","rec",""]}},
@@ -38,7 +41,10 @@ const OCSF_1_3_0: { classes: Record<string, Shape>; objects: Record<string, Shap
     "url": {"attrs":{"categories":["string[]","opt",""],"category_ids":["integer[]","rec","",null,"categories"],"domain":["string","opt",""],"hostname":["string","rec",""],"path":["string","rec",""],"port":["integer","rec",""],"query_string":["string","rec",""],"resource_type":["string","opt",""],"scheme":["string","rec",""],"subdomain":["string","opt",""],"url_string":["string","rec",""]},"atLeastOne":["url_string","path"]},
     "dns_query": {"attrs":{"class":["string","rec",""],"hostname":["string","req",""],"opcode":["string","opt",""],"opcode_id":["integer","rec","",{"0":"Query","1":"Inverse Query","2":"Status","3":"Reserved","4":"Notify","5":"Update","6":"DSO Message","99":"Other"}],"packet_uid":["integer","rec",""],"type":["string","rec",""]}},
     "dns_answer": {"attrs":{"class":["string","rec",""],"flag_ids":["integer[]","rec","",{"0":"Unknown","1":"Authoritative Answer","2":"Truncated Response","3":"Recursion Desired","4":"Recursion Available","5":"Authentic Data","6":"Checking Disabled","99":"Other"},"flags"],"flags":["string[]","opt",""],"packet_uid":["integer","rec",""],"rdata":["string","req",""],"ttl":["integer","rec",""],"type":["string","rec",""]}},
+    "network_proxy": {"attrs":{"agent_list":["agent[]","opt",""],"autonomous_system":["autonomous_system","opt",""],"container":["container","rec","container"],"domain":["string","opt",""],"hostname":["string","rec",""],"hw_info":["device_hw_info","opt",""],"instance_uid":["string","rec",""],"interface_name":["string","rec",""],"interface_uid":["string","rec",""],"intermediate_ips":["string[]","opt",""],"ip":["string","rec",""],"location":["location","opt",""],"mac":["string","opt",""],"name":["string","rec",""],"namespace_pid":["integer","rec","container"],"os":["os","opt",""],"owner":["user","rec",""],"port":["integer","rec",""],"proxy_endpoint":["network_proxy","opt",""],"subnet_uid":["string","opt",""],"svc_name":["string","rec",""],"type":["string","opt",""],"type_id":["integer","rec","",{"0":"Unknown","1":"Server","10":"Switch","11":"Hub","12":"Router","13":"IDS","14":"IPS","15":"Load Balancer","2":"Desktop","3":"Laptop","4":"Tablet","5":"Mobile","6":"Virtual","7":"IOT","8":"Browser","9":"Firewall","99":"Other"},"type"],"uid":["string","rec",""],"vlan_uid":["string","opt",""],"vpc_uid":["string","opt",""],"zone":["string","opt",""]},"atLeastOne":["ip","uid","name","hostname","svc_name","instance_uid","interface_uid","interface_name"]},
+    "observable": {"attrs":{"name":["string","req",""],"reputation":["reputation","opt",""],"type":["string","opt",""],"type_id":["integer","req","",{"0":"Unknown","1":"Hostname","10":"Resource UID","11":"Port","12":"Subnet","13":"Command Line","14":"Country","15":"Process ID","16":"HTTP User-Agent","17":"CWE Object: uid","18":"CVE Object: uid","19":"User Credential ID","2":"IP Address","20":"Endpoint","21":"User","22":"Email","23":"Uniform Resource Locator","24":"File","25":"Process","26":"Geo Location","27":"Container","28":"Registry Key","29":"Registry Value","3":"MAC Address","30":"Fingerprint","4":"User Name","5":"Email Address","6":"URL String","7":"File Name","8":"Hash","9":"Process Name","99":"Other"},"type"],"value":["string","opt",""]}},
   },
+  observableTypes: {"product.url_string":6,"device.hostname":1,"device.ip":2,"device.mac":3,"device.subnet":12,"network_endpoint.hostname":1,"network_endpoint.intermediate_ips":2,"network_endpoint.ip":2,"network_endpoint.mac":3,"network_endpoint.port":11,"process.cmd_line":13,"process.name":9,"process.pid":15,"http_request.user_agent":16,"http_request.x_forwarded_for":2,"url.hostname":1,"url.port":11,"url.url_string":6,"dns_query.hostname":1,"network_proxy.hostname":1,"network_proxy.intermediate_ips":2,"network_proxy.ip":2,"network_proxy.mac":3,"network_proxy.port":11},
 };
 
 type Obj = Record<string, unknown>;
@@ -132,6 +138,16 @@ function variants(): Record<string, FlowRecord> {
     'DNS TIMEOUT': { ...dns, dns: { ...dns.dns, rcode: 'TIMEOUT', answers: [], latency: { seconds: 5 } } },
     'DNS root query': { ...dns, dns: { ...dns.dns, query: '', qtype: 'NS' } },
     'DROP (no endpoints enriched)': { ...r.DROP, source: { ip: '10.9.9.9', port: 1 }, destination: { ip: '10.9.9.8', port: 2 } },
+    'HTTP via a Service ClusterIP': { ...http, originalDestination: { ip: '10.96.0.20', port: 80, service: { name: 'backend', namespace: 'default' } } },
+    'TCP_OPEN via an unresolved ClusterIP': { ...r.TCP_OPEN, originalDestination: { ip: 'fd00:96::1', port: 443 } },
+    'FLOW (no node name)': { ...r.FLOW, nodeName: '' },
+    'HTTP absolute-form via a Service, host-network client': {
+      ...http,
+      source: { ip: '10.0.0.1', port: 40000, node: 'node-a', hostNetwork: true },
+      http: { ...http.http, path: 'http://backend.default.svc:8080/api/users', host: 'backend.default.svc:8080' },
+      originalDestination: { ip: '10.96.0.20', port: 8080, service: { name: 'backend', namespace: 'default' } },
+      process: { pid: 7, command: 'curl' },
+    },
   };
 }
 
@@ -152,6 +168,9 @@ test('the validator itself catches what it should', () => {
   assert.ok(validate({ ...event, src_endpoint: { ip: '10.0.0.1', k8s: {} } }).some((e) => e.includes('src_endpoint.k8s')));
   assert.ok(validate({ ...event, time: 1.5 }).some((e) => e.startsWith('time:')));
   assert.ok(validate({ ...event, metadata: { ...(event.metadata as Obj), profiles: [] } }).some((e) => e.includes('profile host')));
+  assert.ok(validate({ ...event, observables: [{ name: 'src_endpoint.ip', type_id: 2, type: 'IP', value: '10.0.0.1' }] }).some((e) => e.startsWith('observables[0].type:')));
+  assert.ok(validate({ ...event, observables: [{ type_id: 2, type: 'IP Address', value: '10.0.0.1' }] }).some((e) => e.startsWith('observables[0].name:')));
+  assert.ok(validate({ ...event, dst_endpoint: { ip: '10.0.0.2', proxy_endpoint: { ip: '10.96.0.1', k8s: {} } } }).some((e) => e.includes('proxy_endpoint.k8s')));
 });
 
 test('HTTP: the Host header is hostname and port; an absolute-form target is the url_string', () => {
@@ -187,7 +206,7 @@ test('DNS: rcode carries the OCSF caption; a query without response is a failed 
 test('endpoints: Kubernetes metadata is unmapped, the Service is svc_name, the node is no pod\'s hostname', () => {
   const r = variants();
   const flow = encoder.toOcsf(r.FLOW) as Obj & { src_endpoint: Obj; dst_endpoint: Obj; unmapped: Obj };
-  assert.deepEqual(flow.dst_endpoint, { ip: '10.236.2.20', port: 8080, name: 'default/backend-5c2', uid: 'uid-be', svc_name: 'backend', interface_name: 'eth0' });
+  assert.deepEqual(flow.dst_endpoint, { ip: '10.236.2.20', port: 8080, name: 'default/backend-5c2', uid: 'uid-be', svc_name: 'backend' });
   assert.deepEqual(flow.unmapped.dst_k8s, { namespace: 'default', pod: 'backend-5c2', workload: 'Deployment/backend', service: 'default/backend', labels: { app: 'backend' }, node: 'node-b' });
   assert.deepEqual(flow.unmapped.src_k8s, { namespace: 'default', pod: 'frontend-7d9', workload: 'Deployment/frontend', labels: { app: 'frontend', tier: 'web' }, node: 'node-a' });
   const host = encoder.toOcsf(r['FLOW (ingress, host network)']) as Obj & { src_endpoint: Obj };
@@ -204,4 +223,30 @@ test('connection_info.direction_id is the connection\'s direction across the clu
   // The packets' direction at the interface is not the connection's: it stays, unmapped.
   assert.equal((encoder.toOcsf(r.DROP).unmapped as Obj).direction, 'INGRESS');
   assert.equal((encoder.toOcsf(r.FLOW).connection_info as Obj).protocol_ver, 'Internet Protocol version 4 (IPv4)');
+});
+
+/** Each attribute of `value` (an instance of `kind`) whose 1.3.0 type makes it an observable, with its path: [path, type_id, value]. */
+function observableValues(value: Obj, kind: string, path: string, out: [string, number, string][]): void {
+  const shape = OCSF_1_3_0.objects[kind] ?? OCSF_1_3_0.classes[kind];
+  for (const [name, v] of Object.entries(value)) {
+    const attr = shape?.attrs[name];
+    if (!attr || name === 'observables') continue;
+    const typeId = OCSF_1_3_0.observableTypes[`${kind}.${name}`];
+    if (typeId !== undefined) out.push([`${path}${name}`, typeId, String(v)]);
+    else if (isObj(v)) observableValues(v, attr[0], `${path}${name}.`, out);
+  }
+}
+
+// Left out on purpose: the client's ephemeral port and the pid identify nothing beyond one
+// connection on one host (and would make every event a pivot of its own).
+const NOT_OBSERVABLES = new Set(['src_endpoint.port', 'actor.process.pid']);
+
+test('observables are every pivot value of the event (by its 1.3.0 type), named by its path', () => {
+  for (const [name, record] of Object.entries(variants())) {
+    const event = JSON.parse(encoder.encode(record)) as Obj;
+    const expected: [string, number, string][] = [];
+    observableValues(event, String(event.class_uid), '', expected);
+    const listed = ((event.observables ?? []) as Obj[]).map((o) => [o.name, o.type_id, o.value]).sort();
+    assert.deepEqual(listed, expected.filter(([path]) => !NOT_OBSERVABLES.has(path)).sort(), name);
+  }
 });
