@@ -3,7 +3,8 @@
 // directory of this test, where such an interface is an entry whose ifindex no
 // interface has. flows, dns and http share the packet object: the event is
 // logged once, naming the interface and the three probes, it is their
-// lastError while the interface is listed, and gone once it is not.
+// lastError while the interface is listed, and gone once it is not; likewise
+// when it is listed at start next to one that attaches.
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -28,6 +29,11 @@ after(() => {
 function list(name: string, index: number): void {
   mkdirSync(join(dir, name));
   writeFileSync(join(dir, name, 'ifindex'), `${index}\n`);
+}
+
+function veth(name: string): void {
+  sh('ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
+  list(name, Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')));
 }
 
 async function until(what: string, cond: () => boolean): Promise<void> {
@@ -68,12 +74,39 @@ test('an interface gone before its attach: one log line naming it and the probes
     assert.equal(warnings.filter((w) => w.message.includes('sgtgone')).length, 1, 'its going is not logged');
 
     // An interface that is there attaches, without an error or a log line.
-    sh('ip', ['link', 'add', REAL, 'type', 'veth', 'peer', 'name', `${REAL}p`]);
-    list(REAL, Number(readFileSync(`/sys/class/net/${REAL}/ifindex`, 'utf8')));
+    veth(REAL);
     // The hook names what is attached ('tc', the mode, while nothing is): TCX links here, else a clsact filter.
     await until(`attached to ${REAL}`, () => byProbe().get('flows')?.hook === 'tcx' || sh('tc', ['filter', 'show', 'dev', REAL, 'ingress']).includes('packet_tc_ingress'));
     for (const p of interfaceProbes) assert.equal(byProbe().get(p)?.lastError, undefined, p);
     assert.deepEqual(warnings.filter((w) => w.message.includes(REAL)), []);
+  } finally {
+    await manager.stop();
+  }
+});
+
+test('at start, an interface that cannot be attached next to one that can: logged once, the probes\' lastError', async () => {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  sh('ip', ['link', 'del', REAL]);
+  veth(REAL);
+  list('sgtgone', 0x7ffffff1);
+  const warnings: { probes?: string[]; message: string }[] = [];
+  const manager = createProbeManager({
+    probes: ['flows', 'dns', 'http'],
+    interfaces: [],
+    interfaceDir: dir,
+    flowActiveTimeoutMs: 5000,
+    flowIdleTimeoutMs: 1000,
+    nodeName: 'n',
+    cgroupRoot: null,
+    ingress: { ingest: () => undefined },
+    log: { warn: (fields, message) => void warnings.push({ ...(fields as { probes?: string[] }), message }) },
+  });
+  await manager.start();
+  try {
+    const message = 'interface sgtgone (ifindex 2147483633) went away before it could be attached (ENODEV)';
+    assert.deepEqual(warnings.filter((w) => w.message.includes('sgtgone')).map((w) => [w.message, w.probes?.slice().sort()]), [[message, ['dns', 'flows', 'http']]]);
+    for (const s of manager.status()) assert.deepEqual([s.probe, s.attached, s.lastError], [s.probe, true, message]);
   } finally {
     await manager.stop();
   }

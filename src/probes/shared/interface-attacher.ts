@@ -70,20 +70,22 @@ export class InterfaceAttacher {
 
   /**
    * Attaches to the selected interfaces not attached yet (the probes sharing the packet object each ask);
-   * throws when there were some and none attached (the plan's next mode runs).
+   * throws when there were some and none attached (the plan's next mode runs). Where only some failed,
+   * those fall back as interfaces that appear later do.
    */
   attachInitial(interfaces: readonly NetInterface[]): void {
     const selected = interfaces.filter((i) => interfaceSelected(i.name, this.#patterns));
-    let firstError: unknown;
+    const failed: { iface: NetInterface; err: unknown }[] = [];
     for (const iface of selected) {
       if (this.#links.has(iface.index)) continue;
       try {
         this.#attach(iface, this.#mode);
       } catch (err) {
-        firstError ??= err;
+        failed.push({ iface, err });
       }
     }
-    if (selected.length > 0 && this.#links.size === 0) throw firstError;
+    if (selected.length > 0 && this.#links.size === 0) throw failed[0]!.err;
+    for (const { iface, err } of failed) this.#fallBack(iface, err);
   }
 
   /**
@@ -101,15 +103,20 @@ export class InterfaceAttacher {
       try {
         this.#attach(iface, this.#mode);
       } catch (first) {
-        try {
-          this.#attach(iface, 'socket_filter');
-        } catch (err) {
-          // Gone again before we attached (a short-lived veth), or not attachable at all.
-          this.#failures.set(iface.index, noDevice(first) && noDevice(err)
-            ? `interface ${iface.name} (ifindex ${iface.index}) went away before it could be attached (ENODEV)`
-            : `interface ${iface.name} (ifindex ${iface.index}) not attached: ${describeError(first)}; socket filter: ${describeError(err)}`);
-        }
+        this.#fallBack(iface, first);
       }
+    }
+  }
+
+  /** The socket filter on an interface this mode failed on; when that fails too, the interface is in failures(). */
+  #fallBack(iface: NetInterface, first: unknown): void {
+    try {
+      this.#attach(iface, 'socket_filter');
+    } catch (err) {
+      // Gone again before we attached (a short-lived veth), or not attachable at all.
+      this.#failures.set(iface.index, noDevice(first) && noDevice(err)
+        ? `interface ${iface.name} (ifindex ${iface.index}) went away before it could be attached (ENODEV)`
+        : `interface ${iface.name} (ifindex ${iface.index}) not attached: ${describeError(first)}; socket filter: ${describeError(err)}`);
     }
   }
 
