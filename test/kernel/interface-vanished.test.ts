@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createProbeManager } from '../../src/probes/index.js';
-import type { ProbeStatus } from '../../src/probes/types.js';
+import type { ProbeManager, ProbeName, ProbeStatus } from '../../src/probes/types.js';
 import { sh } from './pod-net.js';
 
 const dir = mkdtempSync('/tmp/sgt-ifs-');
@@ -36,15 +36,12 @@ function veth(name: string): void {
   list(name, Number(readFileSync(`/sys/class/net/${name}/ifindex`, 'utf8')));
 }
 
-async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 50 && !cond(); i++) await sleep(100);
-  assert.ok(cond(), `timed out waiting for ${what}`);
-}
+type Warning = { probes?: string[]; message: string };
 
-test('an interface gone before its attach: one log line naming it and the probes, their lastError until it is gone', async () => {
-  const warnings: { probes?: string[]; message: string }[] = [];
-  const manager = createProbeManager({
-    probes: ['flows', 'dns', 'http', 'tcp'],
+/** A probe manager listing the interfaces of this test's directory, its warnings kept in `warnings`. */
+function managerOf(probes: ProbeName[], warnings: Warning[]): ProbeManager {
+  return createProbeManager({
+    probes,
     interfaces: [],
     interfaceDir: dir,
     flowActiveTimeoutMs: 5000,
@@ -55,6 +52,16 @@ test('an interface gone before its attach: one log line naming it and the probes
     ingress: { ingest: () => undefined },
     log: { warn: (fields, message) => void warnings.push({ ...(fields as { probes?: string[] }), message }) },
   });
+}
+
+async function until(what: string, cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 50 && !cond(); i++) await sleep(100);
+  assert.ok(cond(), `timed out waiting for ${what}`);
+}
+
+test('an interface gone before its attach: one log line naming it and the probes, their lastError until it is gone', async () => {
+  const warnings: Warning[] = [];
+  const manager = managerOf(['flows', 'dns', 'http', 'tcp'], warnings);
   await manager.start();
   const byProbe = () => new Map<string, ProbeStatus>(manager.status().map((s) => [s.probe, s]));
   const interfaceProbes = ['flows', 'dns', 'http'];
@@ -90,18 +97,8 @@ test('at start, an interface that cannot be attached next to one that can: logge
   sh('ip', ['link', 'del', REAL]);
   veth(REAL);
   list('sgtgone', 0x7ffffff1);
-  const warnings: { probes?: string[]; message: string }[] = [];
-  const manager = createProbeManager({
-    probes: ['flows', 'dns', 'http'],
-    interfaces: [],
-    interfaceDir: dir,
-    flowActiveTimeoutMs: 5000,
-    flowIdleTimeoutMs: 1000,
-    nodeName: 'n',
-    cgroupRoot: null,
-    ingress: { ingest: () => undefined },
-    log: { warn: (fields, message) => void warnings.push({ ...(fields as { probes?: string[] }), message }) },
-  });
+  const warnings: Warning[] = [];
+  const manager = managerOf(['flows', 'dns', 'http'], warnings);
   await manager.start();
   try {
     const message = 'interface sgtgone (ifindex 2147483633) went away before it could be attached (ENODEV)';
