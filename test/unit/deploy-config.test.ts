@@ -209,6 +209,8 @@ test('values the agent would refuse, or that would make a healthy pod fail, are 
     { why: 'shutdown deadline beyond the grace period', args: ['--set', 'config.shutdownDeadline=30s'], message: /config\.shutdownDeadline: 30s, plus the 5s .* exceeds terminationGracePeriodSeconds \(30\)/ },
     { why: 'shutdown deadline in minutes beyond the grace period', args: ['--set', 'config.shutdownDeadline=1m0.5s', '--set', 'terminationGracePeriodSeconds=65'], message: /config\.shutdownDeadline: 1m0\.5s/ },
     { why: 'shutdown deadline not a duration', args: ['--set', 'config.shutdownDeadline=10'], message: /\/config\/shutdownDeadline/ },
+    { why: 'a surge: two agents on one node bind one metrics port', args: ['--set', 'updateStrategy.rollingUpdate.maxSurge=1', '--set', 'updateStrategy.rollingUpdate.maxUnavailable=0'], message: /updateStrategy\.rollingUpdate\.maxSurge: 1 starts the new agent on a node while the old one runs/ },
+    { why: 'a surge in percent', args: ['--set', 'updateStrategy.rollingUpdate.maxSurge=10%'], message: /updateStrategy\.rollingUpdate\.maxSurge: 10%/ },
   ];
   assertRefused(bad);
   // The edges that must still pass: deadline + 5 s exactly the grace period, a decimal deadline, IPv6 any.
@@ -216,6 +218,8 @@ test('values the agent would refuse, or that would make a healthy pod fail, are 
     ['--set', 'config.shutdownDeadline=25s'],
     ['--set', 'config.shutdownDeadline=1m0.5s', '--set', 'terminationGracePeriodSeconds=66'],
     ['--set', 'config.metricsAddr=[::]:9464'],
+    ['--set', 'updateStrategy.rollingUpdate.maxSurge=0'],
+    ['--set', 'updateStrategy.type=OnDelete', '--set', 'updateStrategy.rollingUpdate=null'],
   ]) {
     const run = helmTemplate(args);
     assert.equal(run.status, 0, `helm template refused ${args.join(' ')}:\n${run.stderr}`);

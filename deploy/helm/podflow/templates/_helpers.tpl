@@ -140,6 +140,10 @@ healthy pod fail on the node, naming the value to change.
 {{- if hasKey $cfg "duration" }}
 {{- fail "config.duration: leave it out; an agent that stops after it is restarted by the DaemonSet" }}
 {{- end }}
+{{- $surge := toString (dig "rollingUpdate" "maxSurge" 0 (.Values.updateStrategy | default dict)) }}
+{{- if not (has $surge (list "0" "0%" "<nil>")) }}
+{{- fail (printf "updateStrategy.rollingUpdate.maxSurge: %s starts the new agent on a node while the old one runs; both bind config.metricsAddr on the node's network (hostNetwork), so the new one cannot start, never becomes ready, and the rollout stalls; use maxUnavailable instead" $surge) }}
+{{- end }}
 {{- $metricsHost := regexReplaceAll ":[0-9]+$" $cfg.metricsAddr "" }}
 {{- if regexMatch "^(127\\.|localhost$|\\[::1\\]$|\\[::ffff:127\\.)" $metricsHost }}
 {{- fail (printf "config.metricsAddr: %s listens on loopback only; the kubelet probes /healthz and /readyz at the node's address (hostNetwork), so every agent would fail its liveness probe and restart forever; use 0.0.0.0 or [::]" $cfg.metricsAddr) }}
