@@ -7,6 +7,7 @@
 import { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
 import { toMillis, trafficFromDestination } from './format-util.js';
+import { splitRequestTarget } from './request-target.js';
 
 const T = podflow.v1.RecordType;
 export const OCSF_SCHEMA_VERSION = '1.3.0';
@@ -119,29 +120,13 @@ function direction(record: FlowRecord): number {
   return inCluster(s) ? (inCluster(d) ? 3 : 2) : inCluster(d) ? 1 : 0;
 }
 
-// An absolute-form request target (to a proxy) and the authority's host and port (Host has the same form).
-const ABSOLUTE_TARGET = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)(.*)$/;
-const AUTHORITY = /^(?:\[([^\]]*)\]|([^:]*))(?::(\d{1,5}))?$/;
-
 /**
  * OCSF's url: hostname without the port (a separate attribute), an absolute-form target as url_string,
  * a query string (kept when redaction.httpQueryStrings is off) as query_string.
  */
-function url(target: string | null | undefined, host: string | null | undefined): Obj {
-  const absolute = target ? ABSOLUTE_TARGET.exec(target) : null;
-  const authority = absolute ? absolute[2] : host;
-  const parts = authority ? AUTHORITY.exec(authority) : null;
-  const port = parts?.[3] ? Number(parts[3]) : undefined;
-  const path = absolute ? absolute[3] : target;
-  const query = path ? path.indexOf('?') : -1;
-  return compact({
-    url_string: absolute ? target : undefined,
-    scheme: absolute?.[1],
-    path: query >= 0 ? path!.slice(0, query) : path,
-    query_string: query >= 0 ? path!.slice(query + 1) : undefined,
-    hostname: parts ? (parts[1] ?? parts[2]) : authority,
-    port: port !== undefined && port <= 65535 ? port : undefined,
-  });
+function url(method: string | null | undefined, target: string | null | undefined, host: string | null | undefined): Obj {
+  const t = splitRequestTarget(method, target, host);
+  return compact({ url_string: t.full, scheme: t.scheme, path: t.path, query_string: t.query, hostname: t.host, port: t.port });
 }
 
 /** An observable type of 1.3.0: its type_id (objects.observable) and caption (the type attribute). */
@@ -348,7 +333,7 @@ export class OcsfEncoder {
     event.http_request = compact({
       http_method: h?.method,
       version: h?.version,
-      url: url(h?.path, h?.host),
+      url: url(h?.method, h?.path, h?.host),
     });
     if (h?.status) {
       event.http_response = compact({ code: h.status, latency: h.latency ? toMillis(h.latency) : undefined });

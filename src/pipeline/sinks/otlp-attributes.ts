@@ -11,6 +11,7 @@
 import { SeverityNumber } from '@opentelemetry/api-logs';
 import { podflow } from '../../proto/gen/flow.js';
 import type { FlowRecord } from '../types.js';
+import { splitRequestTarget } from '../../proto/request-target.js';
 
 const T = podflow.v1.RecordType;
 const TYPE_NAMES = podflow.v1.RecordType as unknown as Record<number, string>;
@@ -144,7 +145,8 @@ export function writeLogAttributes(r: FlowRecord, attrs: LogAttributeSink): void
   const p = r.process;
   if (p) {
     put(attrs, 'process.pid', p.pid);
-    put(attrs, 'process.executable.name', p.command);
+    // comm is the thread's name, cut at 15 bytes: not process.executable.name (the executable's base name).
+    put(attrs, 'podflow.process.comm', p.command);
     put(attrs, 'podflow.process.cgroup_id', p.cgroupId);
     put(attrs, 'container.id', p.containerId);
   }
@@ -166,9 +168,8 @@ export function writeLogAttributes(r: FlowRecord, attrs: LogAttributeSink): void
   const http = r.http;
   if (http) {
     put(attrs, 'http.request.method', http.method);
-    put(attrs, 'url.path', http.path);
+    writeTarget(attrs, http.method, http.path, http.host);
     put(attrs, 'http.response.status_code', http.status);
-    put(attrs, 'server.address', http.host);
     put(attrs, 'network.protocol.version', http.version?.replace(/^HTTP\//, ''));
     if (http.latency) attrs.attribute('podflow.http.latency', seconds(http.latency));
     put(attrs, 'podflow.http.no_response', http.noResponse);
@@ -184,6 +185,18 @@ export function writeLogAttributes(r: FlowRecord, attrs: LogAttributeSink): void
     put(attrs, 'podflow.hook', o.hook);
     put(attrs, 'podflow.side', SIDE_NAMES[o.side ?? 0]);
   }
+}
+
+/** The request target and Host as the conventions split them (url.*, server.address without the port, server.port). */
+function writeTarget(attrs: LogAttributeSink, method: string | null | undefined, target: string | null | undefined, host: string | null | undefined): void {
+  const t = splitRequestTarget(method, target, host);
+  put(attrs, 'url.full', t.full);
+  put(attrs, 'url.scheme', t.scheme);
+  put(attrs, 'url.path', t.path);
+  put(attrs, 'url.query', t.query);
+  put(attrs, 'url.fragment', t.fragment);
+  put(attrs, 'server.address', t.host);
+  put(attrs, 'server.port', t.port);
 }
 
 /**

@@ -28,8 +28,10 @@ export const METRIC_ATTRIBUTES = [
 ] as const;
 export type MetricAttribute = (typeof METRIC_ATTRIBUTES)[number];
 
-// Seconds; spans loopback RTTs to slow cross-region calls.
-const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+// Seconds: every boundary the semantic conventions advise for http.*.request.duration and dns.lookup.duration
+// (5 ms to 10 s, so thresholds compare with the applications' own histograms), and below them down to
+// 100 µs, where in-cluster RTTs, DNS answers and HTTP responses are.
+const LATENCY_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10];
 
 type Endpoint = podflow.v1.IEndpoint | null | undefined;
 
@@ -40,6 +42,19 @@ function workloadOf(e: Endpoint): string {
 
 function namespaceOf(e: Endpoint): string {
   return e?.pod?.namespace || e?.service?.namespace || '';
+}
+
+/**
+ * As http.server.request.duration: the status code when one came, and error.type for a 5xx (the code as a
+ * string) or for a request without response (why: TIMEOUT, RESET, ...), which is in the histogram too.
+ */
+function httpOutcome(h: podflow.v1.IHttp): Attributes {
+  const outcome: Attributes = { 'http.request.method': h.method ?? '' };
+  const status = h.status ?? 0;
+  if (status) outcome['http.response.status_code'] = status;
+  const error = h.noResponse || (status >= 500 ? String(status) : '');
+  if (error) outcome['error.type'] = error;
+  return outcome;
 }
 
 export class FlowMetrics {
@@ -103,18 +118,15 @@ export class FlowMetrics {
         return;
       case T.DNS:
         if (r.dns?.latency) {
-          this.dnsDuration.record(seconds(r.dns.latency), this.pair(r, false, { 'podflow.dns.rcode': r.dns.rcode ?? '', 'podflow.dns.qtype': r.dns.qtype ?? '' }));
+          // As dns.lookup.duration: a failed query (NXDOMAIN, SERVFAIL, TIMEOUT, ...) has error.type.
+          const rcode = r.dns.rcode ?? '';
+          const outcome: Attributes = { 'podflow.dns.rcode': rcode, 'podflow.dns.qtype': r.dns.qtype ?? '' };
+          if (rcode && rcode !== 'NOERROR') outcome['error.type'] = rcode;
+          this.dnsDuration.record(seconds(r.dns.latency), this.pair(r, false, outcome));
         }
         return;
       case T.HTTP:
-        if (r.http?.latency) {
-          // As the semantic conventions' http.client.request.duration: a request without response is in it, with
-          // error.type and no status code.
-          const outcome: Attributes = r.http.noResponse
-            ? { 'http.request.method': r.http.method ?? '', 'error.type': r.http.noResponse }
-            : { 'http.request.method': r.http.method ?? '', 'http.response.status_code': r.http.status ?? 0 };
-          this.httpDuration.record(seconds(r.http.latency), this.pair(r, false, outcome));
-        }
+        if (r.http?.latency) this.httpDuration.record(seconds(r.http.latency), this.pair(r, false, httpOutcome(r.http)));
         return;
       default:
     }
