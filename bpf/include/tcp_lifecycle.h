@@ -143,7 +143,7 @@ static __always_inline void pf_tcp_state_change(struct sock *sk, bool direct, in
 		return;
 	}
 	if (newstate != PF_TCP_CLOSE_STATE) {
-		/* Leaving ESTABLISHED (a FIN sent or received): the one state change every connection makes. */
+		/* Leaving ESTABLISHED by a FIN sent or received, while the port is still bound (an abort goes straight to CLOSE). */
 		if (oldstate == PF_TCP_ESTABLISHED && !bpf_map_lookup_elem(&pf_socks, &key))
 			pf_adopt(sk, direct, key);
 		return;
