@@ -56,11 +56,6 @@ abstract class BatchConsumer {
   #handle: ConsumerHandle | null = null;
   #state: 'new' | 'running' | 'stopped' = 'new';
   #ref = true;
-  /** Batches passed to onBatch so far; stop() resolves once they are all the thread handed over. */
-  #delivered = 0;
-  #handedOver = Infinity;
-  #stopped: Promise<void> | undefined;
-  #allDelivered: (() => void) | undefined;
 
   protected constructor(onBatch: BatchHandler, opts: ConsumerOptions) {
     const inFlight = opts.maxBatchesInFlight ?? 4;
@@ -103,20 +98,17 @@ abstract class BatchConsumer {
   }
 
   /**
-   * Stops and joins the native thread (before it returns). Idempotent. What the buffers held by then is
-   * still handed over, as far as batches are free (the rest is counted in stats().droppedAtStop): those
-   * batches reach onBatch through the event loop, and the returned promise resolves once every batch
-   * the thread handed over has been passed to onBatch.
+   * Stops and joins the native thread. Idempotent. What the buffers held by then is still handed over,
+   * after this returns (through the event loop), as far as batches are free; the rest is counted in
+   * stats().droppedAtStop.
    */
-  stop(): Promise<void> {
-    if (this.#stopped) return this.#stopped;
-    const handle = this.#handle;
+  stop(): void {
+    if (this.#state !== 'running' || !this.#handle) {
+      this.#state = 'stopped';
+      return;
+    }
     this.#state = 'stopped';
-    if (!handle) return (this.#stopped = Promise.resolve());
-    native().consumerStop(handle);
-    this.#handedOver = native().consumerStats(handle).batches;
-    this.#stopped = this.#delivered >= this.#handedOver ? Promise.resolve() : new Promise((resolve) => (this.#allDelivered = resolve));
-    return this.#stopped;
+    native().consumerStop(this.#handle);
   }
 
   /** A running consumer keeps the process alive (like a server socket) unless unref()'d. */
@@ -142,14 +134,6 @@ abstract class BatchConsumer {
   }
 
   #deliver(index: number, count: number, bytes: number): void {
-    try {
-      this.#pass(index, count, bytes);
-    } finally {
-      if (++this.#delivered === this.#handedOver) this.#allDelivered?.();
-    }
-  }
-
-  #pass(index: number, count: number, bytes: number): void {
     const handle = this.#handle;
     if (!handle) return;
     let result: void | Promise<void>;

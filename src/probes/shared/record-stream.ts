@@ -4,7 +4,7 @@
 // record) costs that record, counted and logged once, never the agent: the
 // consumer's default would rethrow it as an uncaught exception. The batches
 // the consumer thread read before it was joined reach JavaScript through the
-// event loop afterwards: stop() resolves once they were decoded and ingested.
+// event loop afterwards: stop() resolves once they did.
 import { RingBufferConsumer, type BpfMap } from 'libbpf-ts';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
 import type { ProbeContext } from './context.js';
@@ -22,6 +22,10 @@ export class RecordStream {
   #seen = 0;
   #short = 0;
   #errors = 0;
+  #batches = 0;
+  /** Batches the thread handed over in all, known once it was joined. */
+  #handed = Infinity;
+  #delivered: (() => void) | undefined;
 
   /** Starts consuming `map` at once. */
   constructor(ctx: ProbeContext, probe: string, map: BpfMap, recordSize: number, decode: RecordDecoder) {
@@ -39,6 +43,14 @@ export class RecordStream {
   }
 
   #onBatch(batch: Buffer, offsets: Uint32Array, count: number): void {
+    try {
+      this.#decodeBatch(batch, offsets, count);
+    } finally {
+      if (++this.#batches === this.#handed) this.#delivered?.();
+    }
+  }
+
+  #decodeBatch(batch: Buffer, offsets: Uint32Array, count: number): void {
     const out: FlowRecord[] = [];
     for (let i = 0; i < count; i++) {
       const off = offsets[i] ?? 0;
@@ -79,6 +91,9 @@ export class RecordStream {
 
   /** Joins the consumer thread; resolves once the batches it had handed over were decoded and ingested. */
   stop(): Promise<void> {
-    return this.#consumer.stop();
+    this.#consumer.stop();
+    this.#handed = this.#consumer.stats().batches;
+    if (this.#batches >= this.#handed) return Promise.resolve();
+    return new Promise((resolve) => (this.#delivered = resolve));
   }
 }
