@@ -30,7 +30,8 @@ test('delivered + dropped = produced, through small queues into a slow stdout si
     nodeName: 'node-a',
     bootId: 'inv',
     sinks: [sink],
-    ingestQueueCapacity: 300,
+    // Smaller than one batch: ingest drains each batch at once (a sink batch's worth), so only a batch larger than the queue overflows it.
+    ingestQueueCapacity: 150,
     sinkQueueCapacity: 50,
     sinkBatchSize: 10,
     sinkMaxInFlight: 1,

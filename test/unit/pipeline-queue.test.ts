@@ -3,6 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { BoundedQueue } from '../../src/pipeline/bounded-queue.js';
 import { RecordIdAssigner } from '../../src/pipeline/record-ids.js';
+import { Pipeline } from '../../src/pipeline/pipeline.js';
 import { SinkRunner } from '../../src/pipeline/sink-runner.js';
 import { CollectingSink, sampleRecords } from './pipeline-fixtures.js';
 
@@ -38,13 +39,14 @@ test('the sink runner batches, keeps in-flight writes bounded and drops past cap
   for (let i = 0; i < 15; i++) runner.offer({ ...flow, id: String(i) });
   assert.ok(await runner.waitIdle(performance.now() + 2000));
   assert.equal(sink.maxInFlight, 1);
-  assert.deepEqual(sink.batches.map((b) => b.length), [4, 4, 2]);
-  assert.deepEqual(sink.records.map((r) => r.id), ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
-  assert.deepEqual(runner.counter.snapshot(), { stage: 'sink:memory', received: 15, emitted: 10, failed: 0, dropped: { queue_full: 5 } });
+  // The first full batch is written as it forms; the queue then holds 10 of the 11 offered after it.
+  assert.deepEqual(sink.batches.map((b) => b.length), [4, 4, 4, 2]);
+  assert.deepEqual(sink.records.map((r) => r.id), Array.from({ length: 14 }, (_, i) => String(i)));
+  assert.deepEqual(runner.counter.snapshot(), { stage: 'sink:memory', received: 15, emitted: 14, failed: 0, dropped: { queue_full: 1 } });
   const snap = runner.snapshot();
-  assert.equal(snap.written, 10);
-  assert.equal(snap.latency.count, 3);
-  assert.ok(snap.latency.sumSeconds >= 0.012);
+  assert.equal(snap.written, 14);
+  assert.equal(snap.latency.count, 4);
+  assert.ok(snap.latency.sumSeconds >= 0.016);
 });
 
 test('LOSS records go out ahead of queued data; their own drops are counted apart', async () => {
@@ -87,4 +89,24 @@ test('abandon counts queued and in-flight records once, even if the write settle
   const c = runner.counter.snapshot();
   assert.equal(c.emitted + (c.dropped.shutdown_deadline ?? 0), 7);
   assert.equal(c.emitted, 0);
+});
+
+test('a sink batch of records ingested is enriched, shaped and handed to write() before ingest returns; a smaller remainder waits for the turn to end', async () => {
+  const sink = new CollectingSink();
+  const enriched: string[] = [];
+  const pipeline = new Pipeline({
+    nodeName: 'n1', bootId: 'b', sinks: [sink], sinkBatchSize: 4, sinkMaxInFlight: 2, lossIntervalMs: 0,
+    enricher: { enrich: (r) => { enriched.push(r.id!); } },
+  });
+  await pipeline.start();
+  const flow = sampleRecords().FLOW;
+  pipeline.ingest(Array.from({ length: 10 }, () => ({ ...flow })));
+  // Both write slots took a full batch while the records were fresh; two records wait.
+  assert.equal(enriched.length, 10);
+  assert.deepEqual(sink.batches.map((b) => b.length), [4, 4]);
+  pipeline.ingest([{ ...flow }]);
+  assert.equal(enriched.length, 10, 'one record is less than a batch: it waits for the end of the turn');
+  await pipeline.stop(2000);
+  assert.deepEqual(sink.batches.map((b) => b.length), [4, 4, 3]);
+  assert.deepEqual(enriched, Array.from({ length: 11 }, (_, i) => `n1/b/${i + 1}`));
 });
