@@ -106,7 +106,27 @@ test('a query and its response make one record with latency, answers and rcode n
   // The response seen again on the other interface finds nothing waiting.
   m.add(response(q, { tsNs: q.tsNs + 13_000_000 }), out);
   assert.equal(out.length, 1);
-  assert.equal(m.unmatchedResponses(), 1);
+  assert.equal(m.counters()['dns:unmatched_response'], 1);
+});
+
+test('a response pairs only when its question is the one asked (0x20 case aside); another question leaves the query to time out under its own name', () => {
+  const m = new DnsMatcher(ctx, { timeoutMs: 5000, maxPending: 10 });
+  const out: FlowRecord[] = [];
+  // A pod asks its own server for a name carrying data; the server answers with an innocent question.
+  const exfil = message({ query: 'c2VjcmV0.exfil.example' });
+  m.add(exfil, out);
+  m.add(response(exfil, { tsNs: exfil.tsNs + 1_000_000, query: 'www.google.com', answers: ['192.0.2.1'] }), out);
+  m.add(response(exfil, { tsNs: exfil.tsNs + 2_000_000, qtype: 28 }), out);
+  assert.equal(out.length, 0);
+  assert.deepEqual(m.counters(), { 'dns:unmatched_response': 0, 'dns:mismatched_response': 2 });
+  m.expire(exfil.tsNs + 5_000_000_000, out);
+  assert.deepEqual(out.map((r) => [r.dns?.query, r.dns?.rcode]), [['c2VjcmV0.exfil.example', 'TIMEOUT']]);
+
+  // A resolver randomising the case of its question (0x20) gets it back as sent; either case pairs, and the record keeps the query's.
+  const mixed = message({ id: 7, query: 'BaCkEnD.default.svc' });
+  m.add(mixed, out);
+  m.add(response(mixed, { tsNs: mixed.tsNs + 1_000_000, query: 'backend.DEFAULT.svc', answers: ['10.1.2.3'] }), out);
+  assert.deepEqual(out.slice(1).map((r) => [r.dns?.query, r.dns?.rcode, r.dns?.answers]), [['BaCkEnD.default.svc', 'NOERROR', ['10.1.2.3']]]);
 });
 
 test('queries apart in one of protocol, client address, client port or id wait apart and pair with their own response', () => {

@@ -2,7 +2,11 @@
 // port + protocol) and reports queries that got no response in time. Keyed by
 // the client's side only, so a query seen before DNAT (to a Service IP) pairs
 // with the response seen after it (from the backend); the same packet seen on a
-// second interface of the node is recognised and ignored.
+// second interface of the node is recognised and ignored. A response pairs
+// only when its question is the one asked (name, ignoring case as 0x20
+// randomisation varies it, and type), as a resolver checks before it accepts
+// one: a server of the pod's choosing could otherwise put any name on the
+// record (an exfiltrating query reported under an innocent name).
 import { podflow } from '../../proto/gen/flow.js';
 import { newDns, newEndpoint, newRecord, Observations, transportOf } from '../../pipeline/record-factory.js';
 import type { FlowRecord, LossCount } from '../../pipeline/types.js';
@@ -43,6 +47,7 @@ export class DnsMatcher {
   /** Insertion order is arrival order, so the oldest query is first. */
   readonly #pending = new Map<string, DnsMessage>();
   #unmatchedResponses = 0;
+  #mismatchedResponses = 0;
   #pendingFull = 0;
   #pendingAtStop = 0;
 
@@ -79,6 +84,11 @@ export class DnsMatcher {
       this.#unmatchedResponses++;
       return;
     }
+    // Not the answer to this query: the query waits on for its own (or its timeout).
+    if (!sameQuestion(q, m)) {
+      this.#mismatchedResponses++;
+      return;
+    }
     this.#pending.delete(key);
     out.push(this.#record(q, m));
   }
@@ -105,9 +115,14 @@ export class DnsMatcher {
     ];
   }
 
-  /** Responses without a waiting query: started before podflow, timed out already, or a second sighting. */
-  unmatchedResponses(): number {
-    return this.#unmatchedResponses;
+  /** Counters that are not losses, by name (probe.counters()). */
+  counters(): Record<string, number> {
+    return {
+      // Responses without a waiting query: started before podflow, timed out already, or a second sighting.
+      'dns:unmatched_response': this.#unmatchedResponses,
+      // Responses to a waiting query's client, address and id whose question is another one.
+      'dns:mismatched_response': this.#mismatchedResponses,
+    };
   }
 
   #record(q: DnsMessage, r: DnsMessage | undefined): FlowRecord {
@@ -121,7 +136,7 @@ export class DnsMatcher {
     record.interface = this.#ctx.interfaces.message(q.ifindex);
     const dns = newDns(
       q.id,
-      (r && !r.truncated ? r : q).query,
+      q.query,
       qtypeName(q.qtype || (r?.qtype ?? 0)),
       r ? rcodeName(r.rcode) : RCODE_TIMEOUT,
       r ? r.answers : [],
@@ -133,4 +148,12 @@ export class DnsMatcher {
     if (!setOriginalDestination(record, { ip: q.daddr, port: q.dport })) setOriginalDestination(record, q.asked);
     return record;
   }
+}
+
+/** The response's question is the query's: same type, same name up to ASCII case (a response without a question name matches). */
+function sameQuestion(q: DnsMessage, r: DnsMessage): boolean {
+  if (q.qtype !== 0 && r.qtype !== 0 && q.qtype !== r.qtype) return false;
+  const a = q.query;
+  const b = r.query;
+  return a === b || b === '' || (a.length === b.length && a.toLowerCase() === b.toLowerCase());
 }

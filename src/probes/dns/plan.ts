@@ -72,6 +72,10 @@ class DnsHandler implements L7Handler {
   losses(): LossCount[] {
     return [{ stage: 'decode', reason: 'dns:undecodable_event', count: this.#undecodable }, ...this.matcher.losses()];
   }
+
+  counters(): Record<string, number> {
+    return this.matcher.counters();
+  }
 }
 
 /** dns's part of the packet object: the ports it recognises. Throws naming a bad port. */

@@ -29,6 +29,8 @@ export interface L7Handler {
   /** Called once after the hooks are gone and the ring buffer is drained. */
   stop?(out: FlowRecord[]): void;
   losses(): LossCount[];
+  /** Counters of its own that are not losses, by name, next to the kernel's l7_counters. */
+  counters?(): Record<string, number>;
 }
 
 export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
@@ -83,7 +85,7 @@ export class L7PacketProbe extends InterfaceProbe implements AttachedProbe {
     for (const [i, name] of L7_COUNTERS.entries()) {
       if (name.startsWith(`${this.#spec.probe}:`)) out[name] = sumPerCpu(map, i, key);
     }
-    return out;
+    return { ...out, ...this.#handler.counters?.() };
   }
 
   losses(): LossCount[] {
