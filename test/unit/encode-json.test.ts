@@ -201,6 +201,18 @@ test('the date and time of a timestamp are reused within a second and written ag
   });
 });
 
+test('records whose seconds go back and forth share the dates kept, slots that collide included', () => {
+  const encoder = new JsonEncoder();
+  const at = (seconds: number, nanos: number): string => new Date(seconds * 1000 + nanos / 1e6).toISOString().replace('.000Z', 'Z');
+  const s = 1764504000;
+  // s, s + 16 and s - 16 share a slot of the table; startTime runs a few seconds behind time.
+  const steps = [s, s + 1, s, s + 16, s, s - 16, s + 1, s - 3, s + 16, s + 32, s - 1, -16, 0, -1, s];
+  const records = steps.map((seconds, i) => ({ time: { seconds, nanos: i * 1000000 }, startTime: { seconds: seconds - (i % 4), nanos: 0 } }));
+  const expected = steps.map((seconds, i) => `{"time":"${at(seconds, i * 1000000)}","startTime":"${at(seconds - (i % 4), 0)}"}`);
+  assert.deepEqual(encoder.encodeLines(records).toString().trimEnd().split('\n'), expected);
+  assert.deepEqual(records.map((r) => encoder.encode(r)), expected);
+});
+
 test('strings that need escaping next to plain ones, in one record and from one batch to the next', () => {
   const encoder = new JsonEncoder();
   const plain = { id: 'node-a/0/1', conversationId: 'c0ffee', nodeName: 'node-a', source: { ip: '10.0.0.1', node: 'n1' } };

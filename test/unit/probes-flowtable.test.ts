@@ -275,3 +275,22 @@ test('the kernel flows map is sized to its memory budget: 65,536 entries at most
   assert.ok(flowMapEntries(64 * MiB, 64) * (96 + 64 * 64) <= 64 * MiB);
   assert.equal(flowMapEntries(1 * MiB, 512), 1024, 'never below 1,024 entries');
 });
+
+test('the hook is asked once per expiry or flush pass, not per record (the attacher makes its text anew on each call)', () => {
+  let asked = 0;
+  let hook = 'tcx';
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 5000, idleTimeoutMs: 1000, maxConversations: 100, hook: () => (asked++, hook) });
+  const out: FlowRecord[] = [];
+  const conversations = (first: number) => Array.from({ length: 20 }, (_, i) => entry('10.232.1.2', 5000 + i, '10.232.2.2', 80, 6, [{ first: first * MS, bytes: 60, packets: 1 }]));
+  add(table, 100 * MS, conversations(10), out);
+  table.expire(2000 * MS, out);
+  assert.equal(out.length, 20);
+  assert.equal(asked, 1);
+  // The hooks changed between passes (an interface fell back to the socket filter): the next pass says so.
+  hook = 'socket_filter+tcx';
+  add(table, 2100 * MS, conversations(2050), out);
+  table.flushAll(out);
+  assert.equal(out.length, 40);
+  assert.equal(asked, 2);
+  assert.deepEqual([...new Set(out.map((r) => r.observation?.hook))], ['tcx', 'socket_filter+tcx']);
+});

@@ -42,6 +42,7 @@ export interface FlowTableOptions {
   idleTimeoutMs: number;
   /** Conversations tracked at once; beyond it, new ones are emitted at once and not remembered. */
   maxConversations: number;
+  /** The hooks in use (the probe's attacher makes the text anew on each call: asked once per pass, not per record). */
   hook: () => string;
 }
 
@@ -225,7 +226,7 @@ export class FlowTable {
     if (replies.packets > 0) this.#addCounters(slot, REV, replies);
     if (this.#size > this.#opts.maxConversations) {
       // Not remembered: one record, and the slot is given back at once.
-      out.push(this.#record(slot));
+      out.push(this.#record(slot, this.#observation()));
       this.#remove(slot);
     }
   }
@@ -360,6 +361,7 @@ export class FlowTable {
     const idleNs = this.#opts.idleTimeoutMs * 1e6;
     const activeNs = this.#opts.activeTimeoutMs * 1e6;
     const small = this.#slots.small;
+    const observation = this.#observation();
     let emitted = 0;
     for (let s = this.#cursor; s < this.#highWater; s++) {
       if (small[s * SMALL + USED] !== 1) continue;
@@ -373,7 +375,7 @@ export class FlowTable {
         return false;
       }
       if (packets > 0) {
-        out.push(this.#record(s));
+        out.push(this.#record(s, observation));
         emitted++;
       }
       if (idle) {
@@ -395,12 +397,13 @@ export class FlowTable {
   /** Emits every conversation with counters and forgets them (on stop), at most `max` records; true once empty. */
   flushAll(out: FlowRecord[], max = Infinity): boolean {
     const small = this.#slots.small;
+    const observation = this.#observation();
     let emitted = 0;
     for (let s = 0; s < this.#highWater && this.#size > 0; s++) {
       if (small[s * SMALL + USED] !== 1) continue;
       if (this.#packets(s) > 0) {
         if (emitted === max) return false;
-        out.push(this.#record(s));
+        out.push(this.#record(s, observation));
         emitted++;
       }
       this.#remove(s);
@@ -422,7 +425,11 @@ export class FlowTable {
     return pending;
   }
 
-  #record(slot: number): FlowRecord {
+  #observation(): Readonly<podflow.v1.IObservation> {
+    return this.#observations.of(this.#opts.hook());
+  }
+
+  #record(slot: number, observation: Readonly<podflow.v1.IObservation>): FlowRecord {
     const { keys, nums, small, ifindex } = this.#slots;
     const ko = slot * K.size;
     const n = slot * NUM;
@@ -451,7 +458,7 @@ export class FlowTable {
       tcp.flags = (small[sm + TCP_FLAGS] ?? 0) | (small[sm + DIR_SMALL + TCP_FLAGS] ?? 0);
       record.tcp = tcp;
     }
-    record.observation = this.#observations.of(this.#opts.hook());
+    record.observation = observation;
     return record;
   }
 }
