@@ -40,15 +40,19 @@ static __always_inline __u32 skb_segments(const struct sk_buff *skb)
  * The socket's state and smoothed RTT at its last retransmission, kept in its
  * window: what the tail record (user space, once the connection is quiet)
  * says of the socket, like the records sent from here. Its side and process
- * come from the tcp probe's pf_socks (this object reuses that map); a socket
- * it does not know (opened before podflow started, or no tcp probe) has its
- * side from its port's bind bucket and no process.
+ * come from the tcp probe's per-socket map (this object reuses the one that
+ * probe's variant fills: socket storage or the hash, see sock_info.h; typed:
+ * sk is BTF-typed, which reading socket storage needs); a socket it does not
+ * know (opened before podflow started, no tcp probe, or socket storage read
+ * from the classic tracepoint) has its side from its port's bind bucket and
+ * no process.
  */
-static __always_inline void note_socket(struct pf_sock_event *e, struct sock *sk)
+static __always_inline void note_socket(struct pf_sock_event *e, struct sock *sk, bool typed)
 {
-	__u64 key = (__u64)sk;
-	struct pf_sock_info *info = bpf_map_lookup_elem(&pf_socks, &key);
+	struct pf_sock_info *info = pf_sock_info_get(sk, typed);
 
+	if (!info && typed)
+		info = pf_sock_info_get(sk, false);
 	e->state = BPF_CORE_READ(sk, __sk_common.skc_state);
 	e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
 	if (info)
@@ -57,7 +61,7 @@ static __always_inline void note_socket(struct pf_sock_event *e, struct sock *sk
 		e->side = pf_side_of_bucket(sk, NULL);
 }
 
-static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
+static __always_inline void on_retransmit(struct sock *sk, bool typed, __u32 segs)
 {
 	struct pf_retransmit_window *w;
 	struct pf_sock_event *e;
@@ -74,7 +78,7 @@ static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 		pf_sock_tuple(sk, false, NULL, w->event.laddr, w->event.raddr, &w->event.lport,
 			      &w->event.rport, &w->event.ip_version);
 		w->last_emit_ns = now;
-		note_socket(&w->event, sk);
+		note_socket(&w->event, sk, typed);
 		/*
 		 * Not a loss when this fails: the event below is reported at once either
 		 * way; a full map (or another CPU's window) only costs rate limiting. Pending
@@ -85,7 +89,7 @@ static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 		w = NULL;
 	} else {
 		w->pending += segs;
-		note_socket(&w->event, sk);
+		note_socket(&w->event, sk, typed);
 		if (now - w->last_emit_ns < RETRANSMIT_INTERVAL_NS)
 			return;
 		count = w->pending;
@@ -94,7 +98,7 @@ static __always_inline void on_retransmit(struct sock *sk, __u32 segs)
 	if (!e)
 		return; /* still pending in the window: reported later */
 	e->retransmits = count;
-	note_socket(e, sk);
+	note_socket(e, sk, typed);
 	pf_ringbuf_submit(&pf_events, e);
 	if (w) {
 		w->pending = 0;
@@ -116,7 +120,7 @@ int BPF_PROG(retransmit_btf, const struct sock *sk, const struct sk_buff *skb)
 {
 	if (has_err_arg() && (int)ctx[2] != 0)
 		return 0;
-	on_retransmit((struct sock *)sk, skb_segments(skb));
+	on_retransmit((struct sock *)sk, true, skb_segments(skb));
 	return 0;
 }
 
@@ -125,7 +129,7 @@ int retransmit_tp(struct trace_event_raw_tcp_retransmit_skb *ctx)
 {
 	if (has_err_arg() && BPF_CORE_READ(ctx, err) != 0)
 		return 0;
-	on_retransmit((struct sock *)ctx->skaddr, skb_segments(ctx->skbaddr));
+	on_retransmit((struct sock *)ctx->skaddr, false, skb_segments(ctx->skbaddr));
 	return 0;
 }
 

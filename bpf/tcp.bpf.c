@@ -4,7 +4,9 @@
  * to the same four: as BTF raw tracepoints (tp_btf, preferred: the kernel does
  * not format a trace record per hit, which is most of a classic tracepoint's
  * cost at ten state changes per short connection) and as classic tracepoints
- * (the fallback that works everywhere). User space loads one set.
+ * (the fallback that works everywhere). User space loads one set. Only the
+ * classic set hooks tcp_destroy_sock: the BTF set keeps its per-socket info in
+ * socket storage, which goes with the socket (see sock_info.h).
  */
 #include "tcp_lifecycle.h"
 #include <bpf/bpf_tracing.h>
@@ -62,13 +64,6 @@ SEC("tp_btf/tcp_receive_reset")
 int BPF_PROG(tcp_receive_reset_btf, struct sock *sk)
 {
 	pf_tcp_reset(sk, true);
-	return 0;
-}
-
-SEC("tp_btf/tcp_destroy_sock")
-int BPF_PROG(tcp_destroy_btf, struct sock *sk)
-{
-	pf_tcp_destroy(sk);
 	return 0;
 }
 

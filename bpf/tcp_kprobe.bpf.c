@@ -8,4 +8,12 @@
 
 PF_TCP_FUNCTION_HOOKS(kprobe, BPF_KPROBE, false)
 
+/* tcp_v6_destroy_sock() calls it too. */
+SEC("kprobe/tcp_v4_destroy_sock")
+int BPF_KPROBE(tcp_destroy_kprobe, struct sock *sk)
+{
+	pf_tcp_destroy(sk);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "GPL";

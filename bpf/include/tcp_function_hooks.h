@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * The tcp probe's two function-hook variants (fentry, kprobe) attach to the
- * same four kernel functions with the same bodies; only the section kind and
+ * same three kernel functions with the same bodies; only the section kind and
  * the argument-unpacking macro differ, so both are stamped from this one
  * definition. Programs are named <function>_<kind> (tcp_set_state_fentry, ...).
+ * The kprobe variant also hooks the socket's destroy (see pf_tcp_destroy).
  */
 #ifndef PODFLOW_TCP_FUNCTION_HOOKS_H
 #define PODFLOW_TCP_FUNCTION_HOOKS_H
@@ -32,12 +33,6 @@
 	int ARGS(tcp_send_active_reset_##KIND, struct sock *sk)				\
 	{										\
 		pf_tcp_reset(sk, DIRECT);						\
-		return 0;								\
-	}										\
-	SEC(#KIND "/tcp_v4_destroy_sock")						\
-	int ARGS(tcp_destroy_##KIND, struct sock *sk)					\
-	{										\
-		pf_tcp_destroy(sk);							\
 		return 0;								\
 	}
 

@@ -87,34 +87,51 @@ static __always_inline void pf_emit(struct sock *sk, bool direct, __u8 kind, __u
 	pf_ringbuf_submit(&pf_events, e);
 }
 
-static __always_inline void pf_remember(__u64 key, struct pf_sock_info *info)
+/*
+ * Stores info as what is known of sk (replacing what was); false, counted as
+ * map_full, when there is no room: the hash is full, or the kernel could not
+ * allocate the socket's storage.
+ */
+static __always_inline bool pf_remember(struct sock *sk, bool direct, struct pf_sock_info *info)
 {
-	if (bpf_map_update_elem(&pf_socks, &key, info, BPF_ANY))
-		pf_count_loss(PF_LOSS_MAP_FULL);
+	__u64 key = (__u64)sk;
+	struct pf_sock_info *stored;
+
+	if (direct) {
+		stored = bpf_sk_storage_get(&pf_sock_storage, sk, NULL, BPF_SK_STORAGE_GET_F_CREATE);
+		if (stored) {
+			__builtin_memcpy(stored, info, sizeof(*stored));
+			return true;
+		}
+	} else if (!bpf_map_update_elem(&pf_socks, &key, info, BPF_ANY)) {
+		return true;
+	}
+	pf_count_loss(PF_LOSS_MAP_FULL);
+	return false;
 }
 
 /*
  * A socket established before podflow started, seen for the first time
  * while still bound: remembered with its side (so its CLOSE reads the right
  * way round and a client's SYN is not counted as a byte) and cgroup; its
- * process and start stay unknown. Returns the entry, or NULL when the map
- * refused it.
+ * process and start stay unknown. Returns the entry, or NULL when there was
+ * no room for it.
  */
-static __always_inline struct pf_sock_info *pf_adopt(struct sock *sk, bool direct, __u64 key)
+static __always_inline struct pf_sock_info *pf_adopt(struct sock *sk, bool direct)
 {
 	struct pf_sock_info fresh = {};
 
 	fresh.side = pf_side_of_bucket(sk, pf_tcp_sk(sk, direct));
 	fresh.cgroup_id = pf_sock_cgroup_id(sk, direct);
 	fresh.adopted = 1;
-	pf_remember(key, &fresh);
-	return bpf_map_lookup_elem(&pf_socks, &key);
+	if (!pf_remember(sk, direct, &fresh))
+		return NULL;
+	return pf_sock_info_get(sk, direct);
 }
 
 /* direct: the hook gives a BTF-typed sk (tp_btf, fentry; see PF_KREAD). */
 static __always_inline void pf_tcp_state_change(struct sock *sk, bool direct, int oldstate, int newstate)
 {
-	__u64 key = (__u64)sk;
 	struct pf_sock_info *info, fresh = {};
 
 	if (oldstate == newstate)
@@ -125,11 +142,11 @@ static __always_inline void pf_tcp_state_change(struct sock *sk, bool direct, in
 		fresh.pid = bpf_get_current_pid_tgid() >> 32;
 		fresh.cgroup_id = bpf_get_current_cgroup_id();
 		bpf_get_current_comm(fresh.comm, sizeof(fresh.comm));
-		pf_remember(key, &fresh);
+		pf_remember(sk, direct, &fresh);
 		return;
 	}
 	if (newstate == PF_TCP_ESTABLISHED) {
-		info = bpf_map_lookup_elem(&pf_socks, &key);
+		info = pf_sock_info_get(sk, direct);
 		if (!info) {
 			/* Passive open (softirq, no process): the socket's cgroup is the server's. */
 			fresh.side = oldstate == PF_TCP_SYN_SENT ? PF_SIDE_CLIENT : PF_SIDE_SERVER;
@@ -138,17 +155,17 @@ static __always_inline void pf_tcp_state_change(struct sock *sk, bool direct, in
 		}
 		info->start_ns = bpf_ktime_get_ns();
 		if (info == &fresh)
-			pf_remember(key, &fresh);
+			pf_remember(sk, direct, &fresh);
 		pf_emit(sk, direct, PF_TCP_OPEN, newstate, info);
 		return;
 	}
 	if (newstate != PF_TCP_CLOSE_STATE) {
 		/* Leaving ESTABLISHED by a FIN sent or received, while the port is still bound (an abort goes straight to CLOSE). */
-		if (oldstate == PF_TCP_ESTABLISHED && !bpf_map_lookup_elem(&pf_socks, &key))
-			pf_adopt(sk, direct, key);
+		if (oldstate == PF_TCP_ESTABLISHED && !pf_sock_info_get(sk, direct))
+			pf_adopt(sk, direct);
 		return;
 	}
-	info = bpf_map_lookup_elem(&pf_socks, &key);
+	info = pf_sock_info_get(sk, direct);
 	if (info && info->closed)
 		return;
 	if (oldstate == PF_TCP_SYN_SENT)
@@ -163,7 +180,11 @@ static __always_inline void pf_tcp_state_change(struct sock *sk, bool direct, in
 		info->closed = 1;
 }
 
-/* The socket is freed: forget it (a later socket may reuse the address). */
+/*
+ * The socket is destroyed: the hash forgets it (a later socket may reuse the
+ * address). Socket storage goes with the socket: the direct variants have no
+ * such hook.
+ */
 static __always_inline void pf_tcp_destroy(struct sock *sk)
 {
 	__u64 key = (__u64)sk;
@@ -180,7 +201,6 @@ static __always_inline void pf_tcp_destroy(struct sock *sk)
  */
 static __always_inline void pf_tcp_reset(struct sock *sk, bool direct)
 {
-	__u64 key = (__u64)sk;
 	struct pf_sock_info *info;
 	int state;
 
@@ -189,12 +209,12 @@ static __always_inline void pf_tcp_reset(struct sock *sk, bool direct)
 	state = PF_KREAD(direct, sk, __sk_common.skc_state);
 	if (state == PF_TCP_TIME_WAIT || state == PF_TCP_NEW_SYN_RECV)
 		return;
-	info = bpf_map_lookup_elem(&pf_socks, &key);
+	info = pf_sock_info_get(sk, direct);
 	if (info && !info->start_ns && !info->adopted)
 		return;
 	/* A reset received ends a connection podflow may not have seen before (tcp_reset() runs before tcp_done()). */
 	if (!info && (state == PF_TCP_ESTABLISHED || state == PF_TCP_CLOSE_WAIT || pf_fin_queued(state)))
-		info = pf_adopt(sk, direct, key);
+		info = pf_adopt(sk, direct);
 	pf_emit(sk, direct, PF_TCP_RESET, state, info);
 }
 

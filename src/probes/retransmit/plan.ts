@@ -40,17 +40,26 @@ class RetransmitProbe extends RingBufferProbe {
   }
 }
 
-/** The tcp probe's per-socket map, when it runs (attached before this probe). */
+/** The tcp probe's per-socket map, when it runs (attached before this probe): its socket storage or its hash. */
 export interface SocketInfoSource {
   readonly map: BpfMap | undefined;
 }
 
+/** This object's hash of per-socket info (bpf/include/sock_info.h); its socket storage costs nothing unused. */
+const SOCKET_HASH = 'pf_socks';
+
 function candidate(hook: string, program: string, sockets: SocketInfoSource): HookCandidate {
-  // Without the tcp probe the object's own map stays empty: one entry is enough.
+  // The object declares both of the tcp probe's maps and reuses the one of that name; its hash, unless
+  // reused, stays empty: one entry is enough.
   const shareSockets = (obj: BpfObject) => {
     const tcp = sockets.map;
-    if (tcp) obj.map('pf_socks').resize(tcp.maxEntries).reuse(tcp);
-    else obj.map('pf_socks').resize(1);
+    const hash = obj.map(SOCKET_HASH);
+    if (tcp?.name === SOCKET_HASH) {
+      hash.resize(tcp.maxEntries).reuse(tcp);
+      return;
+    }
+    hash.resize(1);
+    if (tcp) obj.map(tcp.name).reuse(tcp);
   };
   return {
     hook,
