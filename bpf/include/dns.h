@@ -193,59 +193,73 @@ static long dns_answer(__u64 index, void *data)
 	return 0;
 }
 
-/* A TCP or UDP packet with its payload located (payload_ok); anything not on a DNS port leaves at once. */
-static __always_inline void dns_packet(struct __sk_buff *skb, bool tc, struct pf_parsed *p, __u8 direction)
+/* A UDP or TCP payload on a DNS port; the walk fields are the TCP walk's (dns_tcp_message). */
+struct dns_segment {
+	struct __sk_buff *skb;
+	struct pf_parsed *p;
+	__u32 off;		/* packet offset of the next length prefix (of the next message when body_len) */
+	__u32 left;		/* segment bytes from off */
+	__u32 unparsed;		/* messages seen and not parsed */
+	__u16 body_len;		/* the segment starts with a message of this length, its prefix in the previous segment */
+	__u8 direction;
+	__u8 hook;
+	__u8 stopped;		/* the walk stopped before its bound */
+};
+
+/* What the parse of one message found (dns_message). */
+enum dns_msg_result {
+	DNS_MSG_DONE,		/* an event is out, or the message was dropped or counted (second sighting, ring full) */
+	DNS_MSG_NOT_DNS,	/* not a DNS message (counted malformed): what follows it is not followed */
+	DNS_MSG_CUT,		/* its header or question continues past the segment: no event, the caller counts it */
+};
+
+/*
+ * One DNS message of the segment, at packet offset base, len bytes of it
+ * present; cut: the message continues past the segment (DNS over TCP), so a
+ * header or question running past len is the segment's end, not a malformed
+ * message. A function of its own, not inlined: the UDP path and the TCP walk
+ * share its code.
+ */
+static __noinline enum dns_msg_result dns_message(const struct dns_segment *s, __u32 base, __u32 len, bool cut)
 {
-	__u8 hook = tc ? PF_L7_HOOK_TC : PF_L7_HOOK_SOCKET_FILTER;
-	struct dns_walk w = { .skb = skb };
+	struct __sk_buff *skb = s->skb;
+	struct pf_parsed *p = s->p;
+	struct dns_walk w = { .skb = skb, .base = base, .len = len };
 	struct pf_dns_event *ev;
 	__u8 hdr[DNS_HDR_LEN];
 	__u64 now;
 	__u32 n;
 
-	if (!dns_port(p->key.sport) && !dns_port(p->key.dport))
-		return;
-	w.base = p->payload_off;
-	w.len = p->payload_len;
-	if (p->key.protocol == IPPROTO_TCP) {
-		/* DNS over TCP: a 2-byte length, then the message; only segments starting a message are parsed. */
-		if (w.len == 0)
-			return;
-		if (w.len < 2 + DNS_HDR_LEN) {
-			l7_count(PF_L7_DNS_MALFORMED);
-			return;
-		}
-		w.base += 2;
-		w.len -= 2;
-	}
 	if (w.len < DNS_HDR_LEN || bpf_skb_load_bytes(skb, w.base, hdr, sizeof(hdr))) {
+		if (cut)
+			return DNS_MSG_CUT;
 		l7_count(PF_L7_DNS_MALFORMED);
-		return;
+		return DNS_MSG_NOT_DNS;
 	}
 	w.len = pf_min(w.len, DNS_MSG_MAX);
 	/* Standard queries (opcode 0) with one question: what resolvers send, and what random bytes rarely are. */
 	if ((hdr[2] & 0x78) != 0 || hdr[4] != 0 || hdr[5] != 1) {
 		l7_count(PF_L7_DNS_MALFORMED);
-		return;
+		return DNS_MSG_NOT_DNS;
 	}
 
 	now = bpf_ktime_get_ns();
 	if (dns_seen_elsewhere(p, ((__u16)hdr[0] << 8) | hdr[1], hdr[2] & 0x80, skb->ifindex, now)) {
 		l7_count(PF_L7_DNS_SECOND_SIGHTING);
-		return;
+		return DNS_MSG_DONE;
 	}
 	ev = bpf_ringbuf_reserve(&dns_events, sizeof(*ev), 0);
 	if (!ev) {
 		pf_count_loss_in(PF_PACKET_DNS, PF_LOSS_RINGBUF_FULL);
-		return;
+		return DNS_MSG_DONE;
 	}
 	__builtin_memset(ev, 0, sizeof(*ev));
 	w.ev = ev;
 	ev->ts_ns = now;
 	ev->tuple = p->key;
 	ev->ifindex = skb->ifindex;
-	ev->direction = direction;
-	ev->hook = hook;
+	ev->direction = s->direction;
+	ev->hook = s->hook;
 	ev->id = ((__u16)hdr[0] << 8) | hdr[1];
 	ev->flags = ((__u16)hdr[2] << 8) | hdr[3];
 	ev->ancount = ((__u16)hdr[6] << 8) | hdr[7];
@@ -264,17 +278,20 @@ static __always_inline void dns_packet(struct __sk_buff *skb, bool tc, struct pf
 		}
 	}
 	if (w.bad || (!w.end && w.off < PF_DNS_NAME_MAX - 1 && w.next_label >= w.off)) {
-		/* A reserved label type, or a name running past the message's end: not a DNS message. */
 		bpf_ringbuf_discard(ev, 0);
+		/* A name running past what the segment holds of a longer message: cut, not malformed. */
+		if (cut && !w.bad)
+			return DNS_MSG_CUT;
+		/* A reserved label type, or a name running past the message's end: not a DNS message. */
 		l7_count(PF_L7_DNS_MALFORMED);
-		return;
+		return DNS_MSG_NOT_DNS;
 	}
 	if (!w.end) {
 		/* Compressed (legal but unusual in a question) or longer than kept: the complete labels stay. */
 		ev->truncated = 1;
 		l7_count(PF_L7_DNS_NAME_TRUNCATED);
 		pf_ringbuf_submit(&dns_events, ev);
-		return;
+		return DNS_MSG_DONE;
 	}
 	if (w.end + 4 <= w.len) {
 		__u8 q[2];
@@ -288,6 +305,125 @@ static __always_inline void dns_packet(struct __sk_buff *skb, bool tc, struct pf
 		}
 	}
 	pf_ringbuf_submit(&dns_events, ev);
+	return DNS_MSG_DONE;
+}
+
+/*
+ * DNS over TCP: each message after its 2-byte length. A segment may carry
+ * several (RFC 7766 pipelining: glibc sends its A and AAAA queries in one),
+ * and a client may send a length apart from its message. Messages parsed per
+ * segment: DNS_TCP_PARSED_MAX (a resolver pipelines two, A and AAAA); the
+ * length prefixes of up to DNS_TCP_WALKED_MAX are followed to count those
+ * beyond as lost (dns:tcp_unparsed), so that a segment of many small
+ * messages costs a bounded parse.
+ */
+#define DNS_TCP_PARSED_MAX 4
+#define DNS_TCP_WALKED_MAX 32
+
+/*
+ * A segment that ended with a length prefix alone: its message starts the
+ * next segment of that direction of the connection, at sequence number seq.
+ * Keyed by the segment's own addresses and ports (as seen on its interface:
+ * before or after a DNAT, each sighting has its own entry, alike on both
+ * interfaces without one). Kept after its message came (the message is seen
+ * once per interface); a later split or the LRU replaces it.
+ */
+struct dns_tcp_split {
+	__u32 seq;
+	__u16 len;
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct flow_key);
+	__type(value, struct dns_tcp_split);
+} dns_tcp_splits SEC(".maps");
+
+/* One message of a TCP segment per call; returns 1 to stop. */
+static long dns_tcp_message(__u64 i, void *data)
+{
+	struct dns_segment *t = data;
+	__u32 mlen, hlen = 2, present;
+	enum dns_msg_result r;
+	__u8 pre[2];
+
+	t->stopped = 1;
+	if (t->left == 0)
+		return 1;
+	if (t->body_len) {
+		mlen = t->body_len;
+		hlen = 0;
+		t->body_len = 0;
+	} else {
+		if (t->left == 1 || bpf_skb_load_bytes(t->skb, t->off, pre, sizeof(pre))) {
+			t->unparsed++;
+			return 1;
+		}
+		mlen = ((__u32)pre[0] << 8) | pre[1];
+		if (t->left == 2) {
+			/* The length alone ends the segment: its message is the next segment's start. */
+			struct dns_tcp_split split = {
+				.seq = t->p->tcp_seq + (t->off + 2 - t->p->payload_off),
+				.len = mlen,
+			};
+
+			if (mlen)
+				bpf_map_update_elem(&dns_tcp_splits, &t->p->key, &split, BPF_ANY);
+			return 1;
+		}
+	}
+	present = pf_min(mlen, t->left - hlen);
+	if (i >= DNS_TCP_PARSED_MAX) {
+		t->unparsed++;
+	} else {
+		r = dns_message(t, t->off + hlen, present, present < mlen);
+		if (r == DNS_MSG_NOT_DNS)
+			return 1;	/* not on a message boundary: the lengths after it mean nothing */
+		if (r == DNS_MSG_CUT)
+			t->unparsed++;
+	}
+	/* A message continuing past the segment is its last (its tail starts the next segment: not followed). */
+	if (present < mlen)
+		return 1;
+	t->off += hlen + mlen;
+	t->left -= hlen + mlen;
+	t->stopped = 0;
+	return 0;
+}
+
+/* A TCP or UDP packet with its payload located (payload_ok); anything not on a DNS port leaves at once. */
+static __always_inline void dns_packet(struct __sk_buff *skb, bool tc, struct pf_parsed *p, __u8 direction)
+{
+	struct dns_segment t;
+	struct dns_tcp_split *split;
+
+	if (!dns_port(p->key.sport) && !dns_port(p->key.dport))
+		return;
+	t = (struct dns_segment){
+		.skb = skb,
+		.p = p,
+		.off = p->payload_off,
+		.left = p->payload_len,
+		.direction = direction,
+		.hook = tc ? PF_L7_HOOK_TC : PF_L7_HOOK_SOCKET_FILTER,
+	};
+	if (p->key.protocol != IPPROTO_TCP) {
+		dns_message(&t, t.off, t.left, false);
+		return;
+	}
+	if (t.left == 0)
+		return;
+	split = bpf_map_lookup_elem(&dns_tcp_splits, &p->key);
+	if (split && split->seq == p->tcp_seq)
+		t.body_len = split->len;
+	bpf_loop(DNS_TCP_WALKED_MAX, dns_tcp_message, &t, 0);
+	/* Lengths left after the walk's bound: at least one more message. */
+	if (!t.stopped && t.left)
+		t.unparsed++;
+	if (t.unparsed)
+		l7_count_n(PF_L7_DNS_TCP_UNPARSED, t.unparsed);
 }
 
 #endif

@@ -175,7 +175,9 @@ enum pf_l7_counter {
 	PF_L7_HTTP_UNANSWERED = 2,	/* a request replaced by the next on its connection before any response */
 	PF_L7_HTTP_RESP_UNMATCHED = 3,	/* a status line without a waiting request (includes second sightings) */
 	PF_L7_DNS_SECOND_SIGHTING = 4,	/* a DNS message seen again on another interface of the node, dropped */
-	PF_L7_COUNTER_MAX = 5,
+	PF_L7_DNS_TCP_UNPARSED = 5,	/* a DNS-over-TCP message not parsed (cut by the segment's end, beyond the bound): lost */
+	PF_L7_HTTP_EMPTY_LINES = 6,	/* a segment starting with more empty lines than skipped before a request line: lost */
+	PF_L7_COUNTER_MAX = 7,
 };
 
 /* svc: a client socket's own address, the key of its original destination. */

@@ -222,7 +222,8 @@ static __always_inline bool http_claim(struct http_conn *c, __u64 to)
 	return __sync_val_compare_and_swap(&c->state, HTTP_WAITING, to) == HTTP_WAITING;
 }
 
-static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction, __u8 hook)
+/* A request whose line starts skip bytes into the payload (after empty lines). */
+static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction, __u8 hook, __u32 skip)
 {
 	struct http_conn_key key = {};
 	struct http_conn *c, *old;
@@ -262,12 +263,13 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 	c->state = HTTP_WAITING;
 	http_server_set(&c->server[0], p->key.daddr, p->key.dport);
 	c->server[1] = c->server[0];
-	n = pf_min(p->payload_len, PF_HTTP_REQ_MAX);
+	/* The head from its request line: user space parses it from the method on. */
+	n = pf_min(p->payload_len - skip, PF_HTTP_REQ_MAX);
 	if (n > 0) {
 		/* n - 1 masked, plus 1: a no-op clang cannot drop that gives the verifier [1, 256]. */
 		n -= 1;
 		asm volatile("%0 &= 0xff" : "+r"(n));
-		if (!bpf_skb_load_bytes(skb, p->payload_off, c->ev.req, n + 1))
+		if (!bpf_skb_load_bytes(skb, p->payload_off + skip, c->ev.req, n + 1))
 			c->ev.req_len = n + 1;
 	}
 	if (bpf_map_update_elem(&http_conns, &key, c, BPF_ANY))
@@ -466,6 +468,49 @@ static long http_sweep_one(struct bpf_map *map, struct http_conn_key *key, struc
 }
 
 /*
+ * Empty lines before a request line: RFC 9112 2.2 has servers ignore at least
+ * one, and Node (llhttp) and nginx skip any number of CR and LF bytes, Go up
+ * to 4 (RFC 2616's buggy clients add one CRLF after a POST body). Up to
+ * HTTP_EMPTY_LINES_MAX bytes are skipped (3 CRLF, more than Go takes), the
+ * most that keeps the method within the 16 bytes http_packet loaded: no
+ * further read. A segment starting with more is counted as a request lost
+ * (http:leading_empty_lines; so is a body segment starting so, rarely).
+ */
+#define HTTP_EMPTY_LINES_MAX 7
+
+static __always_inline bool http_is_eol(__u8 b)
+{
+	return b == '\r' || b == '\n';
+}
+
+/*
+ * A segment whose first byte is CR or LF, head: its first 16 bytes. Returns
+ * the bytes to skip to the request line (1 to HTTP_EMPTY_LINES_MAX) with *w
+ * the 8 bytes there (little-endian), or more than HTTP_EMPTY_LINES_MAX (counted).
+ */
+static __always_inline __u32 http_empty_lines(const char *head, __u64 *w)
+{
+	__u64 w0, w1;
+	__u32 skip = 1;
+
+	__builtin_memcpy(&w0, head, sizeof(w0));
+	__builtin_memcpy(&w1, head + 8, sizeof(w1));
+#pragma unroll
+	for (int k = 1; k <= HTTP_EMPTY_LINES_MAX; k++) {
+		if (!http_is_eol(w0 >> (8 * k)))
+			break;
+		skip++;
+	}
+	if (skip > HTTP_EMPTY_LINES_MAX) {
+		l7_count(PF_L7_HTTP_EMPTY_LINES);
+		return skip;
+	}
+	/* The rest of the first word, then the second's start. */
+	*w = (w0 >> (8 * skip)) | (w1 << (64 - 8 * skip));
+	return skip;
+}
+
+/*
  * A TCP packet with its payload located (payload_ok). A packet the ingress
  * program handled is not seen again untranslated at egress (packet.bpf.c):
  * its request is recorded already, its response closed the exchange (a
@@ -476,6 +521,7 @@ static __always_inline void http_packet(struct __sk_buff *skb, bool tc, struct p
 {
 	__u8 hook = tc ? PF_L7_HOOK_TC : PF_L7_HOOK_SOCKET_FILTER;
 	char head[PF_HTTP_RESP_MAX] = {};
+	__u32 skip = 0;
 	__u8 head_len;
 	__u64 w;
 
@@ -483,9 +529,11 @@ static __always_inline void http_packet(struct __sk_buff *skb, bool tc, struct p
 	head_len = p->payload_len < sizeof(head) ? 8 : sizeof(head);
 	if (p->payload_len >= 8 && !bpf_skb_load_bytes(skb, p->payload_off, head, head_len)) {
 		__builtin_memcpy(&w, head, sizeof(w));
+		if (http_is_eol(w) && head_len == sizeof(head))
+			skip = http_empty_lines(head, &w);
 		if (http_is_request(w))
-			http_request(skb, p, direction, hook);
-		else if (http_is_response(w))
+			http_request(skb, p, direction, hook, skip);
+		else if (!skip && http_is_response(w))
 			http_response(skb, p, direction, head, head_len);
 	}
 	/* After the payload: a response can carry the server's FIN. */

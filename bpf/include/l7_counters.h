@@ -13,9 +13,17 @@
 
 PF_COUNTERS(l7_counters, PF_L7_COUNTER_MAX);
 
+static __always_inline void l7_count_n(__u32 counter, __u64 n)
+{
+	__u64 *c = bpf_map_lookup_elem(&l7_counters, &counter);
+
+	if (c)
+		*c += n;
+}
+
 static __always_inline void l7_count(__u32 counter)
 {
-	pf_count(&l7_counters, counter);
+	l7_count_n(counter, 1);
 }
 
 #endif

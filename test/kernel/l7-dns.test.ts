@@ -143,6 +143,52 @@ test('DNS over TCP', async () => {
   assert.deepEqual(r.dns?.answers, [`${SUBNET}.81`]);
 });
 
+/**
+ * Over one TCP connection: "both" writes an A and an AAAA query (ids 1111, 2222) in one segment, as
+ * glibc does (RFC 7766 pipelining); "split" writes a query's 2-byte length, then 50 ms later the
+ * query (id 3333). Prints the local port once every response came.
+ */
+const TCP_CLIENT = `
+const [server, name, mode] = process.argv.slice(1);
+const query = (id, qtype) => {
+  const labels = name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l)]));
+  const m = Buffer.concat([Buffer.from([id >> 8, id & 255, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0]), ...labels, Buffer.from([0, 0, qtype, 0, 1])]);
+  const l = Buffer.alloc(2);
+  l.writeUInt16BE(m.length);
+  return Buffer.concat([l, m]);
+};
+const want = mode === 'both' ? 2 : 1;
+const c = require('node:net').connect(53, server, () => {
+  c.setNoDelay(true);
+  if (mode === 'both') c.write(Buffer.concat([query(1111, 1), query(2222, 28)]));
+  else { const q = query(3333, 1); c.write(q.subarray(0, 2)); setTimeout(() => c.write(q.subarray(2)), 50); }
+});
+let buf = Buffer.alloc(0), got = 0;
+c.on('data', (d) => {
+  buf = Buffer.concat([buf, d]);
+  while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { got++; buf = buf.subarray(2 + buf.readUInt16BE(0)); }
+  if (got === want) { console.log(c.localPort); c.end(); }
+});
+setTimeout(() => { console.error('no response'); process.exit(1); }, 3000).unref();
+`;
+
+test('DNS over TCP: two queries in one segment, and a query whose length came in its own segment, each paired with its response', async () => {
+  const both = Number(await net.run('cli', process.execPath, ['-e', TCP_CLIENT, SERVER, 'web.pfl.test', 'both']));
+  const a = await recordFor(1111, 'web.pfl.test');
+  const aaaa = await recordFor(2222, 'web.pfl.test');
+  assert.deepEqual(
+    [a, aaaa].map((r) => [r.source?.port, r.dns?.qtype, r.dns?.rcode, r.dns?.answers]),
+    [
+      [both, 'A', 'NOERROR', [`${SUBNET}.81`]],
+      [both, 'AAAA', 'NOERROR', ['fd00:237::81']],
+    ],
+  );
+  const split = Number(await net.run('cli', process.execPath, ['-e', TCP_CLIENT, SERVER, 'web.pfl.test', 'split']));
+  const r = await recordFor(3333, 'web.pfl.test');
+  assert.deepEqual([r.source?.port, r.dns?.rcode, r.dns?.answers], [split, 'NOERROR', [`${SUBNET}.81`]]);
+  assert.equal((probe as L7PacketProbe).counters()['dns:tcp_unparsed'], 0);
+});
+
 // This kernel has no netem qdisc, so the delay is injected by a relay in the
 // server's namespace: it holds each query 150 ms, then asks dnsmasq and relays
 // the answer. It prints how long it really held each one (from the query's

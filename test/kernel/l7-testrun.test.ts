@@ -141,6 +141,50 @@ test('dns: over TCP and IPv6, NXDOMAIN', async () => {
   assert.equal((await dns.run('packet_tc_egress', ip('10.237.0.2', '10.237.0.53', 17, udp(40000, 54, dnsMessage({ id: 9, flags: 0x0100, qname: wireName('a.b'), qtype: 1 }))))).length, 0);
 });
 
+test('dns over TCP: every message of a segment (RFC 7766 pipelining), a length sent apart pairs with its message, the rest is counted lost', async () => {
+  const query = (id: number, name: string) => dnsMessage({ id, flags: 0x0100, qname: wireName(name), qtype: id % 2 ? 1 : 28 });
+  const seg = (sport: number, seq: number, payload: Buffer) => ip('10.237.0.2', '10.237.0.53', 6, tcp(sport, 53, seq, payload));
+  const ids = (events: Buffer[]) => events.map((e) => [decodeDnsEvent(e, 0)?.id, decodeDnsEvent(e, 0)?.query]);
+  const unparsed = () => dns.counter('dns:tcp_unparsed');
+
+  // glibc's A and AAAA in one segment.
+  let before = unparsed();
+  const two = Buffer.concat([tcpDns(query(1111, 'first.example')), tcpDns(query(2222, 'second.example'))]);
+  assert.deepEqual(ids(await dns.run('packet_tc_egress', seg(41100, 1, two))), [[1111, 'first.example'], [2222, 'second.example']]);
+  assert.equal(unparsed(), before);
+
+  // The length in a segment of its own, the message in the next (and again at another interface: the same pairing).
+  const split = tcpDns(query(3333, 'split.example'));
+  const prefix = seg(41101, 1000, split.subarray(0, 2));
+  const body = seg(41101, 1002, split.subarray(2));
+  assert.deepEqual(ids(await dns.run('packet_tc_egress', prefix, prefix, body, body)), [[3333, 'split.example'], [3333, 'split.example']]);
+  // A segment at another sequence number is not taken for that message.
+  const malformed = dns.counter('dns:malformed');
+  assert.deepEqual(ids(await dns.run('packet_tc_egress', prefix, seg(41101, 1003, split.subarray(2)))), []);
+  assert.equal(dns.counter('dns:malformed') - malformed + unparsed() - before, 1, 'the misaligned segment is counted');
+
+  // More messages than parsed per segment (4): the others are counted, each.
+  before = unparsed();
+  const six = Buffer.concat([1, 2, 3, 4, 5, 6].map((i) => tcpDns(query(4440 + i, `m${i}.example`))));
+  assert.deepEqual(ids(await dns.run('packet_tc_egress', seg(41102, 1, six))).map(([id]) => id), [4441, 4442, 4443, 4444]);
+  assert.equal(unparsed() - before, 2);
+
+  // A message whose header the segment cuts, and a lone byte of a length: lost, counted.
+  before = unparsed();
+  const cut = Buffer.concat([tcpDns(query(5551, 'whole.example')), tcpDns(query(5552, 'cut.example')).subarray(0, 9)]);
+  const oneByte = Buffer.concat([tcpDns(query(5553, 'whole.example')), Buffer.from([0])]);
+  assert.deepEqual(ids(await dns.run('packet_tc_egress', seg(41103, 1, cut), seg(41104, 1, oneByte))).map(([id]) => id), [5551, 5553]);
+  assert.equal(unparsed() - before, 2);
+
+  // A response longer than its segment (its answers continue in the next) still gives its event from what is there.
+  before = unparsed();
+  const many = Array.from({ length: 40 }, (_, i) => A([10, 237, 1, i]));
+  const big = tcpDns(dnsMessage({ id: 6666, flags: 0x8180, qname: wireName('big.example'), qtype: 1, answers: many }));
+  const r = decodeOne(await dns.run('packet_tc_ingress', ip('10.237.0.53', '10.237.0.2', 6, tcp(53, 41105, 1, big.subarray(0, 200)))));
+  assert.deepEqual([r.id, r.query, r.answers.length], [6666, 'big.example', 4]);
+  assert.equal(unparsed(), before);
+});
+
 test('dns: a response in IPv6 fragments is read from its first fragment (a fragment header is followed)', async () => {
   const many = Array.from({ length: 80 }, (_, i) => ({ type: 28, rdata: Buffer.from(`fd0002370000000000000000000100${(i + 16).toString(16)}`, 'hex') }));
   const datagram = udp(53, 41001, dnsMessage({ id: 0x6464, flags: 0x8180, qname: wireName('big.example'), qtype: 28, answers: many }));
@@ -275,6 +319,22 @@ test('http: one event per exchange, keep-alive pairs each request with the next 
   assert.deepEqual(records[0]?.source, newEndpoint('10.237.0.2', 50000));
   assert.deepEqual(records[0]?.destination, newEndpoint('10.237.0.3', 80));
   assert.equal(records[0]?.originalDestination, undefined);
+});
+
+test('http: a request after empty lines (RFC 9112 2.2) is recorded from its request line; more than 7 bytes of them are counted lost', async () => {
+  const exchange = async (cport: number, before: string) => {
+    const [req, resp] = httpPair('10.237.0.2', '10.237.0.3', cport, 1, `${before}GET /after/empty HTTP/1.1\r\nHost: backend\r\n\r\n`, 'HTTP/1.1 204 No Content\r\n');
+    return (await http.run('packet_tc_ingress', req as Buffer, resp as Buffer)).map((e) => decodeHttpEvent(e, 0, ctx)?.http);
+  };
+  for (const [i, before] of ['\r\n', '\n', '\r\n\r\n\r\n', '\n\n\n\n\n\n\n'].entries()) {
+    const got = await exchange(50060 + i, before);
+    assert.deepEqual(got.map((h) => [h?.method, h?.path, h?.host, h?.status]), [['GET', '/after/empty', 'backend', 204]], JSON.stringify(before));
+  }
+  const lost = http.counter('http:leading_empty_lines');
+  assert.deepEqual(await exchange(50070, '\r\n'.repeat(4)), []);
+  assert.equal(http.counter('http:leading_empty_lines'), lost + 1);
+  // A body segment starting with an empty line is no request.
+  assert.deepEqual(await exchange(50071, '\r\nNOT A METHOD\r\n'), []);
 });
 
 test('http: an interim response (100 Continue, 103) is not the answer: the final one is, and 101 Switching Protocols is final', async () => {

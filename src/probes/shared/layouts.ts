@@ -170,17 +170,27 @@ export const SvcOrig = {
 export const L7_HOOK_NAMES = ['tc', 'socket_filter'] as const;
 
 /** enum pf_l7_counter, in index order: the l7_counters per-CPU array of the dns and http objects. */
-export const L7_COUNTERS = ['dns:malformed', 'dns:name_truncated', 'http:unanswered_request', 'http:unmatched_response', 'dns:second_sighting'] as const;
+export const L7_COUNTERS = [
+  'dns:malformed',
+  'dns:name_truncated',
+  'http:unanswered_request',
+  'http:unmatched_response',
+  'dns:second_sighting',
+  'dns:tcp_unparsed',
+  'http:leading_empty_lines',
+] as const;
 
 /**
  * The counters that are lost records (reported as losses, stage "kernel"): a
  * request replaced by the next one on its connection before any response
  * (pipelining, or a response that took a path podflow does not watch) never
- * becomes a record.
+ * becomes a record; neither does a DNS-over-TCP message the kernel could not
+ * parse (cut by its segment's end, beyond the per-segment bound) nor a request
+ * behind more empty lines than the kernel skips.
  * The others describe traffic (not DNS after all, a cut name, a response
  * without a request seen) and are reported as counters.
  */
-export const L7_LOSS_COUNTERS: ReadonlySet<string> = new Set(['http:unanswered_request']);
+export const L7_LOSS_COUNTERS: ReadonlySet<string> = new Set(['http:unanswered_request', 'dns:tcp_unparsed', 'http:leading_empty_lines']);
 
 /** The C struct each layout describes, for the BTF comparison. */
 export const LAYOUTS = {
