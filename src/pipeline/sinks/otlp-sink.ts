@@ -41,7 +41,9 @@ import type { SinkFactoryContext } from './registry.js';
 import { settleWithin, STOP_FLUSH_MS } from './bounded-wait.js';
 import { readTlsMaterial, type TlsFileOptions, type TlsMaterial } from './kafka-tls.js';
 import { OtlpLogEncoder, type EncodedLogBatch } from './otlp-log-encoder.js';
-import { EMPTY_LOG_REQUEST, grpcLogExporter, httpLogExporter, type LogBatchExporter } from './otlp-log-exporter.js';
+import {
+  EMPTY_GZIPPED_LOG_REQUEST, EMPTY_LOG_REQUEST, grpcLogExporter, gzipLogBatch, httpLogExporter, type LogBatchExporter,
+} from './otlp-log-exporter.js';
 import { FlowMetrics, METRIC_ATTRIBUTES } from './otlp-metrics.js';
 
 /**
@@ -359,14 +361,30 @@ export class OtlpSink implements Sink, LossSource {
     while (exporter && this.exporting < CONCURRENT_EXPORTS && this.waiting.length > 0) {
       const batch = this.waiting.shift()!;
       this.exporting++;
-      exporter.export(batch, (result) => {
+      const settle = (result: ExportResult) => {
         this.exporting--;
-        this.encoder?.release(batch);
         if (!this.closed) this.onExport(batch, result);
         this.exportWaiting();
         if (this.exporting === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+      };
+      if (!this.gzipsLogs) {
+        exporter.export(batch, (result) => {
+          this.encoder?.release(batch);
+          settle(result);
+        });
+        continue;
+      }
+      gzipLogBatch(batch, (err, gzipped) => {
+        this.encoder?.release(batch);
+        if (err) settle({ code: ExportResultCode.FAILED, error: err });
+        else exporter.export(gzipped, settle);
       });
     }
+  }
+
+  /** Log requests are gzipped by the sink (otlp-log-exporter.ts says why), not by the transport. */
+  private get gzipsLogs(): boolean {
+    return this.protocol !== 'grpc' && (this.options.compression ?? 'gzip') === 'gzip';
   }
 
   private onExport(batch: EncodedLogBatch, result: ExportResult): void {
@@ -417,7 +435,7 @@ export class OtlpSink implements Sink, LossSource {
   /** An export request without data: settles as a real one would (the transport's retries and timeout included). */
   private emptyExport(signal: Signal, logs = this.logExporter, metrics = this.metricTransport): Promise<ExportResult> {
     return new Promise((resolve) => {
-      if (signal === 'logs') logs!.export(EMPTY_LOG_REQUEST, resolve);
+      if (signal === 'logs') logs!.export(this.gzipsLogs ? EMPTY_GZIPPED_LOG_REQUEST : EMPTY_LOG_REQUEST, resolve);
       else metrics!.export(this.emptyMetrics!, resolve);
     });
   }
@@ -487,7 +505,7 @@ export class OtlpSink implements Sink, LossSource {
 
   private createLogExporter(tls: TlsMaterial | undefined, timeoutMs: number): LogBatchExporter {
     const c = this.exporterConfig(tls, '/v1/logs', timeoutMs);
-    return this.protocol === 'grpc' ? grpcLogExporter(c.grpc) : httpLogExporter(c.http);
+    return this.protocol === 'grpc' ? grpcLogExporter(c.grpc) : httpLogExporter(c.http, this.gzipsLogs);
   }
 
   private metricExporter(tls: TlsMaterial | undefined, timeoutMs: number): PushMetricExporter {
