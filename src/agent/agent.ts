@@ -15,10 +15,10 @@ import { OpsHttpServer } from './http-server.js';
 import { IngressPacer } from './ingress-pacer.js';
 import { createMetricsRegistry } from './metrics.js';
 import { ObserveServer } from './observe-server.js';
+import { SinkHealth } from './sink-health.js';
 import * as parts from './parts.js';
 import type { AgentIntrospection, AgentStatus, Readiness } from './status.js';
-import { UnavailableError } from './errors.js';
-import { neededCapabilities, requireBpfCapability } from './preflight.js';
+import { noHookAttachedError, requireBpfCapability } from './preflight.js';
 import { VERSION } from './version.js';
 
 /** Of the shutdown deadline, at most this much (and at most half) is kept for the pipeline to deliver what the probes flushed. */
@@ -41,12 +41,15 @@ export class Agent implements AgentIntrospection {
   private pipeline: Pipeline | null = null;
   private pacer: IngressPacer | null = null;
   private sinks: Sink[] = [];
+  private readonly sinkHealth: SinkHealth;
   private observe: ObserveServer | null = null;
   private http: OpsHttpServer | null = null;
   private starting: Promise<void> | null = null;
   private stopping: Promise<void> | null = null;
 
-  constructor(private readonly config: PodflowConfig, private readonly logger: Logger, private readonly options: AgentOptions = {}) {}
+  constructor(private readonly config: PodflowConfig, private readonly logger: Logger, private readonly options: AgentOptions = {}) {
+    this.sinkHealth = new SinkHealth(logger, () => this.stopping !== null);
+  }
 
   /** Brings every part up; rejects (after which stop() cleans up) when one fails or stop() was called meanwhile. */
   start(): Promise<void> {
@@ -100,6 +103,7 @@ export class Agent implements AgentIntrospection {
       enricher: this.enricher,
       // The probe manager exists only once the pipeline (its ingress) does.
       lossSources: [{ losses: () => this.probeManager?.losses() ?? [] }, ...this.sinks.filter(isLossSource)],
+      onSinkWrite: this.sinkHealth.onWrite,
     }, logger);
     // Connects every sink.
     await this.pipeline.start();
@@ -118,10 +122,7 @@ export class Agent implements AgentIntrospection {
       if (p.attached) logger.info({ probe: p.probe, hook: p.hook, skipped: p.skipped }, 'probe attached');
       else logger.warn({ probe: p.probe, skipped: p.skipped }, 'probe could not attach any hook');
     }
-    if (!probes.some((p) => p.attached)) {
-      const reasons = probes.flatMap((p) => p.skipped.map((s) => `${p.probe} ${s.hook}: ${s.reason}`));
-      throw new UnavailableError(`no probe could attach a hook on this kernel; podflow needs root or ${neededCapabilities(config.probes).join(', ')}:\n  ${reasons.join('\n  ')}`);
-    }
+    if (!probes.some((p) => p.attached)) throw noHookAttachedError(config.probes, probes);
   }
 
   /** Idempotent; resolves once everything podflow created is gone. Never rejects. */
@@ -175,11 +176,18 @@ export class Agent implements AgentIntrospection {
   readiness(): Readiness {
     const probes = this.probesStarted && this.probes().every((p) => p.attached);
     const enrichment = this.enricher?.ready ?? true;
-    const sinks = this.sinks.length > 0 && this.sinks.every((s) => s.ready);
+    const sinks = this.sinks.length > 0 && this.sinks.every((s) => this.sinkDelivers(s.name, s.ready));
     return { ready: probes && enrichment && sinks && this.stopping === null, probes, enrichment, sinks };
   }
 
+  /** A sink delivers when it says it can and its last write did not fail. */
+  private sinkDelivers(name: string, ready: boolean): boolean {
+    return ready && !this.sinkHealth.failing(name);
+  }
+
   status(): AgentStatus {
+    const pipeline = this.pipeline?.snapshot();
+    if (pipeline) pipeline.sinks = pipeline.sinks.map((k) => ({ ...k, ready: this.sinkDelivers(k.name, k.ready) }));
     return {
       agent: {
         version: VERSION,
@@ -190,7 +198,7 @@ export class Agent implements AgentIntrospection {
         readiness: this.readiness(),
       },
       probes: this.probes(),
-      pipeline: this.pipeline?.snapshot() ?? { stages: [], queues: [], sinks: [], losses: this.probeManager?.losses() ?? [] },
+      pipeline: pipeline ?? { stages: [], queues: [], sinks: [], losses: this.probeManager?.losses() ?? [] },
       enrichment: { ready: this.enricher?.ready ?? true, cacheSizes: this.enricher?.cacheSizes() ?? {}, sources: this.enricher?.sourceStats() ?? {} },
       observe: this.observe?.stats() ?? { clients: 0, dropped: 0, refused: 0 },
       rtt: this.probesStarted ? this.probeManager!.rttHistogram() : undefined,

@@ -85,7 +85,7 @@ export function createMetricsRegistry(agent: AgentIntrospection): Registry {
     (s) => [{ value: s.observe.dropped }]);
   metric('podflow_observe_refused_total', 'Observe socket connections refused because queues.observeClients were open', 'counter',
     (s) => [{ value: s.observe.refused }]);
-  metric('podflow_ready', '1 once probes are attached, enrichment synced and sinks connected', 'gauge',
+  metric('podflow_ready', '1 while /readyz answers 200: probes attached, enrichment synced, every sink delivering (connected, its last write not failed)', 'gauge',
     (s) => [{ value: s.agent.readiness.ready ? 1 : 0 }]);
   return registry;
 }

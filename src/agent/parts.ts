@@ -7,7 +7,7 @@ import { ConfigError } from '../config/errors.js';
 import type { PodflowConfig } from '../config/schema.js';
 import { createEnricher as createMetadataEnricher, type MetadataEnricher } from '../enrich/index.js';
 import type { FilterSet } from '../pipeline/filter.js';
-import { Pipeline } from '../pipeline/pipeline.js';
+import { Pipeline, type PipelineOptions } from '../pipeline/pipeline.js';
 import type { SamplingRates } from '../pipeline/sampler.js';
 import { createSink, loadSinks } from '../pipeline/sinks/index.js';
 import type { KafkaSinkOptions } from '../pipeline/sinks/kafka-sink.js';
@@ -122,7 +122,7 @@ function samplingRates(sampling: PodflowConfig['sampling']): SamplingRates {
 }
 const RECORD_TYPES_SAMPLED: readonly RecordTypeName[] = ['FLOW', 'TCP_OPEN', 'TCP_CLOSE', 'TCP_FAILED', 'TCP_RESET', 'RETRANSMIT', 'DROP', 'DNS', 'HTTP'];
 
-export function createPipeline(config: PodflowConfig, parts: { sinks: Sink[]; enricher: Enricher; lossSources: LossSource[]; bootId: string }, logger: Logger): Pipeline {
+export function createPipeline(config: PodflowConfig, parts: { sinks: Sink[]; enricher: Enricher; lossSources: LossSource[]; bootId: string; onSinkWrite: PipelineOptions['onSinkWrite'] }, logger: Logger): Pipeline {
   return new Pipeline({
     nodeName: config.nodeName,
     bootId: parts.bootId,
@@ -142,5 +142,6 @@ export function createPipeline(config: PodflowConfig, parts: { sinks: Sink[]; en
     memoryLimitBytes: config.memoryLimit,
     lossIntervalMs: config.lossInterval,
     lossSources: parts.lossSources,
+    onSinkWrite: parts.onSinkWrite,
   });
 }

@@ -9,7 +9,7 @@ export interface Readiness {
   probes: boolean;
   /** The enricher finished its first sync (true without enrichment). */
   enrichment: boolean;
-  /** Every sink is connected. */
+  /** Every sink is connected and its last write did not fail. */
   sinks: boolean;
 }
 

@@ -39,6 +39,9 @@ export function requestAgent(socketPath: string, request: ObserveRequest, onLine
       });
       lines.once('close', () => resolve());
     });
+    // A stream ended from this side (Ctrl-C, --duration) is destroyed without an 'end', which readline's 'close'
+    // waits for: without this the promise never settled and the command exited 13 (unsettled top-level await).
+    socket.once('close', () => resolve());
     socket.once('error', (err: NodeJS.ErrnoException) => {
       if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) reject(new NoAgentError(socketPath, err.code));
       else if (!connected && err.code === 'EACCES') {

@@ -42,6 +42,15 @@ export class StopSignals {
     this.request(reason);
   }
 
+  /** Set by fail(): the stop was caused by a failure, and the command ends with it once stopped cleanly. */
+  failure: Error | undefined;
+
+  /** Stop cleanly, then fail (exit 1) with `err`. */
+  fail(reason: string, err: Error): void {
+    this.failure ??= err;
+    this.request(reason);
+  }
+
   private readonly onSignal = (signal: NodeJS.Signals) => {
     const now = performance.now();
     if (this.stopping) {
@@ -78,13 +87,18 @@ export interface RunOptions {
 
 export async function runUntilStopped(agent: Agent, opts: RunOptions): Promise<void> {
   const { logger, signals } = opts;
-  const timer = opts.durationMs === undefined ? undefined : setTimeout(() => signals.stop(`duration ${opts.durationMs}ms elapsed`), opts.durationMs);
+  let timer: NodeJS.Timeout | undefined;
   try {
     const started = agent.start().then(() => 'started' as const);
     // A signal during start-up stops what has started so far; start() then rejects, which is expected.
     started.catch(() => {});
     const first = await Promise.race([started, signals.requested]);
-    if (first === 'started') logger.info('agent running');
+    if (first === 'started') {
+      logger.info('agent running');
+      // --duration is how long the agent runs: loading the probes can take longer than it on a busy node, and a
+      // timer started before that stopped the agent as soon as it ran, with no records and exit 0.
+      if (opts.durationMs !== undefined) timer = setTimeout(() => signals.stop(`duration ${opts.durationMs}ms elapsed`), opts.durationMs);
+    }
     const reason = first === 'started' ? await signals.requested : first;
     logger.info({ reason }, 'stopping');
   } finally {
@@ -105,13 +119,18 @@ export async function runUntilStopped(agent: Agent, opts: RunOptions): Promise<v
       process.exit(EXIT.FAILURE);
     }, STOP_GRACE_MS).unref();
   }
+  if (signals.failure) throw signals.failure;
 }
 
 /**
  * stdout went away (`podflow run | head`): an agent stops cleanly, since
- * nobody reads its records any more; any other command just ends.
+ * nobody reads its records any more; any other command just ends. Any other
+ * error (ENOSPC: `podflow run > file` on a full disk) stops it the same way but
+ * is a failure, exit 1, as for the other commands: a supervisor restarts it.
  */
 export function onStdoutError(err: NodeJS.ErrnoException): void {
-  if (StopSignals.current) StopSignals.current.stop(`stdout closed (${err.code ?? err.message})`);
-  else process.exit(err.code === 'EPIPE' ? EXIT.OK : EXIT.FAILURE);
+  const signals = StopSignals.current;
+  if (!signals) process.exit(err.code === 'EPIPE' ? EXIT.OK : EXIT.FAILURE);
+  else if (err.code === 'EPIPE') signals.stop('stdout closed (EPIPE)');
+  else signals.fail(`stdout failed (${err.code ?? err.message})`, new Error(`cannot write records to stdout: ${err.message}`, { cause: err }));
 }

@@ -2,6 +2,7 @@
 // target type of each option comes from the schema itself, so a new option is
 // settable from the environment without a second list to keep in step.
 import YAML from 'yaml';
+import { ConfigError } from './errors.js';
 import type { z } from 'zod';
 import { configSchema } from './schema.js';
 
@@ -79,7 +80,7 @@ const ENV_NOT_OPTIONS = new Set(['PODFLOW_CONFIG']);
  * Converts one string into the option's type. Values that do not convert are
  * passed through unchanged, so the schema reports them with field and value.
  */
-function coerce(option: OptionPath, text: string): unknown {
+function coerce(option: OptionPath, text: string, source: string): unknown {
   const scalar = (kind: LeafKind, s: string): unknown => {
     if (kind === 'number') return s.trim() !== '' && Number.isFinite(Number(s)) ? Number(s) : s;
     if (kind === 'boolean') return s === 'true' ? true : s === 'false' ? false : s;
@@ -87,7 +88,13 @@ function coerce(option: OptionPath, text: string): unknown {
   };
   switch (option.kind) {
     case 'list': return text.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => scalar(option.element!, s));
-    case 'structured': try { return YAML.parse(text); } catch { return text; }
+    case 'structured':
+      try {
+        return YAML.parse(text);
+      } catch (err) {
+        // Passed on as text, the schema would say "expected a list" of a value meant as one: name the syntax error instead.
+        throw new ConfigError([`${option.path.join('.')} = ${JSON.stringify(text)} (from ${source}): YAML syntax error: ${(err as Error).message.split('\n')[0].replace(/:$/, '')}; expected a YAML or JSON value`]);
+      }
     default: return scalar(option.kind, text);
   }
 }
@@ -126,7 +133,7 @@ export function envLayer(env: NodeJS.ProcessEnv, warn: (message: string) => void
       warn(`ignoring environment variable ${name}: not a podflow option${near ? ` (did you mean ${near}?)` : ''}`);
       continue;
     }
-    setPath(layer.values, option.path, coerce(option, text));
+    setPath(layer.values, option.path, coerce(option, text, name));
     layer.sources.set(option.path.join('.'), name);
   }
   return layer;
@@ -161,7 +168,7 @@ export function flagLayer(flags: ReadonlyArray<{ path: readonly string[]; flag: 
     if (value === undefined) continue;
     const option = OPTIONS.find((o) => o.path.join('.') === path.join('.'));
     if (!option) throw new Error(`flag ${flag} maps to ${path.join('.')}, which is not a config option`);
-    setPath(layer.values, path, coerce(option, Array.isArray(value) ? value.join(',') : value));
+    setPath(layer.values, path, coerce(option, Array.isArray(value) ? value.join(',') : value, flag));
     layer.sources.set(path.join('.'), flag);
   }
   return layer;

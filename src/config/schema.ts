@@ -154,6 +154,9 @@ export const filterRuleSchema = z.strictObject({
 });
 export type FilterRule = z.infer<typeof filterRuleSchema>;
 
+/** sun_path of struct sockaddr_un holds 108 bytes with the terminating NUL. */
+const UNIX_SOCKET_PATH_MAX = 107;
+
 export const configSchema = z.strictObject({
   /** Stamped on every record; on Kubernetes set it from spec.nodeName (downward API). */
   nodeName: z.string().min(1).default(() => hostname()),
@@ -302,7 +305,10 @@ export const configSchema = z.strictObject({
   metricsAddr: z.union([z.literal('off'), listenAddress]).default('0.0.0.0:9464'),
   logLevel: z.enum(LOG_LEVELS).default('info'),
   /** Unix socket serving `podflow observe` and `podflow status`. */
-  observeSocket: z.string().min(1).default('/run/podflow/observe.sock'),
+  observeSocket: z.string().min(1).refine((path) => Buffer.byteLength(path) <= UNIX_SOCKET_PATH_MAX, {
+    // Longer, Node binds a cut-off path and the agent failed with "ENOENT ... chmod", `podflow status` said no agent ran.
+    error: `expected a unix socket path of at most ${UNIX_SOCKET_PATH_MAX} bytes (the kernel's limit), e.g. /run/podflow/observe.sock`,
+  }).default('/run/podflow/observe.sock'),
   /** How often LOSS records report the losses counted since the previous ones. */
   lossInterval: duration.default(10_000),
   /** How long SIGTERM may take to drain queues and flush sinks. */

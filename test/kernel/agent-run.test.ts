@@ -336,6 +336,49 @@ test('SIGINT, a SIGTERM during start-up, and a closed stdout all stop the agent 
   assert.match(pipedErr, /"reason":"stdout closed \(EPIPE\)"/);
 });
 
+test('a file sink on a full disk: logged once, not ready (/readyz 503, podflow_sink_ready 0, podflow status) while its writes fail', { timeout: 60_000 }, async () => {
+  const full = join(dir, 'full');
+  sh('mkdir', ['-p', full]);
+  sh('mount', ['-t', 'tmpfs', '-o', 'size=16k', 'tmpfs', full]);
+  let run: ChildProcess | undefined;
+  try {
+    const sock = join(dir, 'full.sock');
+    run = tracked(spawn(process.execPath, [bin, 'run', '--probes', 'tcp', '--sink', 'file', '--file-path', join(full, 'flows.jsonl'),
+      '--metrics-addr', '127.0.0.1:0', '--observe-socket', sock], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] }));
+    let err = '';
+    run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const exited = once(run, 'exit') as Promise<[number | null]>;
+    await until('the agent to run', 30_000, () => (err.includes('"msg":"agent running"') ? true : undefined));
+    const port = Number(/"address":"127\.0\.0\.1:(\d+)"/.exec(err)![1]);
+    const get = async (path: string) => { const res = await fetch(`http://127.0.0.1:${port}${path}`); return { status: res.status, body: await res.text() }; };
+    // Before: the file sink kept saying ready (its file is open), /readyz 200, and nothing was logged.
+    const readyz = await until('/readyz to say the file sink cannot deliver', 30_000, async () => {
+      traffic(3);
+      const r = await get('/readyz');
+      return r.status === 503 ? r : undefined;
+    });
+    assert.deepEqual(JSON.parse(readyz.body), { ready: false, probes: true, enrichment: true, sinks: false });
+    assert.match((await get('/metrics')).body, /^podflow_sink_ready\{sink="file"\} 0$/m);
+    const status = spawnSync(process.execPath, [bin, 'status', '--json', '--observe-socket', sock], { encoding: 'utf8' });
+    const sinks = (JSON.parse(status.stdout) as { pipeline: { sinks: { name: string; ready: boolean; writeErrors: number }[] } }).pipeline.sinks;
+    const file = sinks.find((k) => k.name === 'file')!;
+    assert.equal(file.ready, false);
+    assert.ok(file.writeErrors > 1, 'several writes failed');
+    const logged = err.split('\n').filter((l) => l.includes('"level":50') && l.includes('ENOSPC'));
+    assert.equal(logged.length, 1, 'the failure is logged once, not once per write');
+    assert.match(logged[0], /file sink: a write failed \(ENOSPC: no space left on device, write\); its records are lost \(sink:file\/write_failed\)/);
+    run.kill('SIGTERM');
+    assert.equal((await exited)[0], 0, err.slice(-2000));
+  } finally {
+    // The agent holds its file open: gone before the unmount, also when an assertion failed.
+    if (run && run.exitCode === null && run.signalCode === null) {
+      run.kill('SIGKILL');
+      await once(run, 'exit');
+    }
+    sh('umount', [full]);
+  }
+});
+
 test('podflow observe without an agent starts the probes itself, prints N records and detaches', { timeout: 60_000 }, async () => {
   const observe = tracked(spawn(process.execPath, [bin, 'observe', '--last', '3', '-o', 'json', '--probes', 'tcp', '--from-ip', CLIENT, '--type', 'TCP_OPEN',
     '--observe-socket', join(dir, 'no-agent.sock'), '--metadata-file', metadata], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] }));

@@ -190,6 +190,22 @@ test('the built `podflow observe` without --last or --follow streams, as it does
   assert.ok(Date.now() - started >= 3000, 'ran for --duration');
 });
 
+test('a stream ended from the client side (Ctrl-C, --duration) settles, while records keep coming', async () => {
+  await until(() => server.stats().clients === 0);
+  // Records keep coming while the client ends the stream, as from a real agent.
+  const writer = setInterval(() => void server.write([record(RecordType.HTTP)]), 20);
+  try {
+    const abort = new AbortController();
+    let lines = 0;
+    const stream = requestAgent(socketPath, { op: 'observe', follow: true, format: 'json' }, () => { if (++lines === 3) abort.abort(); }, abort.signal);
+    // Before, the promise never settled: `node dist/src/cli/main.js observe -f` then exited 13 (unsettled top-level await).
+    const settled = await Promise.race([stream.then(() => 'resolved'), sleep(3000).then(() => 'still pending')]);
+    assert.equal(settled, 'resolved');
+  } finally {
+    clearInterval(writer);
+  }
+});
+
 test('the built `podflow observe -f`: an agent that stops ends the stream with exit 1 and says so, not a silent exit 0', async () => {
   const opts = (server as unknown as { opts: ConstructorParameters<typeof ObserveServer>[0] }).opts;
   const path = join(dir, 'stopping.sock');

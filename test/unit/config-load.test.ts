@@ -133,6 +133,10 @@ describe('config: bad input is rejected naming the field, the value and what was
     { kind: 'unknown key in a network', input: { networks: [{ name: 'a', cidr: '10.0.0.0/8', cdir: 'x' }] }, expect: [/unknown key "cdir" in networks\[0\]; expected one of: name, cidr$/] },
     { kind: 'unknown key in a redaction rule', input: { redaction: { rules: [{ field: 'http.path', pattern: 'x', replace: 'y' }] } }, expect: [/unknown key "replace" in redaction\.rules\[0\]; expected one of: field, pattern, replacement$/] },
     { kind: 'unknown key in a filter from the environment', env: { PODFLOW_FILTERS_DENY: '[{namespce: kube-system}]' }, expect: [/unknown key "namespce" in filters\.deny\[0\] \(from PODFLOW_FILTERS_DENY\); expected one of: namespace, fromNamespace, /] },
+    // Before: "filters.deny = ... expected a list", of a value that is one with a syntax error.
+    { kind: 'a YAML syntax error in a structured variable', env: { PODFLOW_FILTERS_DENY: '[{namespace: [kube-system]' }, expect: [/^filters\.deny = "\[\{namespace: \[kube-system\]" \(from PODFLOW_FILTERS_DENY\): YAML syntax error: Flow map .* at line 1, column 27; expected a YAML or JSON value$/] },
+    // Before: accepted; Node bound a cut-off path and the agent failed with "ENOENT ... chmod".
+    { kind: 'an observe socket path longer than a unix socket address holds', input: { observeSocket: `/run/${'x'.repeat(100)}/observe.sock` }, expect: [/^observeSocket = "\/run\/x+\/observe\.sock": expected a unix socket path of at most 107 bytes \(the kernel's limit\)/] },
     { kind: 'no probes', input: { probes: [] }, expect: [/probes = \[\]: expected at least 1 probe \(of flows, tcp, /] },
     { kind: 'no probes from an empty --probes', env: { PODFLOW_PROBES: '' }, expect: [/probes = \[\] \(from PODFLOW_PROBES\): expected at least 1 probe/] },
     { kind: 'a sink twice', input: { sinks: ['stdout', 'file', 'stdout'], file: { path: '/tmp/x' } }, expect: [/sinks\[2\] = "stdout"/, /expected each sink once/] },

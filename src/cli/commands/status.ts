@@ -22,7 +22,7 @@ function formatStatus(s: AgentStatus): string {
   const yes = (b: boolean) => (b ? 'yes' : 'NO');
   const out = [
     `podflow ${s.agent.version} on ${s.agent.nodeName} (pid ${s.agent.pid}, up ${s.agent.uptimeSeconds}s)`,
-    `ready: ${yes(r.ready)} (probes attached: ${yes(r.probes)}, enrichment synced: ${yes(r.enrichment)}, sinks connected: ${yes(r.sinks)})`,
+    `ready: ${yes(r.ready)} (probes attached: ${yes(r.probes)}, enrichment synced: ${yes(r.enrichment)}, sinks delivering: ${yes(r.sinks)})`,
     '',
     'PROBES',
     tableWithNotes(['PROBE', 'HOOK', 'EVENTS', 'KERNEL DROPS'],
