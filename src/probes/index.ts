@@ -206,67 +206,83 @@ export function createProbeManager(opts: ProbeOptions): ProbeManager {
     }
   };
 
+  let starting: Promise<void> | undefined;
+  const startProbes = async (): Promise<void> => {
+    if (states.size > 0) throw new Error('probe manager already started; stop() it first');
+    ctx.interfaces.poll();
+    lastClockRefresh = Date.now();
+    if (opts.probes.includes('dns') || opts.probes.includes('http')) openOriginalDestinations();
+    // The packet object's verification takes seconds: off the JS thread, before the (synchronous) plans use it.
+    if (setups.length > 0) await packet.preload(ctx.objectDir, 'tc');
+    // tcp runs first (the retransmit object reuses its per-socket map); states keep the configured order.
+    const started = new Map<ProbeName, ProbeState>();
+    for (const probe of [...opts.probes].sort((a, b) => Number(b === 'tcp') - Number(a === 'tcp'))) {
+      if (probe === 'process') continue;
+      const state = runPlan(plans[probe]);
+      if ((probe === 'dns' || probe === 'http') && svcSkipped) state.status.skipped.push({ hook: SVC_HOOK, reason: svcSkipped });
+      if (probe === 'tcp') tcpSockets = state.attached?.sockets;
+      started.set(probe, state);
+    }
+    packet.settle();
+    for (const probe of opts.probes) {
+      const state = started.get(probe);
+      if (state) states.set(probe, state);
+    }
+    if (opts.probes.includes('process')) {
+      // Process context rides on the tcp probe's records (connect and the accepted socket's cgroup).
+      const tcp = states.get('tcp')?.status;
+      states.set('process', {
+        status: {
+          probe: 'process',
+          hook: tcp?.attached ? `${tcp.hook} (tcp records)` : null,
+          attached: tcp?.attached ?? false,
+          skipped: tcp?.attached ? [] : [{ hook: 'tcp records', reason: 'the tcp probe is not running' }],
+          eventsSeen: 0,
+          eventsDroppedInKernel: 0,
+        },
+        attached: null,
+      });
+    }
+    checkInterfaces();
+    const interval = Math.max(100, Math.min(1000, opts.interfacePollMs ?? 1000, opts.flowIdleTimeoutMs / 2));
+    timer = setInterval(tick, interval);
+    timer.unref();
+  };
+
+  const stopProbes = async (): Promise<void> => {
+    if (timer) clearInterval(timer);
+    timer = undefined;
+    const errors: unknown[] = [];
+    // Every probe detaches at once; then their last records (ring-buffer batches) come in.
+    const closing: Promise<LossCount[]>[] = [];
+    for (const s of states.values()) {
+      if (s.attached) closing.push(closeKeepingLosses(s.attached, errors));
+      s.attached = null;
+    }
+    const final = (await Promise.all(closing)).flat();
+    states.clear();
+    tcpSockets = undefined;
+    unmatched = undefined;
+    logged = new Set();
+    // After the probes: their objects reuse svc's map.
+    if (svc) final.push(...(await closeKeepingLosses(svc, errors)));
+    svc = undefined;
+    svcSkipped = undefined;
+    stoppedLosses = final;
+    if (errors.length > 0) throw new AggregateError(errors, `stopping probes: ${errors.map(describe).join('; ')}`);
+  };
+
   return {
-    async start() {
-      if (states.size > 0) throw new Error('probe manager already started; stop() it first');
-      ctx.interfaces.poll();
-      lastClockRefresh = Date.now();
-      if (opts.probes.includes('dns') || opts.probes.includes('http')) openOriginalDestinations();
-      // tcp runs first (the retransmit object reuses its per-socket map); states keep the configured order.
-      const started = new Map<ProbeName, ProbeState>();
-      for (const probe of [...opts.probes].sort((a, b) => Number(b === 'tcp') - Number(a === 'tcp'))) {
-        if (probe === 'process') continue;
-        const state = runPlan(plans[probe]);
-        if ((probe === 'dns' || probe === 'http') && svcSkipped) state.status.skipped.push({ hook: SVC_HOOK, reason: svcSkipped });
-        if (probe === 'tcp') tcpSockets = state.attached?.sockets;
-        started.set(probe, state);
-      }
-      for (const probe of opts.probes) {
-        const state = started.get(probe);
-        if (state) states.set(probe, state);
-      }
-      if (opts.probes.includes('process')) {
-        // Process context rides on the tcp probe's records (connect and the accepted socket's cgroup).
-        const tcp = states.get('tcp')?.status;
-        states.set('process', {
-          status: {
-            probe: 'process',
-            hook: tcp?.attached ? `${tcp.hook} (tcp records)` : null,
-            attached: tcp?.attached ?? false,
-            skipped: tcp?.attached ? [] : [{ hook: 'tcp records', reason: 'the tcp probe is not running' }],
-            eventsSeen: 0,
-            eventsDroppedInKernel: 0,
-          },
-          attached: null,
-        });
-      }
-      checkInterfaces();
-      const interval = Math.max(100, Math.min(1000, opts.interfacePollMs ?? 1000, opts.flowIdleTimeoutMs / 2));
-      timer = setInterval(tick, interval);
-      timer.unref();
+    start() {
+      starting = startProbes();
+      return starting;
     },
 
     async stop() {
-      if (timer) clearInterval(timer);
-      timer = undefined;
-      const errors: unknown[] = [];
-      // Every probe detaches at once; then their last records (ring-buffer batches) come in.
-      const closing: Promise<LossCount[]>[] = [];
-      for (const s of states.values()) {
-        if (s.attached) closing.push(closeKeepingLosses(s.attached, errors));
-        s.attached = null;
-      }
-      const final = (await Promise.all(closing)).flat();
-      states.clear();
-      tcpSockets = undefined;
-      unmatched = undefined;
-      logged = new Set();
-      // After the probes: their objects reuse svc's map.
-      if (svc) final.push(...(await closeKeepingLosses(svc, errors)));
-      svc = undefined;
-      svcSkipped = undefined;
-      stoppedLosses = final;
-      if (errors.length > 0) throw new AggregateError(errors, `stopping probes: ${errors.map(describe).join('; ')}`);
+      // A start in progress (its object loading off the JS thread) ends first: what it attaches is stopped below.
+      await starting?.catch(() => {});
+      starting = undefined;
+      return stopProbes();
     },
 
     status() {

@@ -336,6 +336,28 @@ test('SIGINT, a SIGTERM during start-up, and a closed stdout all stop the agent 
   assert.match(pipedErr, /"reason":"stdout closed \(EPIPE\)"/);
 });
 
+test('/readyz and /metrics answer while the packet object is verified (seconds), saying the probes are not attached yet', { timeout: 60_000 }, async () => {
+  const run = tracked(spawn(process.execPath, [bin, 'run', '--probes', 'flows,dns,http', '--interfaces', hostIfs().join(','),
+    '--metrics-addr', '127.0.0.1:0', '--observe-socket', join(dir, 'loading.sock')], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] }));
+  let err = '';
+  run.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+  const exited = once(run, 'exit') as Promise<[number | null]>;
+  const port = await until('the metrics server', 20_000, () => /"address":"127\.0\.0\.1:(\d+)"/.exec(err)?.[1]);
+  // Before: the load ran on the JS thread, and nothing answered for its 3-7 s on this VM (a liveness probe's timeout is 5 s).
+  const answers: { at: number; body: string }[] = [];
+  while (!err.includes('"msg":"agent running"')) {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+    answers.push({ at: Date.now(), body: await res.text() });
+    await sleep(25);
+  }
+  const loading = answers.filter((a) => JSON.parse(a.body).probes === false);
+  assert.ok(loading.length >= 3, `${loading.length} answers while the probes loaded`);
+  const gaps = answers.slice(1).map((a, i) => a.at - answers[i]!.at);
+  assert.ok(Math.max(...gaps) < 2000, `the longest wait between answers during start-up: ${Math.max(...gaps)} ms`);
+  run.kill('SIGTERM');
+  assert.equal((await exited)[0], 0, err.slice(-2000));
+});
+
 test('a file sink on a full disk: logged once, not ready (/readyz 503, podflow_sink_ready 0, podflow status) while its writes fail', { timeout: 60_000 }, async () => {
   const full = join(dir, 'full');
   sh('mkdir', ['-p', full]);

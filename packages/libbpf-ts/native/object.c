@@ -347,6 +347,83 @@ static napi_value obj_load(napi_env env, napi_callback_info info)
 	return undefined(env);
 }
 
+/*
+ * bpf_object__load on libuv's thread pool: the verifier can take seconds for a
+ * large object, during which the JS thread would answer nothing (health
+ * checks, metrics). libbpf's messages printed there are only captured (log.c).
+ * The JS side must not touch the object until the promise settles; the handle
+ * is referenced so that it cannot be collected meanwhile.
+ */
+struct load_work {
+	struct object *o;
+	napi_ref handle;
+	napi_deferred deferred;
+	napi_async_work work;
+	int err;
+};
+
+static void load_execute(napi_env env, void *data)
+{
+	(void)env;
+	struct load_work *w = data;
+	sigset_t old;
+	signals_block(&old);
+	w->err = bpf_object__load(w->o->obj);
+	signals_restore(&old);
+}
+
+static void load_complete(napi_env env, napi_status status, void *data)
+{
+	struct load_work *w = data;
+	int err = status == napi_ok ? w->err : -ECANCELED;
+	if (err == 0) {
+		napi_resolve_deferred(env, w->deferred, undefined(env));
+	} else {
+		/* throw_errno builds the same Error as the synchronous load; take it back as the rejection. */
+		napi_value e;
+		throw_errno(env, err, "bpf_object__load");
+		if (napi_get_and_clear_last_exception(env, &e) == napi_ok)
+			napi_reject_deferred(env, w->deferred, e);
+	}
+	napi_delete_reference(env, w->handle);
+	napi_delete_async_work(env, w->work);
+	free(w);
+}
+
+static napi_value obj_load_async(napi_env env, napi_callback_info info)
+{
+	GET_ARGS(1);
+	struct object *o = get_object(env, argv[0]);
+	if (!o)
+		return NULL;
+	struct load_work *w = calloc(1, sizeof(*w));
+	if (!w)
+		return throw_errno(env, ENOMEM, "libbpf-ts: loadAsync");
+	w->o = o;
+	napi_value promise, name;
+	if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+		free(w);
+		throw_napi_failure(env, "napi_create_promise");
+		return NULL;
+	}
+	if (napi_create_reference(env, argv[0], 1, &w->handle) == napi_ok &&
+	    napi_create_string_utf8(env, "libbpf-ts:load", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+	    napi_create_async_work(env, NULL, name, load_execute, load_complete, w, &w->work) == napi_ok &&
+	    napi_queue_async_work(env, w->work) == napi_ok)
+		return promise;
+	/* Nothing queued: undo and settle the promise here. */
+	napi_value e;
+	throw_napi_failure(env, "queueing the load");
+	if (napi_get_and_clear_last_exception(env, &e) == napi_ok)
+		napi_reject_deferred(env, w->deferred, e);
+	if (w->work)
+		napi_delete_async_work(env, w->work);
+	if (w->handle)
+		napi_delete_reference(env, w->handle);
+	free(w);
+	return promise;
+}
+
 static napi_value obj_prog_fd(napi_env env, napi_callback_info info)
 {
 	GET_ARGS(2);
@@ -502,6 +579,7 @@ void init_object(napi_env env, napi_value exports)
 		{ "mapReuseFd", map_reuse_fd },
 		{ "progSetAutoload", prog_set_autoload },
 		{ "objLoad", obj_load },
+		{ "objLoadAsync", obj_load_async },
 		{ "objProgFd", obj_prog_fd },
 		{ "objMapFd", obj_map_fd },
 		{ "objClose", obj_close },

@@ -74,6 +74,8 @@ export interface NativeAddon {
   mapReuseFd(obj: ObjectHandle, name: string, fd: number): void;
   progSetAutoload(obj: ObjectHandle, prog: string, autoload: boolean): void;
   objLoad(obj: ObjectHandle): void;
+  /** objLoad on libuv's thread pool; rejects with the error objLoad throws. */
+  objLoadAsync(obj: ObjectHandle): Promise<void>;
   objProgFd(obj: ObjectHandle, prog: string): number;
   objMapFd(obj: ObjectHandle, map: string): number;
   objClose(obj: ObjectHandle): void;

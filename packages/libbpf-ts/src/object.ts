@@ -26,6 +26,7 @@ export class BpfObject implements ObjectOwner {
   readonly maps: readonly BpfMap[];
   #handle: ObjectHandle | null;
   #loaded = false;
+  #loading: Promise<void> | null = null;
 
   private constructor(name: string, handle: ObjectHandle) {
     this.name = name;
@@ -110,13 +111,38 @@ export class BpfObject implements ObjectOwner {
     this.#loaded = true;
   }
 
+  /**
+   * load() on libuv's thread pool, for objects whose verification takes long
+   * enough to matter to the JS thread (seconds for a large one). Until the
+   * promise settles the object must not be used (calls throw EBUSY); close()
+   * may be called, and frees the object once the kernel is done with it.
+   * libbpf's messages printed meanwhile go only into a failure's LoadError.
+   */
+  async loadAsync(): Promise<void> {
+    this.requireNotLoaded('loadAsync');
+    takeLibbpfOutput();
+    const loading = native().objLoadAsync(this.handle());
+    this.#loading = loading;
+    try {
+      await loading;
+    } catch (err) {
+      throw loadError(this.name, err, takeLibbpfOutput());
+    } finally {
+      this.#loading = null;
+    }
+    if (!this.#handle) throw new BpfError(`object ${this.name} was closed while it loaded`, constants.errno.EBADF);
+    this.#loaded = true;
+  }
+
   /** Closes programs and maps. Idempotent. Links already attached stay until destroyed. */
   close(): void {
     const h = this.#handle;
     if (!h) return;
     this.#handle = null;
     for (const m of this.maps) m.detach();
-    native().objClose(h);
+    // A load in progress uses the object on another thread: free it once that ends.
+    if (this.#loading) void this.#loading.catch(() => {}).then(() => native().objClose(h));
+    else native().objClose(h);
   }
 
   [Symbol.dispose](): void {
@@ -125,6 +151,7 @@ export class BpfObject implements ObjectOwner {
 
   handle(): ObjectHandle {
     if (!this.#handle) throw new BpfError(`object ${this.name} is closed`, constants.errno.EBADF);
+    if (this.#loading) throw new BpfError(`object ${this.name} is loading (loadAsync); wait for it`, constants.errno.EBUSY);
     return this.#handle;
   }
 

@@ -151,3 +151,43 @@ test('use after close is a BpfError; close is idempotent', () => {
   assert.throws(() => obj.load(), (e: unknown) => e instanceof BpfError && e.code === 'EBADF');
   assert.throws(() => obj.program('lbt_percpu_inc').fd, /is closed/);
 });
+
+test('loadAsync: unusable until it settles, then the object works as after load()', async () => {
+  const obj = BpfObject.open(objectPath('maps'));
+  try {
+    const loading = obj.loadAsync();
+    assert.throws(() => obj.program('lbt_percpu_inc').fd, (e: unknown) => e instanceof BpfError && e.code === 'EBUSY', 'not usable while it loads');
+    assert.equal(obj.loaded, false);
+    await loading;
+    assert.equal(obj.loaded, true);
+    assert.equal(obj.program('lbt_percpu_inc').testRun({ data: Buffer.alloc(64) }).retval, 0);
+    await assert.rejects(obj.loadAsync(), /already loaded/);
+  } finally {
+    obj.close();
+  }
+});
+
+test('loadAsync rejects a verifier rejection with the LoadError load() throws', async () => {
+  const obj = BpfObject.open(objectPath('rejected'));
+  try {
+    obj.program('lbt_fentry').setAutoload(false);
+    await assert.rejects(obj.loadAsync(), (e: unknown) => {
+      assert.ok(e instanceof LoadError);
+      assert.equal(e.program, 'lbt_bad_access');
+      assert.equal(e.code, 'EACCES');
+      assert.match(e.verifierLog, /invalid bpf_context access/);
+      return true;
+    });
+  } finally {
+    obj.close();
+  }
+});
+
+test('close() during loadAsync: the load settles with an error and the programs are freed once it ends', async () => {
+  const obj = BpfObject.open(objectPath('maps'));
+  const loading = obj.loadAsync();
+  obj.close();
+  await assert.rejects(loading, /closed while it loaded/);
+  // The object is freed after the load returned (a microtask later): its programs are gone (the file's after() checks).
+  await new Promise((resolve) => setImmediate(resolve));
+});

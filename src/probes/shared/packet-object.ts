@@ -55,6 +55,11 @@ export class PacketObject {
     this.#release = release;
   }
 
+  /** Some probe uses the object. */
+  get inUse(): boolean {
+    return this.#users > 0;
+  }
+
   /** A probe starts using the object. */
   retain(): this {
     this.#users++;
@@ -87,6 +92,8 @@ export class PacketObject {
 export class PacketObjects {
   readonly #opts: PacketObjectsOptions;
   readonly #loaded = new Map<PacketHookMode, PacketObject>();
+  /** preload()'s outcome per mode, until settle(). */
+  readonly #preloaded = new Map<PacketHookMode, PacketObject | Error>();
 
   constructor(opts: PacketObjectsOptions) {
     this.#opts = opts;
@@ -97,21 +104,54 @@ export class PacketObjects {
    * probe uses it already; not attached. The caller releases it.
    */
   acquire(objectDir: string, mode: PacketHookMode): PacketObject {
+    const preloaded = this.#preloaded.get(mode);
+    if (preloaded instanceof Error) throw preloaded;
     const loaded = this.#loaded.get(mode);
     if (loaded) return loaded.retain();
     const obj = BpfObject.open(join(objectDir, 'packet.bpf.o'));
     try {
       this.#configure(obj);
       obj.load();
-      const program = (kind: string) => obj.program(`packet_${kind}`);
-      const attacher = new InterfaceAttacher({ tcIngress: program('tc_ingress'), tcEgress: program('tc_egress'), socket: program('socket') }, this.#opts.interfaces, mode);
-      const packet = new PacketObject(obj, attacher, () => this.#loaded.delete(mode));
-      this.#loaded.set(mode, packet);
-      return packet.retain();
+      return this.#adopt(obj, mode).retain();
     } catch (err) {
       obj.close();
       throw err;
     }
+  }
+
+  /**
+   * Loads the object of `mode` off the JS thread, for the acquire() calls that follow (the probes' plans
+   * are synchronous): its verification takes seconds (3.7 s with the three probes on the 2-core VM), which
+   * /healthz, /metrics and `podflow status` would otherwise wait out. A failure is kept, and acquire()
+   * throws it for this mode instead of loading again, until settle().
+   */
+  async preload(objectDir: string, mode: PacketHookMode): Promise<void> {
+    if (this.#loaded.has(mode) || this.#preloaded.has(mode)) return;
+    const obj = BpfObject.open(join(objectDir, 'packet.bpf.o'));
+    try {
+      this.#configure(obj);
+      await obj.loadAsync();
+      this.#preloaded.set(mode, this.#adopt(obj, mode));
+    } catch (err) {
+      obj.close();
+      this.#preloaded.set(mode, err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /** After the probes' start: closes a preloaded object no probe took, and forgets preload failures. */
+  settle(): void {
+    for (const [mode, preloaded] of this.#preloaded) {
+      if (preloaded instanceof PacketObject && !preloaded.inUse) preloaded.retain().release();
+      this.#preloaded.delete(mode);
+    }
+  }
+
+  #adopt(obj: BpfObject, mode: PacketHookMode): PacketObject {
+    const program = (kind: string) => obj.program(`packet_${kind}`);
+    const attacher = new InterfaceAttacher({ tcIngress: program('tc_ingress'), tcEgress: program('tc_egress'), socket: program('socket') }, this.#opts.interfaces, mode);
+    const packet = new PacketObject(obj, attacher, () => this.#loaded.delete(mode));
+    this.#loaded.set(mode, packet);
+    return packet;
   }
 
   #configure(obj: BpfObject): void {
