@@ -5,6 +5,7 @@ import { podflow } from '../proto/gen/flow.js';
 import type { Enricher, FlowRecord } from '../pipeline/types.js';
 import type { CgroupResolver } from './cgroup.js';
 import { ipv4Key } from './ip.js';
+import type { PodMeta, ServiceMeta } from './model.js';
 import type { MetadataSource } from './source.js';
 import type { MetadataStore } from './store.js';
 
@@ -32,6 +33,71 @@ export interface EnrichCounters {
 }
 
 /**
+ * What an IPv4 address resolves to whatever the port and the time, kept by
+ * address in EndpointCache: the Service of its ClusterIP, or its pod (the
+ * Service it backs looked up by port, when it backs one), or neither (the
+ * node and network lookups follow, as without the cache).
+ */
+const SERVICE = 1;
+const POD = 2;
+/** A pod that backs some Service: which one depends on the port. */
+const POD_BACKEND = 3;
+/** No ClusterIP, no pod: the node and network lookups decide. */
+const NEITHER = 4;
+/** Depends on the port or the time (several ClusterIP entries, several or deleted owners): looked up every time. */
+const VARIES = 5;
+
+/** Addresses the endpoint cache holds at least, and at most (direct-mapped by a hash of the address). */
+const MIN_SLOTS = 4096;
+const MAX_SLOTS = 65536;
+
+/**
+ * The pod and service lookups' answers by IPv4 address, in flat arrays: an
+ * endpoint costs two cache lines (the slot's numbers, its two references)
+ * instead of three Map lookups and a walk of the pod's owners, each a chain of
+ * dependent loads from objects that the records streaming through the CPU
+ * caches have pushed out. A slot holds for one generation: a change of the pod
+ * or service index (their version counters) starts a new one, which empties
+ * the cache without touching it, and resizes it to the indexes (twice their
+ * entries, MIN_SLOTS to MAX_SLOTS).
+ */
+class EndpointCache {
+  /** Per slot: the address (as int32), the generation it was filled in, its kind, unused. */
+  ints = new Int32Array(4 * MIN_SLOTS);
+  /** Per slot: SERVICE: the Service; POD, POD_BACKEND: the Pod and its node (undefined when empty). */
+  refs: (PodMeta | ServiceMeta | string | undefined)[] = new Array<PodMeta | ServiceMeta | string | undefined>(2 * MIN_SLOTS).fill(undefined);
+  /** 32 - log2(slots): the hash's shift. */
+  shift = 32 - Math.log2(MIN_SLOTS);
+  generation = 1;
+  podVersion = -1;
+  serviceVersion = -1;
+
+  slot(v4: number): number {
+    return Math.imul(v4, 2654435761) >>> this.shift;
+  }
+
+  /** A new generation after a change of the indexes, sized to `entries` addresses. */
+  renew(podVersion: number, serviceVersion: number, entries: number): void {
+    this.podVersion = podVersion;
+    this.serviceVersion = serviceVersion;
+    let slots = MIN_SLOTS;
+    while (slots < 2 * entries && slots < MAX_SLOTS) slots *= 2;
+    if (slots !== this.ints.length / 4) {
+      this.ints = new Int32Array(4 * slots);
+      this.refs = new Array<PodMeta | ServiceMeta | string | undefined>(2 * slots).fill(undefined);
+      this.shift = 32 - Math.log2(slots);
+      this.generation = 1;
+      return;
+    }
+    // Wrapping around after 2^31 generations: start over from an empty cache.
+    if (++this.generation === 0x7fffffff) {
+      this.ints.fill(0);
+      this.generation = 1;
+    }
+  }
+}
+
+/**
  * Resolution of the clock that ends deleted pods' grace periods (seconds
  * long): a call to Date.now() per record shows in profiles.
  */
@@ -53,6 +119,7 @@ export class MetadataEnricher implements Enricher {
    * endpoint; a double field is updated in place.
    */
   private timeMs = 0;
+  private readonly cache = new EndpointCache();
   private readonly counts: EnrichCounters = {
     endpoints: 0,
     pod: 0,
@@ -134,6 +201,33 @@ export class MetadataEnricher implements Enricher {
     const s = this.store;
     const v4 = ipv4Key(ip);
     const port = ep.port ?? 0;
+    if (v4 >= 0) {
+      const cache = this.cache;
+      const slot = this.resolvedV4(v4);
+      const kind = cache.ints[4 * slot + 2];
+      switch (kind) {
+        case SERVICE:
+          ep.service = cache.refs[2 * slot] as ServiceMeta;
+          this.counts.service++;
+          return;
+        case POD:
+        case POD_BACKEND: {
+          ep.pod = cache.refs[2 * slot] as PodMeta;
+          // Empty node names are kept as undefined: no load from the string to test it.
+          const node = cache.refs[2 * slot + 1] as string | undefined;
+          if (node !== undefined) ep.node = node;
+          if (kind === POD_BACKEND) {
+            const backendOf = s.services.backend(v4, ip, port);
+            if (backendOf) ep.service = backendOf;
+          }
+          this.counts.pod++;
+          return;
+        }
+        case NEITHER:
+          this.nodeOrNetwork(ep, v4, ip, port);
+          return;
+      }
+    }
     const svc = s.services.clusterIp(v4, ip, port);
     if (svc) {
       ep.service = svc;
@@ -149,6 +243,49 @@ export class MetadataEnricher implements Enricher {
       this.counts.pod++;
       return;
     }
+    this.nodeOrNetwork(ep, v4, ip, port);
+  }
+
+  /** The cache slot of IPv4 key `v4`, holding how it resolves whatever the port and time (filled on a miss). */
+  private resolvedV4(v4: number): number {
+    const cache = this.cache;
+    const s = this.store;
+    if (s.pods.version !== cache.podVersion || s.services.version !== cache.serviceVersion) {
+      cache.renew(s.pods.version, s.services.version, s.pods.size + s.services.size);
+    }
+    const slot = cache.slot(v4);
+    const ints = cache.ints;
+    const i = 4 * slot;
+    if (ints[i] === (v4 | 0) && ints[i + 1] === cache.generation) return slot;
+    let made: number;
+    let meta: PodMeta | ServiceMeta | undefined;
+    let node: string | undefined;
+    const svc = s.services.clusterIpV4AnyPort(v4);
+    if (svc === null) made = VARIES;
+    else if (svc !== undefined) {
+      made = SERVICE;
+      meta = svc;
+    } else {
+      const owner = s.pods.soleOwnerV4(v4);
+      if (owner === null) made = VARIES;
+      else if (owner === undefined) made = NEITHER;
+      else {
+        made = s.services.hasBackendV4(v4) ? POD_BACKEND : POD;
+        meta = owner.pod;
+        node = owner.node || undefined;
+      }
+    }
+    ints[i] = v4 | 0;
+    ints[i + 1] = cache.generation;
+    ints[i + 2] = made;
+    cache.refs[2 * slot] = meta;
+    cache.refs[2 * slot + 1] = node;
+    return slot;
+  }
+
+  /** The rest of endpoint(): no ClusterIP and no pod has the address. */
+  private nodeOrNetwork(ep: Endpoint, v4: number, ip: string, port: number): void {
+    const s = this.store;
     const node = s.nodes.lookup(v4, ip);
     const hostPod = s.nodes.hostPod(v4, ip, port);
     if (node !== undefined || hostPod) {

@@ -85,6 +85,11 @@ export class V4PortTable<T> {
     return this.count;
   }
 
+  /** Whether some port of `v4` has a value. */
+  has(v4: number): boolean {
+    return this.byIp.has(v4);
+  }
+
   get(v4: number, port: number): T | undefined {
     const row = this.byIp.get(v4);
     if (row === undefined) return undefined;

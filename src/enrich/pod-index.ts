@@ -22,6 +22,13 @@ export class PodIndex {
   private readonly byV4 = new Map<number, Owners>();
   private readonly byV6 = new Map<string, Owners>();
 
+  /**
+   * Counts every change of what lookup() may answer (pods added, replaced,
+   * marked deleted, forgotten): a cache of its answers is current while this
+   * has not moved.
+   */
+  version = 0;
+
   /** @param graceMs how long a deleted pod stays resolvable. */
   constructor(private readonly graceMs: number) {}
 
@@ -31,6 +38,7 @@ export class PodIndex {
 
   /** Adds or replaces the pod under `key` (a re-added deleted pod is live again). */
   upsert(key: string, pod: PodMeta, node: string, ips: readonly string[], startMs: number): void {
+    this.version++;
     let entry = this.byKey.get(key);
     if (entry) {
       this.unlinkIps(entry);
@@ -51,7 +59,10 @@ export class PodIndex {
   /** Marks the pod deleted at `nowMs`; it resolves until nowMs + grace. */
   markDeleted(key: string, nowMs: number): void {
     const entry = this.byKey.get(key);
-    if (entry && entry.deletedMs === Infinity) entry.deletedMs = nowMs;
+    if (entry && entry.deletedMs === Infinity) {
+      entry.deletedMs = nowMs;
+      this.version++;
+    }
   }
 
   /** Forgets deleted pods whose grace period ended. */
@@ -67,6 +78,18 @@ export class PodIndex {
 
   getByUid(uid: string): PodEntry | undefined {
     return this.byUid.get(uid);
+  }
+
+  /**
+   * The pod lookup() answers for IPv4 key `v4` whatever the time: its only
+   * owner, not deleted. undefined: no owner (lookup() answers undefined);
+   * null: the answer depends on the time (several owners, or a deleted one).
+   */
+  soleOwnerV4(v4: number): PodEntry | null | undefined {
+    const owners = this.byV4.get(v4);
+    if (owners === undefined || owners.length === 0) return undefined;
+    const e = owners[0]!;
+    return owners.length === 1 && e.deletedMs === Infinity ? e : null;
   }
 
   /**
@@ -89,6 +112,7 @@ export class PodIndex {
   }
 
   private remove(entry: PodEntry): void {
+    this.version++;
     this.unlinkIps(entry);
     this.byKey.delete(entry.key);
     if (entry.pod.uid && this.byUid.get(entry.pod.uid) === entry) this.byUid.delete(entry.pod.uid);

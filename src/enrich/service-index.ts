@@ -24,6 +24,11 @@ export class ServiceIndex {
   private readonly backendV6 = new Map<string, BackendEntry>();
   /** Per EndpointSlice: its IPv4 [address, port] pairs and IPv6 keys. */
   private readonly backendKeysBySet = new Map<string, { v4: [number, number][]; v6: string[] }>();
+  /**
+   * Counts every change of what clusterIp() and backend() may answer: a cache
+   * of their answers is current while this has not moved.
+   */
+  version = 0;
 
   get size(): number {
     return this.byKey.size;
@@ -34,6 +39,7 @@ export class ServiceIndex {
   }
 
   upsert(info: ServiceInfo): void {
+    this.version++;
     this.remove(info.key);
     const entry: ServiceEntry = { meta: this.meta(info.namespace, info.name), ports: info.ports, info };
     this.byKey.set(info.key, entry);
@@ -51,6 +57,7 @@ export class ServiceIndex {
   remove(key: string): void {
     const entry = this.byKey.get(key);
     if (!entry) return;
+    this.version++;
     this.byKey.delete(key);
     for (const ip of entry.info.ips) {
       const v4 = ipv4Key(ip);
@@ -83,8 +90,25 @@ export class ServiceIndex {
     return anyPort ?? list[0]!.meta;
   }
 
+  /**
+   * What clusterIp() answers for IPv4 key `v4` whatever the port: the Service
+   * when exactly one has that ClusterIP. undefined: none has (clusterIp()
+   * answers undefined); null: the answer depends on the port.
+   */
+  clusterIpV4AnyPort(v4: number): ServiceMeta | null | undefined {
+    const list = this.clusterV4.get(v4);
+    if (list === undefined) return undefined;
+    return list.length === 1 ? list[0]!.meta : null;
+  }
+
+  /** Whether IPv4 key `v4` is a backend of some Service on some port (false: backend() answers undefined for every port). */
+  hasBackendV4(v4: number): boolean {
+    return this.backendV4.has(v4);
+  }
+
   /** Replaces the backends of one EndpointSlice. */
   setBackends(set: BackendSetInfo): void {
+    this.version++;
     this.removeBackends(set.key);
     const entry: BackendEntry = { meta: this.meta(set.service.namespace, set.service.name), owner: set.key };
     const keys = { v4: [] as [number, number][], v6: [] as string[] };
@@ -107,6 +131,7 @@ export class ServiceIndex {
   removeBackends(setKey: string): void {
     const keys = this.backendKeysBySet.get(setKey);
     if (!keys) return;
+    this.version++;
     this.backendKeysBySet.delete(setKey);
     // Another slice may have taken over an address meanwhile: remove only our own entries.
     for (const [v4, port] of keys.v4) if (this.backendV4.get(v4, port)?.owner === setKey) this.backendV4.delete(v4, port);

@@ -58,6 +58,47 @@ export function newTcp(): Tcp {
   return { flags: undefined, srtt: undefined, retransmits: undefined, duration: undefined, state: undefined, failure: undefined };
 }
 
+// Frozen Tcp messages that carry flags only (FLOW records), by flags value: a
+// node's conversations show a handful of flag combinations.
+const tcpByFlags: (Readonly<Tcp> | undefined)[] = new Array<Readonly<Tcp> | undefined>(256).fill(undefined);
+
+/** The frozen Tcp message of a FLOW record: `flags` (one byte of TCP flags) and nothing else. */
+export function tcpFlagsOf(flags: number): Readonly<Tcp> {
+  const i = flags & 255;
+  let shared = tcpByFlags[i];
+  if (shared === undefined) {
+    const tcp = newTcp();
+    tcp.flags = i;
+    tcpByFlags[i] = shared = Object.freeze(tcp);
+  }
+  return shared;
+}
+
+/**
+ * The Traffic message. Made with its fields undefined, then filled: a literal
+ * of numbers would give its hidden class Double fields (the counters come out
+ * of double arithmetic), and then every field is a HeapNumber box of its own,
+ * four allocations more per record; filled after, they are tagged fields that
+ * hold small counts as Smis.
+ */
+export function newTraffic(bytes: number, packets: number, bytesReceived: number, packetsReceived: number): NonNullable<FlowRecord['traffic']> {
+  const t: NonNullable<FlowRecord['traffic']> = { bytes: undefined, packets: undefined, bytesReceived: undefined, packetsReceived: undefined };
+  t.bytes = bytes;
+  t.packets = packets;
+  t.bytesReceived = bytesReceived;
+  t.packetsReceived = packetsReceived;
+  return t;
+}
+
+/** The Process message (containerId '' until the enricher resolves it); tagged fields as newTraffic's. */
+export function newProcess(pid: number, command: string, cgroupId: number): NonNullable<FlowRecord['process']> {
+  const p: NonNullable<FlowRecord['process']> = { pid: undefined, command: undefined, cgroupId: undefined, containerId: '' };
+  p.pid = pid;
+  p.command = command;
+  p.cgroupId = cgroupId;
+  return p;
+}
+
 /** The Dns message with every field present (latency set by the caller when answered). */
 export function newDns(id: number, query: string, qtype: string, rcode: string, answers: string[], truncated: boolean): Dns {
   return { id, query, qtype, rcode, answers, latency: undefined, truncated };

@@ -37,6 +37,13 @@ export class RecordIdAssigner {
    */
   private readonly digits = new Uint8Array(MAX_DIGITS);
   private digitCount = 0;
+  /**
+   * Digits of each id of the block last written (0: not written yet). While the
+   * next block's ids have the same lengths, its prefixes are already in place
+   * in `bytes`: only the digits are written (the prefix, a node name of 40
+   * characters and more, was most of the bytes copied per id).
+   */
+  private readonly lens = new Uint8Array(BLOCK);
 
   /** bootId defaults to a new one (newBootId), as on every agent start. */
   constructor(nodeName: string, readonly bootId: string = newBootId()) {
@@ -64,12 +71,21 @@ export class RecordIdAssigner {
     const bytes = this.bytes;
     const prefix = this.prefix;
     const digits = this.digits;
+    const lens = this.lens;
     let pos = 0;
     let units = 0;
+    /** The ids so far are laid out as in the previous block: their prefixes are in place. */
+    let same = true;
     for (let i = 0; i < BLOCK; i++) {
       this.countUp();
       const len = this.digitCount;
-      for (let k = 0; k < prefix.length; k++) bytes[pos++] = prefix[k]!;
+      if (same && lens[i] === len) {
+        pos += prefix.length;
+      } else {
+        same = false;
+        lens[i] = len;
+        for (let k = 0; k < prefix.length; k++) bytes[pos++] = prefix[k]!;
+      }
       for (let k = MAX_DIGITS - len; k < MAX_DIGITS; k++) bytes[pos++] = digits[k]!;
       units += this.prefixUnits + len;
       this.ends[i] = units;

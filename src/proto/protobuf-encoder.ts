@@ -20,7 +20,7 @@ import protobuf from 'protobufjs/minimal.js';
 import type { podflow } from './gen/flow.js';
 import type { FlowRecord } from '../pipeline/types.js';
 import { ProtoWriter } from './proto-writer.js';
-import { ChunkCache } from './slab-writer.js';
+import { Chunk, ChunkCache } from './slab-writer.js';
 
 type Int64 = number | protobuf.Long | string | null | undefined;
 type Timestamp = { seconds?: Int64; nanos?: number | null };
@@ -34,6 +34,14 @@ export class ProtobufEncoder extends ProtoWriter {
   private readonly pods = new ChunkCache();
   private readonly services = new ChunkCache();
   private readonly observations = new ChunkCache();
+  /**
+   * The nodeName field of the last record, as text and as encoded bytes: every
+   * record of an agent names its node (40 characters and more for a cloud
+   * node's name, one utf8Write call per record otherwise), copied as words
+   * while the text stays the same.
+   */
+  private nodeNameText: string | undefined;
+  private nodeNameBytes: Chunk | undefined;
 
   constructor() {
     super(SLAB);
@@ -135,7 +143,7 @@ export class ProtobufEncoder extends ProtoWriter {
     if (r.startTime != null) this.timestamp(26, r.startTime); // 3
     this.string(34, r.conversationId); // 4
     this.int32(40, r.type); // 5
-    this.string(50, r.nodeName); // 6
+    this.nodeName(r.nodeName); // 6
     if (r.source != null) this.endpoint(58, r.source); // 7
     if (r.destination != null) this.endpoint(66, r.destination); // 8
     const t = r.transport; // 9 (a cache would cost more than these few bytes)
@@ -192,6 +200,18 @@ export class ProtobufEncoder extends ProtoWriter {
     }
     if (r.observation != null) this.shared(this.observations, 154, r.observation, this.observation); // 19
     if (r.originalDestination != null) this.endpoint(162, r.originalDestination); // 20
+  }
+
+  private nodeName(v: string | null | undefined): void {
+    if (v == null || v === '') return;
+    if (v === this.nodeNameText && this.nodeNameBytes !== undefined) {
+      this.chunk(this.nodeNameBytes);
+      return;
+    }
+    const from = this.pos;
+    this.stringField(50, v);
+    this.nodeNameText = v;
+    this.nodeNameBytes = new Chunk(this.buf.subarray(from, this.pos));
   }
 
   private observation(o: podflow.v1.IObservation): void {

@@ -193,3 +193,14 @@ test('a frozen pod is encoded once; a pod that is not frozen is encoded every ti
   mutable.labels.app = 'changed';
   assert.equal(Buffer.from(encoder.encode(other)).toString('hex'), generated(other));
 });
+
+test('the node name, kept as bytes while it repeats, encodes as the generated code encodes it when it changes', () => {
+  const enc = new ProtobufEncoder();
+  const flow = sampleRecords().FLOW;
+  const names = ['ip-10-0-12-34.eu-west-1.compute.internal', 'ip-10-0-12-34.eu-west-1.compute.internal', 'node-a', '', 'nœud-ü', 'x'.repeat(200), 'node-a', 'ip-10-0-12-34.eu-west-1.compute.internal'];
+  for (const nodeName of [...names, ...names.map((n) => n.slice(0) + '')]) {
+    const record = { ...flow, nodeName };
+    assert.equal(Buffer.from(enc.encode(record)).toString('hex'), generated(record), nodeName);
+  }
+  assert.equal(Buffer.from(enc.encode({ ...flow, nodeName: undefined })).toString('hex'), generated({ ...flow, nodeName: undefined }));
+});

@@ -209,3 +209,55 @@ test('createEnricher with --metadata-file: the issue\'s example resolves; ready 
     await e.stop();
   }
 });
+
+test('enrich: answers kept per address follow every change of pods, Services and backends', () => {
+  const s = new MetadataStore({ deletedPodGraceMs: 60_000, labelAllowList: [] });
+  const e = new MetadataEnricher({ store: s, sources: [], cgroups: null });
+  const at = (iso: string, src: string, dst: string, dport = 8080): FlowRecord => {
+    const r = flow(src, 40000, dst, dport, { time: ts(iso) });
+    e.enrich(r);
+    return r;
+  };
+  const T = '2026-11-29T09:00:00Z';
+  // Neither pod nor Service: the node and network lookups still answer.
+  s.upsertNode({ name: 'node-x', ips: ['10.9.0.1'] });
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1').source!.node, 'node-x');
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1').destination!.pod, undefined);
+  // A pod takes the address that was unknown.
+  s.upsertPod(pod('a', '10.9.1.1', { node: '' }));
+  let r = at(T, '10.9.0.1', '10.9.1.1');
+  assert.equal(r.destination!.pod!.name, 'a');
+  assert.equal(r.destination!.node, undefined); // an empty node name is not set
+  // Replaced (same key, new metadata and node), then a backend of a Service on one port only.
+  s.upsertPod(pod('a', '10.9.1.1', { node: 'node-x', labels: { v: '2' } }));
+  r = at(T, '10.9.0.1', '10.9.1.1');
+  assert.equal(r.destination!.node, 'node-x');
+  assert.equal(r.destination!.service, undefined);
+  s.setBackends({ key: 'slice-a', service: { name: 'svc-a', namespace: 'default' }, ips: ['10.9.1.1'], ports: [8080] });
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1').destination!.service!.name, 'svc-a');
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1', 9090).destination!.service, undefined);
+  s.deleteBackends('slice-a');
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1').destination!.service, undefined);
+  // A second owner of the address: the record's time decides again.
+  s.deletePod('uid-a', Date.now());
+  s.upsertPod(pod('b', '10.9.1.1', { startMs: Date.parse('2026-11-29T10:00:00Z') }));
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1').destination!.pod!.name, 'a');
+  assert.equal(at('2026-11-29T10:00:01Z', '10.9.0.1', '10.9.1.1').destination!.pod!.name, 'b');
+  // A ClusterIP on the address wins over the pod; with two Services on it, the port picks.
+  s.upsertService({ key: 's1', name: 'one', namespace: 'default', ips: ['10.9.1.1'], ports: [8080] });
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1').destination!.service!.name, 'one');
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1').destination!.pod, undefined);
+  s.upsertService({ key: 's2', name: 'two', namespace: 'default', ips: ['10.9.1.1'], ports: [53] });
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1', 53).destination!.service!.name, 'two');
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1', 8080).destination!.service!.name, 'one');
+  s.deleteService('s1');
+  s.deleteService('s2');
+  assert.equal(at('2026-11-29T10:00:01Z', '10.9.0.1', '10.9.1.1').destination!.pod!.name, 'b');
+  // Swept after the grace period: only the new pod is left.
+  s.sweep(Date.now() + 120_000);
+  assert.equal(at(T, '10.9.0.1', '10.9.1.1').destination!.pod!.name, 'b');
+  // Addresses that share a cache slot do not answer for each other.
+  for (let i = 0; i < 5000; i++) s.upsertPod(pod(`p${i}`, `10.8.${i >> 8}.${i & 255}`));
+  for (let i = 0; i < 5000; i++) assert.equal(at(T, '10.9.0.1', `10.8.${i >> 8}.${i & 255}`).destination!.pod!.name, `p${i}`);
+  assert.equal(at(T, '10.9.0.1', '10.7.0.1').destination!.pod, undefined);
+});

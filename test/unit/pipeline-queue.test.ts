@@ -31,6 +31,14 @@ test('record ids are <node>/<boot id>/<seq>, consecutive across the blocks they 
   assert.match(new RecordIdAssigner('node-a').next(), /^node-a\/[0-9a-f]{8}\/1$/);
 });
 
+test('record ids stay right over many blocks, where each block reuses the prefixes the previous one laid out', () => {
+  const ids = new RecordIdAssigner('ip-10-0-12-34.eu-west-1.compute.internal', 'b0');
+  for (let seq = 1; seq <= 120_000; seq++) {
+    const id = ids.next();
+    if (id !== `ip-10-0-12-34.eu-west-1.compute.internal/b0/${seq}`) assert.fail(`id ${seq}: ${id}`);
+  }
+});
+
 test('the sink runner batches, keeps in-flight writes bounded and drops past capacity', async () => {
   const sink = new CollectingSink();
   sink.delayMs = 5;

@@ -294,3 +294,61 @@ test('the hook is asked once per expiry or flush pass, not per record (the attac
   assert.equal(asked, 2);
   assert.deepEqual([...new Set(out.map((r) => r.observation?.hook))], ['tcx', 'socket_filter+tcx']);
 });
+
+test('keys copied as words or, from a buffer not on a 4-byte boundary, byte by byte: the same records', () => {
+  const entries = [
+    // Key ordered server-first (its copy is swapped), a SYN taking over, a UDP pair, an IPv6 conversation.
+    entry('10.232.1.9', 80, '10.232.2.2', 40000, 6, [{ first: 101 * MS, bytes: 500, packets: 5, flags: 0x12, direction: 2 }], [{ first: 100 * MS, bytes: 300, packets: 3, flags: 0x02, syn: true }]),
+    entry('10.232.3.3', 5353, '10.232.4.4', 53, 17, [{ first: 100 * MS, bytes: 60, packets: 1 }], [{ first: 101 * MS, bytes: 90, packets: 1 }]),
+    entry('fd00::1', 443, 'fd00::2', 41000, 6, [{ first: 102 * MS, bytes: 70, packets: 1, flags: 0x12 }], [{ first: 101 * MS, bytes: 80, packets: 1, flags: 0x02, syn: true }]),
+  ];
+  const run = (shift: number): FlowRecord[] => {
+    const table = new FlowTable(ctx(), { activeTimeoutMs: 5000, idleTimeoutMs: 1000, maxConversations: 10, hook: () => 'tc' });
+    const keys = Buffer.alloc(entries.length * K.size + shift).subarray(shift);
+    Buffer.concat(entries.map((e) => e.key)).copy(keys);
+    const values = Buffer.concat(entries.map((e) => e.value));
+    const out: FlowRecord[] = [];
+    table.add(keys, values, entries.length, STRIDE * CPUS, CPUS, 210 * MS, out);
+    // The same conversations again the other way round: found through the copied keys.
+    const swapped = entries.map((e) => {
+      const k = Buffer.from(e.key);
+      e.key.copy(k, K.saddr, K.daddr, K.daddr + 16);
+      e.key.copy(k, K.daddr, K.saddr, K.saddr + 16);
+      k.writeUInt16LE(e.key.readUInt16LE(K.dport), K.sport);
+      k.writeUInt16LE(e.key.readUInt16LE(K.sport), K.dport);
+      return k;
+    });
+    const keys2 = Buffer.alloc(entries.length * K.size + shift).subarray(shift);
+    Buffer.concat(swapped).copy(keys2);
+    table.add(keys2, values, entries.length, STRIDE * CPUS, CPUS, 410 * MS, out);
+    assert.equal(table.size, entries.length);
+    table.flushAll(out);
+    return out.map((r) => ({ ...r, time: undefined, startTime: undefined }));
+  };
+  const aligned = run(0);
+  assert.equal(aligned.length, 3);
+  assert.deepEqual(aligned.map((r) => r.source?.ip), ['10.232.2.2', '10.232.3.3', 'fd00::2']);
+  for (const shift of [1, 2, 3]) assert.deepEqual(run(shift), aligned);
+});
+
+test('FLOW records share frozen parts that repeat: the Tcp of each flags value, the time of each drain', () => {
+  const table = new FlowTable(ctx(), { activeTimeoutMs: 5000, idleTimeoutMs: 1000, maxConversations: 100, hook: () => 'tc' });
+  const out: FlowRecord[] = [];
+  const list = Array.from({ length: 6 }, (_, i) => entry(`10.232.1.${i + 1}`, 40000 + i, '10.232.2.2', 80, 6, [{ first: (100 + i) * MS, bytes: 10, packets: 1, flags: i < 3 ? 0x02 : 0x12, syn: i < 3 }]));
+  add(table, 210 * MS, list.slice(0, 4), out);
+  add(table, 310 * MS, list.slice(4), out);
+  table.expire(2000 * MS, out);
+  assert.equal(out.length, 6);
+  const [a, b, c, d, e, f] = out as [FlowRecord, FlowRecord, FlowRecord, FlowRecord, FlowRecord, FlowRecord];
+  assert.ok(Object.isFrozen(a.tcp) && Object.isFrozen(a.time));
+  assert.equal(a.tcp, b.tcp);
+  assert.equal(a.tcp, c.tcp);
+  assert.notEqual(a.tcp, d.tcp);
+  assert.equal(d.tcp?.flags, 0x12);
+  assert.equal(a.time, d.time, 'drained together');
+  assert.notEqual(a.time, e.time, 'drained later');
+  assert.equal(e.time, f.time);
+  assert.deepEqual(e.time, { seconds: e.time?.seconds, nanos: e.time?.nanos });
+  assert.equal((Number(e.time!.seconds) - Number(a.time!.seconds)) * 1e9 + (e.time!.nanos! - a.time!.nanos!), 100 * MS);
+  assert.ok(!Object.isFrozen(a.traffic) && !Object.isFrozen(a.source) && !Object.isFrozen(a.startTime));
+});

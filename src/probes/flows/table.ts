@@ -13,7 +13,7 @@
 // emitted. Emission is resumable (expire/flushAll take a maximum), so the probe
 // can hand records over as fast as the pipeline has room for them.
 import { podflow } from '../../proto/gen/flow.js';
-import { newEndpoint, newRecord, newTcp, Observations, transportOf } from '../../pipeline/record-factory.js';
+import { newEndpoint, newRecord, newTraffic, Observations, tcpFlagsOf, transportOf } from '../../pipeline/record-factory.js';
 import type { FlowRecord } from '../../pipeline/types.js';
 import { readU64 } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
@@ -47,10 +47,59 @@ export interface FlowTableOptions {
 }
 
 /**
- * Copies one flow key, its endpoints swapped when `reversed` (byte by byte:
- * Buffer#copy goes through argument checks and C++, per drained entry).
+ * 32-bit views of the last key buffers copied from and to (the drain's buffers and the slots'
+ * keys stay the same from one entry to the next, and from one drain to the next), or null for a
+ * buffer that does not start on a 4-byte boundary.
+ */
+let from32Of: Buffer | undefined;
+let from32: Int32Array | null = null;
+let to32Of: Buffer | undefined;
+let to32: Int32Array | null = null;
+
+function view32(buf: Buffer): Int32Array | null {
+  return buf.byteOffset % 4 === 0 ? new Int32Array(buf.buffer, buf.byteOffset, buf.length >> 2) : null;
+}
+
+/** The key's words: addresses (4 each), both ports in one, then the rest (IP version, protocol, padding). */
+const SADDR32 = K.saddr >> 2;
+const DADDR32 = K.daddr >> 2;
+const PORTS32 = K.sport >> 2;
+const WORDS = K.size >> 2;
+/** The layout copyKey's word copy assumes (checked once: the byte copy runs otherwise). */
+const WORD_LAYOUT = K.saddr % 4 === 0 && K.daddr % 4 === 0 && K.sport % 4 === 0 && K.dport === K.sport + 2 && K.ip_version === K.sport + 4 && K.size % 4 === 0;
+
+/**
+ * Copies one flow key, its endpoints swapped when `reversed`: as ten 32-bit words when both
+ * buffers are 4-byte aligned (the ports' word swapped by its halves), else byte by byte
+ * (Buffer#copy goes through argument checks and C++, per drained entry).
  */
 function copyKey(from: Buffer, at: number, reversed: boolean, to: Buffer, to0: number): void {
+  if (from !== from32Of) {
+    from32Of = from;
+    from32 = view32(from);
+  }
+  if (to !== to32Of) {
+    to32Of = to;
+    to32 = view32(to);
+  }
+  const f = from32;
+  const t = to32;
+  if (WORD_LAYOUT && f !== null && t !== null) {
+    const fa = at >> 2;
+    const ta = to0 >> 2;
+    if (!reversed) {
+      for (let i = 0; i < WORDS; i++) t[ta + i] = f[fa + i]!;
+      return;
+    }
+    for (let i = 0; i < 4; i++) {
+      t[ta + SADDR32 + i] = f[fa + DADDR32 + i]!;
+      t[ta + DADDR32 + i] = f[fa + SADDR32 + i]!;
+    }
+    const ports = f[fa + PORTS32]!;
+    t[ta + PORTS32] = (ports >>> 16) | (ports << 16);
+    for (let i = PORTS32 + 1; i < WORDS; i++) t[ta + i] = f[fa + i]!;
+    return;
+  }
   if (!reversed) {
     for (let i = 0; i < K.size; i++) to[to0 + i] = from[at + i]!;
     return;
@@ -176,6 +225,14 @@ export class FlowTable {
   #size = 0;
   /** Where the current expiry pass goes on (slot); 0 when a pass is complete. */
   #cursor = 0;
+  /**
+   * The last record time made in this pass, frozen, and its drain (ns; -1: none): a record's time is
+   * the drain that last found packets, so the records of a pass share a few (those that went idle
+   * together were last drained together). Forgotten at every pass, where the clock may have been
+   * re-measured since.
+   */
+  #timeNs = -1;
+  #time: Readonly<NonNullable<FlowRecord['time']>> | undefined;
 
   constructor(ctx: ProbeContext, opts: FlowTableOptions) {
     this.#ctx = ctx;
@@ -196,6 +253,7 @@ export class FlowTable {
    */
   add(keys: Buffer, values: Buffer, count: number, valueBufferSize: number, cpus: number, drainNs: number, out: FlowRecord[]): void {
     const stride = valueBufferSize / cpus;
+    this.#timeNs = -1;
     const forward = this.#forward;
     const backward = this.#backward;
     for (let i = 0; i < count; i++) {
@@ -362,6 +420,7 @@ export class FlowTable {
     const activeNs = this.#opts.activeTimeoutMs * 1e6;
     const small = this.#slots.small;
     const observation = this.#observation();
+    this.#timeNs = -1;
     let emitted = 0;
     for (let s = this.#cursor; s < this.#highWater; s++) {
       if (small[s * SMALL + USED] !== 1) continue;
@@ -398,6 +457,7 @@ export class FlowTable {
   flushAll(out: FlowRecord[], max = Infinity): boolean {
     const small = this.#slots.small;
     const observation = this.#observation();
+    this.#timeNs = -1;
     let emitted = 0;
     for (let s = 0; s < this.#highWater && this.#size > 0; s++) {
       if (small[s * SMALL + USED] !== 1) continue;
@@ -429,6 +489,15 @@ export class FlowTable {
     return this.#observations.of(this.#opts.hook());
   }
 
+  /** The frozen Timestamp of drain `ns`, shared by the records of this pass last drained then. */
+  #drainTime(ns: number): Readonly<NonNullable<FlowRecord['time']>> {
+    if (ns !== this.#timeNs || this.#time === undefined) {
+      this.#time = Object.freeze(this.#ctx.clock.toTimestamp(ns)!);
+      this.#timeNs = ns;
+    }
+    return this.#time;
+  }
+
   #record(slot: number, observation: Readonly<podflow.v1.IObservation>): FlowRecord {
     const { keys, nums, small, ifindex } = this.#slots;
     const ko = slot * K.size;
@@ -444,7 +513,7 @@ export class FlowTable {
     const seen = fPackets > 0 ? FWD : REV;
     const replyDirection = small[sm + DIR_SMALL + DIRECTION] === 1 ? 2 : 1;
     const record = newRecord(podflow.v1.RecordType.FLOW, this.#ctx.nodeName);
-    record.time = this.#ctx.clock.toTimestamp(nums[n + LAST] ?? 0);
+    record.time = this.#drainTime(nums[n + LAST] ?? 0);
     record.startTime = this.#ctx.clock.toTimestamp(this.#firstNs(slot));
     record.conversationId = conversationId(ipVersion, protocol, keys, ko + K.saddr, sport, keys, ko + K.daddr, dport);
     record.source = newEndpoint(formatIp(keys, ko + K.saddr, ipVersion), sport);
@@ -452,12 +521,9 @@ export class FlowTable {
     record.transport = transportOf(protocol, ipVersion);
     record.interface = this.#ctx.interfaces.message(ifindex[slot * 2 + seen] ?? 0);
     record.direction = (fPackets > 0 ? small[sm + DIRECTION] ?? 0 : replyDirection) as podflow.v1.Direction;
-    record.traffic = { bytes: nums[n + BYTES] ?? 0, packets: fPackets, bytesReceived: nums[n + DIR_NUM + BYTES] ?? 0, packetsReceived: rPackets };
-    if (protocol === IPPROTO_TCP) {
-      const tcp = newTcp();
-      tcp.flags = (small[sm + TCP_FLAGS] ?? 0) | (small[sm + DIR_SMALL + TCP_FLAGS] ?? 0);
-      record.tcp = tcp;
-    }
+    record.traffic = newTraffic(nums[n + BYTES] ?? 0, fPackets, nums[n + DIR_NUM + BYTES] ?? 0, rPackets);
+    // Flags only: one frozen Tcp per flags value, shared.
+    if (protocol === IPPROTO_TCP) record.tcp = tcpFlagsOf((small[sm + TCP_FLAGS] ?? 0) | (small[sm + DIR_SMALL + TCP_FLAGS] ?? 0));
     record.observation = observation;
     return record;
   }

@@ -1,6 +1,6 @@
 // Decodes struct pf_sock_event (tcp and retransmit probes) into FlowRecords.
 import { podflow } from '../../proto/gen/flow.js';
-import { newEndpoint, newRecord, newTcp, Observations, transportOf } from '../../pipeline/record-factory.js';
+import { newEndpoint, newProcess, newRecord, newTcp, newTraffic, Observations, transportOf } from '../../pipeline/record-factory.js';
 import type { FlowRecord } from '../../pipeline/types.js';
 import { durationFromNs, readU64 } from './clock.js';
 import type { ProbeContext } from './context.js';
@@ -71,12 +71,12 @@ export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, p
       tcp.srtt = srttOf(srttUs);
       break;
     case RecordType.TCP_CLOSE:
-      record.traffic = {
-        bytes: readU64(batch, off + L.bytes_sent),
-        packets: batch.readUInt32LE(off + L.segs_out),
-        bytesReceived: readU64(batch, off + L.bytes_received),
-        packetsReceived: batch.readUInt32LE(off + L.segs_in),
-      };
+      record.traffic = newTraffic(
+        readU64(batch, off + L.bytes_sent),
+        batch.readUInt32LE(off + L.segs_out),
+        readU64(batch, off + L.bytes_received),
+        batch.readUInt32LE(off + L.segs_in),
+      );
       tcp.srtt = srttOf(srttUs);
       tcp.retransmits = batch.readUInt32LE(off + L.retransmits);
       if (startNs > 0) {
@@ -98,7 +98,7 @@ export function decodeSockEvent(batch: Buffer, off: number, ctx: ProbeContext, p
   if (pid !== 0 || cgroupId !== 0) {
     const command = commAt(batch, off + L.comm);
     // The container is the enricher's to resolve from cgroupId: once per record, with its miss counting.
-    record.process = { pid, command, cgroupId, containerId: '' };
+    record.process = newProcess(pid, command, cgroupId);
   }
   return record;
 }
