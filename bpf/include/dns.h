@@ -409,8 +409,15 @@ static __always_inline void dns_packet(struct __sk_buff *skb, bool tc, struct pf
 		.direction = direction,
 		.hook = tc ? PF_L7_HOOK_TC : PF_L7_HOOK_SOCKET_FILTER,
 	};
+	/*
+	 * A first fragment holds only the message's start, and its sender chose
+	 * where the cut is (with CAP_NET_RAW: right after the UDP header); the
+	 * fragments after it carry no ports. A header or question it cuts is a
+	 * query or response lost, not a packet that is not DNS.
+	 */
 	if (p->key.protocol != IPPROTO_TCP) {
-		dns_message(&t, t.off, t.left, false);
+		if (dns_message(&t, t.off, t.left, p->more_fragments) == DNS_MSG_CUT)
+			l7_count(PF_L7_DNS_FRAGMENT_UNPARSED);
 		return;
 	}
 	if (t.left == 0)

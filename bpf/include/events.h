@@ -177,7 +177,10 @@ enum pf_l7_counter {
 	PF_L7_DNS_SECOND_SIGHTING = 4,	/* a DNS message seen again on another interface of the node, dropped */
 	PF_L7_DNS_TCP_UNPARSED = 5,	/* a DNS-over-TCP message not parsed (cut by the segment's end, beyond the bound): lost */
 	PF_L7_HTTP_EMPTY_LINES = 6,	/* a segment starting with more empty lines than skipped before a request line: lost */
-	PF_L7_COUNTER_MAX = 7,
+	PF_L7_DNS_FRAGMENT_UNPARSED = 7,	/* a UDP DNS message whose header or question lies past its first IP fragment: lost */
+	PF_L7_HTTP_CONFLICTING_COPY = 8,	/* a request's sequence number again with other bytes: which the server took is unknown */
+	PF_L7_HTTP_FRAGMENTED = 9,	/* a TCP segment with payload in IP fragments: not parsed (a request in it is lost) */
+	PF_L7_COUNTER_MAX = 10,
 };
 
 /* svc: a client socket's own address, the key of its original destination. */

@@ -63,6 +63,7 @@ enum http_conn_state {
 	HTTP_ANSWERED = 2,	/* a pipelining connection's entry, kept until it ends */
 	HTTP_UNANSWERED = 3,	/* reported without response, kept so that its retransmissions stay recognised */
 	HTTP_REPLACED = 4,	/* the next request took its place before any response (for the instant before it does) */
+	HTTP_PARTIAL = 5,	/* a segment shorter than a method and its space that may begin one: the next completes it or goes */
 };
 
 struct http_conn_key {
@@ -83,7 +84,10 @@ struct http_conn {
 	struct pf_http_event ev;	/* the request half, filled when the request is seen */
 	__u32 req_seq;			/* TCP sequence number of the request's first segment */
 	__u8 pipelined;			/* a request came while another waited: keep the entry after answers */
-	__u8 pad[3];
+	__u8 skip;			/* bytes of empty lines before the request line in that segment */
+	__u16 first_len;		/* bytes of the request that segment held (as far as kept) */
+	/* 1 while the request line goes on past the bytes kept (see http_continue); cleared by compare-and-swap */
+	__u64 line_open;
 	/* enum http_conn_state, left WAITING by http_claim only; 64 bits: clang's 32-bit atomics need -mcpu=v3 */
 	__u64 state;
 	__u64 client_fin_ns;		/* when the client's FIN was seen while the request waited (it gave up), else 0 */
@@ -129,6 +133,64 @@ struct {
 	__type(value, struct http_answered);
 } http_answered_seq SEC(".maps");
 
+#define HTTP_OPEN_BITS 10
+
+/*
+ * Exchanges whose request line was cut by the end of its segment (line_open),
+ * counted per slot of a hash of the client, so that a segment that starts no
+ * request nor response looks for its exchange only when its client's slot
+ * has one to continue (a client writing its request line in parts: "GE", then
+ * "T /admin ...", or "GET /api" then "/admin ..."). The last slot holds
+ * the total: while it is zero (no line open on the node), a data segment
+ * pays one array load; a pod that keeps lines open makes every data segment
+ * pay the client's hash (a few ns), and only those of clients in the same
+ * slots the lookup. Signed; each entry's line_open is cleared once
+ * (compare-and-swap), by whoever ends it, and counted down then.
+ */
+#define HTTP_OPEN_TOTAL (1 << HTTP_OPEN_BITS)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, HTTP_OPEN_TOTAL + 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} http_open_lines SEC(".maps");
+
+/* A multiplicative hash of the client's address and port, to bits bits. */
+static __always_inline __u32 http_client_hash(const struct http_conn_key *key, int bits)
+{
+	__u32 w[5];
+
+	_Static_assert(sizeof(*key) == sizeof(w), "the hash reads the key as 5 words");
+	__builtin_memcpy(w, key, sizeof(w));
+	return ((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b1u) >> (32 - bits);
+}
+
+/* The count of open lines of this client's slot, or (key NULL) of the node. */
+static __always_inline __s64 *http_open_slot(const struct http_conn_key *key)
+{
+	__u32 slot = key ? http_client_hash(key, HTTP_OPEN_BITS) : HTTP_OPEN_TOTAL;
+
+	return bpf_map_lookup_elem(&http_open_lines, &slot);
+}
+
+static __always_inline void http_open_add(const struct http_conn_key *key, __s64 n)
+{
+	__s64 *slot = http_open_slot(key), *total = http_open_slot(NULL);
+
+	if (slot)
+		__sync_fetch_and_add(slot, n);
+	if (total)
+		__sync_fetch_and_add(total, n);
+}
+
+/* The entry's request line is complete, or the entry goes: no longer one to continue. */
+static __always_inline void http_line_closed(struct http_conn *c, const struct http_conn_key *key)
+{
+	if (c->line_open && __sync_val_compare_and_swap(&c->line_open, 1, 0) == 1)
+		http_open_add(key, -1);
+}
+
 /* The value being built, too large for the stack. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -144,6 +206,7 @@ struct {
 
 /* The first 8 payload bytes as one little-endian word, masked to their first n bytes. */
 #define HTTP_HEAD(w, n) ((n) == 8 ? (w) : (w) & ((1ULL << ((n) * 8)) - 1))
+#define HTTP_MASK(n) ((n) >= 8 ? ~0ULL : (1ULL << ((n) * 8)) - 1)
 
 /*
  * A request line starts with an RFC 9110 method and a space. Compared as words
@@ -161,6 +224,32 @@ static __always_inline int http_is_request(__u64 w)
 	       HTTP_HEAD(w, 7) == 0x204554454c4544 ||		/* "DELETE " */
 	       HTTP_HEAD(w, 8) == 0x20534e4f4954504fULL ||	/* "OPTIONS " */
 	       HTTP_HEAD(w, 8) == 0x205443454e4e4f43ULL;	/* "CONNECT " */
+}
+
+/* Method words with their space, little-endian, and their lengths. */
+#define HTTP_M_GET 0x20544547ULL, 4
+#define HTTP_M_PUT 0x20545550ULL, 4
+#define HTTP_M_POST 0x2054534f50ULL, 5
+#define HTTP_M_HEAD 0x2044414548ULL, 5
+#define HTTP_M_PATCH 0x204843544150ULL, 6
+#define HTTP_M_TRACE 0x204543415254ULL, 6
+#define HTTP_M_DELETE 0x204554454c4544ULL, 7
+#define HTTP_M_OPTIONS 0x20534e4f4954504fULL, 8
+#define HTTP_M_CONNECT 0x205443454e4e4f43ULL, 8
+#define HTTP_PREFIX_OF(w, m, word, len) ((((w) ^ (word)) & (m) & HTTP_MASK(len)) == 0)
+#define HTTP_PREFIX(w, m, method) HTTP_PREFIX_OF(w, m, method)
+
+/*
+ * A segment of n bytes (1 to 7, w zero past them) that a request line may
+ * begin with: a method's first bytes, or a method, its space and more.
+ */
+static __always_inline bool http_may_begin_request(__u64 w, __u32 n)
+{
+	__u64 m = (1ULL << ((n & 7) * 8)) - 1;
+
+	return HTTP_PREFIX(w, m, HTTP_M_GET) || HTTP_PREFIX(w, m, HTTP_M_PUT) || HTTP_PREFIX(w, m, HTTP_M_POST) ||
+	       HTTP_PREFIX(w, m, HTTP_M_HEAD) || HTTP_PREFIX(w, m, HTTP_M_PATCH) || HTTP_PREFIX(w, m, HTTP_M_TRACE) ||
+	       HTTP_PREFIX(w, m, HTTP_M_DELETE) || HTTP_PREFIX(w, m, HTTP_M_OPTIONS) || HTTP_PREFIX(w, m, HTTP_M_CONNECT);
 }
 
 static __always_inline int http_is_response(__u64 w)
@@ -199,11 +288,8 @@ static __always_inline bool http_server_is(const struct http_server *s, const __
 /* The slot of http_answered_seq for this client (a multiplicative hash of its address and port). */
 static __always_inline struct http_answered *http_answered_slot(const struct http_conn_key *key)
 {
-	__u32 w[5], slot;
+	__u32 slot = http_client_hash(key, HTTP_ANSWERED_BITS);
 
-	_Static_assert(sizeof(*key) == sizeof(w), "the hash reads the key as 5 words");
-	__builtin_memcpy(w, key, sizeof(w));
-	slot = ((w[0] ^ w[1] ^ w[2] ^ w[3] ^ w[4]) * 0x9e3779b1u) >> (32 - HTTP_ANSWERED_BITS);
 	return bpf_map_lookup_elem(&http_answered_seq, &slot);
 }
 
@@ -222,14 +308,91 @@ static __always_inline bool http_claim(struct http_conn *c, __u64 to)
 	return __sync_val_compare_and_swap(&c->state, HTTP_WAITING, to) == HTTP_WAITING;
 }
 
-/* A request whose line starts skip bytes into the payload (after empty lines). */
-static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction, __u8 hook, __u32 skip)
+/*
+ * Whether a segment with a waiting request's sequence number carries the bytes
+ * kept of it (as far as both go). A retransmission or a second sighting does;
+ * other bytes under the same number are two versions of the stream, of which
+ * the server keeps one: the first that passes its checksum test, which runs
+ * after TC. A pod with CAP_NET_RAW sends a harmless request with a bad
+ * checksum (dropped by the server's kernel), then the real one: the record
+ * would name the harmless one. Which version the server took cannot be told
+ * here, so the caller counts it lost. A copy shorter than the first is
+ * counted so too: the rest of its stream comes in other segments, which may
+ * differ (a retransmission is never shorter: TCP resends from the first
+ * unacknowledged byte at least what it sent). Paid only by a request seen again.
+ */
+static __always_inline bool http_same_bytes(struct __sk_buff *skb, struct pf_parsed *p, __u32 skip,
+					    const struct http_conn *old)
 {
+	struct http_conn *now;
+	__u32 zero = 0, n, i;
+
+	if (p->payload_len - skip < old->first_len)
+		return false;
+	n = pf_min(p->payload_len - skip, old->ev.req_len);
+	now = bpf_map_lookup_elem(&http_scratch, &zero);
+	if (!now || n == 0 || n > PF_HTTP_REQ_MAX)
+		return true;
+	/* n - 1 masked, plus 1: [1, 256] for the verifier (as in http_request). */
+	n -= 1;
+	asm volatile("%0 &= 0xff" : "+r"(n));
+	n += 1;
+	if (bpf_skb_load_bytes(skb, p->payload_off + skip, now->ev.req, n))
+		return true;
+	for (i = 0; i < PF_HTTP_REQ_MAX / 8 && i * 8 < n; i++) {
+		__u64 a, b, left = n - i * 8;
+
+		__builtin_memcpy(&a, old->ev.req + i * 8, sizeof(a));
+		__builtin_memcpy(&b, now->ev.req + i * 8, sizeof(b));
+		if (left < 8)
+			a ^= (a ^ b) & (~0ULL << (left * 8));	/* the bytes past n do not count */
+		if (a != b)
+			return false;
+	}
+	return true;
+}
+
+/* Whether buf[0, len) holds a line feed (len <= PF_HTTP_REQ_MAX): word by word, from the start, where it usually is. */
+static __always_inline bool http_has_lf(const char *buf, __u32 len)
+{
+	__u32 i;
+
+	for (i = 0; i < PF_HTTP_REQ_MAX / 8 && i * 8 < len; i++) {
+		__u64 x, left = len - i * 8;
+
+		__builtin_memcpy(&x, buf + i * 8, sizeof(x));
+		if (left < 8)
+			x |= ~0ULL << (left * 8);	/* bytes past len: 0xff, not a line feed */
+		x ^= 0x0a0a0a0a0a0a0a0aULL;
+		/* A zero byte in x (one that was '\n'): the classic test, exact for "any". */
+		if ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL)
+			return true;
+	}
+	return false;
+}
+
+/* http_request's last argument: how the segment was seen, and where its request line starts. */
+#define HTTP_HOW(direction, hook, skip, partial) ((direction) | (hook) << 8 | (skip) << 16 | (partial) << 24)
+
+/*
+ * A request whose line starts skip bytes into the payload (after empty lines);
+ * partial: a segment of fewer than 8 bytes that may begin one (HTTP_PARTIAL).
+ * A global function, verified once on its own: inlined at its two call sites
+ * it took the packet programs past the verifier's million instructions.
+ */
+__noinline int http_request(struct __sk_buff *skb, struct pf_parsed *p, __u32 how)
+{
+	__u8 direction = how & 0xff, hook = (how >> 8) & 0xff;
+	__u32 skip = (how >> 16) & 0xff;
+	bool partial = how >> 24;
 	struct http_conn_key key = {};
 	struct http_conn *c, *old;
 	__u32 zero = 0, n;
 	__u8 pipelined = 0;
-	bool replaced;
+	bool replaced, longer = false;
+
+	if (!p || p->payload_len <= skip)
+		return 0;
 
 	__builtin_memcpy(key.client_addr, p->key.saddr, 16);
 	key.client_port = p->key.sport;
@@ -240,27 +403,43 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 		if (old->req_seq == p->tcp_seq) {
 			if (!http_server_is(&old->server[0], p->key.daddr, p->key.dport))
 				http_server_set(&old->server[1], p->key.daddr, p->key.dport);
-			return;
+			if (!http_same_bytes(skb, p, skip, old)) {
+				l7_count(PF_L7_HTTP_CONFLICTING_COPY);
+				return 0;
+			}
+			/*
+			 * A longer copy of a cut request line (a retransmission that
+			 * took in what followed, or the real request after a cut
+			 * decoy the server dropped): it takes the entry's place.
+			 */
+			if (!old->line_open || p->payload_len - skip <= old->ev.req_len)
+				return 0;
+			longer = true;
 		}
-		replaced = old->state == HTTP_WAITING && http_claim(old, HTTP_REPLACED);
+		/* A waiting request keeps its place against a segment that may only begin one. */
+		if (partial && old->state == HTTP_WAITING)
+			return 0;
+		replaced = !longer && old->state == HTTP_WAITING && http_claim(old, HTTP_REPLACED);
 		if (replaced)
 			l7_count(PF_L7_HTTP_UNANSWERED);
 		pipelined = old->pipelined || replaced;
+		http_line_closed(old, &key);
 	} else if (http_was_answered(&key, p->tcp_seq)) {
-		return;
+		return 0;
 	}
 	c = bpf_map_lookup_elem(&http_scratch, &zero);
 	if (!c)
-		return;
+		return 0;
 	__builtin_memset(c, 0, sizeof(*c));
 	c->pipelined = pipelined;
-	c->ev.req_ns = bpf_ktime_get_ns();
+	c->ev.req_ns = longer && old ? old->ev.req_ns : bpf_ktime_get_ns();
 	c->ev.req_tuple = p->key;
 	c->ev.req_ifindex = skb->ifindex;
 	c->ev.req_direction = direction;
 	c->ev.hook = hook;
 	c->req_seq = p->tcp_seq;
-	c->state = HTTP_WAITING;
+	c->skip = skip;
+	c->state = partial ? HTTP_PARTIAL : HTTP_WAITING;
 	http_server_set(&c->server[0], p->key.daddr, p->key.dport);
 	c->server[1] = c->server[0];
 	/* The head from its request line: user space parses it from the method on. */
@@ -272,8 +451,21 @@ static __always_inline void http_request(struct __sk_buff *skb, struct pf_parsed
 		if (!bpf_skb_load_bytes(skb, p->payload_off + skip, c->ev.req, n + 1))
 			c->ev.req_len = n + 1;
 	}
-	if (bpf_map_update_elem(&http_conns, &key, c, BPF_ANY))
+	c->first_len = c->ev.req_len;
+	/*
+	 * The request line goes on past the segment: the server reads it from the
+	 * stream, so the next segment's bytes are appended. (One cut by the copy's
+	 * 256 bytes is recorded cut.)
+	 */
+	if (partial || (c->ev.req_len && c->ev.req_len < PF_HTTP_REQ_MAX && !http_has_lf(c->ev.req, c->ev.req_len)))
+		c->line_open = 1;
+	if (bpf_map_update_elem(&http_conns, &key, c, BPF_ANY)) {
 		pf_count_loss_in(PF_PACKET_HTTP, PF_LOSS_MAP_FULL);
+		return 0;
+	}
+	if (c->line_open)
+		http_open_add(&key, 1);
+	return 0;
 }
 
 /*
@@ -285,6 +477,7 @@ static __always_inline void http_answered(struct http_conn *c, struct http_conn_
 {
 	struct http_answered *a;
 
+	http_line_closed(c, key);
 	if (c->pipelined)
 		return;
 	a = http_answered_slot(key);
@@ -411,6 +604,7 @@ static __always_inline void http_forget(struct __sk_buff *skb, __u8 direction, c
 		return;
 	if (c->state == HTTP_WAITING && http_claim(c, HTTP_UNANSWERED))
 		http_unanswered(c, skb->ifindex, direction, why, bpf_ktime_get_ns());
+	http_line_closed(c, &key);
 	bpf_map_delete_elem(&http_conns, &key);
 }
 
@@ -458,12 +652,16 @@ static long http_sweep_one(struct bpf_map *map, struct http_conn_key *key, struc
 	if (c->state == HTTP_WAITING) {
 		if (seen > s->timeout_before)
 			s->waiting++;
-		else if (http_claim(c, HTTP_UNANSWERED))
+		else if (http_claim(c, HTTP_UNANSWERED)) {
 			http_unanswered(c, c->ev.req_ifindex, 0, PF_HTTP_NO_RESPONSE_TIMEOUT, bpf_ktime_get_ns());
+			http_line_closed(c, key);	/* reported as far as it came */
+		}
 		return 0;
 	}
-	if (seen <= (c->state == HTTP_UNANSWERED ? s->forget_before : s->timeout_before))
+	if (seen <= (c->state == HTTP_UNANSWERED ? s->forget_before : s->timeout_before)) {
+		http_line_closed(c, key);
 		bpf_map_delete_elem(map, key);
+	}
 	return 0;
 }
 
@@ -510,6 +708,92 @@ static __always_inline __u32 http_empty_lines(const char *head, __u64 *w)
 	return skip;
 }
 
+/* Appended to a cut request line per bpf_skb_load_bytes: a bound the verifier can add to an offset within req[]. */
+#define HTTP_APPEND_CHUNK 64
+
+/*
+ * A segment that starts neither a request nor a response, while a request
+ * line of its client's slot is open: when it carries the bytes right after
+ * those kept of its client's request (to the same server), they are
+ * appended, up to the 256 kept. A partial entry becomes the request once its method and space are
+ * there, and goes when they are not. The server reads the request line from
+ * the stream, however the client cut it: before, "GE" then "T /admin ..."
+ * gave no record, and "GET /api" then "/admin ..." one of GET /api. A copy
+ * of the cut segment, or one after a gap, adds nothing. True when it was the
+ * continuation. A global function, verified once (see http_request).
+ */
+__noinline int http_continue(struct __sk_buff *skb, struct pf_parsed *p)
+{
+	struct http_conn_key key = {};
+	struct http_conn *c;
+	__u32 len, n, i, done = 0;
+	__s64 *open;
+	__u64 w;
+
+	if (!p)
+		return false;
+	__builtin_memcpy(key.client_addr, p->key.saddr, 16);
+	key.client_port = p->key.sport;
+	key.ip_version = p->key.ip_version;
+	open = http_open_slot(&key);
+	if (!open || *open <= 0)
+		return false;
+	c = http_exchange_with(p->key.saddr, p->key.sport, p->key.daddr, p->key.dport, p->key.ip_version, &key);
+	if (!c || !c->line_open)
+		return false;
+	len = c->ev.req_len;
+	if (p->tcp_seq != c->req_seq + c->skip + len || len >= PF_HTTP_REQ_MAX)
+		return false;
+	n = pf_min(p->payload_len, PF_HTTP_REQ_MAX - len);
+	for (i = 0; i < PF_HTTP_REQ_MAX / HTTP_APPEND_CHUNK && done < n; i++) {
+		__u32 off = (len + done) & (PF_HTTP_REQ_MAX - 1);
+		__u32 k = pf_min(n - done, HTTP_APPEND_CHUNK) - 1;
+
+		/* k + 1 in [1, 64] at off in [0, 255]: within the entry for the verifier, within req[] by n. */
+		asm volatile("%0 &= 0x3f" : "+r"(k));
+		if (bpf_skb_load_bytes(skb, p->payload_off + done, c->ev.req + off, k + 1))
+			break;
+		done += k + 1;
+	}
+	c->ev.req_len = len + done;
+	if (c->state == HTTP_PARTIAL) {
+		__builtin_memcpy(&w, c->ev.req, sizeof(w));
+		if (c->ev.req_len >= 8 ? !http_is_request(w) : !http_may_begin_request(w, c->ev.req_len)) {
+			http_line_closed(c, &key);
+			bpf_map_delete_elem(&http_conns, &key);
+			return true;
+		}
+		if (c->ev.req_len >= 8)
+			c->state = HTTP_WAITING;
+	}
+	if (c->ev.req_len >= PF_HTTP_REQ_MAX || http_has_lf(c->ev.req, c->ev.req_len))
+		http_line_closed(c, &key);
+	return true;
+}
+
+/* Some request line is open on the node: checked before the call, which would cost every data segment. */
+static __always_inline bool http_lines_open(void)
+{
+	__s64 *total = http_open_slot(NULL);
+
+	return total && *total > 0;
+}
+
+/* A segment of 1 to 7 bytes: the next part of a cut request line, or maybe the start of one. */
+static __always_inline void http_short(struct __sk_buff *skb, struct pf_parsed *p, __u8 direction, __u8 hook)
+{
+	__u32 n = p->payload_len - 1;
+	__u64 w = 0;
+
+	asm volatile("%0 &= 7" : "+r"(n));
+	if (bpf_skb_load_bytes(skb, p->payload_off, &w, n + 1))
+		return;
+	if (http_lines_open() && http_continue(skb, p))
+		return;
+	if (http_may_begin_request(w, n + 1))
+		http_request(skb, p, HTTP_HOW(direction, hook, 0, 1));
+}
+
 /*
  * A TCP packet with its payload located (payload_ok). A packet the ingress
  * program handled is not seen again untranslated at egress (packet.bpf.c):
@@ -527,14 +811,27 @@ static __always_inline void http_packet(struct __sk_buff *skb, bool tc, struct p
 
 	/* Every method and "HTTP/1." fit in 8 bytes; the status code needs 12. */
 	head_len = p->payload_len < sizeof(head) ? 8 : sizeof(head);
-	if (p->payload_len >= 8 && !bpf_skb_load_bytes(skb, p->payload_off, head, head_len)) {
+	/*
+	 * A TCP segment in IP fragments (Linux sends TCP with DF and never
+	 * fragments it; a pod with CAP_NET_RAW can): the fragments after the
+	 * first carry no TCP header, so a request line in it would be recorded
+	 * cut where the sender chose ("GET /api" of "GET /api/admin ...").
+	 */
+	if (p->more_fragments) {
+		if (p->payload_len)
+			l7_count(PF_L7_HTTP_FRAGMENTED);
+	} else if (p->payload_len >= 8 && !bpf_skb_load_bytes(skb, p->payload_off, head, head_len)) {
 		__builtin_memcpy(&w, head, sizeof(w));
 		if (http_is_eol(w) && head_len == sizeof(head))
 			skip = http_empty_lines(head, &w);
 		if (http_is_request(w))
-			http_request(skb, p, direction, hook, skip);
+			http_request(skb, p, HTTP_HOW(direction, hook, skip, 0));
 		else if (!skip && http_is_response(w))
 			http_response(skb, p, direction, head, head_len);
+		else if (http_lines_open())
+			http_continue(skb, p);
+	} else if (p->payload_len && p->payload_len < 8) {
+		http_short(skb, p, direction, hook);
 	}
 	/* After the payload: a response can carry the server's FIN. */
 	if (p->tcp_flags & (HTTP_TCP_FIN | HTTP_TCP_RST))

@@ -14,9 +14,24 @@
 #define ETH_P_IP 0x0800
 #define ETH_P_IPV6 0x86DD
 #define IPPROTO_ICMPV6 58
+#define IPPROTO_HOPOPTS 0
+#define IPPROTO_ROUTING 43
 #define IPPROTO_FRAGMENT 44
+#define IPPROTO_AH 51
+#define IPPROTO_DSTOPTS 60
 #define IP6_OFFSET_MASK 0xfff8
+#define IP6_MF 0x0001
 #define IP_OFFSET_MASK 0x1fff
+#define IP_MF 0x2000
+/*
+ * IPv6 extension headers followed before the transport header. Linux accepts
+ * any number, but a sender needs CAP_NET_RAW (IPV6_HOPOPTS, IPV6_DSTOPTS:
+ * in the default capabilities of a container) for more than a fragment
+ * header; a packet with more than this is counted unparsable (flows:parse_error).
+ */
+#define PF_IPV6_EXT_MAX 4
+/* Offsets from the network header read directly (TC); beyond, through the helper. */
+#define PF_DIRECT_OFF_MAX 0x7f
 #define ICMP_ECHOREPLY 0
 #define ICMP_ECHO 8
 #define ICMPV6_ECHO_REQUEST 128
@@ -49,6 +64,7 @@ struct pf_parsed {
 	__u32 tcp_ack;		/* with_payload, TCP: host byte order */
 	__u8 tcp_flags;
 	__u8 fragment;		/* a non-first fragment (IPv4, or IPv6 with a fragment header) */
+	__u8 more_fragments;	/* a first fragment: the datagram goes on in fragments without a transport header */
 	__u8 payload_ok;	/* with_payload: a TCP or UDP payload located (lengths consistent, not a fragment) */
 };
 
@@ -68,8 +84,8 @@ static __always_inline struct pf_packet pf_packet(struct __sk_buff *skb, bool di
 /* Copies len bytes at offset off from the network header. */
 static __always_inline long pf_load(struct pf_packet *pkt, __u32 off, void *to, __u32 len)
 {
-	if (pkt->direct) {
-		void *p = pkt->l3 + (off & 0x7f);
+	if (pkt->direct && off <= PF_DIRECT_OFF_MAX) {
+		void *p = pkt->l3 + (off & PF_DIRECT_OFF_MAX);
 
 		if (p + len <= pkt->end) {
 			__builtin_memcpy(to, p, len);
@@ -90,8 +106,10 @@ static __always_inline __u32 pf_min(__u32 a, __u32 b)
  * one conversation). with_payload (known at load: flows alone does not pay for
  * it) also locates the TCP/UDP payload, checking the lengths the headers
  * claim; where they do not add up the packet is still keyed (flows counts it),
- * only payload_ok stays 0. Of the IPv6 extension headers only a fragment
- * header (right after the fixed header, as the sender puts it) is followed.
+ * only payload_ok stays 0. IPv6 extension headers (hop-by-hop, routing,
+ * destination options, fragment, AH) are followed, up to PF_IPV6_EXT_MAX: a
+ * pod with CAP_NET_RAW can put a destination options header on every packet
+ * of a normal socket (setsockopt IPV6_DSTOPTS), and its peer accepts them.
  */
 static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, struct pf_parsed *p, bool with_payload)
 {
@@ -103,6 +121,7 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 	__builtin_memset(k, 0, sizeof(*k));
 	p->tcp_flags = 0;
 	p->fragment = 0;
+	p->more_fragments = 0;
 	p->payload_ok = 0;
 	if (with_payload) {
 		p->payload_off = 0;
@@ -125,6 +144,7 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 			p->fragment = 1;
 			return PF_PARSE_OK;
 		}
+		p->more_fragments = !!(ip.frag_off & bpf_htons(IP_MF));
 		l4off = ip.ihl * 4;
 	} else if (skb->protocol == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr ip6;
@@ -140,20 +160,37 @@ static __always_inline enum pf_parse_result pf_parse(struct pf_packet *pkt, stru
 		/*
 		 * A fragment is keyed by the protocol it carries, as an IPv4 one: the
 		 * first has the transport header after the fragment header (its ports
-		 * join the conversation), the others none (ports zero).
+		 * join the conversation), the others none (ports zero). The loop's
+		 * first test is all an IPv6 packet without extension headers pays.
 		 */
-		if (k->protocol == IPPROTO_FRAGMENT) {
-			__u8 fh[4];
+#pragma unroll
+		for (int i = 0; i < PF_IPV6_EXT_MAX; i++) {
+			__u8 eh[4];
 
-			if (pf_load(pkt, l4off, fh, sizeof(fh)))
+			if (k->protocol != IPPROTO_HOPOPTS && k->protocol != IPPROTO_ROUTING &&
+			    k->protocol != IPPROTO_DSTOPTS && k->protocol != IPPROTO_FRAGMENT && k->protocol != IPPROTO_AH)
+				break;
+			if (pf_load(pkt, l4off, eh, sizeof(eh)))
 				return PF_PARSE_MALFORMED;
-			k->protocol = fh[0];
-			if (((fh[2] << 8) | fh[3]) & IP6_OFFSET_MASK) {
-				p->fragment = 1;
-				return PF_PARSE_OK;
+			if (k->protocol == IPPROTO_FRAGMENT) {
+				if (((eh[2] << 8) | eh[3]) & IP6_OFFSET_MASK) {
+					k->protocol = eh[0];
+					p->fragment = 1;
+					return PF_PARSE_OK;
+				}
+				p->more_fragments = eh[3] & IP6_MF;
+				l4off += 8;
+			} else if (k->protocol == IPPROTO_AH) {
+				l4off += (eh[1] + 2) * 4;	/* RFC 4302: in 4-byte units, minus 2 */
+			} else {
+				l4off += (eh[1] + 1) * 8;	/* RFC 8200: in 8-byte units, not counting the first 8 */
 			}
-			l4off += 8;
+			k->protocol = eh[0];
 		}
+		/* More extension headers than followed: no transport header to key by. */
+		if (k->protocol == IPPROTO_HOPOPTS || k->protocol == IPPROTO_ROUTING || k->protocol == IPPROTO_DSTOPTS ||
+		    k->protocol == IPPROTO_FRAGMENT || k->protocol == IPPROTO_AH)
+			return PF_PARSE_MALFORMED;
 	} else {
 		return PF_PARSE_NOT_IP;
 	}

@@ -136,15 +136,19 @@ export const HTTP_NO_RESPONSE = ['', 'RESET', 'CLOSED', 'TIMEOUT', 'CLIENT_CLOSE
 
 /** struct http_conn (bpf/include/http.h): an exchange in the http_conns map. */
 export const HttpConn = {
-  size: 464,
+  size: 472,
   /** The request half of its struct pf_http_event (HttpEvent offsets). */
   ev: 0,
   req_seq: 400,
   pipelined: 404,
-  /** enum http_conn_state (u64): 1 waiting, 2 answered (a pipelining connection's), 3 reported unanswered, 4 replaced. */
-  state: 408,
-  client_fin_ns: 416,
-  server: 424,
+  skip: 405,
+  first_len: 406,
+  /** u64: 1 while the request line goes on past the bytes kept (its next segment is appended). */
+  line_open: 408,
+  /** enum http_conn_state (u64): 1 waiting, 2 answered (a pipelining connection's), 3 reported unanswered, 4 replaced, 5 partial. */
+  state: 416,
+  client_fin_ns: 424,
+  server: 432,
 } as const;
 
 /** struct pf_svc_key (svc_orig_dst map key): a client socket's own address. */
@@ -178,6 +182,9 @@ export const L7_COUNTERS = [
   'dns:second_sighting',
   'dns:tcp_unparsed',
   'http:leading_empty_lines',
+  'dns:fragment_unparsed',
+  'http:conflicting_copy',
+  'http:fragmented_segment',
 ] as const;
 
 /**
@@ -185,12 +192,23 @@ export const L7_COUNTERS = [
  * request replaced by the next one on its connection before any response
  * (pipelining, or a response that took a path podflow does not watch) never
  * becomes a record; neither does a DNS-over-TCP message the kernel could not
- * parse (cut by its segment's end, beyond the per-segment bound) nor a request
- * behind more empty lines than the kernel skips.
+ * parse (cut by its segment's end, beyond the per-segment bound) or whose
+ * header or question lies past its first IP fragment, nor a request behind
+ * more empty lines than the kernel skips, nor a TCP segment in IP fragments
+ * (not parsed); a request seen twice under one sequence number with other
+ * bytes is recorded as first seen, which may not be the version the server
+ * took.
  * The others describe traffic (not DNS after all, a cut name, a response
  * without a request seen) and are reported as counters.
  */
-export const L7_LOSS_COUNTERS: ReadonlySet<string> = new Set(['http:unanswered_request', 'dns:tcp_unparsed', 'http:leading_empty_lines']);
+export const L7_LOSS_COUNTERS: ReadonlySet<string> = new Set([
+  'http:unanswered_request',
+  'dns:tcp_unparsed',
+  'http:leading_empty_lines',
+  'dns:fragment_unparsed',
+  'http:conflicting_copy',
+  'http:fragmented_segment',
+]);
 
 /** The C struct each layout describes, for the BTF comparison. */
 export const LAYOUTS = {
