@@ -10,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { OtlpSink } from '../../src/pipeline/sinks/otlp-sink.js';
+import type { FlowRecord } from '../../src/pipeline/types.js';
 import { knownRecords } from '../peers/flow-fixtures.js';
 
 interface Received { path: string; encoding: string | undefined; body: Buffer }
@@ -33,12 +34,12 @@ async function collectorStandIn(): Promise<{ url: string; received: Received[]; 
 /** RFC 1952's XFL byte: 4 when the compressor used its fastest algorithm, 0 for zlib's default level. */
 const XFL = 8;
 
-test('http/protobuf with gzip: every log request gzipped at the fastest level, the health check included, every record in it', async () => {
+/** The log requests an OtlpSink (HTTP/protobuf, `compression`) sent for `records`. */
+async function logRequests(compression: 'gzip' | 'none', records: FlowRecord[]): Promise<Received[]> {
   const stand = await collectorStandIn();
   const sink = new OtlpSink({
-    endpoint: stand.url, protocol: 'http/protobuf', nodeName: 'pfd-gzip', agentVersion: 'test', metrics: false, scheduledDelayMs: 10,
+    endpoint: stand.url, protocol: 'http/protobuf', compression, nodeName: 'pfd-gzip', agentVersion: 'test', metrics: false, scheduledDelayMs: 10,
   });
-  const records = knownRecords('pfd-gzip', 500);
   try {
     await sink.start();
     await sink.write(records);
@@ -48,7 +49,12 @@ test('http/protobuf with gzip: every log request gzipped at the fastest level, t
     await stand.close();
   }
   assert.deepEqual(sink.losses(), []);
-  const logs = stand.received.filter((r) => r.path === '/v1/logs');
+  return stand.received.filter((r) => r.path === '/v1/logs');
+}
+
+test('http/protobuf with gzip: every log request gzipped at the fastest level, the health check included, every record in it', async () => {
+  const records = knownRecords('pfd-gzip', 500);
+  const logs = await logRequests('gzip', records);
   assert.ok(logs.length >= 2, 'the start-up check and at least one export');
   for (const r of logs) {
     assert.equal(r.encoding, 'gzip');
@@ -60,20 +66,8 @@ test('http/protobuf with gzip: every log request gzipped at the fastest level, t
 });
 
 test('http/protobuf without compression: log requests sent as they are', async () => {
-  const stand = await collectorStandIn();
-  const sink = new OtlpSink({
-    endpoint: stand.url, protocol: 'http/protobuf', compression: 'none', nodeName: 'pfd-plain', agentVersion: 'test', metrics: false, scheduledDelayMs: 10,
-  });
   const records = knownRecords('pfd-plain', 50);
-  try {
-    await sink.start();
-    await sink.write(records);
-    await sink.flush();
-  } finally {
-    await sink.stop();
-    await stand.close();
-  }
-  const logs = stand.received.filter((r) => r.path === '/v1/logs');
+  const logs = await logRequests('none', records);
   for (const r of logs) assert.equal(r.encoding, undefined);
   const text = Buffer.concat(logs.map((r) => r.body)).toString('latin1');
   for (const r of records) assert.ok(text.includes(r.id!), `record ${r.id} exported`);
