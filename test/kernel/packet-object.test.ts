@@ -7,10 +7,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { possibleCpus } from 'libbpf-ts';
+import { LoadError, possibleCpus, type BpfObject } from 'libbpf-ts';
 import { dnsSetup } from '../../src/probes/dns/plan.js';
 import { flowMapEntries, flowsSetup } from '../../src/probes/flows/plan.js';
-import { PacketObjects } from '../../src/probes/shared/packet-object.js';
+import { PacketObjects, type PacketProbeSetup } from '../../src/probes/shared/packet-object.js';
 import { DEFAULT_FLOW_MAP_BYTES } from '../../src/probes/types.js';
 import { dnsMessage, ip, tcp, udp, wireName } from './l7-packets.js';
 import { heldProgramIds } from './probes-held.js';
@@ -71,4 +71,30 @@ test('the object loads while signals keep arriving (the CPU profiler\'s SIGPROF,
     await once(signals, 'exit');
     process.off('SIGWINCH', ignore);
   }
+});
+
+test('a load failure is one failure for both hook modes: the other mode is not loaded again and says why, until settle()', async () => {
+  let loads = 0;
+  // A hash map the kernel refuses to create (E2BIG): the object fails to load whatever the mode.
+  const refused: PacketProbeSetup = { probe: 'flows', configure: (obj: BpfObject) => void (loads++, obj.map('pf_flows').resize(0x80000001)) };
+  const packet = new PacketObjects({ interfaces: [], setups: [refused] });
+  const e2big = (err: unknown) => err instanceof LoadError && err.code === 'E2BIG';
+  const sameObject = (mode: string, failed: string) =>
+    new RegExp(`^Error: not loaded again: ${mode} uses the same packet object \\(packet\\.bpf\\.o\\) as ${failed}, which failed to load \\(see ${failed}\\)`);
+  await packet.preload(BUILD, 'tc');
+  assert.throws(() => packet.acquire(BUILD, 'tc'), e2big, 'the failing mode: the load error itself');
+  assert.throws(() => packet.acquire(BUILD, 'socket_filter'), sameObject('socket_filter', 'tc'));
+  assert.equal(loads, 1, 'the other mode did not load the object again');
+  packet.settle();
+  assert.throws(() => packet.acquire(BUILD, 'socket_filter'), e2big, 'settled: the next start loads again');
+  assert.throws(() => packet.acquire(BUILD, 'tc'), sameObject('tc', 'socket_filter'), 'a failure of acquire() itself is kept too');
+  assert.equal(loads, 2);
+  packet.settle();
+});
+
+test('a packet object that cannot even be opened is the probes\' skip reason: preload() does not reject', async () => {
+  const packet = new PacketObjects({ interfaces: [], setups: [flowsSetup({ interfaces: [], activeTimeoutMs: 1000, idleTimeoutMs: 1000 })] });
+  await packet.preload('/nonexistent-podflow-objects', 'tc');
+  assert.throws(() => packet.acquire(BUILD, 'tc'), /packet\.bpf\.o/);
+  packet.settle();
 });

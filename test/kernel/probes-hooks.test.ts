@@ -3,10 +3,13 @@
 // refused at load; both fail with typed errors the capability probe records.
 // And the flows probe's socket-filter fallback counts real traffic.
 import assert from 'node:assert/strict';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { AttachError, BpfObject, LoadError } from 'libbpf-ts';
+import { AttachError, BpfObject, features, LoadError } from 'libbpf-ts';
 import { podflow } from '../../src/proto/gen/flow.js';
 import type { FlowRecord } from '../../src/pipeline/types.js';
 import { flowsPlan } from '../../src/probes/flows/plan.js';
@@ -124,11 +127,14 @@ test('an interface name that matches nothing is logged and is the probes\' lastE
     assert.match(flows()?.lastError ?? '', new RegExp(`no interface matches "${name}" of interfaces \\(present: .*lo.*\\)`));
     assert.equal(manager.status().find((s) => s.probe === 'tcp')?.lastError, undefined, 'not an interface probe');
     assert.equal(warnings.filter((w) => w.includes(name)).length, 1);
+    // Nothing attached yet: the hook is the one an interface that appears will get, not the plan's mode name.
+    const tcx = process.env.LIBBPF_TS_TCX !== '0' && features.canAttachTcx().supported;
+    assert.equal(flows()?.hook, tcx ? 'tcx' : 'tc', 'the hook TC mode will use here');
     sh('ip', ['link', 'add', name, 'type', 'veth', 'peer', 'name', `${name}p`]);
     sh('ip', ['link', 'set', name, 'up']);
     for (let i = 0; i < 50 && flows()?.lastError !== undefined; i++) await sleep(100);
     assert.equal(flows()?.lastError, undefined, 'cleared once the interface is there');
-    // The hook names what is attached ('tc', the mode, while nothing is): TCX links here, else a clsact filter.
+    // The hook names what is attached: TCX links here, else a clsact filter.
     assert.ok(flows()?.hook === 'tcx' || sh('tc', ['filter', 'show', 'dev', name, 'ingress']).includes('packet_tc_ingress'), `attached to it (hook ${flows()?.hook})`);
   } finally {
     await manager.stop();
@@ -137,5 +143,47 @@ test('an interface name that matches nothing is logged and is the probes\' lastE
     } catch {
       // Not made: the test failed before.
     }
+  }
+});
+
+/** A copy of the built objects whose packet.bpf.o the verifier refuses (an unknown opcode opens its TC programs). */
+function refusedPacketObject(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'pfrk-objects-'));
+  cpSync(BUILD, dir, { recursive: true });
+  const file = join(dir, 'packet.bpf.o');
+  const elf = readFileSync(file);
+  const shoff = Number(elf.readBigUInt64LE(0x28));
+  const [size, count, names] = [elf.readUInt16LE(0x3a), elf.readUInt16LE(0x3c), elf.readUInt16LE(0x3e)];
+  const header = (i: number) => elf.subarray(shoff + i * size, shoff + (i + 1) * size);
+  const strings = Number(header(names).readBigUInt64LE(0x18));
+  const nameOf = (i: number) => {
+    const at = strings + header(i).readUInt32LE(0);
+    return elf.toString('latin1', at, elf.indexOf(0, at));
+  };
+  const tc = [...Array(count).keys()].find((i) => nameOf(i) === 'tc');
+  assert.ok(tc !== undefined, 'packet.bpf.o has a tc section');
+  elf[Number(header(tc).readBigUInt64LE(0x18))] = 0xff;
+  writeFileSync(file, elf);
+  return dir;
+}
+
+test('a packet object the verifier refuses is one failure: tc gives the load error, socket_filter says it is the same object', async () => {
+  const objectDir = refusedPacketObject();
+  const manager = createProbeManager({
+    probes: ['flows', 'dns'], interfaces: [], flowActiveTimeoutMs: 5000, flowIdleTimeoutMs: 1000, nodeName: 'n', ingress: { ingest: () => undefined }, objectDir,
+  });
+  try {
+    await manager.start();
+    for (const probe of ['flows', 'dns']) {
+      const status = manager.status().find((s) => s.probe === probe);
+      assert.equal(status?.attached, false, probe);
+      const skipped = status.skipped.filter((s) => s.hook === 'tc' || s.hook === 'socket_filter');
+      assert.deepEqual(skipped.map((s) => s.hook), ['tc', 'socket_filter'], probe);
+      assert.match(skipped[0]!.reason, /cannot load BPF object packet: program packet_tc_\w+ was rejected/, probe);
+      assert.match(skipped[1]!.reason, /^not loaded again: socket_filter uses the same packet object \(packet\.bpf\.o\) as tc, which failed to load \(see tc\)/, probe);
+    }
+  } finally {
+    await manager.stop();
+    rmSync(objectDir, { recursive: true, force: true });
   }
 });

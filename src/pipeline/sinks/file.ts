@@ -3,8 +3,9 @@
 // optionally gzipped (podflow.log.1.gz). Formats: lines (json, ocsf, human)
 // or length-delimited protobuf (a varint length before each FlowRecord).
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { constants } from 'node:fs';
+import { access, mkdir, open, rename, rm, stat, statfs, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { createRecordEncoder, RECORD_FORMATS, type RecordFormat } from '../../proto/record-encoder.js';
@@ -60,7 +61,7 @@ export class FileSink implements Sink {
       await mkdir(dirname(this.options.path), { recursive: true });
       await this.openCurrent();
     } catch (err) {
-      throw new Error(`file sink: cannot open ${this.options.path}: ${(err as Error).message}`, { cause: err });
+      throw new Error(`file sink: cannot open ${this.options.path}: ${await whyUnusable(this.options.path, err)}`, { cause: err });
     }
   }
 
@@ -162,6 +163,40 @@ async function refuseKernelFilesystem(path: string): Promise<void> {
   }
   const name = KERNEL_FILESYSTEMS.get(type);
   if (name) refuse(`on ${name} (${dir})`);
+}
+
+/**
+ * Why the path could not be opened, in the operator's terms: Node's own message names the system call's
+ * symptom (a recursive mkdir reports a file in the way as EEXIST, a read-only filesystem below a missing
+ * directory as ENOENT), so the nearest existing part of the path is examined instead.
+ */
+async function whyUnusable(path: string, err: unknown): Promise<string> {
+  const message = (err as Error).message;
+  let existing = resolve(path);
+  for (;;) {
+    try {
+      const isDir = (await stat(existing)).isDirectory();
+      if (existing === resolve(path)) {
+        if (isDir) return `it is a directory; expected a file path, e.g. ${join(path, 'flows.jsonl')}`;
+      } else if (!isDir) {
+        return `${existing} is not a directory (a file of that name is in the way)`;
+      }
+      break;
+    } catch (statErr) {
+      const code = (statErr as NodeJS.ErrnoException).code;
+      // EACCES: a directory above cannot be searched; the walk ends at one this user can see.
+      if ((code !== 'ENOENT' && code !== 'ENOTDIR' && code !== 'EACCES') || existing === '/') return message;
+      existing = dirname(existing);
+    }
+  }
+  try {
+    await access(existing, constants.W_OK);
+  } catch (accessErr) {
+    const code = (accessErr as NodeJS.ErrnoException).code;
+    if (code === 'EROFS') return `${existing} is on a read-only filesystem`;
+    if (code === 'EACCES') return `permission denied: ${existing} is not writable by uid ${process.getuid?.()} (gid ${process.getgid?.()})`;
+  }
+  return message;
 }
 
 function ignoreMissing(err: NodeJS.ErrnoException): void {

@@ -2,7 +2,7 @@
 // clsact ingress + egress on each selected interface (TCX links where the
 // kernel has them), the AF_PACKET socket filter where TC does not attach, and
 // interfaces that appear or go away while running.
-import type { Link, Program, TcOptions } from 'libbpf-ts';
+import { features, type Link, type Program, type TcOptions } from 'libbpf-ts';
 import type { ProbeContext } from './context.js';
 import type { NetInterface } from './interfaces.js';
 import { describeError } from './errors.js';
@@ -44,6 +44,14 @@ export function unmatchedInterfaces(patterns: readonly string[], present: readon
     'no traffic is observed there until a matching interface appears';
 }
 
+/**
+ * The hook TC mode will use on an interface that appears: a TCX link where the kernel has TCX (libbpf-ts's
+ * cached feature probe) unless LIBBPF_TS_TCX=0 makes libbpf-ts attach classic filters, else a clsact filter.
+ */
+function tcHookHere(): string {
+  return process.env.LIBBPF_TS_TCX !== '0' && features.canAttachTcx().supported ? 'tcx' : 'tc';
+}
+
 const noDevice = (err: unknown): boolean => (err as { code?: unknown } | null)?.code === 'ENODEV';
 
 export class InterfaceAttacher {
@@ -55,6 +63,8 @@ export class InterfaceAttacher {
   readonly #hooks = new Map<number, string>();
   /** Why each selected interface that appeared could not be attached, until it goes away. */
   readonly #failures = new Map<number, string>();
+  /** The hook while nothing is attached (see hook), found once. */
+  #idleHook: string | undefined;
 
   constructor(programs: PacketPrograms, patterns: readonly string[], mode: PacketHookMode) {
     this.#programs = programs;
@@ -62,10 +72,14 @@ export class InterfaceAttacher {
     this.#mode = mode;
   }
 
-  /** The hooks in use, e.g. "tcx" or "socket_filter+tcx"; the mode while nothing is attached. */
+  /**
+   * The hooks in use, e.g. "tcx" or "socket_filter+tcx"; while nothing is attached (no interface matches
+   * yet), the one this mode will use: "tcx" or "tc" as the kernel has TCX, or "socket_filter".
+   */
   get hook(): string {
     const hooks = new Set(this.#hooks.values());
-    return hooks.size === 0 ? this.#mode : [...hooks].sort().join('+');
+    if (hooks.size > 0) return [...hooks].sort().join('+');
+    return (this.#idleHook ??= this.#mode === 'tc' ? tcHookHere() : this.#mode);
   }
 
   /**

@@ -92,8 +92,14 @@ export class PacketObject {
 export class PacketObjects {
   readonly #opts: PacketObjectsOptions;
   readonly #loaded = new Map<PacketHookMode, PacketObject>();
-  /** preload()'s outcome per mode, until settle(). */
-  readonly #preloaded = new Map<PacketHookMode, PacketObject | Error>();
+  /** The objects preload() loaded, until settle(). */
+  readonly #preloaded = new Map<PacketHookMode, PacketObject>();
+  /**
+   * The first load failure and the mode it was for, until settle(). Both modes load the same object with the
+   * same configuration (the mode only decides where it is attached), so the other mode would verify seconds
+   * long to fail the same way, and the operator would read one failure as two.
+   */
+  #failed: { mode: PacketHookMode; error: Error } | undefined;
 
   constructor(opts: PacketObjectsOptions) {
     this.#opts = opts;
@@ -101,21 +107,22 @@ export class PacketObjects {
 
   /**
    * The object for this mode, loaded from objectDir (the built objects, ProbeContext.objectDir) unless a
-   * probe uses it already; not attached. The caller releases it.
+   * probe uses it already; not attached. The caller releases it. After a load failure (either mode), throws
+   * instead of loading again until settle() (see #failed).
    */
   acquire(objectDir: string, mode: PacketHookMode): PacketObject {
-    const preloaded = this.#preloaded.get(mode);
-    if (preloaded instanceof Error) throw preloaded;
     const loaded = this.#loaded.get(mode);
     if (loaded) return loaded.retain();
-    const obj = BpfObject.open(join(objectDir, 'packet.bpf.o'));
+    this.#throwFailure(mode);
+    let obj: BpfObject | undefined;
     try {
+      obj = BpfObject.open(join(objectDir, 'packet.bpf.o'));
       this.#configure(obj);
       obj.load();
       return this.#adopt(obj, mode).retain();
     } catch (err) {
-      obj.close();
-      throw err;
+      obj?.close();
+      throw this.#fail(mode, err);
     }
   }
 
@@ -123,27 +130,41 @@ export class PacketObjects {
    * Loads the object of `mode` off the JS thread, for the acquire() calls that follow (the probes' plans
    * are synchronous): its verification takes seconds (3.7 s with the three probes on the 2-core VM), which
    * /healthz, /metrics and `podflow status` would otherwise wait out. A failure is kept, and acquire()
-   * throws it for this mode instead of loading again, until settle().
+   * throws it instead of loading again (see #failed), until settle(); it never rejects.
    */
   async preload(objectDir: string, mode: PacketHookMode): Promise<void> {
-    if (this.#loaded.has(mode) || this.#preloaded.has(mode)) return;
-    const obj = BpfObject.open(join(objectDir, 'packet.bpf.o'));
+    if (this.#loaded.has(mode) || this.#failed) return;
+    let obj: BpfObject | undefined;
     try {
+      obj = BpfObject.open(join(objectDir, 'packet.bpf.o'));
       this.#configure(obj);
       await obj.loadAsync();
       this.#preloaded.set(mode, this.#adopt(obj, mode));
     } catch (err) {
-      obj.close();
-      this.#preloaded.set(mode, err instanceof Error ? err : new Error(String(err)));
+      obj?.close();
+      this.#fail(mode, err);
     }
   }
 
-  /** After the probes' start: closes a preloaded object no probe took, and forgets preload failures. */
+  /** After the probes' start: closes a preloaded object no probe took, and forgets load failures (the next start tries again). */
   settle(): void {
-    for (const [mode, preloaded] of this.#preloaded) {
-      if (preloaded instanceof PacketObject && !preloaded.inUse) preloaded.retain().release();
-      this.#preloaded.delete(mode);
-    }
+    for (const preloaded of this.#preloaded.values()) if (!preloaded.inUse) preloaded.retain().release();
+    this.#preloaded.clear();
+    this.#failed = undefined;
+  }
+
+  #fail(mode: PacketHookMode, err: unknown): Error {
+    const error = err instanceof Error ? err : new Error(String(err));
+    this.#failed ??= { mode, error };
+    return error;
+  }
+
+  /** The kept load failure: as it was for its own mode; for the other, that it is the same object failing, not this hook. */
+  #throwFailure(mode: PacketHookMode): void {
+    const failed = this.#failed;
+    if (!failed) return;
+    if (failed.mode === mode) throw failed.error;
+    throw new Error(`not loaded again: ${mode} uses the same packet object (packet.bpf.o) as ${failed.mode}, which failed to load (see ${failed.mode}); the two differ only in where it is attached`);
   }
 
   #adopt(obj: BpfObject, mode: PacketHookMode): PacketObject {
