@@ -63,7 +63,7 @@ enum http_conn_state {
 	HTTP_ANSWERED = 2,	/* a pipelining connection's entry, kept until it ends */
 	HTTP_UNANSWERED = 3,	/* reported without response, kept so that its retransmissions stay recognised */
 	HTTP_REPLACED = 4,	/* the next request took its place before any response (for the instant before it does) */
-	HTTP_PARTIAL = 5,	/* a segment shorter than a method and its space that may begin one: the next completes it or goes */
+	HTTP_PARTIAL = 5,	/* a segment that may begin a request line but ends before that can be told: the next completes it or goes */
 };
 
 struct http_conn_key {
@@ -252,6 +252,51 @@ static __always_inline bool http_may_begin_request(__u64 w, __u32 n)
 	       HTTP_PREFIX(w, m, HTTP_M_DELETE) || HTTP_PREFIX(w, m, HTTP_M_OPTIONS) || HTTP_PREFIX(w, m, HTTP_M_CONNECT);
 }
 
+/*
+ * RFC 9110 tchar ("!#$%&'*+-.^_`|~", digits, letters) as bitmaps of the bytes
+ * 0-63 and 64-127: a method is a token, and servers serve methods outside the
+ * nine above (Node: PROPFIND, PURGE, MKCOL, SEARCH, REPORT, QUERY, ...; nginx:
+ * any of A-Z, '-', '_'; Go's net/http: any token, lowercase too, to a handler
+ * without a method pattern).
+ */
+#define HTTP_TCHAR_LO 0x03ff6cfa00000000ULL
+#define HTTP_TCHAR_HI 0x57ffffffc7fffffeULL
+/* The longest other method taken (IANA's longest registered is UPDATEREDIRECTREF, 17). */
+#define HTTP_TOKEN_METHOD_MAX 20
+
+static __always_inline bool http_tchar(__u8 b)
+{
+	return b < 64 ? (HTTP_TCHAR_LO >> b) & 1 : b < 128 && (HTTP_TCHAR_HI >> (b - 64)) & 1;
+}
+
+/*
+ * The first 8 bytes may begin a request line with another method: a tchar,
+ * and the first byte that is a space, a control or not ASCII (if any in the
+ * 8) is a space, followed (if within the 8) by what may begin a request
+ * target. Word operations, inline: most segments that begin no request
+ * (binary, TLS, JSON, text) stop here without the call of http_token_request.
+ */
+static __always_inline bool http_may_be_token_request(__u64 w)
+{
+	__u64 low7 = w & 0x7f7f7f7f7f7f7f7fULL, ctl, at;
+	__u32 i, t;
+
+	if (!http_tchar(w))
+		return false;
+	/* Per byte, bit 7: below 0x21, or 0x7f and above (all carries stay within their byte). */
+	ctl = (~(low7 + 0x5f5f5f5f5f5f5f5fULL) | (low7 + 0x0101010101010101ULL) | w) & 0x8080808080808080ULL;
+	if (!ctl)
+		return true;
+	/* The lowest flagged byte's index: bytes below it, and its own bit 0, counted by a multiply. */
+	at = ((ctl & -ctl) - 1) & 0x0101010101010101ULL;
+	i = ((at * 0x0101010101010101ULL) >> 56) - 1;
+	if (((w >> (i * 8)) & 0xff) != ' ')
+		return false;
+	/* A request target's first byte, when within the 8: "Hello world" stops here. */
+	t = i < 7 ? (w >> (i * 8 + 8)) & 0xff : '/';
+	return t == '/' || t == '*' || (t | 0x20) == 'h';
+}
+
 static __always_inline int http_is_response(__u64 w)
 {
 	return HTTP_HEAD(w, 7) == 0x2e312f50545448;		/* "HTTP/1." */
@@ -373,10 +418,13 @@ static __always_inline bool http_has_lf(const char *buf, __u32 len)
 
 /* http_request's last argument: how the segment was seen, and where its request line starts. */
 #define HTTP_HOW(direction, hook, skip, partial) ((direction) | (hook) << 8 | (skip) << 16 | (partial) << 24)
+/* Added to it: a method other than the nine (http_token_request). */
+#define HTTP_HOW_TOKEN (1u << 25)
 
 /*
  * A request whose line starts skip bytes into the payload (after empty lines);
- * partial: a segment of fewer than 8 bytes that may begin one (HTTP_PARTIAL).
+ * partial: a segment that may begin one (HTTP_PARTIAL): fewer than 8 bytes, or
+ * a method other than the nine cut before its target.
  * A global function, verified once on its own: inlined at its two call sites
  * it took the packet programs past the verifier's million instructions.
  */
@@ -384,7 +432,7 @@ __noinline int http_request(struct __sk_buff *skb, struct pf_parsed *p, __u32 ho
 {
 	__u8 direction = how & 0xff, hook = (how >> 8) & 0xff;
 	__u32 skip = (how >> 16) & 0xff;
-	bool partial = how >> 24;
+	bool partial = (how >> 24) & 1, token = (how >> 25) & 1;
 	struct http_conn_key key = {};
 	struct http_conn *c, *old;
 	__u32 zero = 0, n;
@@ -416,8 +464,12 @@ __noinline int http_request(struct __sk_buff *skb, struct pf_parsed *p, __u32 ho
 				return 0;
 			longer = true;
 		}
-		/* A waiting request keeps its place against a segment that may only begin one. */
-		if (partial && old->state == HTTP_WAITING)
+		/*
+		 * A waiting request keeps its place against a segment that may only
+		 * begin one, and against one of another method: a body segment
+		 * starting "Word /x" would otherwise take it ("GET /x" only would).
+		 */
+		if ((partial || token) && old->state == HTTP_WAITING)
 			return 0;
 		replaced = !longer && old->state == HTTP_WAITING && http_claim(old, HTTP_REPLACED);
 		if (replaced)
@@ -712,6 +764,72 @@ static __always_inline __u32 http_empty_lines(const char *head, __u64 *w)
 #define HTTP_APPEND_CHUNK 64
 
 /*
+ * Whether b[0, len) (len <= PF_HTTP_REQ_MAX) begins a request line with a
+ * method other than the nine of http_is_request: 1 to HTTP_TOKEN_METHOD_MAX
+ * tchars, a space, and a request target's start ("/", "*", or "http" of an
+ * absolute-form). 1 when it does, 0 when it cannot, -1 when it ends before
+ * that can be told (a request line written in parts: "PROPF", "IND /admin").
+ */
+static __always_inline int http_token_line(const char *b, __u32 len)
+{
+	__u32 i, k;
+
+	for (i = 0; i <= HTTP_TOKEN_METHOD_MAX && i < len; i++)
+		if (!http_tchar(b[i]))
+			break;
+	if (i >= len)
+		return i > HTTP_TOKEN_METHOD_MAX ? 0 : -1;
+	if (i == 0 || i > HTTP_TOKEN_METHOD_MAX || b[i] != ' ')
+		return 0;
+	if (i + 1 >= len)
+		return -1;
+	if (b[i + 1] == '/' || b[i + 1] == '*')
+		return 1;
+	for (k = 0; k < 4; k++) {
+		if (i + 1 + k >= len)
+			return -1;
+		if ((b[i + 1 + k] | 0x20) != "http"[k])
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * A request line with another method (http_token_line) opens an exchange as
+ * the others do, or a partial entry when the segment ends before it can be
+ * told; user space takes any token for the method. Anything else that starts
+ * so (a protocol of its own: "HELLO /x v1") makes no record: its answer is no
+ * status line, and when its connection ends user space finds no request line
+ * in it (counted, http:malformed_exchange). Unanswered exchanges of other
+ * methods are reported as the nine's are: a request that crashed or reset its
+ * server is the one to see. Returns whether it opened one. A
+ * global function, verified once (see http_request); it reads the segment
+ * into the per-CPU scratch that http_request then fills.
+ */
+__noinline int http_token_request(struct __sk_buff *skb, struct pf_parsed *p, __u32 how)
+{
+	__u32 skip = (how >> 16) & 0xff, zero = 0, n;
+	struct http_conn *c;
+	int line;
+
+	if (!p || p->payload_len <= skip)
+		return false;
+	c = bpf_map_lookup_elem(&http_scratch, &zero);
+	if (!c)
+		return false;
+	/* Up to 32 bytes: the longest method, its space and "http". */
+	n = pf_min(p->payload_len - skip, 32) - 1;
+	asm volatile("%0 &= 0x1f" : "+r"(n));
+	if (bpf_skb_load_bytes(skb, p->payload_off + skip, c->ev.req, n + 1))
+		return false;
+	line = http_token_line(c->ev.req, n + 1);
+	if (!line)
+		return false;
+	http_request(skb, p, how | (line < 0) << 24 | HTTP_HOW_TOKEN);
+	return true;
+}
+
+/*
  * A segment that starts neither a request nor a response, while a request
  * line of its client's slot is open: when it carries the bytes right after
  * those kept of its client's request (to the same server), they are
@@ -728,6 +846,7 @@ __noinline int http_continue(struct __sk_buff *skb, struct pf_parsed *p)
 	struct http_conn *c;
 	__u32 len, n, i, done = 0;
 	__s64 *open;
+	int line;
 	__u64 w;
 
 	if (!p)
@@ -758,12 +877,15 @@ __noinline int http_continue(struct __sk_buff *skb, struct pf_parsed *p)
 	c->ev.req_len = len + done;
 	if (c->state == HTTP_PARTIAL) {
 		__builtin_memcpy(&w, c->ev.req, sizeof(w));
-		if (c->ev.req_len >= 8 ? !http_is_request(w) : !http_may_begin_request(w, c->ev.req_len)) {
+		line = c->ev.req_len >= 8 ? http_is_request(w) : http_may_begin_request(w, c->ev.req_len) ? -1 : 0;
+		if (!line)
+			line = http_token_line(c->ev.req, c->ev.req_len);
+		if (!line) {
 			http_line_closed(c, &key);
 			bpf_map_delete_elem(&http_conns, &key);
 			return true;
 		}
-		if (c->ev.req_len >= 8)
+		if (line > 0)
 			c->state = HTTP_WAITING;
 	}
 	if (c->ev.req_len >= PF_HTTP_REQ_MAX || http_has_lf(c->ev.req, c->ev.req_len))
@@ -790,7 +912,8 @@ static __always_inline void http_short(struct __sk_buff *skb, struct pf_parsed *
 		return;
 	if (http_lines_open() && http_continue(skb, p))
 		return;
-	if (http_may_begin_request(w, n + 1))
+	/* Bytes past the segment as tchars: "PROPF" may begin a method of its own. */
+	if (http_may_begin_request(w, n + 1) || http_may_be_token_request(w | (0x4141414141414141ULL << ((n + 1) * 8))))
 		http_request(skb, p, HTTP_HOW(direction, hook, 0, 1));
 }
 
@@ -828,8 +951,9 @@ static __always_inline void http_packet(struct __sk_buff *skb, bool tc, struct p
 			http_request(skb, p, HTTP_HOW(direction, hook, skip, 0));
 		else if (!skip && http_is_response(w))
 			http_response(skb, p, direction, head, head_len);
-		else if (http_lines_open())
-			http_continue(skb, p);
+		/* The next part of a cut line first: "PROPF" then "IND /admin ..." is one request. */
+		else if (!(http_lines_open() && http_continue(skb, p)) && http_may_be_token_request(w))
+			http_token_request(skb, p, HTTP_HOW(direction, hook, skip, 0));
 	} else if (p->payload_len && p->payload_len < 8) {
 		http_short(skb, p, direction, hook);
 	}

@@ -75,16 +75,28 @@ function targetFits(method: string, buf: Buffer, start: number, end: number): bo
   return schemeAt(buf, start, end);
 }
 
-/** The method whose bytes are buf[start, sp); undefined when it is none of METHODS. */
+/**
+ * The longest method taken, as the kernel's (bpf/include/http.h: HTTP_TOKEN_METHOD_MAX): servers serve
+ * methods beyond METHODS (Node: PROPFIND, PURGE, MKCOL, QUERY, ...; nginx: any of A-Z, '-', '_'; Go's
+ * net/http: any token, lowercase too), and a request the server served is recorded whatever its method.
+ */
+const METHOD_MAX = 20;
+/** RFC 9110 tchar: "!#$%&'*+-.^_`|~", digits, letters. */
+const TCHAR = new Uint8Array(128);
+for (const c of "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ") TCHAR[c.charCodeAt(0)] = 1;
+
+/** The method whose bytes are buf[start, sp): one of METHODS, else any token; undefined when it is no token. */
 function methodAt(buf: Buffer, start: number, sp: number): string | undefined {
   for (let m = 0; m < METHODS.length; m++) if (METHOD_BYTES[m]!.length === sp - start && bytesAt(buf, start, METHOD_BYTES[m]!, false)) return METHODS[m];
-  return undefined;
+  if (sp === start) return undefined;
+  for (let i = start; i < sp; i++) if (TCHAR[buf[i]!] !== 1) return undefined;
+  return texts.text(buf, start, sp);
 }
 
 /** The request line (and Host) in buf[start, end); undefined when it is not an HTTP/1.x request. */
 export function parseRequestHead(buf: Buffer, start: number, end: number): RequestHead | undefined {
   const sp1 = buf.indexOf(SP, start);
-  if (sp1 < 0 || sp1 >= end || sp1 - start > 7) return undefined;
+  if (sp1 < 0 || sp1 >= end || sp1 - start > METHOD_MAX) return undefined;
   const method = methodAt(buf, start, sp1);
   if (method === undefined) return undefined;
   let pathEnd = sp1 + 1;
