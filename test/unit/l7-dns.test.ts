@@ -78,6 +78,10 @@ test('decodeDnsEvent reads the kernel layout and refuses impossible events', () 
   assert.deepEqual(m.answers, ['192.0.2.1']);
   assert.equal(m.saddr, '10.0.0.53');
   assert.equal(m.dport, 40000);
+  ev[L.answer_count] = 0;
+  const noAnswer = decodeDnsEvent(ev, 0);
+  assert.deepEqual(noAnswer?.answers, []);
+  assert.ok(Object.isFrozen(noAnswer?.answers), 'shared between messages: frozen');
 
   ev[L.tuple + T.ip_version] = 5;
   assert.equal(decodeDnsEvent(ev, 0), undefined);
@@ -217,6 +221,9 @@ test('queries without a response time out with rcode TIMEOUT; the pending set is
   assert.equal(out[0]?.dns?.rcode, 'TIMEOUT');
   assert.equal(out[0]?.dns?.id, 1);
   assert.equal(out[0]?.dns?.latency, undefined);
+  // No answers: the one shared empty array, frozen so that no record can change another's.
+  assert.deepEqual(out[0]?.dns?.answers, []);
+  assert.ok(Object.isFrozen(out[0]?.dns?.answers));
   m.add(message({ id: 3, tsNs: 1e9 + 60e6 }), out);
   m.add(message({ id: 4, tsNs: 1e9 + 70e6 }), out); // over maxPending: id 2 reported early
   assert.equal(out.length, 2);
@@ -224,6 +231,20 @@ test('queries without a response time out with rcode TIMEOUT; the pending set is
   assert.deepEqual(m.losses().find((l) => l.reason === 'dns:pending_full')?.count, 1);
   m.stop();
   assert.deepEqual(m.losses().find((l) => l.reason === 'dns:pending_at_stop')?.count, 2);
+  assert.equal(m.pending, 0);
+  // After a stop, as before it: bounded, paired, timed out, oldest first.
+  out.length = 0;
+  for (const id of [5, 6, 7]) m.add(message({ id, tsNs: 2e9 + id }), out);
+  assert.deepEqual(out.map((r) => [r.dns?.id, r.dns?.rcode]), [[5, 'TIMEOUT']]);
+  assert.equal(m.pending, 2);
+  const q7 = message({ id: 7, tsNs: 2e9 + 7 });
+  m.add(response(q7, { tsNs: q7.tsNs + 1e6 }), out);
+  assert.equal(m.pending, 1);
+  m.expire(3e9, out);
+  assert.deepEqual(out.map((r) => [r.dns?.id, r.dns?.rcode]), [[5, 'TIMEOUT'], [7, 'NOERROR'], [6, 'TIMEOUT']]);
+  assert.equal(m.pending, 0);
+  m.expire(4e9, out);
+  assert.equal(out.length, 3);
 });
 
 test('DNS ports configuration is checked with a clear error', () => {

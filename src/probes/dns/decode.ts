@@ -37,6 +37,11 @@ export interface DnsMessage {
 
 const QR = 0x8000;
 const RCODE_MASK = 0x000f;
+/**
+ * The answers of every message that carries none (all queries, NXDOMAIN, timeouts): one frozen
+ * array instead of one per message; nothing downstream changes a record's answers.
+ */
+export const NO_ANSWERS = Object.freeze([]) as unknown as string[];
 
 /**
  * The message at batch[off..off + DnsEvent.size); undefined when the event is not one podflow writes.
@@ -49,7 +54,7 @@ export function decodeDnsEvent(batch: Buffer, off: number): DnsMessage | undefin
   const answerCount = batch[off + L.answer_count] ?? 0;
   if ((ipVersion !== 4 && ipVersion !== 6) || nameLen > 255 || answerCount > 4) return undefined;
   const flags = batch.readUInt16LE(off + L.flags);
-  const answers: string[] = [];
+  const answers = answerCount === 0 ? NO_ANSWERS : [];
   for (let i = 0; i < answerCount; i++) {
     const v = batch[off + L.answer_version + i] ?? 0;
     if (v === 4 || v === 6) answers.push(formatIp(batch, off + L.answers + i * 16, v));

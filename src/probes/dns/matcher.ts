@@ -14,7 +14,7 @@ import { ipv4Key } from '../../enrich/ip.js';
 import { durationFromNs } from '../shared/clock.js';
 import type { ProbeContext } from '../shared/context.js';
 import { setOriginalDestination } from '../svc/translate.js';
-import type { DnsMessage } from './decode.js';
+import { NO_ANSWERS, type DnsMessage } from './decode.js';
 import { RCODE_TIMEOUT, qtypeName, rcodeName } from './names.js';
 
 export interface DnsMatcherOptions {
@@ -139,7 +139,7 @@ export class DnsMatcher {
       q.query,
       qtypeName(q.qtype || (r?.qtype ?? 0)),
       r ? rcodeName(r.rcode) : RCODE_TIMEOUT,
-      r ? r.answers : [],
+      r ? r.answers : NO_ANSWERS,
       q.truncated && (r?.truncated ?? true),
     );
     if (r) dns.latency = durationFromNs(Math.max(0, r.tsNs - q.tsNs));
