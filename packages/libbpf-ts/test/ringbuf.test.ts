@@ -300,6 +300,7 @@ test('records committed before stop() are still handed over after it, while the 
   const consumer = new RingBufferConsumer(obj.map('events'), (_batch, _offsets, count) => {
     delivered += count;
   }, { lingerMs: 1000 }).start();
+  t.after(() => consumer.stop());
   // A first record wakes the thread, which then lingers a second for more: the ten after it wait in the ring.
   obj.program('lbt_rb_produce').testRun({ data: PACKET });
   await until(() => delivered === 10, 'the first run');
@@ -318,12 +319,18 @@ test('records that find every batch held by JavaScript at stop() are counted as 
     delivered += count;
     return new Promise<void>(() => {});
   }, { maxBatchesInFlight: 1, lingerMs: 1000 }).start();
+  t.after(() => consumer.stop());
+  // The first batch may hold fewer than the run's ten records: a thread that starts while the program
+  // writes takes what is committed so far. What follows it waits for a batch that never comes back.
   obj.program('lbt_rb_produce').testRun({ data: PACKET });
-  await until(() => delivered === 10, 'the first run');
+  await until(() => delivered > 0, 'the first batch');
   for (let i = 0; i < 3; i++) obj.program('lbt_rb_produce').testRun({ data: PACKET });
   consumer.stop();
   await sleep(50);
-  assert.deepEqual([delivered, consumer.stats().records, consumer.stats().droppedAtStop], [10, 10, 30]);
+  const { records, droppedAtStop } = consumer.stats();
+  assert.equal(records, delivered, 'records counts what JavaScript was handed');
+  assert.equal(delivered + droppedAtStop, 40, `delivered ${delivered} + droppedAtStop ${droppedAtStop}: every record accounted for`);
+  assert.ok(droppedAtStop >= 30, `the three runs after the first batch are dropped at stop (${droppedAtStop})`);
 });
 
 test('perf buffer: samples written before stop() are handed over after it, or counted as droppedAtStop', async (t) => {
@@ -332,6 +339,7 @@ test('perf buffer: samples written before stop() are handed over after it, or co
   const consumer = new PerfBufferConsumer(obj.map('pevents'), (_batch, _offsets, count) => {
     delivered += count;
   }).start();
+  t.after(() => consumer.stop());
   obj.program('lbt_pb_produce').testRun({ data: PACKET });
   consumer.stop();
   // A sample the thread was consuming as the stop came finds no batch taken for it: counted, not lost.
