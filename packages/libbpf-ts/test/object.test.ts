@@ -3,6 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { BpfError, BpfObject, LoadError, setLogger, type LogLevel } from '../src/index.js';
 import { leftoverTestPrograms, objectPath } from './helpers.js';
@@ -41,19 +42,27 @@ test('open from a Buffer, load, and run a program', () => {
   }
 });
 
-test('a run interrupted by a signal (EINTR: a child exited, a timer signal) is run again, not thrown', () => {
+test('a run interrupted by a signal (EINTR: a child exited, a timer signal) is run again, not thrown', async () => {
   const obj = BpfObject.open(objectPath('maps'));
   // A signal with a handler interrupts the syscall (an ignored one would not); SIGUSR1 and SIGUSR2 are Node's inspector and diagnostic-report signals.
   const ignore = () => {};
   process.on('SIGWINCH', ignore);
-  const signaller = spawn('sh', ['-c', `sleep 0.2; for i in 1 2 3; do kill -WINCH ${process.pid}; sleep 0.05; done`], { stdio: 'ignore' });
+  // The signaller says when it runs, so its signals (100-200 ms later) cannot come before the run starts however slow the spawn.
+  const signaller = spawn('sh', ['-c', `echo ready; sleep 0.1; for i in 1 2 3; do kill -WINCH ${process.pid}; sleep 0.05; done`], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     obj.load();
+    const prog = obj.program('lbt_percpu_inc');
+    const data = Buffer.alloc(64);
+    // Sized on this machine to take about a second, so the signals arrive while the kernel runs it.
+    const t = Date.now();
+    prog.testRun({ data, repeat: 2_000_000 });
+    const repeat = Math.min(2_000_000 * Math.ceil(1000 / Math.max(Date.now() - t, 1)), 4_000_000_000);
+    await once(signaller.stdout!, 'data');
     const started = Date.now();
-    // Long enough (about a second) that the signals arrive while the kernel runs it.
-    const r = obj.program('lbt_percpu_inc').testRun({ data: Buffer.alloc(64), repeat: 20_000_000 });
+    const r = prog.testRun({ data, repeat });
+    const tookMs = Date.now() - started;
     assert.equal(r.retval, 0);
-    assert.ok(Date.now() - started > 400, `the run took ${Date.now() - started} ms: the signals came after it`);
+    assert.ok(tookMs > 300, `the run of ${repeat} repeats took ${tookMs} ms: the signals came after it`);
   } finally {
     signaller.kill();
     process.off('SIGWINCH', ignore);
