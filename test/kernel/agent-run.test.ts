@@ -66,10 +66,11 @@ function loadedProgramIds(): Set<number> {
   return new Set((JSON.parse(sh('bpftool', ['prog', 'show', '-j'])) as { id: number }[]).map((p) => p.id));
 }
 
-/** Which of `held` are still loaded once the kernel had up to 2 s to free them: tp_btf links
- * release their programs from a deferred (RCU) callback some milliseconds after the process exits. */
+/** Which of `held` are still loaded once the kernel had up to 30 s to free them: tp_btf links
+ * release their programs from a deferred (RCU) callback some milliseconds after the process exits
+ * (seconds on a loaded machine). */
 async function stillLoaded(held: Set<number>): Promise<number[]> {
-  const end = Date.now() + 2000;
+  const end = Date.now() + 30_000;
   for (;;) {
     const loaded = loadedProgramIds();
     const left = [...held].filter((id) => loaded.has(id));

@@ -112,7 +112,7 @@ before(async () => {
     cgroupRoot: root,
   });
   await enricher.start();
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   while (!enricher.ready && Date.now() < deadline) await sleep(20);
   assert.ok(enricher.ready, 'enricher synced with the API server');
 
@@ -160,7 +160,7 @@ async function clientConnects(host: string, count: number): Promise<number[]> {
 }
 
 async function waitRecords(what: string, pick: (r: JsonRecord) => boolean, count: number): Promise<JsonRecord[]> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const all = records();
     const got = all.filter(pick);

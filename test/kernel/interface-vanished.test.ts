@@ -54,8 +54,9 @@ function managerOf(probes: ProbeName[], warnings: Warning[]): ProbeManager {
   });
 }
 
+/** Polls `cond` for up to 30 s (the interface poll runs every 100 ms; a loaded machine delays it). */
 async function until(what: string, cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 50 && !cond(); i++) await sleep(100);
+  for (const end = Date.now() + 30_000; Date.now() < end && !cond(); ) await sleep(100);
   assert.ok(cond(), `timed out waiting for ${what}`);
 }
 

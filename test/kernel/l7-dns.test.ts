@@ -98,7 +98,7 @@ before(async () => {
     '--bind-interfaces', `--listen-address=${SERVER}`, '--local=/pfl.test/',
     `--host-record=web.pfl.test,${SUBNET}.81,fd00:237::81`,
   ]);
-  await waitFor('dnsmasq to answer', () => dig(['web.pfl.test']).status === 'NOERROR', 10000);
+  await waitFor('dnsmasq to answer', () => dig(['web.pfl.test']).status === 'NOERROR');
 });
 
 after(() => {
@@ -169,7 +169,7 @@ c.on('data', (d) => {
   while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) { got++; buf = buf.subarray(2 + buf.readUInt16BE(0)); }
   if (got === want) { console.log(c.localPort); c.end(); }
 });
-setTimeout(() => { console.error('no response'); process.exit(1); }, 3000).unref();
+setTimeout(() => { console.error('no response'); process.exit(1); }, 30000).unref();
 `;
 
 test('DNS over TCP: two queries in one segment, and a query whose length came in its own segment, each paired with its response', async () => {
@@ -236,7 +236,7 @@ test('a query nobody answers is reported with rcode TIMEOUT', async () => {
   probe = startProbe('tc', 700);
   const before = ctx.records.length;
   dig(['lost.pfl.test', 'A'], MUTE);
-  await waitFor('the TIMEOUT record', () => ctx.records.slice(before).some((r) => r.dns?.query === 'lost.pfl.test'), 5000);
+  await waitFor('the TIMEOUT record', () => ctx.records.slice(before).some((r) => r.dns?.query === 'lost.pfl.test'));
   const r = ctx.records.slice(before).filter((x) => x.dns?.query === 'lost.pfl.test');
   assert.equal(r.length, 1);
   assert.equal(r[0]?.dns?.rcode, 'TIMEOUT');
@@ -260,9 +260,9 @@ test('the socket-filter fallback sees the same lookups', async () => {
   const ours = programIds('packet_');
   assert.ok(ours.length >= 3);
   stopProbe();
-  // The kernel frees a program after an RCU grace period: poll briefly.
+  // The kernel frees a program after an RCU grace period (seconds on a loaded machine).
   await waitFor(`programs ${ours.join(', ')} to be unloaded`, () => {
     const left = new Set((JSON.parse(sh('bpftool', ['prog', 'show', '-j'])) as { id: number }[]).map((p) => p.id));
     return ours.every((id) => !left.has(id));
-  }, 3000);
+  });
 });

@@ -20,8 +20,8 @@ export function testContext(): ProbeContext & { records: FlowRecord[] } {
   };
 }
 
-/** Waits until `cond` holds, polling; throws with `what` after timeoutMs. */
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 5000): Promise<void> {
+/** Waits until `cond` holds, polling; throws with `what` after timeoutMs (generous: a loaded machine can take seconds). */
+export async function waitFor(what: string, cond: () => boolean, timeoutMs = 60_000): Promise<void> {
   const end = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
@@ -112,7 +112,7 @@ s.on('message', (m) => {
   s.close();
 });
 s.bind(0, () => { t0 = process.hrtime.bigint(); s.send(q, 53, server); });
-setTimeout(() => { console.error('no response'); process.exit(1); }, 3000).unref();
+setTimeout(() => { console.error('no response'); process.exit(1); }, 30000).unref();
 `;
 
 export interface DnsClientResult {

@@ -165,8 +165,11 @@ export class PodNet {
   }
 }
 
-/** Waits until pick() finds `count` items (records of the pods' traffic, say), then asserts exactly that many. */
-export async function waitForCount<T>(what: string, pick: () => T[], count: number, timeoutMs = 8000): Promise<T[]> {
+/**
+ * Waits until pick() finds `count` items (records of the pods' traffic, say), then asserts exactly that many.
+ * The deadline is for a loaded machine (records come within a second otherwise): a wait that ends early fails.
+ */
+export async function waitForCount<T>(what: string, pick: () => T[], count: number, timeoutMs = 60_000): Promise<T[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const got = pick();

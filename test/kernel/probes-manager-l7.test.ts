@@ -46,7 +46,7 @@ before(async () => {
     } catch {
       return false;
     }
-  }, 10000);
+  });
 });
 
 after(async () => {

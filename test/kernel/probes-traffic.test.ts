@@ -529,7 +529,7 @@ test('drops: the copies of frames a bridge floods into pods (OTHERHOST) are coun
 
 test('flows: UDP counters match what was sent, counted once on the node, where first seen', async () => {
   await runIn('a', UDP_SEND, B, '7777', '10', '100');
-  const [f] = await waitFor('FLOW', () => records.filter((x) => x.type === RecordType.FLOW && x.destination?.port === 7777), 1, 5000);
+  const [f] = await waitFor('FLOW', () => records.filter((x) => x.type === RecordType.FLOW && x.destination?.port === 7777), 1);
   assert.equal(f?.source?.ip, A);
   assert.equal(f?.destination?.ip, B);
   assert.deepEqual([f?.traffic?.packets, f?.traffic?.bytes], [10, 10 * (100 + 8 + 20)]);
@@ -587,7 +587,7 @@ test('flows: a TCP conversation is one record with both directions, the SYN send
   const server = await startIn('b', SERVER, '4000');
   try {
     const [[, port]] = (await runIn('a', CLIENT, '1', '2000', '0')).trim().split('\n').map((l) => l.split(' ').map(Number));
-    const [f] = await waitFor('TCP FLOW', () => records.filter((x) => x.type === RecordType.FLOW && x.source?.port === port), 1, 5000);
+    const [f] = await waitFor('TCP FLOW', () => records.filter((x) => x.type === RecordType.FLOW && x.source?.port === port), 1);
     assert.equal(f?.destination?.port, 8080);
     const t = f?.traffic;
     assert.ok(t && (t.packets ?? 0) > 0 && (t.packetsReceived ?? 0) > 0);
@@ -605,9 +605,17 @@ test('flows: a TCP conversation is one record with both directions, the SYN send
 test('an interface that appears while running is picked up', async () => {
   const late = net.add({ name: 'c', host: 4 });
   assert.equal(late.hostIf.name, HOST_IFS[2]);
-  await sleep(600);
+  // Picked up by a poll (every 200 ms) and attached, which a loaded machine can delay past any fixed wait: a
+  // packet a second (each from a new socket, its own flow) until one is seen on the new veth.
+  const onLate = (port: number) => () => records.filter((x) => x.type === RecordType.FLOW && x.destination?.port === port && x.interface?.name === late.hostIf.name);
+  const deadline = Date.now() + 60_000;
+  while (onLate(7779)().length === 0 && Date.now() < deadline) {
+    await runIn('c', UDP_SEND, net.gatewayOf('c'), '7779', '1', '50');
+    await sleep(1000);
+  }
+  assert.ok(onLate(7779)().length > 0, `no flow on ${late.hostIf.name} within 60 s of its creation`);
   await runIn('c', UDP_SEND, net.gatewayOf('c'), '7778', '3', '50');
-  const [f] = await waitFor('FLOW on the new veth', () => records.filter((x) => x.type === RecordType.FLOW && x.destination?.port === 7778), 1, 5000);
+  const [f] = await waitFor('FLOW on the new veth', () => records.filter((x) => x.type === RecordType.FLOW && x.destination?.port === 7778), 1, 30_000);
   assert.equal(f?.interface?.name, late.hostIf.name);
   assert.deepEqual([f?.traffic?.packets, f?.traffic?.bytes], [3, 3 * 78]);
 });

@@ -69,7 +69,7 @@ const c = require('node:net').connect(Number(port), host, () => {
 let got = '';
 c.on('data', (d) => { got += d; });
 c.on('end', () => { console.log(c.localPort); c.end(); });
-setTimeout(() => { console.error('no answer: ' + JSON.stringify(got)); process.exit(1); }, 3000).unref();
+setTimeout(() => { console.error('no answer: ' + JSON.stringify(got)); process.exit(1); }, 30000).unref();
 `;
 
 async function send(port: number, ...payload: string[]): Promise<number> {
@@ -117,7 +117,7 @@ for (const [method, path, port, status, cut] of [
     const line = `${method} ${path} HTTP/1.1\r\nHost: backend\r\nConnection: close\r\n\r\n`;
     const client = await send(port, ...(cut ? [line.slice(0, cut), line.slice(cut)] : [line]));
     await waitFor('the server to log the request', () => served.includes(`${method} ${path}`));
-    await waitFor('an HTTP record', () => httpOf(client, from).length > 0, 3000).catch(() => undefined);
+    await waitFor('an HTTP record', () => httpOf(client, from).length > 0, 30_000).catch(() => undefined);
     const http = httpOf(client, from).map((r) => r.http);
     assert.ok(
       http.length === 1 && http[0]?.method === method && http[0]?.path === path && http[0]?.status === status && http[0]?.host === 'backend',
@@ -132,7 +132,7 @@ test('a request body segment that starts like a request line of another method (
   const head = `POST /upload HTTP/1.1\r\nHost: backend\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
   const client = await send(8080, head, body);
   await waitFor('the server to log the request', () => served.includes('POST /upload'));
-  await waitFor('an HTTP record', () => httpOf(client, from).length > 0, 3000).catch(() => undefined);
+  await waitFor('an HTTP record', () => httpOf(client, from).length > 0, 30_000).catch(() => undefined);
   await sleep(200);
   const http = httpOf(client, from).map((r) => r.http);
   assert.ok(
@@ -147,7 +147,7 @@ test('a protocol of its own starting like a request line ("HELLO /x v1"), answer
   const before = malformed();
   const client = await send(9000, 'HELLO /x v1\r\n');
   // The server's FIN (after its answer) ends the exchange the kernel opened: user space finds no request line in it.
-  await waitFor('the exchange counted malformed', () => malformed() > before, 3000).catch(() => undefined);
+  await waitFor('the exchange counted malformed', () => malformed() > before, 30_000).catch(() => undefined);
   assert.deepEqual(httpOf(client, from).map((r) => r.http), [], `counters ${counters()}`);
   assert.equal(malformed(), before + 1);
 });
@@ -155,7 +155,7 @@ test('a protocol of its own starting like a request line ("HELLO /x v1"), answer
 test('a request of another method the server closes on without an answer: recorded with noResponse CLOSED', async () => {
   const from = ctx.records.length;
   const client = await send(9000, 'PROPFIND /admin/crash HTTP/1.1\r\nHost: backend\r\n\r\n');
-  await waitFor('an HTTP record', () => httpOf(client, from).length > 0, 3000).catch(() => undefined);
+  await waitFor('an HTTP record', () => httpOf(client, from).length > 0, 30_000).catch(() => undefined);
   const http = httpOf(client, from).map((r) => r.http);
   assert.ok(
     http.length === 1 && http[0]?.method === 'PROPFIND' && http[0]?.path === '/admin/crash' && http[0]?.noResponse === 'CLOSED',

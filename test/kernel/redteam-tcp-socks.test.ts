@@ -137,7 +137,7 @@ test('a connection open while a socket flood exceeds the old map: its TCP_CLOSE 
   await Promise.all(floods.map((f) => PodNet.ready(f, 'a flood')));
   victim.kill('SIGUSR2');
   const closes = (hook: string) => [ofVictim(hook, RecordType.TCP_CLOSE, Side.CLIENT), ofVictim(hook, RecordType.TCP_CLOSE, Side.SERVER)];
-  await waitFor('the victim\'s two TCP_CLOSE records from each variant', () => variants.every((v) => closes(v.hook).every((r) => r !== undefined)), 10000).catch(() => undefined);
+  await waitFor('the victim\'s two TCP_CLOSE records from each variant', () => variants.every((v) => closes(v.hook).every((r) => r !== undefined)), 60_000).catch(() => undefined);
   await sleep(200);
   const outcomes = variants.map((v, i): Outcome => {
     const [client, server] = closes(v.hook);

@@ -242,8 +242,9 @@ test('connections beyond maxConnections are refused with an error and counted; a
   }
 });
 
+/** Polls `check` for up to 60 s (generous: a loaded machine can stall the server or a client for seconds). */
 async function until(check: () => boolean): Promise<void> {
-  const end = Date.now() + 10_000;
+  const end = Date.now() + 60_000;
   while (!check()) {
     if (Date.now() > end) assert.fail('timed out');
     await sleep(20);

@@ -8,7 +8,19 @@ import { CollectingSink, copy, sampleRecords } from './pipeline-fixtures.js';
 
 const LOSS = podflow.v1.RecordType.LOSS;
 const flows = (n: number): FlowRecord[] => Array.from({ length: n }, () => copy(sampleRecords().FLOW));
-const settle = () => new Promise((r) => setTimeout(r, 20));
+/**
+ * Until every queue is empty and no write is in flight. The stages hand records on in setImmediate turns:
+ * a fixed wait (it was 20 ms) fires first when a loaded machine stalls the process that long.
+ */
+async function settle(pipeline: Pipeline): Promise<void> {
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    const snap = pipeline.snapshot();
+    if (snap.queues.every((q) => q.depth === 0) && snap.sinks.every((x) => x.inFlight === 0)) return;
+    if (performance.now() > deadline) assert.fail(`the pipeline did not settle: ${JSON.stringify(snap.queues)}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 test('LOSS records carry the delta per (stage, reason) since the previous ones', async () => {
   const sink = new CollectingSink();
@@ -16,13 +28,13 @@ test('LOSS records carry the delta per (stage, reason) since the previous ones',
   const pipeline = new Pipeline({ nodeName: 'n1', bootId: 'b', sinks: [sink], ingestQueueCapacity: 10, lossIntervalMs: 0, lossSources: [{ losses: () => probeLosses }], now: () => 1764504001123 });
   await pipeline.start();
   pipeline.ingest(flows(15));
-  await settle();
+  await settle(pipeline);
   assert.equal(pipeline.emitLossRecords(), 2);
   assert.equal(pipeline.emitLossRecords(), 0, 'nothing new, nothing emitted');
   pipeline.ingest(flows(12));
   probeLosses[0].count = 9;
   assert.equal(pipeline.emitLossRecords(), 2);
-  await settle();
+  await settle(pipeline);
   const losses = sink.records.filter((r) => r.type === LOSS).map((r) => `${r.loss!.stage}/${r.loss!.reason}=${r.loss!.count}`);
   assert.deepEqual(losses, ['ingest/queue_full=5', 'ringbuf/ringbuf_full=7', 'ingest/queue_full=2', 'ringbuf/ringbuf_full=2']);
   const first = sink.records.find((r) => r.type === LOSS)!;
@@ -42,7 +54,7 @@ test('LOSS records overtake data already waiting for the sink', async () => {
   // The first batch went out as it formed: it is in flight, 20 records wait, 15 were dropped.
   assert.equal(pipeline.snapshot().sinks[0]!.inFlight, 1);
   assert.equal(pipeline.emitLossRecords(), 1);
-  await pipeline.stop(2000);
+  await pipeline.stop(30_000);
   const types = sink.batches.map((b) => b.map((r) => (r.type === LOSS ? 'L' : 'F')).join(''));
   assert.deepEqual(types, ['FFFFF', 'LFFFF', 'FFFFF', 'FFFFF', 'FFFFF', 'F']);
   assert.equal(sink.records.find((r) => r.type === LOSS)!.loss!.count, 15);
@@ -53,22 +65,27 @@ test('the periodic timer emits LOSS records while running', async () => {
   const pipeline = new Pipeline({ nodeName: 'n1', sinks: [sink], ingestQueueCapacity: 5, lossIntervalMs: 10 });
   await pipeline.start();
   pipeline.ingest(flows(8));
+  const loss = () => sink.records.filter((r) => r.type === LOSS);
+  // Waited for (a stalled process can run the 10 ms timer late), then five more intervals for a second one.
+  const deadline = performance.now() + 60_000;
+  while (loss().length === 0 && performance.now() < deadline) await new Promise((r) => setTimeout(r, 5));
   await new Promise((r) => setTimeout(r, 50));
-  const loss = sink.records.filter((r) => r.type === LOSS);
-  assert.deepEqual(loss.map((r) => [r.loss!.stage, r.loss!.reason, r.loss!.count]), [['ingest', 'queue_full', 3]]);
+  await settle(pipeline);
+  assert.deepEqual(loss().map((r) => [r.loss!.stage, r.loss!.reason, r.loss!.count]), [['ingest', 'queue_full', 3]]);
   await pipeline.stop(1000);
 });
 
 test('stop drains within the deadline, counts what it could not deliver, and stops sinks', async () => {
   const sink = new CollectingSink();
-  sink.delayMs = 150;
+  // Draining all five batches takes 2.5 s; the deadline ends it after the first, with room for a loaded machine.
+  sink.delayMs = 500;
   const pipeline = new Pipeline({ nodeName: 'n1', sinks: [sink], sinkBatchSize: 10, sinkMaxInFlight: 1, lossIntervalMs: 0 });
   await pipeline.start();
   pipeline.ingest(flows(50));
   const t0 = performance.now();
-  const report = await pipeline.stop(400);
+  const report = await pipeline.stop(600);
   const elapsed = performance.now() - t0;
-  assert.ok(elapsed < 1000, `stop took ${elapsed} ms with a 400 ms deadline`);
+  assert.ok(elapsed < 2000, `stop took ${elapsed} ms with a 600 ms deadline`);
   const snap = pipeline.snapshot();
   const s = snap.stages.find((x) => x.stage === 'sink:memory')!;
   assert.ok(report.undrained > 0);
@@ -86,7 +103,7 @@ test('snapshot shows stages, queue depths and capacities, and sink stats', async
   await pipeline.start();
   pipeline.ingest(Object.values(sampleRecords()).filter((r) => r.type !== LOSS).map(copy));
   assert.deepEqual(pipeline.snapshot().queues.map((q) => [q.name, q.depth, q.capacity]), [['ingest', 9, 100], ['sink:memory', 0, 50], ['sink:memory:loss', 0, 8]]);
-  await settle();
+  await settle(pipeline);
   const snap = pipeline.snapshot();
   assert.deepEqual(snap.stages.map((s) => [s.stage, s.received, s.emitted]), [['ingest', 9, 9], ['enrich', 0, 0], ['shape', 9, 1], ['sink:memory', 1, 1]]);
   assert.equal(snap.stages[2].dropped.filtered, 8);
@@ -106,7 +123,7 @@ test('an enricher that throws: the record goes on unenriched, counted as failed 
   const failing = input.filter((r) => r.type === podflow.v1.RecordType.HTTP).length;
   assert.ok(failing >= 1);
   pipeline.ingest([...input, ...input.filter((r) => r.type === podflow.v1.RecordType.HTTP).map(copy)]);
-  await settle();
+  await settle(pipeline);
   const enrich = pipeline.snapshot().stages.find((st) => st.stage === 'enrich')!;
   assert.deepEqual(enrich, { stage: 'enrich', received: input.length + failing, emitted: input.length + failing, failed: 2 * failing, dropped: {} });
   assert.equal(sink.records.length, input.length + failing, 'every record delivered');

@@ -45,7 +45,7 @@ test('the sink runner batches, keeps in-flight writes bounded and drops past cap
   const runner = new SinkRunner(sink, options);
   const flow = sampleRecords().FLOW;
   for (let i = 0; i < 15; i++) runner.offer({ ...flow, id: String(i) });
-  assert.ok(await runner.waitIdle(performance.now() + 2000));
+  assert.ok(await runner.waitIdle(performance.now() + 30_000));
   assert.equal(sink.maxInFlight, 1);
   // The first full batch is written as it forms; the queue then holds 10 of the 11 offered after it.
   assert.deepEqual(sink.batches.map((b) => b.length), [4, 4, 4, 2]);
@@ -64,7 +64,7 @@ test('LOSS records go out ahead of queued data; their own drops are counted apar
   runner.offer(r.FLOW);
   runner.offer(r.HTTP);
   for (let i = 0; i < 3; i++) runner.offerLoss(r.LOSS);
-  await runner.waitIdle(performance.now() + 2000);
+  await runner.waitIdle(performance.now() + 30_000);
   assert.deepEqual(sink.records.map((x) => x.type), [r.LOSS.type, r.LOSS.type, r.FLOW.type, r.HTTP.type]);
   const snap = runner.snapshot();
   assert.equal(snap.lossRecordsWritten, 2);
@@ -79,7 +79,7 @@ test('a rejected write counts its records as write_failed and reports the error'
   const events: string[] = [];
   const runner = new SinkRunner(sink, { ...options, onWrite: (e) => events.push(`${e.records}:${e.error?.message ?? 'ok'}`) });
   for (let i = 0; i < 6; i++) runner.offer(sampleRecords().FLOW);
-  await runner.waitIdle(performance.now() + 2000);
+  await runner.waitIdle(performance.now() + 30_000);
   assert.deepEqual(events, ['4:broker unavailable', '2:ok']);
   assert.deepEqual(runner.counter.snapshot().dropped, { write_failed: 4 });
   assert.equal(runner.snapshot().writeErrors, 1);
@@ -87,13 +87,16 @@ test('a rejected write counts its records as write_failed and reports the error'
 
 test('abandon counts queued and in-flight records once, even if the write settles later', async () => {
   const sink = new CollectingSink();
-  sink.delayMs = 50;
+  // Long enough that the first write is still in flight at abandon() even when a loaded machine stalls the test.
+  sink.delayMs = 1000;
   const runner = new SinkRunner(sink, options);
   for (let i = 0; i < 7; i++) runner.offer(sampleRecords().FLOW);
   await sleep(10);
   assert.equal(await runner.waitIdle(performance.now() + 5), false);
   assert.equal(runner.abandon('shutdown_deadline'), 7);
-  await sleep(80);
+  const deadline = performance.now() + 30_000;
+  while (sink.inFlight > 0 && performance.now() < deadline) await sleep(10);
+  assert.equal(sink.inFlight, 0, 'the abandoned write settled');
   const c = runner.counter.snapshot();
   assert.equal(c.emitted + (c.dropped.shutdown_deadline ?? 0), 7);
   assert.equal(c.emitted, 0);
