@@ -93,8 +93,13 @@ static __always_inline bool count_packet(struct __sk_buff *skb, const struct flo
 	struct pf_flow_dir *d;
 	long err;
 
-	/* The clock is read once per direction and drain interval, not per packet. */
-	s = bpf_map_lookup_elem(&pf_flows, key);
+	/*
+	 * The clock is read once per direction and drain interval, not per packet.
+	 * A SYN without ACK nearly always opens its conversation: its insert is
+	 * tried first, without the lookup that would miss (a cold bucket walk per
+	 * connection); a retransmitted SYN finds the entry at the insert.
+	 */
+	s = (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN ? NULL : bpf_map_lookup_elem(&pf_flows, key);
 	if (!s) {
 		__builtin_memset(&fresh, 0, sizeof(fresh));
 		d = way ? &fresh.dir[1] : &fresh.dir[0];
@@ -106,7 +111,7 @@ static __always_inline bool count_packet(struct __sk_buff *skb, const struct flo
 				pf_count_loss_in(PF_PACKET_FLOWS, PF_LOSS_MAP_FULL);
 			return !err;
 		}
-		/* Another CPU created the conversation between lookup and insert: add to it. */
+		/* There already (another CPU created it between lookup and insert, or a SYN's): add to it. */
 		s = bpf_map_lookup_elem(&pf_flows, key);
 		if (!s) {
 			pf_count_loss_in(PF_PACKET_FLOWS, PF_LOSS_MAP_FULL); /* drained in between: vanishingly rare */

@@ -494,6 +494,15 @@ __noinline int http_request(struct __sk_buff *skb, struct pf_parsed *p, __u32 ho
 	c->state = partial ? HTTP_PARTIAL : HTTP_WAITING;
 	http_server_set(&c->server[0], p->key.daddr, p->key.dport);
 	c->server[1] = c->server[0];
+	/*
+	 * The client socket's original destination, looked up once here and carried
+	 * to the event: the socket published it at its SYN, and it goes when the
+	 * socket is released, which may come before the exchange ends (a client that
+	 * gave up and closed: its server's FIN or the sweep reports it later). On the
+	 * request's path the entry is also still in this CPU's cache, where the
+	 * response's softirq may run on the server's CPU.
+	 */
+	pf_svc_original_destination(p->key.saddr, p->key.sport, p->key.ip_version, IPPROTO_TCP, false, &c->ev.orig);
 	/* The head from its request line: user space parses it from the method on. */
 	n = pf_min(p->payload_len - skip, PF_HTTP_REQ_MAX);
 	if (n > 0) {
@@ -594,8 +603,6 @@ static __always_inline void http_response(struct __sk_buff *skb, struct pf_parse
 	ev->resp_direction = direction;
 	__builtin_memcpy(ev->resp, head, PF_HTTP_RESP_MAX);
 	ev->resp_len = head_len;
-	/* The response goes to the client: its address and port are the destination here. */
-	pf_svc_original_destination(p->key.daddr, p->key.dport, p->key.ip_version, IPPROTO_TCP, false, &ev->orig);
 	pf_ringbuf_submit(&http_events, ev);
 	http_answered(c, &key);
 }
@@ -624,8 +631,6 @@ static __always_inline void http_unanswered(struct http_conn *c, __u32 ifindex, 
 	ev->resp_ifindex = ifindex;
 	ev->resp_direction = direction;
 	ev->no_response = c->client_fin_ns ? PF_HTTP_NO_RESPONSE_CLIENT_CLOSED : why;
-	pf_svc_original_destination(c->ev.req_tuple.saddr, c->ev.req_tuple.sport, c->ev.req_tuple.ip_version, IPPROTO_TCP,
-				    false, &ev->orig);
 	pf_ringbuf_submit(&http_events, ev);
 }
 
